@@ -1,0 +1,43 @@
+"""The project's own error types.
+
+Every error minidl raises on bad input is one of these, so a caller can catch
+exactly "minidl refused this" without also catching its own bugs. Each is a
+subclass of the built-in error a Python user would expect (ValueError for bad
+data, RuntimeError for misuse of a layer), so generic handlers keep working.
+"""
+
+
+class MinidlError(Exception):
+    """Base class of every error minidl raises on purpose."""
+
+
+class ShapeError(MinidlError, ValueError):
+    """An array has the wrong number of dimensions, size or dtype for a layer."""
+
+
+class LabelError(MinidlError, ValueError):
+    """Class labels are not integers in 0..C-1, one per row of the logits."""
+
+
+class BackwardError(MinidlError, RuntimeError):
+    """backward() called without a matching forward() (or twice for one forward)."""
+
+
+class IDXFormatError(MinidlError, ValueError):
+    """An IDX file is truncated, has a wrong magic number, or an inconsistent header."""
+
+
+class ChecksumError(MinidlError, ValueError):
+    """A data file's decompressed bytes do not have the expected MD5 sum."""
+
+
+class DataNotFoundError(MinidlError, FileNotFoundError):
+    """The data files are neither on disk nor downloadable."""
+
+
+class CheckpointError(MinidlError, ValueError):
+    """A checkpoint file is unreadable or does not match the model it is loaded into."""
+
+
+class DivergenceError(MinidlError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""
