@@ -1,0 +1,92 @@
+"""Numerical gradient checking.
+
+For a layer f and a fixed random upstream gradient r, take the scalar loss
+    L(x, theta) = sum(f(x; theta) * r).
+Then dL/dy = r, so backward(r) must return dL/dx and fill dL/dtheta. Each is
+compared with central finite differences
+    dL/dv ~ (L(v + eps) - L(v - eps)) / (2 eps)
+in float64, one element at a time. The error per tensor is
+    |analytic - numeric| / (|analytic| + |numeric|)   (norms over the tensor),
+about 1e-10 for a correct backward and 1e-2 or more for a wrong one.
+
+Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
+output of BN sums to N*beta whatever x is), so analytic and numeric agree on
+zero and the check cannot fail. gradcheck warns when a gradient is zero on
+both sides.
+"""
+import copy
+import warnings
+
+import numpy as np
+
+
+def _named_tensors(layer):
+    return {p.name: p for p in layer.parameters()}
+
+
+def _snapshot(layer):
+    """A deep copy of the attributes of the layer (or of each layer in a model)."""
+    parts = [layer] + list(getattr(layer, "layers", []))
+    return [(part, copy.deepcopy(part.__dict__)) for part in parts]
+
+
+def _restore(snapshot):
+    for part, attributes in snapshot:
+        part.__dict__.clear()
+        part.__dict__.update(attributes)
+
+
+def rel_error(a, b):
+    den = np.linalg.norm(a) + np.linalg.norm(b)
+    return 0.0 if den == 0 else float(np.linalg.norm(a - b) / den)
+
+
+def numeric_grad(f, v, eps=1e-6):
+    """Central differences of the scalar function f() w.r.t. array v, in place."""
+    grad = np.zeros_like(v)
+    flat, gflat = v.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = f()
+        flat[i] = old - eps
+        minus = f()
+        flat[i] = old
+        gflat[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
+    """Compare layer's analytic gradients with finite differences.
+
+    layer: a Layer or Sequential; x: input array (converted to float64).
+    Returns {"x": err, "<param name>": err, ...}, the relative error per tensor.
+    The layer is left as it was found: parameters, dtype, BN running
+    statistics and train/eval mode are restored afterwards.
+    """
+    snap = _snapshot(layer)
+    try:
+        layer.astype(np.float64)
+        x = np.array(x, dtype=np.float64)
+        rng = np.random.default_rng(seed)
+        y = layer.forward(x)
+        r = rng.standard_normal(y.shape) if upstream is None else np.asarray(upstream, np.float64)
+
+        def loss():
+            return float(np.sum(layer.forward(x) * r))
+
+        dx = layer.backward(r)
+        analytic = {"x": dx}
+        analytic.update({name: p.grad.copy() for name, p in _named_tensors(layer).items()})
+        numeric = {"x": numeric_grad(loss, x, eps)}
+        for name, p in _named_tensors(layer).items():
+            numeric[name] = numeric_grad(loss, p.value, eps)
+        errors = {}
+        for name in analytic:
+            if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:
+                warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
+                              "this check cannot fail (use a random upstream gradient)")
+            errors[name] = rel_error(analytic[name], numeric[name])
+        return errors
+    finally:
+        _restore(snap)

@@ -1,0 +1,61 @@
+"""Elementwise nonlinearities: ReLU, Sigmoid, Tanh.
+
+Each takes any shape and returns the same shape and dtype; backward(dy)
+returns dy * g'(x). None has parameters.
+"""
+import numpy as np
+
+from minidl.layers.base import Layer
+
+
+class _Elementwise(Layer):
+    def _check_any(self, x):
+        self._check(x, range(1, 6))
+
+
+class ReLU(_Elementwise):
+    """y = max(0, x);  dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, x):
+        self._check_any(x)
+        mask = x > 0
+        self._save(mask)
+        return np.multiply(x, mask, dtype=x.dtype)
+
+    def backward(self, dy):
+        (mask,) = self._saved()
+        return np.multiply(dy, mask, dtype=dy.dtype)
+
+
+class Sigmoid(_Elementwise):
+    """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y).
+
+    Computed as (1 + tanh(x/2)) / 2, which is the same function but never
+    overflows exp() for large negative x.
+    """
+
+    def forward(self, x):
+        self._check_any(x)
+        y = np.tanh(x * x.dtype.type(0.5))
+        y += 1
+        y *= 0.5
+        self._save(y)
+        return y
+
+    def backward(self, dy):
+        (y,) = self._saved()
+        return dy * y * (1 - y)
+
+
+class Tanh(_Elementwise):
+    """y = tanh(x);  dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        self._check_any(x)
+        y = np.tanh(x)
+        self._save(y)
+        return y
+
+    def backward(self, dy):
+        (y,) = self._saved()
+        return dy * (1 - y * y)

@@ -1,0 +1,121 @@
+"""The layer contract every minidl layer follows.
+
+A layer holds its learnable arrays in ``params`` (a dict of name -> array) and,
+after ``backward``, the gradient of the loss with respect to each in ``grads``
+(same keys, same shapes). ``forward(x)`` returns the output and remembers what
+``backward`` needs; ``backward(dy)`` takes dL/dy and returns dL/dx. Gradients
+are overwritten, not accumulated, by each ``backward``.
+"""
+import numpy as np
+
+from minidl.errors import BackwardError, ShapeError
+
+
+class Layer:
+    """Base class: parameters, train/eval mode, and the forward/backward cache."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.training = True
+        self._cache = None
+
+    # --- the contract -----------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def parameters(self):
+        """Every parameter as a Param (name, value, grad), for optimizers."""
+        return [Param(key, self, key) for key in self.params]
+
+    def state(self):
+        """Arrays that are not learned but must be saved (e.g. BN running stats)."""
+        return {}
+
+    def set_state(self, state):
+        pass
+
+    def astype(self, dtype):
+        """Convert parameters and state to ``dtype`` (gradcheck uses float64)."""
+        for key in self.params:
+            self.params[key] = self.params[key].astype(dtype)
+            self.grads[key] = np.zeros_like(self.params[key])
+        self.set_state({k: v.astype(dtype) for k, v in self.state().items()})
+        return self
+
+    # --- helpers for subclasses -------------------------------------------
+    def _add_param(self, name, value):
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+
+    def _save(self, *values):
+        """Keep what backward needs; one backward per forward."""
+        self._cache = values
+
+    def _saved(self):
+        if self._cache is None:
+            raise BackwardError(
+                f"{self!r}: backward() called without a forward() before it "
+                "(or twice for one forward). Call forward(x) first; each forward "
+                "allows exactly one backward.")
+        values, self._cache = self._cache, None
+        return values
+
+    def _check(self, x, ndim, size=None, axis=1, what="features"):
+        """Raise ShapeError unless x is a floating array with ``ndim`` dims and
+        ``x.shape[axis] == size`` (when size is given)."""
+        ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if not isinstance(x, np.ndarray):
+            raise ShapeError(f"{self!r}: expected a NumPy array, got {type(x).__name__}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
+                             f"float64), got dtype {x.dtype}; convert with x.astype(np.float32)")
+        if x.ndim not in ndims:
+            want = " or ".join(f"{d}-D" for d in ndims)
+            raise ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
+        if size is not None and x.shape[axis] != size:
+            raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
+                             f"got shape {x.shape}")
+
+
+class Param:
+    """A named view of one parameter: ``value`` and ``grad`` are the live arrays
+    of the owning layer, so an optimizer can update them in place."""
+
+    __slots__ = ("name", "layer", "key")
+
+    def __init__(self, name, layer, key):
+        self.name, self.layer, self.key = name, layer, key
+
+    @property
+    def value(self):
+        return self.layer.params[self.key]
+
+    @property
+    def grad(self):
+        return self.layer.grads[self.key]
+
+    def __repr__(self):
+        return f"Param({self.name!r}, shape={self.value.shape})"

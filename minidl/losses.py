@@ -1,0 +1,68 @@
+"""Softmax cross-entropy, fused: the softmax and the loss in one layer.
+
+For logits z (N, C) and integer labels t (N,):
+    p = softmax(z),   L = -1/N sum_n log p[n, t_n]
+and the gradient is simply dL/dz = (p - onehot(t)) / N.
+log p is computed as z - logsumexp(z) with the row maximum subtracted first,
+so logits of +-1e4 give a finite loss instead of exp() overflowing.
+"""
+import numpy as np
+
+from minidl.errors import BackwardError, LabelError, ShapeError
+
+
+class SoftmaxCrossEntropy:
+    """forward(logits (N, C), labels (N,) int) -> mean loss (float);
+    backward() -> dL/dlogits (N, C)."""
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, logits, labels):
+        labels = np.asarray(labels)
+        self._check(logits, labels)
+        shifted = logits - logits.max(axis=1, keepdims=True)     # z - max z: exp() <= 1
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        rows = np.arange(len(labels))
+        log_p_true = shifted[rows, labels] - np.log(sum_exp[:, 0])   # log softmax at t_n
+        exp /= sum_exp                                           # p = softmax(z)
+        self._cache = (exp, labels)
+        return float(-log_p_true.mean())
+
+    __call__ = forward
+
+    def backward(self):
+        if self._cache is None:
+            raise BackwardError("SoftmaxCrossEntropy: backward() called without a forward() "
+                                "before it (or twice for one forward)")
+        p, labels = self._cache
+        self._cache = None
+        n = len(labels)
+        p[np.arange(n), labels] -= 1                             # p - onehot(t)
+        p /= n                                                   # mean over the batch
+        return p
+
+    @staticmethod
+    def _check(logits, labels):
+        if not isinstance(logits, np.ndarray) or logits.ndim != 2:
+            raise ShapeError("SoftmaxCrossEntropy: expected logits of shape (N, C), got "
+                             f"{getattr(logits, 'shape', type(logits).__name__)}")
+        if not np.issubdtype(logits.dtype, np.floating):
+            raise ShapeError(f"SoftmaxCrossEntropy: expected floating logits, got {logits.dtype}")
+        n, c = logits.shape
+        if n == 0:
+            raise ShapeError("SoftmaxCrossEntropy: got an empty batch")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise LabelError("SoftmaxCrossEntropy: labels must be integer class indices "
+                             f"(dtype int), got dtype {labels.dtype}")
+        if labels.shape != (n,):
+            raise LabelError(f"SoftmaxCrossEntropy: expected one label per row, shape ({n},), "
+                             f"got shape {labels.shape}")
+        lo, hi = labels.min(), labels.max()
+        if lo < 0 or hi >= c:
+            raise LabelError(f"SoftmaxCrossEntropy: labels must lie in 0..{c - 1} for {c} "
+                             f"classes, got values from {lo} to {hi}")
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"

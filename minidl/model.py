@@ -1,0 +1,93 @@
+"""Sequential: a chain of layers, run forward in order and backward in reverse."""
+import numpy as np
+
+from minidl.errors import ShapeError
+from minidl.layers.base import Param
+
+
+class Sequential:
+    """y = layers[-1](...layers[1](layers[0](x))).
+
+    backward(dy) runs each layer's backward in reverse order and returns dL/dx.
+    parameters() names each parameter "<layer index>.<key>" ("0.W", "1.gamma").
+    """
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+        self.training = True
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except ShapeError as e:   # say where in the model it happened
+                raise ShapeError(f"layer {i} of the Sequential: {e}") from None
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def train(self):
+        self.training = True
+        for layer in self.layers:
+            layer.train()
+        return self
+
+    def eval(self):
+        self.training = False
+        for layer in self.layers:
+            layer.eval()
+        return self
+
+    def parameters(self):
+        return [Param(f"{i}.{key}", layer, key)
+                for i, layer in enumerate(self.layers) for key in layer.params]
+
+    def state(self):
+        """Non-learned arrays (BN running statistics), named like parameters."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.state().items()}
+
+    def set_state(self, state):
+        for i, layer in enumerate(self.layers):
+            own = {k.split(".", 1)[1]: v for k, v in state.items() if k.split(".")[0] == str(i)}
+            if own:
+                layer.set_state(own)
+
+    def astype(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def num_parameters(self):
+        return sum(p.value.size for p in self.parameters())
+
+    def summary(self, input_shape):
+        """A table of layer, output shape and parameter count, for an input of
+        shape (N, *input_shape). Runs one forward pass in eval mode on zeros and
+        changes no state."""
+        was_training = self.training
+        self.eval()
+        dtype = self.parameters()[0].value.dtype if self.parameters() else np.float32
+        x = np.zeros((2, *input_shape), dtype)
+        rows = [("input", str((None, *input_shape)), "")]
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x)
+            layer._cache = None
+            n = sum(v.size for v in layer.params.values())
+            rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
+        if was_training:
+            self.train()
+        width = max(len(r[0]) for r in rows) + 2
+        lines = [f"{'layer':<{width}}{'output shape':<20}{'params':>10}", "-" * (width + 30)]
+        lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]
+        lines += ["-" * (width + 30), f"total parameters: {self.num_parameters():,}"]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"

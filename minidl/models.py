@@ -1,0 +1,73 @@
+"""Model builders with Batch Normalization placed as the paper prescribes.
+
+With batchnorm=True every hidden block is
+    Dense/Conv2D(bias=False) -> BatchNorm -> activation,      z = g(BN(W u))
+i.e. BN normalizes the pre-activation W u, before the nonlinearity, and the
+layer's bias b is dropped because BN's beta plays its role (section 3.2: the
+mean subtraction would cancel any b). With batchnorm=False a block is
+    Dense/Conv2D(bias=True) -> activation.
+The output layer always keeps its bias and has no BN.
+
+Initialization: "he" for ReLU, "xavier" for sigmoid and tanh (see
+minidl/layers/init.py), or pass init=<std> for a plain Gaussian. The same
+seed draws the same weights with and without BN (BN's gamma/beta draw nothing),
+so the two nets of an experiment start from identical W.
+"""
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from minidl.layers.init import as_rng
+from minidl.model import Sequential
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def _default_init(activation):
+    return "he" if activation == "relu" else "xavier"
+
+
+def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
+        init=None, seed=None, bn_momentum=0.1, dtype="float32"):
+    """Fully connected net in_features -> hidden[0] -> ... -> out_features.
+
+    mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True) is the network
+    of the paper's MNIST experiment (section 4.1).
+    """
+    act = _activation(activation)
+    init = _default_init(activation) if init is None else init
+    rng = as_rng(seed)
+    layers, fan_in = [], in_features
+    for width in hidden:
+        layers.append(Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype))
+        if batchnorm:
+            layers.append(BatchNorm(width, momentum=bn_momentum, dtype=dtype))
+        layers.append(act())
+        fan_in = width
+    layers.append(Dense(fan_in, out_features, init="xavier" if init in ("he", "xavier") else init,
+                        rng=rng, dtype=dtype))
+    return Sequential(*layers)
+
+
+def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image_size=28,
+        channels=(16, 32), init=None, seed=None, bn_momentum=0.1, dtype="float32"):
+    """conv3x3(16, pad 1) -> [BN] -> act -> pool2 -> conv3x3(32, pad 1) -> [BN] -> act
+    -> pool2 -> Flatten -> Dense(num_classes). Input (N, in_channels, H, W), H = W = image_size."""
+    act = _activation(activation)
+    init = _default_init(activation) if init is None else init
+    rng = as_rng(seed)
+    layers, c_in, size = [], in_channels, image_size
+    for c_out in channels:
+        layers.append(Conv2D(c_in, c_out, 3, padding=1, bias=not batchnorm, init=init,
+                             rng=rng, dtype=dtype))
+        if batchnorm:
+            layers.append(BatchNorm(c_out, momentum=bn_momentum, dtype=dtype))
+        layers += [act(), MaxPool2D(2)]
+        c_in, size = c_out, size // 2
+    layers += [Flatten(), Dense(c_in * size * size, num_classes,
+                                init="xavier" if init in ("he", "xavier") else init,
+                                rng=rng, dtype=dtype)]
+    return Sequential(*layers)

@@ -1,0 +1,3 @@
+from minidl.optim.sgd import SGD
+
+__all__ = ["SGD"]

@@ -1,0 +1,51 @@
+"""Mini-batch stochastic gradient descent, with optional momentum and weight decay.
+
+For each parameter w with gradient g, learning rate lr:
+    g = g + weight_decay * w            (L2 penalty, skipped for BN and biases)
+    v = momentum * v + g                (velocity; v = g when momentum = 0)
+    w = w - lr * v                      (plain / heavy-ball momentum)
+    w = w - lr * (g + momentum * v)     (nesterov=True)
+This is the same convention as PyTorch's SGD.
+"""
+import numpy as np
+
+
+def decays(param):
+    """Weight decay applies to weights, not to biases or BN's gamma and beta."""
+    return param.key not in ("b", "gamma", "beta")
+
+
+class SGD:
+    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 decay_filter=decays):
+        if lr <= 0:
+            raise ValueError(f"SGD: lr must be positive, got {lr}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.params = list(params)
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.weight_decay, self.decay_filter = weight_decay, decay_filter
+        self.velocity = {p.name: np.zeros_like(p.value) for p in self.params} if momentum else {}
+
+    def step(self):
+        lr, mu = self.lr, self.momentum
+        for p in self.params:
+            w, g = p.value, p.grad
+            if self.weight_decay and self.decay_filter(p):
+                g = g + self.weight_decay * w
+            if mu:
+                v = self.velocity[p.name]
+                v *= mu
+                v += g                                   # v = mu v + g
+                g = g + mu * v if self.nesterov else v
+            w -= lr * g                                  # in place: the layer sees it
+
+    def state(self):
+        """Momentum buffers, named like the parameters (for checkpoints)."""
+        return {f"velocity.{k}": v for k, v in self.velocity.items()}
+
+    def set_state(self, state):
+        for k, v in self.velocity.items():
+            v[...] = state[f"velocity.{k}"]

@@ -1,0 +1,138 @@
+"""Every layer's backward against central finite differences, in float64,
+for the input and every parameter, on several shapes."""
+import numpy as np
+import pytest
+
+from minidl.gradcheck import gradcheck
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from minidl.models import cnn, mlp
+
+TOL = 1e-7
+
+
+def check(layer, x_shape, seed=0):
+    x = np.random.default_rng(seed).standard_normal(x_shape)
+    errors = gradcheck(layer, x, seed=seed + 1)
+    expected = {"x"} | set(p.name for p in layer.parameters())
+    assert set(errors) == expected
+    assert max(errors.values()) < TOL, errors
+    return errors
+
+
+@pytest.mark.parametrize("shape,bias", [((2, 5, 3), True), ((32, 7, 4), False), ((1, 3, 9), True)])
+def test_dense(shape, bias):
+    n, i, o = shape
+    check(Dense(i, o, bias=bias, rng=0), (n, i))
+
+
+@pytest.mark.parametrize("cfg", [
+    # (N, C, H, W, F, k, stride, padding)
+    (2, 1, 5, 5, 2, 3, 1, 0),
+    (2, 3, 7, 5, 4, 3, 2, 1),      # stride 2, padding 1, non-square
+    (3, 2, 6, 9, 3, (2, 3), 1, 1),  # non-square kernel
+    (1, 2, 4, 4, 2, 4, 1, 0),      # kernel as large as the input
+])
+def test_conv2d(cfg):
+    n, c, h, w, f, k, s, p = cfg
+    check(Conv2D(c, f, k, stride=s, padding=p, rng=1), (n, c, h, w))
+
+
+def test_conv2d_without_bias():
+    errors = check(Conv2D(2, 3, 3, padding=1, bias=False, rng=2), (2, 2, 5, 4))
+    assert "b" not in errors
+
+
+@pytest.mark.parametrize("k,s,shape", [(2, None, (2, 3, 6, 4)), (2, None, (2, 2, 7, 5)),
+                                       (3, 2, (2, 2, 7, 8)), (3, 1, (1, 2, 5, 5))])
+def test_maxpool(k, s, shape):
+    check(MaxPool2D(k, s), shape)
+
+
+def test_maxpool_ties_route_to_one_element():
+    """After ReLU, windows of zeros are common: the gradient must go to one
+    element per window, not to every tied maximum."""
+    pool = MaxPool2D(2)
+    x = np.zeros((1, 1, 4, 4))
+    pool.forward(x)
+    dx = pool.backward(np.ones((1, 1, 2, 2)))
+    assert dx.sum() == 4 and dx.max() == 1
+
+
+@pytest.mark.parametrize("layer", [ReLU, Sigmoid, Tanh, Flatten])
+@pytest.mark.parametrize("shape", [(2, 7), (3, 2, 4, 5)])
+def test_parameterless(layer, shape):
+    check(layer(), shape)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (32, 10), (7, 1), (2, 3, 4, 5), (3, 2, 1, 1), (1, 4, 3, 2)])
+def test_batchnorm_train(shape):
+    bn = BatchNorm(shape[1])
+    rng = np.random.default_rng(5)
+    bn.params["gamma"][:] = rng.uniform(0.5, 2, shape[1])
+    bn.params["beta"][:] = rng.standard_normal(shape[1])
+    check(bn, shape)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4, 5)])
+def test_batchnorm_eval(shape):
+    bn = BatchNorm(shape[1])
+    bn.running_mean[:] = 0.3
+    bn.running_var[:] = 2.0
+    check(bn.eval(), shape)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_whole_mlp(activation, batchnorm):
+    check(mlp(6, [5, 4], 3, activation=activation, batchnorm=batchnorm, seed=3), (5, 6))
+
+
+def test_whole_cnn():
+    model = cnn(in_channels=2, num_classes=3, batchnorm=True, image_size=8, channels=(3, 4), seed=0)
+    check(model, (3, 2, 8, 8))
+
+
+def test_wrong_batchnorm_backward_is_caught():
+    """The check can fail: a BN backward that forgets the mean terms is flagged."""
+    class BrokenBatchNorm(BatchNorm):
+        def backward(self, dy):
+            x_hat, inv_std, axes, shape, m, training = self._saved()
+            self.grads["beta"][...] = dy.sum(axis=axes)
+            self.grads["gamma"][...] = (dy * x_hat).sum(axis=axes)
+            return dy * (self.params["gamma"] * inv_std).reshape(shape)   # treats stats as constants
+
+    x = np.random.default_rng(0).standard_normal((8, 4))
+    errors = gradcheck(BrokenBatchNorm(4), x)
+    assert errors["x"] > 1e-2
+    assert errors["gamma"] < TOL and errors["beta"] < TOL
+
+
+def test_wrong_dense_backward_is_caught():
+    class BrokenDense(Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"] *= 1.01
+            return dx
+
+    errors = gradcheck(BrokenDense(4, 3, rng=0), np.ones((2, 4)))
+    assert errors["W"] > 1e-3
+
+
+def test_sum_loss_makes_bn_check_vacuous():
+    """Why we use a random upstream gradient: with L = sum(y), dL/dx of BN is
+    zero on both sides and gradcheck says so."""
+    x = np.random.default_rng(0).standard_normal((8, 4))
+    with pytest.warns(UserWarning, match="cannot fail"):
+        gradcheck(BatchNorm(4), x, upstream=np.ones((8, 4)))
+
+
+def test_gradcheck_leaves_state_unchanged():
+    bn = BatchNorm(3)
+    bn.running_mean[:] = [1, 2, 3]
+    before = {k: np.copy(v) for k, v in bn.state().items()}
+    gradcheck(bn, np.random.default_rng(0).standard_normal((4, 3)))
+    for k, v in bn.state().items():
+        np.testing.assert_array_equal(v, before[k])
+        assert v.dtype == before[k].dtype
+    assert bn.params["gamma"].dtype == np.float32
+    assert bn.training

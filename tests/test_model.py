@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+
+from minidl import Sequential
+from minidl.errors import BackwardError, ShapeError
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from minidl.layers.reference import conv2d_naive, maxpool_naive
+from minidl.models import cnn, mlp
+from minidl.optim import SGD
+
+rng = np.random.default_rng(0)
+
+
+def test_parameter_names_are_stable():
+    model = mlp(4, [3], 2, batchnorm=True, seed=0)
+    assert [p.name for p in model.parameters()] == ["0.W", "1.gamma", "1.beta", "3.W", "3.b"]
+    assert model.num_parameters() == 4 * 3 + 3 + 3 + 3 * 2 + 2
+
+
+def test_summary_lists_shapes_and_counts_without_changing_state():
+    model = cnn(batchnorm=True, seed=0)
+    text = model.summary((1, 28, 28))
+    assert "(None, 16, 28, 28)" in text and "(None, 32, 7, 7)" in text and "(None, 10)" in text
+    assert f"total parameters: {model.num_parameters():,}" in text
+    assert model.training and model.layers[1].num_batches == 0
+
+
+def test_repr_shows_configuration():
+    assert repr(Conv2D(1, 8, 3, padding=1)) == \
+        "Conv2D(1, 8, kernel_size=(3, 3), stride=1, padding=1, bias=True)"
+    assert "BatchNorm(100, eps=1e-05, momentum=0.1)" in repr(mlp(784, [100], 10, batchnorm=True))
+
+
+def test_train_eval_reach_every_layer():
+    model = mlp(4, [3, 3], 2, batchnorm=True)
+    model.eval()
+    assert not any(layer.training for layer in model.layers)
+    model.train()
+    assert all(layer.training for layer in model.layers)
+
+
+def test_float32_end_to_end_and_float64_stays_float64():
+    for model, shape in ((mlp(10, [8], 3, batchnorm=True), (4, 10)),
+                         (cnn(batchnorm=True, image_size=8, seed=0), (2, 1, 8, 8))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = model.forward(x)
+        assert y.dtype == np.float32
+        assert model.backward(np.ones_like(y)).dtype == np.float32
+        assert all(p.grad.dtype == np.float32 for p in model.parameters())
+        model.astype(np.float64)
+        assert model.forward(x.astype(np.float64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("cfg", [(2, 3, 7, 5, 4, 3, 2, 1), (3, 1, 28, 28, 16, 3, 1, 1),
+                                 (1, 2, 5, 6, 2, (2, 3), 1, 0)])
+def test_conv_matches_naive_loops(cfg):
+    n, c, h, w, f, k, s, p = cfg
+    conv = Conv2D(c, f, k, stride=s, padding=p, rng=0, dtype=np.float64)
+    conv.params["b"][:] = rng.standard_normal(f)
+    x = rng.standard_normal((n, c, h, w))
+    np.testing.assert_allclose(conv.forward(x),
+                               conv2d_naive(x, conv.params["W"], conv.params["b"], s, p), rtol=1e-10)
+
+
+@pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)), (3, 2, (2, 2, 9, 7))])
+def test_maxpool_matches_naive_loops(k, s, shape):
+    x = rng.standard_normal(shape)
+    np.testing.assert_array_equal(MaxPool2D(k, s).forward(x), maxpool_naive(x, k, s))
+
+
+@pytest.mark.parametrize("layer,x,match", [
+    (Dense(4, 3), np.zeros((2, 5), np.float32), "expected 4 features"),
+    (Dense(4, 3), np.zeros((2, 4), np.int64), "floating-point"),
+    (Dense(4, 3), np.zeros((0, 4), np.float32), "empty batch"),
+    (Conv2D(3, 2, 3), np.zeros((2, 1, 5, 5), np.float32), "expected 3 channels"),
+    (Conv2D(1, 2, 3), np.zeros((2, 5, 5), np.float32), "4-D"),
+    (Conv2D(1, 2, 5), np.zeros((1, 1, 3, 3), np.float32), "larger than the padded input"),
+    (MaxPool2D(4), np.zeros((1, 1, 3, 3), np.float32), "larger than the input"),
+    (BatchNorm(3), np.zeros((4, 2), np.float32), "expected 3 features"),
+    (Flatten(), [1, 2], "NumPy array"),
+])
+def test_bad_input_names_the_layer_and_the_expectation(layer, x, match):
+    with pytest.raises(ShapeError, match=match) as info:
+        layer.forward(x)
+    assert type(layer).__name__ in str(info.value)
+
+
+def test_sequential_error_gives_the_layer_index():
+    model = Sequential(Dense(4, 3), ReLU(), Dense(5, 2))
+    with pytest.raises(ShapeError, match=r"layer 2 of the Sequential: Dense\(5, 2"):
+        model.forward(np.zeros((2, 4), np.float32))
+
+
+def test_backward_without_forward_and_twice():
+    layer = Dense(3, 2)
+    with pytest.raises(BackwardError, match="without a forward"):
+        layer.backward(np.ones((1, 2), np.float32))
+    layer.forward(np.ones((1, 3), np.float32))
+    layer.backward(np.ones((1, 2), np.float32))
+    with pytest.raises(BackwardError):
+        layer.backward(np.ones((1, 2), np.float32))
+
+
+def test_backward_does_not_modify_upstream_gradient():
+    model = cnn(batchnorm=True, image_size=8, seed=0)
+    x = rng.standard_normal((3, 1, 8, 8)).astype(np.float32)
+    y = model.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    keep = dy.copy()
+    model.backward(dy)
+    np.testing.assert_array_equal(dy, keep)
+
+
+def test_sgd_step_matches_the_formula():
+    model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
+    p = model.parameters()[0]
+    w0 = p.value.copy()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    g1, g2 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    p.grad[...] = g1
+    opt.step()
+    v1 = g1 + 0.01 * w0
+    np.testing.assert_allclose(p.value, w0 - 0.1 * v1)
+    w1 = p.value.copy()
+    p.grad[...] = g2
+    opt.step()
+    np.testing.assert_allclose(p.value, w1 - 0.1 * (0.9 * v1 + g2 + 0.01 * w1))
+
+
+def test_sgd_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    w = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in range(4)]
+    for nesterov in (False, True):
+        model = Sequential(Dense(4, 3, bias=False, dtype=np.float64))
+        model.layers[0].params["W"][...] = w
+        opt = SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
+        tw = torch.tensor(w, requires_grad=True)
+        topt = torch.optim.SGD([tw], lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=1e-3)
+        for g in grads:
+            model.layers[0].grads["W"][...] = g
+            opt.step()
+            tw.grad = torch.tensor(g)
+            topt.step()
+        np.testing.assert_allclose(model.layers[0].params["W"], tw.detach().numpy(), rtol=1e-12)
+
+
+def test_weight_decay_skips_bn_and_biases():
+    model = mlp(3, [2], 2, batchnorm=True, seed=0)
+    before = {p.name: p.value.copy() for p in model.parameters()}
+    for p in model.parameters():
+        p.grad[...] = 0
+    SGD(model.parameters(), lr=1.0, weight_decay=0.5).step()
+    for p in model.parameters():
+        changed = not np.array_equal(p.value, before[p.name])
+        assert changed == (p.key == "W"), p.name
