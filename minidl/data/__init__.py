@@ -1,0 +1,8 @@
+"""Data: the IDX file format, the MNIST data set, and mini-batch loading."""
+
+from .idx import md5_decompressed, read_idx
+from .loader import DataLoader
+from .mnist import MNIST, MNIST_FILES, load_mnist
+
+__all__ = ["read_idx", "md5_decompressed", "load_mnist", "MNIST", "MNIST_FILES",
+           "DataLoader"]

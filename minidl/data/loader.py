@@ -1,0 +1,147 @@
+"""Mini-batches for training: shuffle, scale to [0, 1], standardize, reshape.
+
+    loader = DataLoader(data.x_train, data.y_train, batch_size=64, seed=0,
+                        shape=(784,))            # (B, 784) for an MLP
+    for epoch in range(10):
+        for xb, yb in loader:                    # xb (64, 784) float32, yb (64,)
+            ...
+
+Only the current batch is converted to float32; the uint8 data set is never
+copied as a whole.
+
+Resuming. The loader remembers where it is: `epoch` (epochs completed), the
+position inside the current epoch, and its random generator's state.
+state_dict() returns these as plain Python values (JSON-friendly); a new
+loader on the same data given load_state_dict(d) yields exactly the batches
+the original would have yielded next, even mid-epoch. The current epoch's
+permutation is not stored: the generator state from the start of the epoch is,
+and the permutation is drawn again from it.
+
+Consequently `for xb, yb in loader` continues an epoch that was left early
+(by `break` or `next(iter(loader))`) instead of starting a fresh one. Use one
+iteration at a time.
+"""
+
+import copy
+import math
+
+import numpy as np
+
+from ..errors import ShapeError
+
+
+class DataLoader:
+    """Iterate over (x, y) in mini-batches of `batch_size`.
+
+    x: (N, ...) uint8 images (scaled by 1/255) or numbers (cast to float32)
+    y: (N, ...) targets, yielded unchanged (e.g. int64 labels)
+    shuffle: new random order every epoch, from np.random.default_rng(seed)
+    drop_last: skip the last batch if it has fewer than batch_size samples
+    mean, std: if given, xb = (xb - mean) / std after scaling; scalars or
+        arrays broadcastable to one sample, x.shape[1:]
+    shape: if given, each xb is reshaped to (B, *shape), e.g. (784,) or
+        (1, 28, 28)
+
+    Yields xb float32 (B, *x.shape[1:]) or (B, *shape), and yb (B, ...).
+    """
+
+    def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False,
+                 mean=None, std=None, shape=None):
+        x, y = np.asarray(x), np.asarray(y)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
+            raise ShapeError(f"x and y need the same number of samples (first axis), "
+                             f"got x {x.shape} and y {y.shape}")
+        if len(x) == 0:
+            raise ShapeError("x and y are empty")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
+        self.x, self.y = x, y
+        self.batch_size = int(batch_size)
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.mean = self._per_sample("mean", mean)
+        self.std = self._per_sample("std", std)
+        if self.std is not None and np.any(self.std <= 0):
+            raise ValueError("std must be positive")
+        self.shape = None if shape is None else tuple(int(s) for s in shape)
+        if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
+            raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
+                             f"to {self.shape}")
+        self.rng = np.random.default_rng(seed)
+        self.epoch = 0          # epochs completed
+        self._position = 0      # samples already yielded in the current epoch
+        self._epoch_start = None  # rng state when the current epoch began
+
+    def _per_sample(self, name, value):
+        """value as float32, checked to broadcast to one sample (x.shape[1:])."""
+        if value is None:
+            return None
+        value = np.asarray(value, dtype=np.float32)
+        sample = self.x.shape[1:]
+        try:
+            ok = np.broadcast_shapes(value.shape, sample) == sample
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ShapeError(f"{name} of shape {value.shape} does not broadcast "
+                             f"to one sample of shape {sample}")
+        return value
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n, b = len(self.x), self.batch_size
+        if self._epoch_start is None:  # no epoch in progress: begin one
+            self._epoch_start = self.rng.bit_generator.state
+            self._position = 0
+        # (Re)draw this epoch's order from the state at its start.
+        self.rng.bit_generator.state = self._epoch_start
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        last = n - n % b if self.drop_last else n
+        while self._position < last:
+            index = order[self._position:self._position + b]
+            self._position += len(index)
+            yield self._batch(index)
+        self.epoch += 1
+        self._epoch_start = None
+        self._position = 0
+
+    def _batch(self, index):
+        """Convert samples x[index], y[index] into a training batch."""
+        xb = self.x[index].astype(np.float32, copy=False)  # indexing already copied
+        if self.x.dtype == np.uint8:
+            xb /= 255
+        if self.mean is not None:
+            xb -= self.mean
+        if self.std is not None:
+            xb /= self.std
+        if self.shape is not None:
+            xb = xb.reshape(len(index), *self.shape)
+        return xb, self.y[index]
+
+    def state_dict(self):
+        """Where the loader is: {"epoch", "position", "rng_state"}.
+
+        rng_state is the generator state at the start of the current epoch
+        (or the current state between epochs); position counts the samples
+        of that epoch already yielded.
+        """
+        state = self._epoch_start if self._epoch_start is not None \
+            else self.rng.bit_generator.state
+        return {"epoch": self.epoch, "position": self._position,
+                "rng_state": copy.deepcopy(state)}
+
+    def load_state_dict(self, d):
+        """Continue from a state_dict() of a loader over the same data."""
+        position = int(d["position"])
+        if not 0 <= position <= len(self.x):
+            raise ValueError(f"position {position} outside 0..{len(self.x)}")
+        self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
+        self.epoch = int(d["epoch"])
+        self._position = position
+        self._epoch_start = self.rng.bit_generator.state if position > 0 else None

@@ -1,0 +1,35 @@
+"""Shared test helpers. The real MNIST data: `mnist_root()` and the `mnist` fixture."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from minidl.data import load_mnist
+from minidl.errors import DataNotFoundError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_root():
+    """Folder with the real MNIST files: $MINIDL_DATA/mnist if MINIDL_DATA is
+    set, else <repo>/../shared/data/mnist if it exists, else None."""
+    if os.environ.get("MINIDL_DATA"):
+        return Path(os.environ["MINIDL_DATA"]) / "mnist"
+    shared = REPO.parent / "shared" / "data" / "mnist"
+    return shared if shared.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST (loaded once per session). Skips when absent, unless
+    MINIDL_REQUIRE_DATA=1, in which case absence fails the test."""
+    root = mnist_root()
+    try:
+        if root is None:
+            raise DataNotFoundError("set MINIDL_DATA or provide ../shared/data/mnist")
+        return load_mnist(root, download=False)
+    except DataNotFoundError as e:
+        if os.environ.get("MINIDL_REQUIRE_DATA") == "1":
+            pytest.fail(f"real MNIST required (MINIDL_REQUIRE_DATA=1) but not found: {e}")
+        pytest.skip(f"real MNIST not found: {str(e).splitlines()[0]}")

@@ -1,0 +1,297 @@
+"""read_idx, load_mnist (local files, downloads from a local HTTP server) and
+the real MNIST files."""
+
+import gzip
+import hashlib
+import http.server
+import io
+import threading
+
+import numpy as np
+import pytest
+
+from minidl.data import MNIST_FILES, load_mnist, md5_decompressed, read_idx
+from minidl.data import mnist as mnist_module
+from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError
+
+CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
+         np.float32: 0x0D, np.float64: 0x0E}
+
+
+def idx_bytes(array):
+    """Encode an array as IDX bytes (big-endian)."""
+    array = np.asarray(array)
+    header = bytes([0, 0, CODES[array.dtype.type], array.ndim])
+    dims = np.array(array.shape, dtype=">u4").tobytes()
+    return header + dims + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+# ---------------------------------------------------------------- read_idx
+
+@pytest.mark.parametrize("dtype", list(CODES))
+@pytest.mark.parametrize("form", ["raw", "gz", "gzip-without-.gz-name"])
+def test_read_idx_round_trip(tmp_path, dtype, form):
+    rng = np.random.default_rng(0)
+    array = (rng.standard_normal((3, 4, 5)) * 100).astype(dtype)
+    data = idx_bytes(array)
+    name = "a.idx.gz" if form == "gz" else "a.idx"
+    (tmp_path / name).write_bytes(data if form == "raw" else gzip.compress(data))
+    got, md5 = read_idx(tmp_path / name, return_md5=True)
+    assert got.dtype == np.dtype(dtype) and got.dtype.isnative
+    np.testing.assert_array_equal(got, array)
+    assert md5 == hashlib.md5(data).hexdigest() == md5_decompressed(tmp_path / name)
+
+
+def test_read_idx_1d_and_empty(tmp_path):
+    (tmp_path / "a").write_bytes(idx_bytes(np.arange(7, dtype=np.uint8)))
+    np.testing.assert_array_equal(read_idx(tmp_path / "a"), np.arange(7))
+    (tmp_path / "b").write_bytes(idx_bytes(np.zeros((0, 3), np.int32)))
+    assert read_idx(tmp_path / "b").shape == (0, 3)
+
+
+GOOD = idx_bytes(np.arange(6, dtype=np.int16).reshape(2, 3))  # 4 + 8 + 12 bytes
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\x00\x00", "truncated header: expected 4 bytes, got 2"),
+    (b"\x01" + GOOD[1:], "bad magic number: expected first two bytes 00 00, got 01 00"),
+    (GOOD[:2] + b"\x07" + GOOD[3:], "unknown dtype code 0x07"),
+    (GOOD[:3] + b"\x00" + GOOD[4:], "expected 1..32, got 0"),
+    (GOOD[:7], "truncated header: 2 dims need 8 bytes, got 3"),
+    (GOOD[:-1], r"shape \(2, 3\) of int16, i.e. 12 payload bytes, but the file holds only 11"),
+    (GOOD + b"\x00", "trailing bytes"),
+    (GOOD[:4] + b"\x7f\xff\xff\xff" * 2 + GOOD[12:], "file holds only 12"),
+    (bytes([0, 0, 8, 3]) + np.array([0, 2**32 - 1, 2**32 - 1], ">u4").tobytes(),
+     "not representable"),
+])
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_errors_name_file_and_problem(tmp_path, data, message, gz):
+    path = tmp_path / ("bad.gz" if gz else "bad")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(IDXFormatError, match=message) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    packed = gzip.compress(GOOD)
+    for name, data in [("cut.gz", packed[:-10]), ("junk.gz", b"not gzip at all"),
+                       ("flip.gz", packed[:-8] + bytes(8))]:  # bad CRC and size
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(IDXFormatError, match="gzip"):
+            read_idx(tmp_path / name)
+
+
+def test_md5_decompressed_streams_raw_files(tmp_path):
+    (tmp_path / "f").write_bytes(b"hello" * 1000)
+    assert md5_decompressed(tmp_path / "f") == hashlib.md5(b"hello" * 1000).hexdigest()
+
+
+# ---------------------------------------------------------------- load_mnist, local files
+
+def fake_files(n_train=6, n_test=4, seed=0):
+    """Small MNIST-like files: name -> raw IDX bytes."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    return {name: idx_bytes(a) for name, a in arrays.items()}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Fake files with MNIST_FILES patched to their sizes and MD5 sums."""
+    files = fake_files()
+    table = {name: (len(b), hashlib.md5(b).hexdigest()) for name, b in files.items()}
+    monkeypatch.setattr(mnist_module, "MNIST_FILES", table)
+    return files
+
+
+def write(folder, files, gz=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+
+
+def check_fake(data, files):
+    assert data.x_train.shape == (6, 28, 28) and data.x_test.shape == (4, 28, 28)
+    assert data.x_train.dtype == np.uint8 and data.y_train.dtype == np.int64
+    assert data.y_test.dtype == np.int64
+    assert data.x_train.tobytes() == files["train-images-idx3-ubyte"][16:]
+    assert data.y_test.astype(np.uint8).tobytes() == files["t10k-labels-idx1-ubyte"][8:]
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_mnist_local(tmp_path, fake, gz):
+    write(tmp_path, fake, gz=gz)
+    check_fake(load_mnist(tmp_path, download=False), fake)
+
+
+def test_load_mnist_mixed_gz_and_raw(tmp_path, fake):
+    names = list(fake)
+    write(tmp_path, {n: fake[n] for n in names[:2]}, gz=True)
+    write(tmp_path, {n: fake[n] for n in names[2:]}, gz=False)
+    check_fake(load_mnist(tmp_path, download=False), fake)
+
+
+def test_load_mnist_checksum_mismatch(tmp_path, fake):
+    bad = dict(fake)
+    bad["t10k-labels-idx1-ubyte"] = fake["t10k-labels-idx1-ubyte"][:-1] + b"\x09"
+    write(tmp_path, bad)
+    expected = mnist_module.MNIST_FILES["t10k-labels-idx1-ubyte"][1]
+    actual = hashlib.md5(bad["t10k-labels-idx1-ubyte"]).hexdigest()
+    with pytest.raises(ChecksumError) as info:
+        load_mnist(tmp_path, download=False)
+    msg = str(info.value)
+    assert "t10k-labels-idx1-ubyte.gz" in msg and expected in msg and actual in msg
+    assert "Delete" in msg
+
+
+def test_load_mnist_label_count_mismatch(tmp_path, monkeypatch):
+    files = fake_files()
+    files["train-labels-idx1-ubyte"] = idx_bytes(np.zeros(5, np.uint8))
+    table = {name: (len(b), hashlib.md5(b).hexdigest()) for name, b in files.items()}
+    monkeypatch.setattr(mnist_module, "MNIST_FILES", table)
+    write(tmp_path, files)
+    with pytest.raises(IDXFormatError, match="same N"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_missing_files_without_download(tmp_path, fake):
+    write(tmp_path, {n: b for n, b in fake.items() if n != "train-images-idx3-ubyte"})
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(tmp_path, download=False)
+    msg = str(info.value)
+    assert str(tmp_path) in msg and "MINIDL_DATA" in msg and "--data-dir" in msg
+    assert all(name in msg for name in MNIST_FILES)
+
+
+@pytest.mark.parametrize("env", [True, False])
+def test_default_folder(tmp_path, monkeypatch, env):
+    if env:
+        monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "data"))
+        folder = tmp_path / "data" / "mnist"
+    else:
+        monkeypatch.delenv("MINIDL_DATA", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        folder = tmp_path / ".cache" / "minidl" / "mnist"
+    with pytest.raises(DataNotFoundError, match=str(folder)):
+        load_mnist(download=False)
+
+
+# ---------------------------------------------------------------- downloads
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """GET /good/<name> serves the file, /drop/<name> half of it, else 404."""
+
+    def do_GET(self):
+        mode, _, name = self.path.strip("/").partition("/")
+        path = self.server.folder / name
+        if mode not in ("good", "drop") or not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data if mode == "good" else data[:len(data) // 2])
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path, fake, monkeypatch):
+    """A local HTTP server over a folder holding the fake .gz files; yields its URL."""
+    write(tmp_path / "served", fake)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.folder = tmp_path / "served"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    monkeypatch.setattr(mnist_module, "TIMEOUT", 5)
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+UNREACHABLE = "http://127.0.0.1:9/"  # discard port: connection refused
+
+
+def test_download_success(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/good/"])
+    dest = tmp_path / "cache" / "mnist"
+    check_fake(load_mnist(dest), fake)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f"{n}.gz" for n in fake)
+    check_fake(load_mnist(dest, download=False), fake)
+
+
+def test_download_falls_back_to_next_mirror(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS",
+                        [UNREACHABLE, server + "/missing/", server + "/good"])
+    check_fake(load_mnist(tmp_path / "m"), fake)
+
+
+def test_download_checksum_mismatch_leaves_nothing(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/good/"])
+    monkeypatch.setitem(mnist_module.MNIST_FILES, "train-images-idx3-ubyte", (0, "0" * 32))
+    dest = tmp_path / "m"
+    with pytest.raises(ChecksumError, match="0" * 32):
+        load_mnist(dest)
+    assert list(dest.iterdir()) == []
+
+
+def test_dropped_connection_leaves_nothing(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/drop/"])
+    dest = tmp_path / "m"
+    with pytest.raises(DataNotFoundError):
+        load_mnist(dest)
+    assert list(dest.iterdir()) == []
+
+
+def test_no_network(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", [UNREACHABLE, UNREACHABLE])
+    dest = tmp_path / "m"
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(dest)
+    msg = str(info.value)
+    assert str(dest) in msg and UNREACHABLE in msg and "MINIDL_DATA" in msg
+    assert list(dest.iterdir()) == []
+
+
+def test_interrupted_download_leaves_nothing(tmp_path, fake, monkeypatch):
+    class Response(io.BytesIO):
+        headers = {"Content-Length": "1000000"}
+
+        def read(self, n=-1):
+            if self.tell() > 0:
+                raise KeyboardInterrupt
+            return super().read(10)
+
+    monkeypatch.setattr(mnist_module, "urlopen", lambda url, timeout: Response(b"x" * 100))
+    dest = tmp_path / "m"
+    with pytest.raises(KeyboardInterrupt):
+        load_mnist(dest)
+    assert list(dest.iterdir()) == []
+
+
+# ---------------------------------------------------------------- the real data
+
+def test_real_mnist(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
+    assert mnist.y_train.shape == (60000,) and mnist.y_test.shape == (10000,)
+    assert mnist.x_train.dtype == mnist.x_test.dtype == np.uint8
+    assert mnist.y_train.dtype == mnist.y_test.dtype == np.int64
+    for y in (mnist.y_train, mnist.y_test):
+        assert set(np.unique(y)) == set(range(10))
+    assert list(mnist.y_train[:5]) == [5, 0, 4, 1, 9]
+    assert list(mnist.y_test[:5]) == [7, 2, 1, 0, 4]
+    assert mnist.x_train.max() == 255 and mnist.x_train.min() == 0
+

@@ -1,0 +1,138 @@
+"""DataLoader: batching, shuffling, conversion, validation, resuming."""
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from minidl.data import DataLoader
+from minidl.errors import ShapeError
+
+
+def images(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 4, 4), dtype=np.uint8), np.arange(n, dtype=np.int64)
+
+
+def epoch_labels(loader):
+    return [yb.tolist() for _, yb in loader]
+
+
+@pytest.mark.parametrize("n, b, drop_last, sizes", [
+    (10, 3, False, [3, 3, 3, 1]),
+    (10, 3, True, [3, 3, 3]),
+    (9, 3, False, [3, 3, 3]),
+    (2, 5, False, [2]),
+    (2, 5, True, []),
+])
+def test_batch_sizes_and_len(n, b, drop_last, sizes):
+    x, y = images(n)
+    loader = DataLoader(x, y, b, drop_last=drop_last, seed=0)
+    assert len(loader) == len(sizes)
+    assert [len(yb) for _, yb in loader] == sizes
+
+
+def test_each_epoch_is_a_new_permutation():
+    x, y = images(50)
+    loader = DataLoader(x, y, 7, seed=1)
+    first, second = epoch_labels(loader), epoch_labels(loader)
+    assert sorted(sum(first, [])) == list(range(50)) == sorted(sum(second, []))
+    assert first != second
+    assert loader.epoch == 2
+    assert epoch_labels(DataLoader(x, y, 7, seed=1)) == first  # same seed, same order
+
+
+def test_no_shuffle_keeps_order():
+    x, y = images(10)
+    assert sum(epoch_labels(DataLoader(x, y, 4, shuffle=False)), []) == list(range(10))
+
+
+def test_uint8_scaled_and_labels_match():
+    x, y = images(10)
+    for xb, yb in DataLoader(x, y, 4, seed=0):
+        assert xb.dtype == np.float32 and xb.shape[1:] == (4, 4)
+        np.testing.assert_array_equal(xb, x[yb] / np.float32(255))
+    assert x.dtype == np.uint8  # the data set itself is untouched
+
+
+def test_mean_std_and_shape():
+    x, y = images(10)
+    loader = DataLoader(x, y, 5, shuffle=False, mean=0.5, std=0.25, shape=(1, 16))
+    xb, _ = next(iter(loader))
+    assert xb.shape == (5, 1, 16) and xb.dtype == np.float32
+    expected = (x[:5].astype(np.float32) / 255 - 0.5) / 0.25
+    np.testing.assert_allclose(xb, expected.reshape(5, 1, 16), rtol=1e-6)
+    per_pixel = DataLoader(x, y, 5, mean=x.mean(0) / 255, shape=(16,))
+    assert next(iter(per_pixel))[0].shape == (5, 16)
+
+
+def test_float_input_passed_through():
+    x = np.linspace(-3, 3, 20).reshape(10, 2)
+    xb, yb = next(iter(DataLoader(x, np.arange(10), 10, shuffle=False)))
+    assert xb.dtype == np.float32
+    np.testing.assert_array_equal(xb, x.astype(np.float32))
+    xb[:] = 0
+    assert x[0, 0] == -3  # batches are copies
+
+
+def test_never_converts_whole_dataset():
+    x = np.zeros((20000, 784), np.uint8)  # 15.7 MB; as float32 it would be 63 MB
+    loader = DataLoader(x, np.zeros(20000, np.int64), 100, seed=0)
+    tracemalloc.start()
+    for _ in loader:
+        pass
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2_000_000
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(batch_size=2.0), ValueError, "batch_size"),
+    (dict(batch_size=True), ValueError, "batch_size"),
+    (dict(y=np.arange(9)), ShapeError, r"\(10, 4, 4\).*\(9,\)"),
+    (dict(shape=(15,)), ShapeError, "reshape"),
+    (dict(mean=np.zeros(3)), ShapeError, "mean"),
+    (dict(std=0.0), ValueError, "std"),
+    (dict(x=np.array(["a"] * 10)), ShapeError, "dtype"),
+])
+def test_validation(kwargs, error, match):
+    x, y = images(10)
+    args = dict(x=x, y=y, batch_size=3) | kwargs
+    with pytest.raises(error, match=match):
+        DataLoader(**args)
+
+
+@pytest.mark.parametrize("stop_after", [0, 1, 3, 4])
+def test_resume_mid_epoch_gives_same_batches(stop_after):
+    x, y = images(10)
+    original = DataLoader(x, y, 3, seed=5)
+    epoch_labels(original)  # one full epoch first
+    it = iter(original)
+    for _ in range(stop_after):
+        next(it)
+    state = json.loads(json.dumps(original.state_dict()))  # survives JSON
+    expected = [yb.tolist() for _, yb in it] + epoch_labels(original)
+
+    resumed = DataLoader(x, y, 3, seed=999)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 1
+    assert epoch_labels(resumed) + epoch_labels(resumed) == expected
+    assert resumed.epoch == original.epoch == 3
+
+
+def test_load_state_dict_rejects_bad_position():
+    x, y = images(10)
+    loader = DataLoader(x, y, 3)
+    state = loader.state_dict() | {"position": 11}
+    with pytest.raises(ValueError, match="position"):
+        loader.load_state_dict(state)
+
+
+def test_real_mnist_batches(mnist):
+    loader = DataLoader(mnist.x_train, mnist.y_train, 64, seed=0, shape=(1, 28, 28))
+    assert len(loader) == 938
+    xb, yb = next(iter(loader))
+    assert xb.shape == (64, 1, 28, 28) and xb.dtype == np.float32
+    assert 0 <= xb.min() and xb.max() <= 1 and yb.dtype == np.int64
