@@ -17,7 +17,9 @@ the original would have yielded next, even mid-epoch. The current epoch's
 permutation is not stored: the generator state from the start of the epoch is,
 and the permutation is drawn again from it.
 
-Consequently `for xb, yb in loader` continues an epoch that was left early
+An epoch counts as completed (`epoch` goes up) as soon as its last batch is
+taken, so a state saved right after the last step of an epoch says "between
+epochs". Consequently `for xb, yb in loader` continues an epoch that was left early
 (by `break` or `next(iter(loader))`) instead of starting a fresh one. Use one
 iteration at a time.
 """
@@ -103,13 +105,13 @@ class DataLoader:
         self.rng.bit_generator.state = self._epoch_start
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         last = n - n % b if self.drop_last else n
-        while self._position < last:
-            index = order[self._position:self._position + b]
-            self._position += len(index)
+        for start in range(self._position, last, b):
+            index = order[start:start + b]
+            if start + b >= last:   # the epoch's last batch: the epoch is done once it is taken
+                self.epoch, self._epoch_start, self._position = self.epoch + 1, None, 0
+            else:
+                self._position = start + b
             yield self._batch(index)
-        self.epoch += 1
-        self._epoch_start = None
-        self._position = 0
 
     def _batch(self, index):
         """Convert samples x[index], y[index] into a training batch."""

@@ -1,3 +1,4 @@
+from minidl.optim.schedules import constant, cosine, step_decay
 from minidl.optim.sgd import SGD
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "constant", "cosine", "step_decay"]

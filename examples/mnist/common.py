@@ -1,0 +1,50 @@
+"""What the MNIST scripts share: finding the data, loaders, building the model."""
+import os
+from pathlib import Path
+
+from minidl.data import DataLoader, load_mnist
+from minidl.models import cnn, mlp
+
+MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
+
+
+def data_root(data_dir):
+    """--data-dir may be the folder with the four files or one with an mnist/ subfolder
+    (like $MINIDL_DATA). None: load_mnist's default ($MINIDL_DATA/mnist or ~/.cache)."""
+    if data_dir is None:
+        return None
+    folder = Path(data_dir).expanduser()
+    return folder / "mnist" if (folder / "mnist").is_dir() else folder
+
+
+def add_data_arguments(parser):
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding the four MNIST files (or a mnist/ subfolder); "
+                             "default $MINIDL_DATA/mnist, else ~/.cache/minidl/mnist, "
+                             "downloading if missing")
+    parser.add_argument("--train-subset", type=int, default=None, metavar="N",
+                        help="train on the first N training images only (quick runs)")
+
+
+def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None):
+    """Training and test loaders for MNIST, standardized, shaped for `model`."""
+    data = load_mnist(data_root(args.data_dir))
+    shape = (784,) if model == "mlp" else (1, 28, 28)
+    n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
+    train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
+                       mean=MEAN, std=STD, shape=shape)
+    test = DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
+                      mean=MEAN, std=STD, shape=shape)
+    return train, test
+
+
+def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, init=None):
+    if model == "mlp":
+        return mlp(784, list(hidden), 10, activation=activation, batchnorm=batchnorm,
+                   seed=seed, init=init)
+    return cnn(1, 10, batchnorm=batchnorm, activation=activation, seed=seed, init=init)
+
+
+def ensure_dir(path):
+    os.makedirs(path, exist_ok=True)
+    return path

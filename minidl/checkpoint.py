@@ -1,0 +1,99 @@
+"""Checkpoints: a model's parameters and BN statistics, the optimizer's momentum
+buffers, and any JSON-able metadata (step, data-loader state, history), in
+one .npz file.
+
+No pickle anywhere: arrays are stored as arrays and metadata as a JSON string,
+and files are read with allow_pickle=False, so loading a checkpoint cannot
+run code. A save goes to a temporary file in the same folder that is renamed
+over the target only when complete: an interrupted save never leaves a
+half-written checkpoint under the real name.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from minidl.errors import CheckpointError
+
+FORMAT = "minidl-checkpoint-1"
+
+
+def _arrays(model, optimizer):
+    arrays = {f"param/{p.name}": p.value for p in model.parameters()}
+    arrays.update({f"state/{k}": v for k, v in model.state().items()})
+    if optimizer is not None:
+        arrays.update({f"optim/{k}": v for k, v in optimizer.state().items()})
+    return arrays
+
+
+def save(model, path, optimizer=None, meta=None):
+    """Write model (and optimizer) state and a metadata dict to ``path`` atomically."""
+    path = os.fspath(path)
+    arrays = _arrays(model, optimizer)
+    header = {"format": FORMAT, "meta": meta or {}}
+    arrays["meta"] = np.array(json.dumps(header))
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load(model, path, optimizer=None):
+    """Load a checkpoint into ``model`` (and ``optimizer``); return its metadata.
+
+    Every array the model (and optimizer) needs must be present with the right
+    shape; otherwise CheckpointError names the first that is not, and nothing
+    is changed.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            stored = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable minidl checkpoint ({e})") from None
+    if not isinstance(stored, dict) or "meta" not in stored:
+        raise CheckpointError(f"{path}: not a minidl checkpoint (no 'meta' entry)")
+    try:
+        header = json.loads(str(stored.pop("meta")))
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format')!r}")
+        meta = dict(header["meta"])
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{path}: unreadable metadata ({e}); expected {FORMAT}") from None
+
+    expected = _arrays(model, optimizer)
+    for name, current in expected.items():      # check everything before changing anything
+        if name not in stored:
+            raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); "
+                                  "was it saved from a different model or without the optimizer?")
+        if stored[name].shape != current.shape:
+            raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
+                                  f"the model expects {current.shape}")
+        if stored[name].dtype.kind not in "fiu":
+            raise CheckpointError(f"{path}: {name!r} has dtype {stored[name].dtype}, expected numbers")
+        if stored[name].dtype.kind == "f" and not np.all(np.isfinite(stored[name])):
+            raise CheckpointError(f"{path}: {name!r} contains NaN or Inf")
+    unexpected = sorted(k for k in set(stored) - set(expected)
+                        if optimizer is not None or not k.startswith("optim/"))
+    if unexpected:
+        raise CheckpointError(f"{path}: unexpected entries {unexpected[:5]}; "
+                              "the checkpoint was saved from a different model")
+
+    for p in model.parameters():
+        p.value[...] = stored[f"param/{p.name}"]
+    model.set_state({k: stored[f"state/{k}"] for k in model.state()})
+    if optimizer is not None:
+        optimizer.set_state({k: stored[f"optim/{k}"] for k in optimizer.state()})
+    return meta

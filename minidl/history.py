@@ -1,0 +1,73 @@
+"""History: what a training run measured, as plain lists, saved as JSON or CSV.
+
+step_loss[i], step_lr[i]: training loss and learning rate of step i + 1.
+records: one dict per evaluation, with keys kind ("eval" every eval_every
+steps, "epoch" at each epoch end, "final" at the end), step, epoch,
+train_loss / train_acc (mean over the training batches since the previous
+record), test_loss / test_acc (None without eval data), lr, time (seconds).
+"""
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+RECORD_FIELDS = ["kind", "step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc",
+                 "lr", "time"]
+
+
+@dataclass
+class History:
+    step_loss: list = field(default_factory=list)
+    step_lr: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+    diverged: dict = None      # {"step", "loss", "lr", "last_finite_loss"} if it diverged
+    interrupted: bool = False
+    config: dict = field(default_factory=dict)
+
+    @property
+    def epochs(self):
+        return [r for r in self.records if r["kind"] == "epoch"]
+
+    def column(self, name, kinds=("eval", "epoch", "final")):
+        """(steps, values) of one record field, e.g. history.column("test_acc")."""
+        rows = [r for r in self.records if r["kind"] in kinds and r[name] is not None]
+        return [r["step"] for r in rows], [r[name] for r in rows]
+
+    @property
+    def final(self):
+        return self.records[-1] if self.records else None
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def to_json(self, path):
+        _write_atomic(path, json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def from_json(cls, path):
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
+
+    def to_csv(self, path, steps=False):
+        """The records as a table; with steps=True, one row per step (step, loss, lr)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            if steps:
+                w.writerow(["step", "loss", "lr"])
+                w.writerows(zip(range(1, len(self.step_loss) + 1), self.step_loss, self.step_lr))
+            else:
+                w.writerow(RECORD_FIELDS)
+                w.writerows([r.get(k) for k in RECORD_FIELDS] for r in self.records)
+        os.replace(tmp, path)
+
+
+def _write_atomic(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

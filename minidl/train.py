@@ -1,0 +1,276 @@
+"""The training loop: the one place where data, model, loss and optimizer meet.
+
+    trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+                      train_loader, eval_loader=test_loader)
+    history = trainer.fit(epochs=10)
+
+One step is: forward, loss, backward, optimizer step, in that order. The model
+is put in train mode for steps and in eval mode for evaluation (which matters
+for BatchNorm). Callbacks see the trainer after every step and may record
+anything (a layer's input distribution, say) or set trainer.stop = True.
+
+Safety: a NaN or infinite loss stops training with DivergenceError (or is
+recorded, with on_divergence="record"); Ctrl-C stops at the end of the
+current step and, with a checkpoint path, saves everything needed to resume
+bit for bit: weights, BN statistics, momentum buffers, the data loader's
+position and random state, the step and the history.
+"""
+import contextlib
+import math
+import signal
+import threading
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from minidl import checkpoint as ckpt
+from minidl.errors import DivergenceError
+from minidl.history import History
+
+
+class Callback:
+    """Override any of these; each receives the Trainer."""
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_step_end(self, trainer):
+        pass
+
+    def on_eval(self, trainer, record):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+
+class _StepFunction(Callback):
+    def __init__(self, fn):
+        self.on_step_end = fn
+
+
+def evaluate(model, loss_fn, loader):
+    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
+    batches; the model's mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    try:
+        for xb, yb in loader:
+            logits = model.forward(xb)
+            total_loss += loss_fn.forward(logits, yb) * len(yb)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+            n += len(yb)
+    finally:
+        if was_training:
+            model.train()
+    return total_loss / n, correct / n
+
+
+@contextlib.contextmanager
+def _catch_sigint():
+    """While active, the first Ctrl-C only sets flag["hit"]; the loop stops at
+    the end of the step. A second Ctrl-C interrupts at once as usual."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["hit"] = True
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Mini-batch SGD with evaluation, history, callbacks and checkpoints.
+
+    schedule: function step -> learning rate (minidl.optim.schedules), or None
+    eval_every: also evaluate every this many steps (besides each epoch end)
+    checkpoint: path of the checkpoint written at each epoch end, every
+        ``checkpoint_every`` steps, and on Ctrl-C (None: no checkpoints)
+    on_divergence: "raise" (DivergenceError) or "record" (history.diverged)
+    """
+
+    def __init__(self, model, loss_fn, optimizer, train_loader, eval_loader=None,
+                 schedule=None, callbacks=(), eval_every=None, checkpoint=None,
+                 checkpoint_every=None, on_divergence="raise", progress=True):
+        if on_divergence not in ("raise", "record"):
+            raise ValueError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.train_loader, self.eval_loader = train_loader, eval_loader
+        self.schedule, self.eval_every = schedule, eval_every
+        self.callbacks = [c if isinstance(c, Callback) else _StepFunction(c) for c in callbacks]
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.on_divergence, self.progress = on_divergence, progress
+        self.history = History()
+        self.step, self.elapsed, self.stop = 0, 0.0, False
+        self.loss = None                 # loss of the last step
+        self._since_record = [0.0, 0, 0]   # loss sum, correct, samples since the last record
+
+    # --- the loop ------------------------------------------------------------
+    def fit(self, epochs=None, steps=None):
+        """Train for ``epochs`` epochs or ``steps`` steps in all (counting steps
+        already done before a resume). Returns the History."""
+        if (epochs is None) == (steps is None):
+            raise ValueError("give exactly one of epochs= or steps=")
+        total = steps if steps is not None else epochs * len(self.train_loader)
+        self.stop = False
+        started = time.perf_counter() - self.elapsed
+        for c in self.callbacks:
+            c.on_train_begin(self)
+        self.model.train()
+        with _catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
+                                             disable=not self.progress, leave=False) as bar:
+            while self.step < total and not self.stop:
+                epoch = self.train_loader.epoch
+                for xb, yb in self.train_loader:
+                    if not self._train_step(xb, yb):
+                        break
+                    self.elapsed = time.perf_counter() - started
+                    bar.update(1)
+                    if self.step % 50 == 0:
+                        bar.set_postfix(loss=f"{self.loss:.4f}", refresh=False)
+                    if self.eval_every and self.step % self.eval_every == 0:
+                        self._record("eval")
+                    if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                        self.save(self.checkpoint)
+                    if self.train_loader.epoch > epoch:     # that was the epoch's last batch
+                        self._record("epoch")
+                        if self.checkpoint:
+                            self.save(self.checkpoint)
+                    if sigint["hit"]:
+                        self._interrupted()
+                    if self.stop or self.step >= total:
+                        break
+        if not self.history.records or self.history.records[-1]["step"] != self.step:
+            if not self.history.diverged:
+                self._record("final")
+        for c in self.callbacks:
+            c.on_train_end(self)
+        return self.history
+
+    def _train_step(self, xb, yb):
+        """forward, loss, backward, update. Returns False when training must stop."""
+        lr = self.optimizer.lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
+        logits = self.model.forward(xb)
+        loss = self.loss_fn.forward(logits, yb)
+        if not math.isfinite(loss):
+            self._diverged(loss, lr)
+            return False
+        self.model.backward(self.loss_fn.backward())
+        self.optimizer.step()
+        self.step += 1
+        self.loss = loss
+        self.history.step_loss.append(loss)
+        self.history.step_lr.append(lr)
+        acc = self._since_record
+        acc[0] += loss * len(yb)
+        acc[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+        acc[2] += len(yb)
+        for c in self.callbacks:
+            c.on_step_end(self)
+        return not self.stop
+
+    def _record(self, kind):
+        loss_sum, correct, n = self._since_record
+        record = {"kind": kind, "step": self.step, "epoch": self.train_loader.epoch,
+                  "train_loss": loss_sum / n if n else None,
+                  "train_acc": correct / n if n else None,
+                  "test_loss": None, "test_acc": None,
+                  "lr": self.optimizer.lr, "time": round(self.elapsed, 3)}
+        if self.eval_loader is not None:
+            record["test_loss"], record["test_acc"] = evaluate(self.model, self.loss_fn,
+                                                               self.eval_loader)
+        self._since_record = [0.0, 0, 0]
+        self.history.records.append(record)
+        for c in self.callbacks:
+            c.on_eval(self, record)
+        return record
+
+    def _diverged(self, loss, lr):
+        steps = self.history.step_loss
+        last = next((s for s in reversed(steps) if math.isfinite(s)), None)
+        info = {"step": self.step + 1, "loss": str(loss), "lr": lr, "last_finite_loss": last}
+        self.history.diverged = info
+        self.stop = True
+        if self.on_divergence == "raise":
+            kept = f" The last good checkpoint is {self.checkpoint}." if self.checkpoint else ""
+            raise DivergenceError(
+                f"training diverged: the loss became {loss} at step {self.step + 1} with "
+                f"learning rate {lr:g} (last finite loss: {last}).{kept} Try a smaller "
+                f"learning rate (e.g. {lr / 10:g}), or BatchNorm, which tolerates larger ones.")
+
+    def _interrupted(self):
+        self.history.interrupted = True
+        self.stop = True
+        if self.checkpoint:
+            self.save(self.checkpoint)
+
+    # --- checkpoints -----------------------------------------------------------
+    def save(self, path):
+        meta = {"step": self.step, "elapsed": self.elapsed, "since_record": self._since_record,
+                "loader": self.train_loader.state_dict(), "history": self.history.to_dict()}
+        ckpt.save(self.model, path, self.optimizer, meta=meta)
+
+    def resume(self, path):
+        """Restore everything saved by save(path); fit() then continues where it stopped."""
+        meta = ckpt.load(self.model, path, self.optimizer)
+        self.train_loader.load_state_dict(meta["loader"])
+        self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+        self._since_record = list(meta["since_record"])
+        self.history = History.from_dict(meta["history"])
+        self.history.interrupted = False
+        return self
+
+
+def fit(model, loss_fn, optimizer, train_loader, epochs=None, steps=None, **options):
+    """Train ``model``; a shortcut for Trainer(...).fit(epochs or steps)."""
+    return Trainer(model, loss_fn, optimizer, train_loader, **options).fit(epochs, steps)
+
+
+class LayerInputRecorder(Callback):
+    """Every ``every`` steps, the percentiles of one unit of ``model.layers[index]``'s
+    input over a fixed batch x, computed in eval mode (no state changes).
+
+    With index pointing at the last hidden Sigmoid, this is the input to that
+    sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c).
+    """
+
+    def __init__(self, index, x, unit=0, every=100, percentiles=(15, 50, 85)):
+        self.index, self.x, self.unit, self.every = index, x, unit, every
+        self.percentiles = percentiles
+        self.steps, self.values = [], []
+
+    def record(self, trainer):
+        h = layer_input(trainer.model, self.x, self.index)
+        self.steps.append(trainer.step)
+        self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
+
+    def on_train_begin(self, trainer):
+        if not self.steps:
+            self.record(trainer)
+
+    def on_step_end(self, trainer):
+        if trainer.step % self.every == 0:
+            self.record(trainer)
+
+
+def layer_input(model, x, index):
+    """The input that model.layers[index] receives for x, computed in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        for layer in model.layers[:index]:
+            x = layer.forward(x)
+            layer._cache = None      # nothing to backpropagate; keep misuse detectable
+    finally:
+        if was_training:
+            model.train()
+    return x
