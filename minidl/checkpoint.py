@@ -10,8 +10,10 @@ half-written checkpoint under the real name.
 """
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -56,14 +58,16 @@ def load(model, path, optimizer=None):
     is changed.
     """
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            stored = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        stored = _read_npz(path)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError,
+            struct.error, zipfile.BadZipFile, zlib.error) as e:
         raise CheckpointError(f"{path}: not a readable minidl checkpoint ({e})") from None
-    if not isinstance(stored, dict) or "meta" not in stored:
+    if "meta" not in stored:
         raise CheckpointError(f"{path}: not a minidl checkpoint (no 'meta' entry)")
     try:
         header = json.loads(str(stored.pop("meta")))
@@ -97,3 +101,35 @@ def load(model, path, optimizer=None):
     if optimizer is not None:
         optimizer.set_state({k: stored[f"optim/{k}"] for k in optimizer.state()})
     return meta
+
+
+def _read_npz(path):
+    """{name: array} from an .npz written by save(), like np.load(allow_pickle=False)
+    but checking each array's header against the bytes actually stored before
+    allocating anything, so a corrupt header cannot make it allocate gigabytes."""
+    arrays = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+                raise CheckpointError(f"{path}: unexpected member {info.filename!r}")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise CheckpointError(f"{path}: unsupported .npy version {version}")
+                if dtype.hasobject:
+                    raise CheckpointError(f"{path}: {info.filename} holds Python objects "
+                                          "(pickle), which minidl never writes nor reads")
+                nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise CheckpointError(f"{path}: {info.filename} claims shape {shape} "
+                                          f"({nbytes} bytes) but stores {info.file_size} bytes")
+                data = f.read(nbytes)
+                if len(data) != nbytes:
+                    raise CheckpointError(f"{path}: {info.filename} is truncated")
+                arrays[info.filename[:-4]] = np.frombuffer(data, dtype).reshape(
+                    shape, order="F" if fortran else "C")
+    return arrays

@@ -22,13 +22,15 @@ def add_data_arguments(parser):
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
                              "default $MINIDL_DATA/mnist, else ~/.cache/minidl/mnist, "
                              "downloading if missing")
+    parser.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading when the files are missing")
     parser.add_argument("--train-subset", type=int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
 
 
 def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None):
     """Training and test loaders for MNIST, standardized, shaped for `model`."""
-    data = load_mnist(data_root(args.data_dir))
+    data = load_mnist(data_root(args.data_dir), download=not args.no_download)
     shape = (784,) if model == "mlp" else (1, 28, 28)
     n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
@@ -36,6 +38,16 @@ def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None):
     test = DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
                       mean=MEAN, std=STD, shape=shape)
     return train, test
+
+
+def first_samples(loader, n):
+    """The first n samples of a loader's data as one batch (xb, yb), converted
+    exactly like its batches. Leaves `loader` untouched (taking next(iter(loader))
+    would leave it mid-epoch)."""
+    n = min(n, len(loader.x))
+    one = DataLoader(loader.x[:n], loader.y[:n], n, shuffle=False, mean=loader.mean,
+                     std=loader.std, shape=loader.shape)
+    return next(iter(one))
 
 
 def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, init=None):

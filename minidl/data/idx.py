@@ -20,6 +20,7 @@ trailing bytes), so a lying header on a tiny file fails at once.
 import gzip
 import hashlib
 import math
+import os
 import zlib
 
 import numpy as np
@@ -37,6 +38,7 @@ DTYPES = {
 }
 MAX_NDIM = 32  # the most dimensions every supported NumPy version allows
 CHUNK = 1 << 20  # bytes per read
+MAX_RATIO = 1032  # deflate's largest expansion: no gzip file holds more than this many bytes per byte
 
 # What the gzip module raises on a damaged or truncated stream.
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
@@ -99,6 +101,9 @@ def read_idx(path, *, return_md5=False):
             dims = tuple(int(d) for d in np.frombuffer(dim_bytes, ">u4"))
             dtype = DTYPES[code]
             nbytes = math.prod(dims) * dtype.itemsize
+            if nbytes > MAX_RATIO * os.path.getsize(path):   # cannot be in this file
+                _fail(path, f"header says shape {dims} of {dtype.name}, i.e. {nbytes} payload "
+                            f"bytes, more than a {os.path.getsize(path)}-byte file can hold")
             payload = _read_up_to(f, nbytes + 1)
     except _GZIP_ERRORS as e:
         raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from e

@@ -1,0 +1,172 @@
+"""Checkpoints: exact round trip, clear errors, atomic writes, fuzzed input."""
+import io
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minidl import checkpoint
+from minidl.errors import CheckpointError
+from minidl.losses import SoftmaxCrossEntropy
+from minidl.models import cnn, mlp
+from minidl.optim import SGD
+
+
+def trained(seed=0, hidden=(5, 4)):
+    """A small BN MLP after two SGD steps (non-trivial momentum and BN statistics)."""
+    model = mlp(6, list(hidden), 3, batchnorm=True, seed=seed)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(seed)
+    loss = SoftmaxCrossEntropy()
+    for _ in range(2):
+        loss.forward(model.forward(rng.standard_normal((8, 6)).astype(np.float32)),
+                     rng.integers(0, 3, 8))
+        model.backward(loss.backward())
+        opt.step()
+    return model, opt
+
+
+def test_round_trip_restores_everything(tmp_path):
+    model, opt = trained(0)
+    path = tmp_path / "ck.npz"
+    checkpoint.save(model, path, opt, meta={"step": 2, "note": "hello"})
+    fresh, fresh_opt = trained(1)
+    meta = checkpoint.load(fresh, path, fresh_opt)
+    assert meta == {"step": 2, "note": "hello"}
+    for p, q in zip(model.parameters(), fresh.parameters()):
+        np.testing.assert_array_equal(p.value, q.value)
+        assert q.value.dtype == np.float32
+    for k, v in model.state().items():
+        np.testing.assert_array_equal(v, fresh.state()[k])
+    for k, v in opt.state().items():
+        np.testing.assert_array_equal(v, fresh_opt.state()[k])
+
+
+def test_cnn_round_trip(tmp_path):
+    model = cnn(batchnorm=True, seed=0)
+    model.layers[1].running_mean[:] = 3.0
+    checkpoint.save(model, tmp_path / "c.npz")
+    other = cnn(batchnorm=True, seed=1)
+    checkpoint.load(other, tmp_path / "c.npz")
+    np.testing.assert_array_equal(other.layers[1].running_mean, 3.0)
+    np.testing.assert_array_equal(other.layers[0].params["W"], model.layers[0].params["W"])
+
+
+def test_model_only_load_of_a_training_checkpoint(tmp_path):
+    model, opt = trained(0)
+    checkpoint.save(model, tmp_path / "ck.npz", opt)
+    checkpoint.load(trained(1)[0], tmp_path / "ck.npz")      # optimizer state ignored
+
+
+def test_shape_mismatch_names_the_array(tmp_path):
+    model, opt = trained(0)
+    checkpoint.save(model, tmp_path / "ck.npz", opt)
+    other, other_opt = trained(0, hidden=(7, 4))
+    before = other.parameters()[0].value.copy()
+    with pytest.raises(CheckpointError, match=r"'param/0.W' has shape \(6, 5\).*expects \(6, 7\)"):
+        checkpoint.load(other, tmp_path / "ck.npz", other_opt)
+    np.testing.assert_array_equal(other.parameters()[0].value, before)   # nothing changed
+
+
+def test_missing_and_unexpected_entries(tmp_path):
+    model, _ = trained(0)
+    checkpoint.save(model, tmp_path / "ck.npz")
+    with pytest.raises(CheckpointError, match="missing 'optim/velocity.0.W'"):
+        checkpoint.load(model, tmp_path / "ck.npz", SGD(model.parameters(), lr=0.1, momentum=0.9))
+    plain = mlp(6, [5, 4], 3, batchnorm=False)
+    with pytest.raises(CheckpointError):
+        checkpoint.load(plain, tmp_path / "ck.npz")
+
+
+def test_not_a_checkpoint(tmp_path):
+    model, _ = trained(0)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        checkpoint.load(model, tmp_path / "absent.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        checkpoint.load(model, tmp_path / "text.npz")
+    np.savez(tmp_path / "plain.npz", a=np.ones(3))
+    with pytest.raises(CheckpointError, match="no 'meta'"):
+        checkpoint.load(model, tmp_path / "plain.npz")
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    model, _ = trained(0)
+    np.savez(tmp_path / "evil.npz", meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="pickle"):
+        checkpoint.load(model, tmp_path / "evil.npz")
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    model, opt = trained(0)
+    path = tmp_path / "ck.npz"
+    checkpoint.save(model, path, opt, meta={"step": 1})
+    good = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(model, path, opt, meta={"step": 2})
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["ck.npz"]            # no temporary file left behind
+
+
+def _valid_bytes():
+    model, opt = trained(0)
+    buf = io.BytesIO()
+    path = "/tmp/minidl-fuzz-base.npz"
+    checkpoint.save(model, path, opt, meta={"step": 3})
+    with open(path, "rb") as f:
+        buf.write(f.read())
+    os.unlink(path)
+    return buf.getvalue()
+
+
+VALID = _valid_bytes()
+FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _load_bytes(tmp_path, data):
+    path = tmp_path / "fuzz.npz"
+    path.write_bytes(data)
+    model, opt = trained(0)
+    try:
+        checkpoint.load(model, path, opt)
+    except CheckpointError:
+        pass
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_fuzz_random_bytes(tmp_path, data):
+    _load_bytes(tmp_path, data)
+
+
+@FUZZ
+@given(st.integers(0, len(VALID) - 1))
+def test_fuzz_truncations(tmp_path, n):
+    _load_bytes(tmp_path, VALID[:n])
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=8))
+def test_fuzz_altered_bytes(tmp_path, edits):
+    data = bytearray(VALID)
+    for i, b in edits:
+        data[i] = b
+    _load_bytes(tmp_path, bytes(data))
+
+
+def test_huge_claimed_shape_is_refused_before_allocating(tmp_path):
+    """An .npy header claiming a huge array in a small file fails without allocating."""
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (10**6, 10**6)})
+        zf.writestr("meta.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(CheckpointError, match="claims shape"):
+        checkpoint.load(trained(0)[0], tmp_path / "huge.npz")

@@ -1,0 +1,187 @@
+"""The trainer: learning, modes, history, determinism, divergence, Ctrl-C and resume."""
+import csv
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from minidl.data import DataLoader
+from minidl.errors import DivergenceError
+from minidl.losses import SoftmaxCrossEntropy
+from minidl.models import mlp
+from minidl.optim import SGD, cosine, step_decay
+from minidl.train import Callback, LayerInputRecorder, Trainer, evaluate, fit, layer_input
+
+
+def blobs(n=600, seed=0):
+    """Three Gaussian blobs in 8-D: easy to learn, quick to train."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 8)).astype(np.float32) + 2.5 * np.eye(8, dtype=np.float32)[y]
+    return x, y
+
+
+def setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9):
+    x, y = blobs()
+    model = mlp(8, [16, 16], 3, batchnorm=batchnorm, seed=seed)
+    opt = SGD(model.parameters(), lr=lr, momentum=momentum)
+    train = DataLoader(x[:500], y[:500], 20, seed=loader_seed)
+    test = DataLoader(x[500:], y[500:], 50, shuffle=False)
+    return model, opt, train, test
+
+
+def test_fit_learns_and_records_history():
+    model, opt, train, test = setup()
+    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, eval_loader=test,
+                  eval_every=10, progress=False)
+    assert len(history.step_loss) == 3 * len(train) == len(history.step_lr)
+    assert [r["epoch"] for r in history.epochs] == [1, 2, 3]
+    assert [r["step"] for r in history.records if r["kind"] == "eval"] == list(range(10, 76, 10))
+    assert history.final["test_acc"] > 0.9
+    assert np.mean(history.step_loss[-10:]) < np.mean(history.step_loss[:5]) / 2
+    assert all(r["test_loss"] is not None and r["time"] >= 0 for r in history.records)
+
+
+def test_history_json_and_csv(tmp_path):
+    model, opt, train, test = setup()
+    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, eval_loader=test,
+                  progress=False)
+    history.to_json(tmp_path / "h.json")
+    again = type(history).from_json(tmp_path / "h.json")
+    assert again == history
+    history.to_csv(tmp_path / "h.csv")
+    rows = list(csv.DictReader(open(tmp_path / "h.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[-1]["test_acc"]) == history.final["test_acc"]
+    history.to_csv(tmp_path / "s.csv", steps=True)
+    steps = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert len(steps) == len(history.step_loss) and float(steps[0]["loss"]) == history.step_loss[0]
+    json.loads((tmp_path / "h.json").read_text())
+
+
+def test_same_seed_same_numbers():
+    runs = []
+    for _ in range(2):
+        model, opt, train, test = setup()
+        runs.append(fit(model, SoftmaxCrossEntropy(), opt, train, steps=40, progress=False))
+    assert runs[0].step_loss == runs[1].step_loss
+    model, opt, train, test = setup(loader_seed=1)
+    assert fit(model, SoftmaxCrossEntropy(), opt, train, steps=40, progress=False).step_loss \
+        != runs[0].step_loss
+
+
+def test_modes_train_for_steps_eval_for_evaluation():
+    model, opt, train, test = setup()
+    seen = []
+
+    class Spy(Callback):
+        def on_step_end(self, trainer):
+            seen.append(all(layer.training for layer in trainer.model.layers))
+
+    bn = model.layers[1]
+    fit(model, SoftmaxCrossEntropy(), opt, train, steps=30, eval_loader=test, eval_every=10,
+        callbacks=[Spy()], progress=False)
+    assert all(seen) and len(seen) == 30
+    assert bn.num_batches == 30                     # evaluation did not touch the statistics
+    before = bn.running_mean.copy()
+    evaluate(model, SoftmaxCrossEntropy(), test)
+    np.testing.assert_array_equal(bn.running_mean, before)
+    assert model.training
+
+
+def test_schedule_sets_the_learning_rate():
+    model, opt, train, _ = setup()
+    h = fit(model, SoftmaxCrossEntropy(), opt, train, steps=30, schedule=step_decay(0.1, 10, 0.5),
+            progress=False)
+    assert h.step_lr[:10] == [0.1] * 10 and h.step_lr[10] == 0.05 and h.step_lr[-1] == 0.025
+    c = cosine(1.0, 100)
+    assert c(0) == 1.0 and abs(c(50) - 0.5) < 1e-12 and c(100) == 0.0
+
+
+def test_plain_function_callback_and_stop():
+    model, opt, train, _ = setup()
+
+    def stop_at_7(trainer):
+        if trainer.step == 7:
+            trainer.stop = True
+    h = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=5, callbacks=[stop_at_7],
+            progress=False)
+    assert len(h.step_loss) == 7 and h.final["kind"] == "final"
+
+
+def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
+    model, opt, train, _ = setup(batchnorm=False, lr=0.1)
+    path = tmp_path / "ck.npz"
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False)
+    trainer.fit(epochs=1)
+    good = path.read_bytes()
+    opt.lr = 1e12                                     # now it blows up
+    with pytest.raises(DivergenceError) as info:
+        trainer.fit(epochs=3)
+    message = str(info.value)
+    assert f"at step {trainer.step + 1}" in message and "learning rate 1e+12" in message
+    assert "last finite loss" in message and "smaller learning rate" in message
+    assert str(path) in message and path.read_bytes() == good
+
+
+def test_divergence_recorded_when_asked():
+    model, opt, train, _ = setup(batchnorm=False, lr=1e12)
+    h = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, on_divergence="record",
+            progress=False)
+    assert h.diverged is not None and h.diverged["lr"] == 1e12
+    assert h.diverged["step"] == len(h.step_loss) + 1
+    assert all(np.isfinite(h.step_loss))
+
+
+class InterruptAt(Callback):
+    """Sends a real SIGINT (what Ctrl-C sends) to this process at one step."""
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer):
+        if trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("stop_step", [13, 25])   # mid-epoch, and exactly at an epoch end
+def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step):
+    def run(callbacks=(), resume=None, loader_seed=0):
+        model, opt, train, test = setup(loader_seed=loader_seed)
+        trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
+                          schedule=cosine(0.1, 75), eval_every=10, callbacks=callbacks,
+                          checkpoint=tmp_path / "ck.npz", progress=False)
+        if resume:
+            trainer.resume(resume)
+        return trainer, trainer.fit(epochs=3)
+
+    reference, ref_history = run()
+    stopped, history = run(callbacks=[InterruptAt(stop_step)])
+    assert history.interrupted and stopped.step == stop_step
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    resumed, res_history = run(resume=tmp_path / "ck.npz", loader_seed=123)  # seed overridden
+    assert not res_history.interrupted
+    for p, q in zip(reference.model.parameters(), resumed.model.parameters()):
+        assert np.array_equal(p.value, q.value), p.name
+    for k, v in reference.model.state().items():
+        assert np.array_equal(v, resumed.model.state()[k]), k
+    assert ref_history.step_loss == res_history.step_loss
+    strip = [{k: v for k, v in r.items() if k != "time"} for r in ref_history.records]
+    assert strip == [{k: v for k, v in r.items() if k != "time"} for r in res_history.records]
+
+
+def test_layer_input_recorder_sees_the_sigmoid_input():
+    x, y = blobs()
+    model = mlp(8, [6, 6], 3, activation="sigmoid", batchnorm=True, seed=0)
+    opt = SGD(model.parameters(), lr=0.5)
+    fixed = x[:100]
+    index = max(i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Sigmoid")
+    rec = LayerInputRecorder(index, fixed, unit=2, every=5)
+    fit(model, SoftmaxCrossEntropy(), opt, DataLoader(x, y, 20, seed=0), steps=20,
+        callbacks=[rec], progress=False)
+    assert rec.steps == [0, 5, 10, 15, 20]
+    h = layer_input(model.eval(), fixed, index)
+    model.train()
+    np.testing.assert_allclose(rec.values[-1], np.percentile(h[:, 2], [15, 50, 85]))
+    assert all(v[0] <= v[1] <= v[2] for v in rec.values)

@@ -1,0 +1,80 @@
+"""examples/mnist/train.py end to end, on the real MNIST files."""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, mnist_root
+
+SCRIPT = str(REPO / "examples" / "mnist" / "train.py")
+
+
+def run(args, **kwargs):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=600, **kwargs)
+
+
+def accuracy(stdout):
+    lines = stdout.strip().splitlines()
+    match = re.fullmatch(r"test_accuracy=(0\.\d{4})", lines[-1])
+    assert match, f"last line should be test_accuracy=..., got {lines[-1]!r}"
+    return float(match.group(1))
+
+
+def test_one_epoch_of_the_bn_mlp_exceeds_96_percent(mnist, tmp_path):
+    """A regression in any layer, the loss, the optimizer or the data shows up here."""
+    out = tmp_path / "run"
+    result = run(["--model", "mlp", "--batchnorm", "--epochs", "1", "--data-dir", mnist_dir(),
+                  "--out", str(out), "--no-progress"])
+    assert result.returncode == 0, result.stderr
+    assert accuracy(result.stdout) > 0.96
+    assert len(re.findall(r"^epoch +1 ", result.stdout, re.M)) == 1
+    for name in ("history.json", "history.csv", "steps.csv", "checkpoint.npz", "loss_curve.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def mnist_dir():
+    return str(mnist_root())
+
+
+def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
+    common = ["--model", "mlp", "--epochs", "8", "--train-subset", "3000", "--batch-size", "50",
+              "--data-dir", mnist_dir(), "--no-progress"]
+    full = run(common + ["--out", str(tmp_path / "full")])
+    assert full.returncode == 0, full.stderr
+
+    out = str(tmp_path / "cut")
+    proc = subprocess.Popen([sys.executable, SCRIPT, *common, "--out", out], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, MPLBACKEND="Agg"))
+    for line in proc.stdout:          # wait until training runs, then press "Ctrl-C"
+        if line.startswith("epoch   1"):
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "--resume" in stdout and os.path.exists(os.path.join(out, "checkpoint.npz"))
+
+    resumed = run(common + ["--out", out, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert re.search(r"resumed at step \d+ of 480", resumed.stdout)
+    assert accuracy(resumed.stdout) == accuracy(full.stdout)
+    with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(f"{out}/checkpoint.npz") as b:
+        for key in a.files:
+            if key != "meta":
+                assert np.array_equal(a[key], b[key]), key
+
+
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
+    result = run(["--data-dir", str(tmp_path), "--no-download", "--epochs", "1",
+                  "--out", str(tmp_path / "o")])
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert str(tmp_path) in result.stderr and "MINIDL_DATA" in result.stderr
