@@ -1,0 +1,147 @@
+"""The documents in docs/ cannot drift from the code.
+
+1. Every ```python block of docs/<name>.md runs: a document's blocks run in
+   order in one fresh namespace, in a subprocess with the repository root as
+   working directory and MPLBACKEND=Agg. A failing block's traceback points at
+   the line of the .md file.
+2. Every block fenced ```python from <path> quotes the library: each non-empty
+   line of it, stripped, must equal a stripped line of <path> (a line "..."
+   marks an omission and is not checked). Such blocks do not run.
+3. Every option (--name) of a `python examples/...` command in a ```bash block
+   is one the script's --help lists.
+
+Blocks fenced ```python no-run (e.g. a deliberately wrong snippet, or one that
+needs MNIST and minutes of training) are shown but not run. Any other info
+string starting with "python" is an error, so a typo cannot hide a block.
+The conventions are described in docs/README.md.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = sorted((REPO / "docs").glob("*.md"))
+FENCE = re.compile(r"^```(.*)$")
+
+
+def blocks(path):
+    """[(info, first line number of the code (1-based), code)] of a Markdown file."""
+    out, info, start, lines = [], None, 0, []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = FENCE.match(line.rstrip())
+        if info is None and match:
+            info, start, lines = match.group(1).strip(), number + 1, []
+        elif info is not None and line.rstrip() == "```":
+            out.append((info, start, "\n".join(lines) + "\n"))
+            info = None
+        elif info is not None:
+            lines.append(line)
+    assert info is None, f"{path.name}: unclosed code fence opened at line {start - 1}"
+    return out
+
+
+def kind(info):
+    """'run', 'no-run', ('quote', path) or None (not Python)."""
+    words = info.split()
+    if not words or words[0] != "python":
+        return None
+    if len(words) == 1:
+        return "run"
+    if words[1:] == ["no-run"]:
+        return "no-run"
+    if len(words) == 3 and words[1] == "from":
+        return ("quote", words[2])
+    raise AssertionError(f"unknown fence info string ```{info}: use ```python, "
+                         "```python no-run or ```python from <path>")
+
+
+RUNNER = r"""
+import sys
+ns = {"__name__": "__docs__"}
+for path, start, code in BLOCKS:
+    # pad with blank lines so that tracebacks give the line number in the .md file
+    exec(compile("\n" * (start - 1) + code, path, "exec"), ns)
+"""
+
+
+def test_there_are_documents():
+    names = {p.name for p in DOCS}
+    assert {"README.md", "batchnorm.md", "layers.md", "gradcheck.md", "exercises.md"} <= names
+
+
+def _with(predicate):
+    """The documents having at least one block whose info string satisfies predicate."""
+    return [p for p in DOCS if any(predicate(info) for info, _, _ in blocks(p))]
+
+
+def _is_command_block(info):
+    return info in ("bash", "sh", "console")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[p.name for p in DOCS])
+def test_fences_are_known(doc):
+    for info, start, _ in blocks(doc):
+        kind(info)          # raises on a misspelled python fence
+
+
+@pytest.mark.parametrize("doc", _with(lambda i: i == "python"), ids=lambda p: p.name)
+def test_python_blocks_run(doc):
+    found = [(f"docs/{doc.name}", start, code) for info, start, code in blocks(doc)
+             if kind(info) == "run"]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    program = f"BLOCKS = {found!r}\n{RUNNER}"
+    result = subprocess.run([sys.executable, "-c", program], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (f"a python block of {doc.name} failed:\n"
+                                    f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+
+
+@pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
+                         ids=lambda p: p.name)
+def test_quoted_code_is_verbatim(doc):
+    quotes = [(k[1], start, code) for info, start, code in blocks(doc)
+              if isinstance(k := kind(info), tuple)]
+    problems = []
+    for source, start, code in quotes:
+        path = REPO / source
+        if not path.is_file():
+            problems.append(f"{doc.name}:{start - 1}: quoted file {source} does not exist")
+            continue
+        have = {line.strip() for line in path.read_text().splitlines()}
+        for offset, line in enumerate(code.splitlines()):
+            text = line.strip()
+            if text and text != "..." and text not in have:
+                problems.append(f"{doc.name}:{start + offset}: not a line of {source}: {text}")
+    assert not problems, "quoted code no longer matches the library:\n" + "\n".join(problems)
+
+
+def _help(script, cache={}):
+    if script not in cache:
+        result = subprocess.run([sys.executable, script, "--help"], cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{script} --help failed:\n{result.stderr}"
+        cache[script] = result.stdout
+    return cache[script]
+
+
+@pytest.mark.parametrize("doc", _with(_is_command_block), ids=lambda p: p.name)
+def test_commands_use_existing_options(doc):
+    commands = [line.strip() for info, _, code in blocks(doc) if _is_command_block(info)
+                for line in code.splitlines() if line.strip().startswith("python examples/")]
+    problems = []
+    for command in commands:
+        script = command.split()[1]
+        if not (REPO / script).is_file():
+            if script.endswith("compare_bn.py"):   # written in parallel; checked once it exists
+                continue
+            problems.append(f"{doc.name}: {script} does not exist")
+            continue
+        text = _help(script)
+        for option in re.findall(r"(?<!\S)(--[a-z][a-z0-9-]*)", command):
+            if not re.search(rf"{re.escape(option)}\b(?!-)", text):
+                problems.append(f"{doc.name}: {script} has no option {option} ({command})")
+    assert not problems, "\n".join(problems)
