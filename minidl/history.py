@@ -1,8 +1,9 @@
 """History: what a training run measured, as plain lists, saved as JSON or CSV.
 
 step_loss[i], step_lr[i]: training loss and learning rate of step i + 1.
-records: one dict per evaluation, with keys kind ("eval" every eval_every
-steps, "epoch" at each epoch end, "final" at the end), step, epoch,
+records: one dict per evaluation, with keys kind ("epoch" at each epoch end,
+"eval" every eval_every steps that are not an epoch end, "final" at the end
+when that is neither), step, epoch,
 train_loss / train_acc (mean over the training batches since the previous
 record), test_loss / test_acc (None without eval data), lr, time (seconds).
 """

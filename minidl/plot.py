@@ -3,6 +3,12 @@
 
 Works headless (Agg is chosen when there is no display) and in notebooks:
 every function takes an optional matplotlib Axes and returns the Figure.
+
+    fig = plot.accuracy_curves({"bn": h_bn, "plain": h_plain},
+                               title=plot.setting("mlp", "sigmoid", 60, 0.5))
+    plot.save(fig, "accuracy.png")
+
+Histories are keyed "bn" / "plain" (other keys get matplotlib's colours).
 """
 import os
 
@@ -11,12 +17,20 @@ import matplotlib
 if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
 LABELS = {"bn": "with BN", "plain": "without BN"}
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
          "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110}
+
+
+def setting(model, activation, batch_size, lr=None, extra=""):
+    """A title stating the setting, e.g. "MLP, sigmoid, batch 60, SGD lr 0.5"."""
+    sgd = "SGD" if lr is None else f"SGD lr {lr:g}"
+    text = f"{model.upper()}, {activation}, batch {batch_size}, {sgd}"
+    return f"{text}, {extra}" if extra else text
 
 
 def smooth(values, window):
@@ -82,4 +96,105 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
         if ylim:
             ax.set_ylim(*ylim)
         ax.legend(loc="lower right")
+    return fig
+
+
+def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), title="",
+                           ax=None, ylim=None, quantity="input to the sigmoid", legend=True):
+    """How one unit's input is distributed over a fixed batch, along training.
+
+    steps: (T,) training steps; values: (T, P) the percentiles at each step,
+    as recorded by minidl.train.LayerInputRecorder (its .steps and .values).
+    The median is drawn bold, the other percentiles thin, in the colour of `key`.
+    """
+    values = np.asarray(values, dtype=float).reshape(len(steps), -1)
+    middle = values.shape[1] // 2
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        for j, p in enumerate(percentiles):
+            ax.plot(steps, values[:, j], color=COLORS.get(key), lw=2 if j == middle else 1,
+                    alpha=1 if j == middle else 0.7, label=f"{p}th percentile")
+        if values.shape[1] >= 2:
+            ax.fill_between(steps, values[:, 0], values[:, -1], color=COLORS.get(key),
+                            alpha=0.1, lw=0)
+        ax.set(xlabel="training step", ylabel=quantity,
+               title=title or f"Input distribution, {LABELS.get(key, key)}")
+        if ylim:
+            ax.set_ylim(*ylim)
+        if legend:
+            ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+def _common_ylim(*arrays, margin=0.05):
+    lo = min(float(np.min(a)) for a in arrays)
+    hi = max(float(np.max(a)) for a in arrays)
+    pad = (hi - lo) * margin or 0.5
+    return lo - pad, hi + pad
+
+
+def _accuracy_ylim(histories):
+    """Lower limit that hides the first few evaluations' near-chance points (as
+    the paper's Figure 1(a) starts at 70%), but never hides a whole curve."""
+    lows = []
+    for h in histories.values():
+        s, v = h.column("test_acc")
+        if s:
+            late = [a for step, a in zip(s, v) if step >= 0.1 * s[-1]] or v
+            lows.append(min(late) * 100)
+    return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), 100.5) if lows else None
+
+
+def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
+            figsize=(16, 4.6)):
+    """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
+    input percentiles without BN, (c) the same with BN, on the same y-axis.
+
+    histories: {"bn": History, "plain": History}
+    recorded: {"bn": (steps, values), "plain": (steps, values)}, from
+        LayerInputRecorder (values (T, 3): 15th, 50th, 85th percentiles)
+    """
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=figsize)
+        accuracy_curves(histories, title="(a) test accuracy", ax=axes[0],
+                        ylim=_accuracy_ylim(histories))
+        ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
+        for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
+            if key in recorded:
+                steps, values = recorded[key]
+                activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
+                                       quantity=quantity, legend=key == "plain",
+                                       title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def lr_sweep(results, title="", ax=None):
+    """Final test accuracy against learning rate (log x axis), one line per net.
+
+    results: {"bn": [{"lr", "test_acc", "diverged"}, ...], "plain": [...]}
+    A diverged run (NaN/inf loss) is drawn as an x at the bottom of the axes.
+    """
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        bottom = -4
+        for key, runs in results.items():
+            color, label = COLORS.get(key), LABELS.get(key, key)
+            ok = [r for r in runs if not r["diverged"]]
+            bad = [r for r in runs if r["diverged"]]
+            ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "o-",
+                    color=color, lw=2, label=label)
+            if bad:
+                ax.plot([r["lr"] for r in bad], [bottom] * len(bad), "x", color=color,
+                        ms=11, mew=2.5, label=f"{label}: diverged (loss NaN/inf)")
+        ax.axhline(10, color="0.5", ls=":", lw=1, label="chance (10%)")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        diverged = any(r["diverged"] for runs in results.values() for r in runs)
+        ax.set_ylim(bottom - 4 if diverged else 0, 101)
+        ax.set(xlabel="learning rate (log scale)", ylabel="final test accuracy (%)",
+               title=title or "Learning-rate sweep")
+        ax.legend(loc="best", fontsize=9)
     return fig

@@ -137,14 +137,12 @@ class Trainer:
                     bar.update(1)
                     if self.step % 50 == 0:
                         bar.set_postfix(loss=f"{self.loss:.4f}", refresh=False)
-                    if self.eval_every and self.step % self.eval_every == 0:
-                        self._record("eval")
-                    if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                    epoch_end = self.train_loader.epoch > epoch   # that was its last batch
+                    if epoch_end or (self.eval_every and self.step % self.eval_every == 0):
+                        self._record("epoch" if epoch_end else "eval")   # once per step
+                    if self.checkpoint and (epoch_end or (self.checkpoint_every and
+                                                          self.step % self.checkpoint_every == 0)):
                         self.save(self.checkpoint)
-                    if self.train_loader.epoch > epoch:     # that was the epoch's last batch
-                        self._record("epoch")
-                        if self.checkpoint:
-                            self.save(self.checkpoint)
                     if sigint["hit"]:
                         self._interrupted()
                     if self.stop or self.step >= total:

@@ -38,7 +38,9 @@ def test_fit_learns_and_records_history():
                   eval_every=10, progress=False)
     assert len(history.step_loss) == 3 * len(train) == len(history.step_lr)
     assert [r["epoch"] for r in history.epochs] == [1, 2, 3]
-    assert [r["step"] for r in history.records if r["kind"] == "eval"] == list(range(10, 76, 10))
+    # 25 steps per epoch: steps 50 and 75 are epoch ends, evaluated once, as "epoch"
+    assert [r["step"] for r in history.records if r["kind"] == "eval"] == [10, 20, 30, 40, 60, 70]
+    assert [r["step"] for r in history.records] == [10, 20, 25, 30, 40, 50, 60, 70, 75]
     assert history.final["test_acc"] > 0.9
     assert np.mean(history.step_loss[-10:]) < np.mean(history.step_loss[:5]) / 2
     assert all(r["test_loss"] is not None and r["time"] >= 0 for r in history.records)

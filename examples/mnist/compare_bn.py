@@ -1,0 +1,367 @@
+"""Batch Normalization on MNIST: the same network trained with and without BN.
+
+    python examples/mnist/compare_bn.py --out runs/compare             # quick: MLP, sigmoid
+    python examples/mnist/compare_bn.py --paper --out runs/paper       # the paper's Figure 1
+    python examples/mnist/compare_bn.py --lr-sweep --out runs/sweep    # accuracy against lr
+
+Both nets start from the same weights (the builders draw W identically for the
+same seed) and see the same mini-batches in the same order (loaders with the
+same seed). Both facts are checked, by hashing the initial weights and the
+labels of every batch, and written into summary.json.
+
+Writes into --out: loss_curves.png, accuracy.png, activations.png (the paper's
+Figure 1 layout), history_{bn,plain}.json and .csv (one row per evaluation),
+steps_{bn,plain}.csv (loss per step), activations.json, summary.json and
+summary.md. With --lr-sweep instead: lr_sweep.png and lr_sweep.json.
+
+activations.png: (a) test accuracy; (b, c) the 15th, 50th and 85th percentiles of the
+input to the last hidden nonlinearity (after BN in the BN net) for one unit (--unit),
+over the first --record-batch test images, computed in eval mode every --record-every steps
+(minidl.train.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
+block and the percentiles run over the images and all 14x14 positions, as BN normalizes a
+feature map over both.
+
+--paper is Ioffe & Szegedy (2015), section 4.1: 784-100-100-100-10 with sigmoid,
+weights from N(0, 0.1^2) (the paper says only "small random Gaussian values"),
+mini-batches of 60, 50,000 steps of plain SGD at a constant learning rate
+(the paper does not give it; docs/figures/RESULTS.md tells how 1.0 was chosen).
+Options given explicitly still win over the preset, e.g. --paper --steps 5000.
+"""
+import os
+
+# The matrices here are small (60 x 784 at most), so BLAS threads gain nothing;
+# on a busy 2-core machine OpenBLAS's spinning threads made each step ~20x slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import numpy as np  # noqa: E402
+from common import add_data_arguments, build, ensure_dir, first_samples, loaders  # noqa: E402
+
+from minidl import plot  # noqa: E402
+from minidl.errors import MinidlError  # noqa: E402
+from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
+from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
+from minidl.optim import SGD  # noqa: E402
+from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
+
+PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,
+         "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200}
+THRESHOLDS = (0.95, 0.97, 0.98)
+SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
+             "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
+NETS = (("plain", False), ("bn", True))      # key, batchnorm
+
+
+def init_arg(text):
+    """--init: "he", "xavier" or a float std."""
+    return text if text in ("he", "xavier") else float(text)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--activation", choices=["relu", "sigmoid"], default="sigmoid")
+    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
+                   help="hidden layer widths of the MLP")
+    p.add_argument("--init", type=init_arg, default=None,
+                   help='"he", "xavier" or the std of a plain Gaussian; %(default)s: the '
+                        'builder\'s choice ("he" for relu, "xavier" for sigmoid); --paper: 0.1')
+    p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
+    p.add_argument("--batch-size", type=int, default=60)
+    p.add_argument("--lr", type=float, default=0.5, help="constant SGD learning rate")
+    p.add_argument("--eval-every", type=int, default=100, help="test every this many steps")
+    p.add_argument("--record-every", type=int, default=100,
+                   help="record the activation percentiles every this many steps")
+    p.add_argument("--unit", type=int, default=0,
+                   help="which unit (MLP) or channel (CNN) of the last hidden layer to record")
+    p.add_argument("--record-batch", type=int, default=1000,
+                   help="the first N test images form the fixed batch for the percentiles")
+    p.add_argument("--seed", type=int, default=0)
+    add_data_arguments(p)
+    p.add_argument("--test-subset", type=int, default=None, metavar="N",
+                   help="test on the first N test images only (quick runs)")
+    p.add_argument("--out", default="runs/compare_bn", help="output folder")
+    p.add_argument("--log-scale", action="store_true", help="log y axis for the loss plot")
+    p.add_argument("--paper", action="store_true", help="Ioffe & Szegedy 2015, Figure 1 preset")
+    p.add_argument("--lr-sweep", action="store_true",
+                   help="instead: final test accuracy against lr, --steps steps per run")
+    p.add_argument("--sweep-lrs", type=float, nargs="+", default=None,
+                   help="learning rates of the sweep (default: 0.01 ... 30 for sigmoid, "
+                        "0.01 ... 3 for relu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.paper:                       # preset as defaults: explicit options still win
+        p.set_defaults(**PAPER)
+        args = p.parse_args(argv)
+    units = args.hidden[-1] if args.model == "mlp" else 32     # cnn(): channels (16, 32)
+    if not 0 <= args.unit < units:
+        p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
+    return args
+
+
+# --- bookkeeping: same batches, same weights, step time ---------------------------
+class LabelDigest:
+    """Wraps a training loader and hashes the labels of every batch it yields,
+    in order, so two runs can prove they saw the same batches."""
+
+    def __init__(self, loader):
+        self.loader, self.sha, self.batches = loader, hashlib.sha256(), 0
+
+    def __iter__(self):
+        for xb, yb in self.loader:
+            self.sha.update(np.ascontiguousarray(yb).tobytes())
+            self.batches += 1
+            yield xb, yb
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __getattr__(self, name):         # epoch, state_dict(), ... of the loader
+        return getattr(self.loader, name)
+
+
+def weights_digest(model):
+    """A short hash of all weight matrices W (not biases, not BN's gamma/beta)."""
+    sha = hashlib.sha256()
+    for p in model.parameters():
+        if p.key == "W":
+            sha.update(p.value.tobytes())
+    return sha.hexdigest()[:16]
+
+
+class StepTimer(Callback):
+    """Median wall time of one training step (the median ignores the steps
+    that also ran an evaluation or a recording)."""
+
+    def on_train_begin(self, trainer):
+        self.last, self.gaps = time.perf_counter(), []
+
+    def on_step_end(self, trainer):
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+
+    def median_ms(self):
+        return round(1000 * float(np.median(self.gaps)), 3) if self.gaps else None
+
+
+def last_activation(model):
+    """Index of the last hidden nonlinearity; its input is BN's output where BN is used."""
+    return max(i for i, layer in enumerate(model.layers)
+               if isinstance(layer, (ReLU, Sigmoid, Tanh)))
+
+
+# --- training ------------------------------------------------------------------------
+@dataclass
+class Run:
+    history: object
+    recorder: object
+    wall_time: float
+    ms_per_step: float
+
+
+def train_net(args, batchnorm, lr, record=True, progress=True):
+    """Train one net for args.steps steps; returns a Run."""
+    train, test = loaders(args, args.model, args.batch_size, args.seed,
+                          test_subset=args.test_subset)
+    train = LabelDigest(train)
+    model = build(args.model, batchnorm, args.activation, args.hidden, args.seed, init=args.init)
+    callbacks = [StepTimer()]
+    if record:
+        x_fixed, _ = first_samples(test, args.record_batch)
+        callbacks.append(LayerInputRecorder(last_activation(model), x_fixed, unit=args.unit,
+                                            every=args.record_every))
+    initial = weights_digest(model)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=lr), train,
+                      eval_loader=test, eval_every=args.eval_every, callbacks=callbacks,
+                      on_divergence="record", progress=progress)
+    started = time.perf_counter()
+    history = trainer.fit(steps=args.steps)
+    wall = time.perf_counter() - started
+    history.config = {**settings(args), "lr": lr, "batchnorm": batchnorm,
+                      "batch_order_sha256": train.sha.hexdigest(), "batches": train.batches,
+                      "initial_weights_sha256": initial}
+    return Run(history, callbacks[-1] if record else None, wall, callbacks[0].median_ms())
+
+
+def settings(args):
+    keys = ["model", "activation", "hidden", "init", "steps", "batch_size", "lr", "eval_every",
+            "record_every", "unit", "record_batch", "seed", "train_subset", "test_subset",
+            "paper"]
+    return {k: getattr(args, k) for k in keys}
+
+
+# --- summaries -----------------------------------------------------------------------
+def steps_to(history, accuracy):
+    """The first evaluated step at which the test accuracy reaches `accuracy`, or None."""
+    for step, acc in zip(*history.column("test_acc")):
+        if acc >= accuracy:
+            return step
+    return None
+
+
+def net_summary(run):
+    h = run.history
+    steps, accs = h.column("test_acc")
+    best = int(np.argmax(accs)) if accs else None
+    tail = h.step_loss[-100:]
+    return {"final_test_acc": h.final["test_acc"] if h.final else None,
+            "best_test_acc": accs[best] if accs else None,
+            "best_step": steps[best] if accs else None,
+            **{f"steps_to_{round(100 * t)}": steps_to(h, t) for t in THRESHOLDS},
+            "final_train_loss": float(np.mean(tail)) if tail else None,
+            "steps_done": len(h.step_loss), "diverged": h.diverged,
+            "wall_time_s": round(run.wall_time, 1), "ms_per_step": run.ms_per_step,
+            "batch_order_sha256": h.config["batch_order_sha256"],
+            "initial_weights_sha256": h.config["initial_weights_sha256"]}
+
+
+def summarize(args, runs):
+    nets = {key: net_summary(run) for key, run in runs.items()}
+    plain_final = nets["plain"]["final_test_acc"]
+    return {"settings": settings(args), "plain": nets["plain"], "bn": nets["bn"],
+            "bn_steps_to_plain_final": (steps_to(runs["bn"].history, plain_final)
+                                        if plain_final is not None else None),
+            "same_batches": nets["plain"]["batch_order_sha256"] == nets["bn"]["batch_order_sha256"],
+            "same_initial_weights": (nets["plain"]["initial_weights_sha256"]
+                                     == nets["bn"]["initial_weights_sha256"]),
+            "note": "wall times are for a shared 2-core machine and may be inflated by other jobs"}
+
+
+def _fmt(value, percent=False):
+    if value is None:
+        return "not reached"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}%" if percent else f"{value:.4g}"
+    return str(value)
+
+
+def summary_markdown(summary):
+    rows = [("final test accuracy", "final_test_acc", True),
+            ("best test accuracy", "best_test_acc", True), ("at step", "best_step", False),
+            *[(f"steps to {round(100 * t)}% test accuracy", f"steps_to_{round(100 * t)}", False)
+              for t in THRESHOLDS],
+            ("training loss, mean of the last 100 steps", "final_train_loss", False),
+            ("wall time (s)", "wall_time_s", False), ("ms per step (median)", "ms_per_step", False)]
+    lines = ["# BN against no BN on MNIST", "", "| | without BN | with BN |", "|---|---|---|"]
+    for name, key, percent in rows:
+        lines.append(f"| {name} | {_fmt(summary['plain'][key], percent)} | "
+                     f"{_fmt(summary['bn'][key], percent)} |")
+    for key in ("plain", "bn"):
+        if summary[key]["diverged"]:
+            lines.append(f"\n{plot.LABELS[key]} diverged: {summary[key]['diverged']}")
+    lines += ["", f"Steps the BN net needs to reach the plain net's final accuracy: "
+              f"{_fmt(summary['bn_steps_to_plain_final'])}.",
+              f"Same batches in the same order: {summary['same_batches']}; "
+              f"same initial weights: {summary['same_initial_weights']}.",
+              f"Note: {summary['note']}.", "", "Settings:", ""]
+    lines += [f"- {k}: {v}" for k, v in summary["settings"].items()]
+    return "\n".join(lines) + "\n"
+
+
+# --- outputs -------------------------------------------------------------------------
+def write_text(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def write_histories(out, runs):
+    for key, run in runs.items():
+        run.history.to_json(os.path.join(out, f"history_{key}.json"))
+        run.history.to_csv(os.path.join(out, f"history_{key}.csv"))
+        run.history.to_csv(os.path.join(out, f"steps_{key}.csv"), steps=True)
+    write_json(os.path.join(out, "activations.json"),
+               {key: {"layer": run.recorder.index, "unit": run.recorder.unit,
+                      "percentiles": list(run.recorder.percentiles),
+                      "steps": run.recorder.steps, "values": run.recorder.values}
+                for key, run in runs.items()})
+
+
+def unit_label(args):
+    if args.model == "cnn":      # BN normalizes a feature map over batch and positions
+        return f"channel {args.unit}, all positions"
+    return f"unit {args.unit} of the last hidden layer"
+
+
+def write_plots(out, runs, args):
+    title = plot.setting(args.model, args.activation, args.batch_size, args.lr)
+    histories = {key: run.history for key, run in runs.items()}
+    window = max(1, min(100, args.steps // 20))
+    plot.save(plot.loss_curves(histories, title=title, log_scale=args.log_scale,
+                               smooth_window=window), os.path.join(out, "loss_curves.png"))
+    plot.save(plot.accuracy_curves(histories, title=title), os.path.join(out, "accuracy.png"))
+    recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
+    fig = plot.figure1(histories, recorded, title=title, unit_label=unit_label(args),
+                       quantity=f"input to the {args.activation}")
+    plot.save(fig, os.path.join(out, "activations.png"))
+
+
+def compare(args, out):
+    runs = {}
+    for key, batchnorm in NETS:
+        print(f"training {plot.LABELS[key]} ...", flush=True)
+        runs[key] = train_net(args, batchnorm, args.lr, progress=not args.no_progress)
+    summary = summarize(args, runs)
+    write_histories(out, runs)
+    write_json(os.path.join(out, "summary.json"), summary)
+    write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
+    write_plots(out, runs, args)
+    for key, _ in NETS:
+        s = summary[key]
+        print(f"{plot.LABELS[key]:>10}: final test accuracy {_fmt(s['final_test_acc'], True)}, "
+              f"best {_fmt(s['best_test_acc'], True)}, {s['wall_time_s']} s, "
+              f"{s['ms_per_step']} ms/step")
+    print(f"BN reaches the plain net's final accuracy at step "
+          f"{_fmt(summary['bn_steps_to_plain_final'])}")
+    print(f"wrote {out}/: loss_curves.png accuracy.png activations.png history_*.json/csv "
+          "steps_*.csv activations.json summary.json summary.md")
+
+
+def lr_sweep(args, out):
+    lrs = args.sweep_lrs or SWEEP_LRS[args.activation]
+    results = {"plain": [], "bn": []}
+    for lr in lrs:
+        for key, batchnorm in NETS:
+            with np.errstate(over="ignore", invalid="ignore"):   # a diverging run overflows
+                run = train_net(args, batchnorm, lr, record=False, progress=False)
+            s = net_summary(run)
+            results[key].append({"lr": lr, "test_acc": s["final_test_acc"],
+                                 "diverged": s["diverged"] is not None,
+                                 "final_train_loss": s["final_train_loss"],
+                                 "wall_time_s": s["wall_time_s"]})
+            state = "diverged" if s["diverged"] else _fmt(s["final_test_acc"], True)
+            print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
+    sweep_settings = {**settings(args), "lr": None, "lrs": lrs}      # --lr plays no part
+    write_json(os.path.join(out, "lr_sweep.json"), {"settings": sweep_settings, **results})
+    title = plot.setting(args.model, args.activation, args.batch_size,
+                         extra=f"{args.steps} steps per run")
+    plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep.png"))
+    print(f"wrote {out}/: lr_sweep.png lr_sweep.json")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = ensure_dir(args.out)
+    if args.lr_sweep:
+        lr_sweep(args, out)
+    else:
+        compare(args, out)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except MinidlError as e:
+        sys.exit(f"error: {e}")

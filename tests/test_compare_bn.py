@@ -1,0 +1,129 @@
+"""examples/mnist/compare_bn.py: a short real run, its outputs, and the
+guarantee that both nets start from the same weights and see the same batches."""
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib.image as mimage
+import numpy as np
+import pytest
+
+from conftest import REPO, mnist_root
+
+SCRIPT = REPO / "examples" / "mnist" / "compare_bn.py"
+STEPS = 300
+QUICK = ["--steps", str(STEPS), "--train-subset", "6000", "--test-subset", "1000",
+         "--eval-every", "100", "--record-every", "50", "--no-progress"]
+
+
+def run(args):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--data-dir", str(mnist_root()), *args],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def out(mnist, tmp_path_factory):
+    """One quick sigmoid-MLP comparison, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("compare")
+    run([*QUICK, "--activation", "sigmoid", "--out", str(folder)])
+    return folder
+
+
+@pytest.fixture
+def compare_bn(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))     # for its `import common`
+    import compare_bn
+    return compare_bn
+
+
+def load(folder, name):
+    return json.loads((folder / name).read_text())
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mimage.imread(path).shape[0] > 100
+
+
+def test_every_output_is_written_and_well_formed(out):
+    for name in ("loss_curves.png", "accuracy.png", "activations.png"):
+        assert_png(out / name)
+    for key in ("bn", "plain"):
+        h = load(out, f"history_{key}.json")
+        assert len(h["step_loss"]) == STEPS and h["diverged"] is None
+        assert [r["step"] for r in h["records"]] == [100, 200, 300]     # one record per step
+        assert h["config"]["batchnorm"] == (key == "bn")
+        assert (out / f"history_{key}.csv").read_text().startswith("kind,step,")
+        assert len((out / f"steps_{key}.csv").read_text().splitlines()) == STEPS + 1
+        acts = load(out, "activations.json")[key]
+        assert acts["steps"] == list(range(0, STEPS + 1, 50))
+        assert np.asarray(acts["values"]).shape == (len(acts["steps"]), 3)
+    summary = load(out, "summary.json")
+    for key in ("bn", "plain"):
+        assert {"final_test_acc", "best_test_acc", "steps_to_95", "steps_to_97", "steps_to_98",
+                "wall_time_s", "ms_per_step"} <= summary[key].keys()
+        assert 0.1 < summary[key]["final_test_acc"] <= 1
+    assert summary["settings"]["steps"] == STEPS and "bn_steps_to_plain_final" in summary
+    assert "| final test accuracy |" in (out / "summary.md").read_text()
+
+
+def test_both_nets_start_alike_and_see_the_same_batches(out):
+    summary = load(out, "summary.json")
+    assert summary["same_initial_weights"] and summary["same_batches"]
+    bn, plain = (load(out, f"history_{k}.json")["config"] for k in ("bn", "plain"))
+    assert bn["batches"] == plain["batches"] == STEPS
+    assert bn["batch_order_sha256"] == plain["batch_order_sha256"]
+
+
+def test_with_sigmoid_bn_lowers_the_training_loss_faster(out):
+    summary = load(out, "summary.json")
+    assert summary["bn"]["final_train_loss"] < summary["plain"]["final_train_loss"]
+
+
+def test_the_label_digest_tells_batch_orders_apart(compare_bn):
+    from minidl.data import DataLoader
+
+    x, y = np.zeros((100, 2), np.float32), np.arange(100) % 10
+
+    def digest(seed):
+        loader = compare_bn.LabelDigest(DataLoader(x, y, 10, seed=seed))
+        for _ in loader:
+            pass
+        return loader.sha.hexdigest(), loader.batches, loader.epoch
+
+    assert digest(0) == digest(0)
+    assert digest(0)[1:] == (10, 1)
+    assert digest(0)[0] != digest(1)[0]
+
+
+def test_the_recorded_layer_is_the_last_sigmoid(compare_bn):
+    from minidl.layers import BatchNorm, Sigmoid
+    from minidl.models import mlp
+
+    for batchnorm in (False, True):
+        model = mlp(784, [100, 100], 10, "sigmoid", batchnorm=batchnorm, seed=0)
+        i = compare_bn.last_activation(model)
+        assert isinstance(model.layers[i], Sigmoid) and i == len(model.layers) - 2
+        assert isinstance(model.layers[i - 1], BatchNorm) == batchnorm
+
+
+def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
+    args = compare_bn.parse_args(["--paper"])
+    assert (args.model, args.activation, args.hidden, args.batch_size, args.steps) == \
+        ("mlp", "sigmoid", [100, 100, 100], 60, 50_000)
+    assert isinstance(args.init, float)
+    assert compare_bn.parse_args(["--paper", "--steps", "10"]).steps == 10
+
+
+def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
+    run(["--lr-sweep", "--activation", "relu", "--sweep-lrs", "0.1", "100", "--steps", "40",
+         "--train-subset", "2000", "--test-subset", "500", "--eval-every", "40",
+         "--no-progress", "--out", str(tmp_path)])
+    sweep = load(tmp_path, "lr_sweep.json")
+    assert [r["lr"] for r in sweep["plain"]] == [0.1, 100]
+    assert not sweep["plain"][0]["diverged"] and sweep["plain"][1]["diverged"]
+    assert_png(tmp_path / "lr_sweep.png")

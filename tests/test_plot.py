@@ -1,0 +1,113 @@
+"""minidl.plot on synthetic histories: every function draws, saves and keeps
+the BN / no-BN colours."""
+import matplotlib
+import matplotlib.colors as mcolors
+import matplotlib.image as mimage
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from minidl import plot
+from minidl.history import History
+
+matplotlib.use("Agg")
+
+
+def fake_history(final_acc, steps=400, eval_every=100, seed=0):
+    rng = np.random.default_rng(seed)
+    h = History()
+    h.step_loss = list(2.3 * np.exp(-np.arange(steps) / 100) + 0.1 * rng.random(steps))
+    h.step_lr = [0.5] * steps
+    for s in range(eval_every, steps + 1, eval_every):
+        acc = final_acc * s / steps
+        h.records.append({"kind": "eval", "step": s, "epoch": 0, "train_loss": 1.0,
+                          "train_acc": acc, "test_loss": 2.3 - 2 * acc, "test_acc": acc,
+                          "lr": 0.5, "time": s / 100})
+    return h
+
+
+@pytest.fixture
+def histories():
+    return {"plain": fake_history(0.9), "bn": fake_history(0.97, seed=1)}
+
+
+def recorded():
+    steps = list(range(0, 401, 50))
+    drift = [[-1 + 0.01 * s, 0.01 * s, 1 + 0.01 * s] for s in steps]      # without BN: moves
+    still = [[-1.0, 0.0, 1.0] for _ in steps]                             # with BN: stays
+    return {"plain": (steps, drift), "bn": (steps, still)}
+
+
+def line_colors(ax):
+    return {mcolors.to_hex(line.get_color()) for line in ax.get_lines()
+            if not line.get_label().startswith("chance")}
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mimage.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_smooth_is_a_running_mean_of_the_same_length():
+    assert np.allclose(plot.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+    assert np.allclose(plot.smooth([1, 2, 3], 1), [1, 2, 3])
+    assert len(plot.smooth([], 10)) == 0
+
+
+def test_setting_states_model_activation_batch_and_lr():
+    assert plot.setting("mlp", "sigmoid", 60, 0.5) == "MLP, sigmoid, batch 60, SGD lr 0.5"
+    assert plot.setting("cnn", "relu", 32, extra="2000 steps") == \
+        "CNN, relu, batch 32, SGD, 2000 steps"
+
+
+def test_loss_and_accuracy_curves_use_the_shared_colours(histories, tmp_path):
+    for fn in (plot.loss_curves, plot.accuracy_curves):
+        fig = fn(histories, title="t")
+        ax = fig.axes[0]
+        assert line_colors(ax) == {plot.COLORS["bn"], plot.COLORS["plain"]}
+        assert ax.get_xlabel() == "training step" and ax.get_ylabel()
+        assert ax.get_legend() is not None
+        plot.save(fig, tmp_path / f"{fn.__name__}.png")
+        assert_png(tmp_path / f"{fn.__name__}.png")
+    assert plot.loss_curves(histories, log_scale=True).axes[0].get_yscale() == "log"
+    plt.close("all")
+
+
+def test_functions_draw_into_a_given_axes(histories):
+    fig, (a, b, c) = plt.subplots(1, 3)
+    assert plot.loss_curves(histories, ax=a) is fig
+    assert plot.accuracy_curves(histories, ax=b) is fig
+    steps, values = recorded()["bn"]
+    assert plot.activation_percentiles(steps, values, key="bn", ax=c) is fig
+    assert len(c.get_lines()) == 3
+    plt.close(fig)
+
+
+def test_figure1_has_three_panels_and_shares_the_y_limits(histories, tmp_path):
+    fig = plot.figure1(histories, recorded(), title="MLP, sigmoid", unit_label="unit 0")
+    a, b, c = fig.axes
+    assert b.get_ylim() == c.get_ylim()
+    lo, hi = b.get_ylim()
+    assert lo < -1 and hi > 5           # covers the drifting percentiles too
+    assert line_colors(b) == {plot.COLORS["plain"]} and line_colors(c) == {plot.COLORS["bn"]}
+    assert a.get_title().startswith("(a)") and b.get_title().startswith("(b)")
+    plot.save(fig, tmp_path / "figure1.png")
+    assert_png(tmp_path / "figure1.png")
+
+
+def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
+    results = {"bn": [{"lr": lr, "test_acc": 0.95, "diverged": False} for lr in (0.1, 1, 10)],
+               "plain": [{"lr": 0.1, "test_acc": 0.9, "diverged": False},
+                         {"lr": 1, "test_acc": 0.1, "diverged": False},
+                         {"lr": 10, "test_acc": None, "diverged": True}]}
+    fig = plot.lr_sweep(results, title="sweep")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 1 and "diverged" in crosses[0].get_label()
+    assert list(crosses[0].get_xdata()) == [10]
+    assert crosses[0].get_ydata()[0] < 10       # below chance level, at the bottom
+    assert mcolors.to_hex(crosses[0].get_color()) == plot.COLORS["plain"]
+    plot.save(fig, tmp_path / "lr_sweep.png")
+    assert_png(tmp_path / "lr_sweep.png")
