@@ -138,3 +138,42 @@ def test_real_mnist_batches(mnist):
     xb, yb = next(iter(loader))
     assert xb.shape == (64, 1, 28, 28) and xb.dtype == np.float32
     assert 0 <= xb.min() and xb.max() <= 1 and yb.dtype == np.int64
+
+
+def test_random_shift_moves_each_image_without_changing_it():
+    from minidl.data import random_shift
+    x = np.zeros((50, 1, 9, 9), np.float32)
+    x[:, 0, 4, 4] = 1.0                                  # one bright pixel in the middle
+    out = random_shift(2)(x, np.random.default_rng(0))
+    assert out.shape == x.shape and out.sum() == 50      # nothing lost, nothing added
+    where = np.argwhere(out[:, 0] == 1)[:, 1:]
+    assert np.all(np.abs(where - 4) <= 2)
+    assert len({tuple(w) for w in where}) > 10           # offsets differ between images
+    with pytest.raises(ValueError):
+        random_shift(0)
+
+
+def test_augmented_batches_repeat_and_resume_exactly():
+    from minidl.data import random_shift
+    x, y = images(10)
+
+    def batches(loader, k=None):
+        out = []
+        for xb, _ in loader:
+            out.append(xb.copy())
+            if k is not None and len(out) == k:
+                break
+        return out
+
+    a = DataLoader(x, y, 3, seed=4, augment=random_shift(1))
+    b = DataLoader(x, y, 3, seed=4, augment=random_shift(1))
+    first, again = batches(a), batches(b)
+    assert all(np.array_equal(u, v) for u, v in zip(first, again))
+    plain = batches(DataLoader(x, y, 3, seed=4))
+    assert not all(np.array_equal(u, v) for u, v in zip(first, plain))   # it did shift
+
+    c = DataLoader(x, y, 3, seed=4, augment=random_shift(1))
+    batches(c, 2)                                        # stop mid-epoch 0...
+    d = DataLoader(x, y, 3, seed=99, augment=random_shift(1))
+    d.load_state_dict(c.state_dict())
+    assert all(np.array_equal(u, v) for u, v in zip(batches(d), first[2:]))

@@ -43,12 +43,15 @@ class DataLoader:
         arrays broadcastable to one sample, x.shape[1:]
     shape: if given, each xb is reshaped to (B, *shape), e.g. (784,) or
         (1, 28, 28)
+    augment: if given, a function (xb, rng) -> xb applied to each batch after
+        scaling to [0, 1], e.g. minidl.data.random_shift(2). Its rng is seeded
+        from (seed, epoch, batch position), so runs repeat and resume exactly.
 
     Yields xb float32 (B, *x.shape[1:]) or (B, *shape), and yb (B, ...).
     """
 
     def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False,
-                 mean=None, std=None, shape=None):
+                 mean=None, std=None, shape=None, augment=None):
         x, y = np.asarray(x), np.asarray(y)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
@@ -72,6 +75,8 @@ class DataLoader:
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
                              f"to {self.shape}")
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
+        self._augment_seed = int(np.random.default_rng(seed).integers(2**63)) if augment else 0
         self.epoch = 0          # epochs completed
         self._position = 0      # samples already yielded in the current epoch
         self._epoch_start = None  # rng state when the current epoch began
@@ -107,17 +112,21 @@ class DataLoader:
         last = n - n % b if self.drop_last else n
         for start in range(self._position, last, b):
             index = order[start:start + b]
+            rng = np.random.default_rng((self._augment_seed, self.epoch, start)) \
+                if self.augment else None
             if start + b >= last:   # the epoch's last batch: the epoch is done once it is taken
                 self.epoch, self._epoch_start, self._position = self.epoch + 1, None, 0
             else:
                 self._position = start + b
-            yield self._batch(index)
+            yield self._batch(index, rng)
 
-    def _batch(self, index):
+    def _batch(self, index, rng=None):
         """Convert samples x[index], y[index] into a training batch."""
         xb = self.x[index].astype(np.float32, copy=False)  # indexing already copied
         if self.x.dtype == np.uint8:
             xb /= 255
+        if self.augment is not None:
+            xb = self.augment(xb, rng)
         if self.mean is not None:
             xb -= self.mean
         if self.std is not None:
@@ -127,16 +136,16 @@ class DataLoader:
         return xb, self.y[index]
 
     def state_dict(self):
-        """Where the loader is: {"epoch", "position", "rng_state"}.
+        """Where the loader is: {"epoch", "position", "rng_state", "augment_seed"}.
 
         rng_state is the generator state at the start of the current epoch
         (or the current state between epochs); position counts the samples
-        of that epoch already yielded.
+        of that epoch already yielded; augment_seed seeds the augmentation.
         """
         state = self._epoch_start if self._epoch_start is not None \
             else self.rng.bit_generator.state
         return {"epoch": self.epoch, "position": self._position,
-                "rng_state": copy.deepcopy(state)}
+                "rng_state": copy.deepcopy(state), "augment_seed": self._augment_seed}
 
     def load_state_dict(self, d):
         """Continue from a state_dict() of a loader over the same data."""
@@ -145,5 +154,6 @@ class DataLoader:
             raise ValueError(f"position {position} outside 0..{len(self.x)}")
         self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
         self.epoch = int(d["epoch"])
+        self._augment_seed = int(d.get("augment_seed", self._augment_seed))
         self._position = position
         self._epoch_start = self.rng.bit_generator.state if position > 0 else None
