@@ -66,6 +66,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     """
     snap = _snapshot(layer)
     try:
+        for part in [layer] + list(getattr(layer, "layers", [])):
+            part.input_grad = part.needs_input_grad = True    # we check dL/dx too
         layer.astype(np.float64)
         x = np.array(x, dtype=np.float64)
         rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that

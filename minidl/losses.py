@@ -28,7 +28,7 @@ class SoftmaxCrossEntropy:
         log_p_true = shifted[rows, labels] - np.log(sum_exp[:, 0])   # log softmax at t_n
         exp /= sum_exp                                           # p = softmax(z)
         self._cache = (exp, labels)
-        return float(-log_p_true.mean())
+        return -float(log_p_true.sum()) / len(labels)             # mean over the batch
 
     __call__ = forward
 
@@ -48,12 +48,12 @@ class SoftmaxCrossEntropy:
         if not isinstance(logits, np.ndarray) or logits.ndim != 2:
             raise ShapeError("SoftmaxCrossEntropy: expected logits of shape (N, C), got "
                              f"{getattr(logits, 'shape', type(logits).__name__)}")
-        if not np.issubdtype(logits.dtype, np.floating):
+        if logits.dtype.kind != "f":
             raise ShapeError(f"SoftmaxCrossEntropy: expected floating logits, got {logits.dtype}")
         n, c = logits.shape
         if n == 0:
             raise ShapeError("SoftmaxCrossEntropy: got an empty batch")
-        if not np.issubdtype(labels.dtype, np.integer):
+        if labels.dtype.kind not in "iu":                        # signed or unsigned int
             raise LabelError("SoftmaxCrossEntropy: labels must be integer class indices "
                              f"(dtype int), got dtype {labels.dtype}")
         if labels.shape != (n,):

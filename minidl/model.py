@@ -10,11 +10,16 @@ class Sequential:
 
     backward(dy) runs each layer's backward in reverse order and returns dL/dx.
     parameters() names each parameter "<layer index>.<key>" ("0.W", "1.gamma").
+
+    input_grad (default True): set it to False when dL/dx is not needed (in
+    training, x is the data): the first layer then skips computing it and
+    backward returns None. gradcheck turns it back on while it checks.
     """
 
     def __init__(self, *layers):
         self.layers = list(layers)
         self.training = True
+        self.input_grad = True
 
     def forward(self, x):
         for i, layer in enumerate(self.layers):
@@ -27,6 +32,8 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dy):
+        if self.layers:
+            self.layers[0].needs_input_grad = self.input_grad
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
         return dy

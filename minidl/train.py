@@ -122,10 +122,26 @@ class Trainer:
             raise ValueError("give exactly one of epochs= or steps=")
         total = steps if steps is not None else epochs * len(self.train_loader)
         self.stop = False
-        started = time.perf_counter() - self.elapsed
         for c in self.callbacks:
             c.on_train_begin(self)
         self.model.train()
+        input_grad = getattr(self.model, "input_grad", None)
+        if input_grad is not None:
+            self.model.input_grad = False     # dL/d(data) is never used: skip computing it
+        try:
+            self._loop(total)
+        finally:
+            if input_grad is not None:
+                self.model.input_grad = input_grad
+        if not self.history.records or self.history.records[-1]["step"] != self.step:
+            if not self.history.diverged:
+                self._record("final")
+        for c in self.callbacks:
+            c.on_train_end(self)
+        return self.history
+
+    def _loop(self, total):
+        started = time.perf_counter() - self.elapsed
         with _catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
                                              disable=not self.progress, leave=False) as bar:
             while self.step < total and not self.stop:
@@ -147,12 +163,6 @@ class Trainer:
                         self._interrupted()
                     if self.stop or self.step >= total:
                         break
-        if not self.history.records or self.history.records[-1]["step"] != self.step:
-            if not self.history.diverged:
-                self._record("final")
-        for c in self.callbacks:
-            c.on_train_end(self)
-        return self.history
 
     def _train_step(self, xb, yb):
         """forward, loss, backward, update. Returns False when training must stop."""

@@ -5,6 +5,11 @@ after ``backward``, the gradient of the loss with respect to each in ``grads``
 (same keys, same shapes). ``forward(x)`` returns the output and remembers what
 ``backward`` needs; ``backward(dy)`` takes dL/dy and returns dL/dx. Gradients
 are overwritten, not accumulated, by each ``backward``.
+
+``needs_input_grad`` (default True): when False, a layer with parameters may
+skip computing dL/dx and return None from ``backward``. Sequential sets it on
+its first layer when asked not to return the input gradient (the gradient
+with respect to the data is never used in training).
 """
 import numpy as np
 
@@ -18,6 +23,7 @@ class Layer:
         self.params = {}
         self.grads = {}
         self.training = True
+        self.needs_input_grad = True
         self._cache = None
 
     # --- the contract -----------------------------------------------------
@@ -68,6 +74,16 @@ class Layer:
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
 
+    def _buffer(self, name, shape, dtype, zeros=False):
+        """A scratch array kept between steps, reallocated only when the shape
+        or dtype changes. Reusing it avoids fresh page faults every step. Only
+        for arrays that stay inside the layer: outputs and dx are always new."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buf = buffers.get(name)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            buf = buffers[name] = (np.zeros if zeros else np.empty)(shape, dtype)
+        return buf
+
     def _save(self, *values):
         """Keep what backward needs; one backward per forward."""
         self._cache = values
@@ -87,7 +103,7 @@ class Layer:
         ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"{self!r}: expected a NumPy array, got {type(x).__name__}")
-        if not np.issubdtype(x.dtype, np.floating):
+        if x.dtype.kind != "f":                                 # float16/32/64
             raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
                              f"float64), got dtype {x.dtype}; convert with x.astype(np.float32)")
         if x.ndim not in ndims:

@@ -6,6 +6,11 @@ per sample. col2im is its adjoint: it adds each column back onto the patch it
 came from. Both loop over the kh*kw kernel offsets only, never over pixels.
 A plain loop version lives in minidl/layers/reference.py and the tests
 compare the two.
+
+Speed: the columns of all N samples sit side by side in memory, as one
+(C*kh*kw, N*Ho*Wo) matrix, so forward, dL/dW and dL/dcols are each ONE large
+matrix product instead of N small ones (about 2x faster for dW); im2col still
+returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that matrix.
 """
 import numpy as np
 
@@ -18,21 +23,35 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def im2col(xp, kh, kw, stride, ho, wo):
-    """(N, C, Hp, Wp) padded input -> columns (N, C*kh*kw, ho*wo)."""
+def im2col(xp, kh, kw, stride, ho, wo, out=None):
+    """(N, C, Hp, Wp) padded input -> columns (N, C*kh*kw, ho*wo).
+
+    out: optional scratch array of C*N*kh*kw*ho*wo elements to fill.
+    """
     n, c = xp.shape[:2]
-    cols = np.empty((n, c, kh, kw, ho, wo), dtype=xp.dtype)
+    shape = (c, kh, kw, n, ho, wo)
+    mat = np.empty(shape, dtype=xp.dtype) if out is None else out.reshape(shape)  # (K, N, P)
+    cols = mat.transpose(3, 0, 1, 2, 4, 5)                   # view: (N, C, kh, kw, ho, wo)
     for i in range(kh):
         for j in range(kw):   # one strided copy per kernel offset (i, j)
             cols[:, :, i, j] = xp[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride]
-    return cols.reshape(n, c * kh * kw, ho * wo)
+    return mat.reshape(c * kh * kw, n, ho * wo).transpose(1, 0, 2)
 
 
-def col2im(cols, xp_shape, kh, kw, stride, ho, wo):
-    """Adjoint of im2col: (N, C*kh*kw, ho*wo) -> (N, C, Hp, Wp), overlaps summed."""
+def col2im(cols, xp_shape, kh, kw, stride, ho, wo, out=None):
+    """Adjoint of im2col: (N, C*kh*kw, ho*wo) -> (N, C, Hp, Wp), overlaps summed.
+
+    out: optional scratch array of N*C*Hp*Wp elements to accumulate in.
+    """
     n, c = xp_shape[:2]
-    cols = cols.reshape(n, c, kh, kw, ho, wo)
-    dxp = np.zeros(xp_shape, dtype=cols.dtype)
+    # (N, K, P) -> (N, C, kh, kw, ho, wo); a view when cols is laid out as im2col makes it
+    cols = cols.transpose(1, 0, 2).reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
+    if out is None:
+        acc = np.zeros((c, n, *xp_shape[2:]), dtype=cols.dtype)
+    else:
+        acc = out.reshape(c, n, *xp_shape[2:])
+        acc.fill(0)
+    dxp = acc.transpose(1, 0, 2, 3)                          # view: (N, C, Hp, Wp)
     for i in range(kh):
         for j in range(kw):
             dxp[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += cols[:, :, i, j]
@@ -73,29 +92,39 @@ class Conv2D(Layer):
         if ho < 1 or wo < 1:
             raise ShapeError(f"{self!r}: kernel {kh}x{kw} is larger than the padded "
                              f"input {h + 2 * p}x{w + 2 * p} (input shape {x.shape})")
-        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        cols = im2col(xp, kh, kw, s, ho, wo)                  # (N, K, P), K = C*kh*kw
-        self._save(cols, xp.shape, x.shape)
+        xp = x
+        if p:   # zero-padded copy; the border of the reused buffer stays zero
+            xp = self._buffer("xp", (n, x.shape[1], h + 2 * p, w + 2 * p), x.dtype, zeros=True)
+            xp[:, :, p:p + h, p:p + w] = x
+        k = x.shape[1] * kh * kw
+        cols = im2col(xp, kh, kw, s, ho, wo, out=self._buffer("cols", (k, n * ho * wo), x.dtype))
+        self._save(cols, xp.shape, x.shape)                   # (N, K, P), K = C*kh*kw
         w_mat = self.params["W"].reshape(self.out_channels, -1)
-        y = w_mat @ cols                                      # (F, K) @ (N, K, P) -> (N, F, P)
+        y = w_mat @ cols.transpose(1, 0, 2).reshape(k, -1)    # (F, K) @ (K, N*P) -> (F, N*P)
         if self.bias:
             y += self.params["b"][:, None]
-        return y.reshape(n, self.out_channels, ho, wo)
+        return np.ascontiguousarray(y.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3))  # NCHW
 
     def backward(self, dy):
         cols, xp_shape, x_shape = self._saved()
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         n, f, ho, wo = dy.shape
-        dy = dy.reshape(n, f, ho * wo)
+        dy_t = self._buffer("dy", (f, n, ho * wo), dy.dtype)
+        dy_t[...] = dy.reshape(n, f, ho * wo).transpose(1, 0, 2)
+        dy = dy_t.reshape(f, n * ho * wo)                     # (F, N*P)
         w_mat = self.params["W"].reshape(f, -1)
+        cols = cols.transpose(1, 0, 2).reshape(w_mat.shape[1], -1)   # (K, N*P), a view
         # dL/dW = sum_n dy[n] cols[n]^T, as one (F, N*P) @ (N*P, K) product
-        dw = np.tensordot(dy, cols, axes=([0, 2], [0, 2]))
-        self.grads["W"][...] = dw.reshape(self.params["W"].shape)
+        np.matmul(dy, cols.T, out=self.grads["W"].reshape(f, -1))
         if self.bias:
-            np.sum(dy, axis=(0, 2), out=self.grads["b"])      # dL/db = sum over n, y, x
-        dcols = w_mat.T @ dy                                  # (K, F) @ (N, F, P) -> (N, K, P)
-        dxp = col2im(dcols, xp_shape, kh, kw, s, ho, wo)
-        return dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]] if p else dxp
+            np.sum(dy, axis=1, out=self.grads["b"])           # dL/db = sum over n, y, x
+        if not self.needs_input_grad:                         # first layer: not needed
+            return None
+        dcols = np.matmul(w_mat.T, dy, out=self._buffer("dcols", cols.shape, dy.dtype))
+        dcols = dcols.reshape(-1, n, ho * wo).transpose(1, 0, 2)   # (K, F) @ (F, N*P) as (N, K, P)
+        dxp = col2im(dcols, xp_shape, kh, kw, s, ho, wo,
+                     out=self._buffer("dxp", xp_shape, dy.dtype))
+        return np.ascontiguousarray(dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]])
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

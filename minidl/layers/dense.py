@@ -38,6 +38,8 @@ class Dense(Layer):
         np.matmul(x.T, dy, out=self.grads["W"])        # dL/dW = x^T dy
         if self.bias:
             np.sum(dy, axis=0, out=self.grads["b"])    # dL/db = sum over the batch
+        if not self.needs_input_grad:                  # first layer: dL/dx is not needed
+            return None
         return dy @ self.params["W"].T                 # dL/dx = dy W^T
 
     def extra_repr(self):

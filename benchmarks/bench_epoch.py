@@ -1,0 +1,197 @@
+"""Time training epochs of minidl (and, when it is installed, the same PyTorch model).
+
+One epoch = every batch of 60,000 MNIST-shaped samples: the uint8 images are
+converted per batch to float32 / 255 (as a real loader does), then one step
+    y = model.forward(xb); loss.forward(y, yb); model.backward(loss.backward()); opt.step()
+with SoftmaxCrossEntropy and SGD(lr=0.01, momentum=0.9). One warm-up epoch per
+framework, then --epochs timed epochs; minidl and torch epochs alternate, so a
+burst of load on the machine hits both. One JSON line per configuration and
+framework; the minidl line carries the ratio minidl/torch.
+
+    python benchmarks/bench_epoch.py                       # all five configurations
+    python benchmarks/bench_epoch.py --model mlp --batch 60 --bn both --epochs 3
+    python benchmarks/bench_epoch.py --quick               # 1/10 of an epoch, fast
+    python benchmarks/bench_epoch.py --memory --model mlp --bn on   # clean peak RSS
+"""
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import minidl
+from minidl.losses import SoftmaxCrossEntropy
+from minidl.optim import SGD
+
+DEFAULT_BATCHES = {"mlp": (60, 256), "cnn": (64,)}
+N_SAMPLES = 60_000
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+
+
+def make_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.int64)
+    return images, labels
+
+
+def batches(images, labels, batch, model, rng):
+    """Shuffled mini-batches as float32 in [0, 1], shaped for the model."""
+    order = rng.permutation(len(images))
+    shape = (-1, 784) if model == "mlp" else (-1, 1, 28, 28)
+    for i in range(0, len(order), batch):
+        idx = order[i:i + batch]
+        xb = images[idx].astype(np.float32)
+        xb *= np.float32(1 / 255)
+        yield xb.reshape(shape), labels[idx]
+
+
+# --- minidl -------------------------------------------------------------------
+def minidl_runner(model_name, bn, batch, images, labels, seed=0, input_grad=True):
+    model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
+             if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
+    model.input_grad = input_grad          # False: layer 0 skips dL/dx (the data's gradient)
+    loss = SoftmaxCrossEntropy()
+    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        t0 = time.perf_counter()
+        for xb, yb in batches(images, labels, batch, model_name, rng):
+            y = model.forward(xb)
+            loss.forward(y, yb)
+            model.backward(loss.backward())
+            opt.step()
+        return time.perf_counter() - t0
+    return epoch
+
+
+# --- PyTorch: the identical model ---------------------------------------------
+def torch_runner(model_name, bn, batch, images, labels, seed=0):
+    import torch
+    from torch import nn
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    if model_name == "mlp":
+        layers, fan_in = [], 784
+        for width in (100, 100, 100):
+            layers.append(nn.Linear(fan_in, width, bias=not bn))
+            layers += [nn.BatchNorm1d(width)] if bn else []
+            layers.append(nn.ReLU())
+            fan_in = width
+        layers.append(nn.Linear(fan_in, 10))
+    else:
+        layers, c_in = [], 1
+        for c_out in (16, 32):
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not bn))
+            layers += [nn.BatchNorm2d(c_out)] if bn else []
+            layers += [nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c_out
+        layers += [nn.Flatten(), nn.Linear(32 * 7 * 7, 10)]
+    model = nn.Sequential(*layers).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        t0 = time.perf_counter()
+        for xb, yb in batches(images, labels, batch, model_name, rng):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb))
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t0
+    return epoch
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def summary(times, n, **fields):
+    med = statistics.median(times)
+    return dict(fields, median_s=round(med, 4), min_s=round(min(times), 4),
+                max_s=round(max(times), 4), samples_per_s=round(n / med),
+                epochs=len(times), samples=n, peak_rss_mb=round(peak_rss_mb(), 1))
+
+
+def run_config(model_name, bn, batch, args, images, labels):
+    runners = {"minidl": minidl_runner(model_name, bn, batch, images, labels,
+                                       input_grad=args.input_grad)}
+    if args.torch and have_torch():
+        runners["torch"] = torch_runner(model_name, bn, batch, images, labels)
+    times = {name: [] for name in runners}
+    for run in runners.values():
+        run()                                          # warm-up epoch
+    for _ in range(args.epochs):                       # alternate frameworks
+        for name, run in runners.items():
+            times[name].append(run())
+    rows = {name: summary(t, len(images), model=model_name, bn=bn, batch=batch, framework=name)
+            for name, t in times.items()}
+    rows["minidl"]["input_grad"] = args.input_grad
+    if "torch" in rows:
+        rows["minidl"]["torch_median_s"] = rows["torch"]["median_s"]
+        rows["minidl"]["ratio_vs_torch"] = round(rows["minidl"]["median_s"]
+                                                 / rows["torch"]["median_s"], 3)
+    return rows
+
+
+def configs(args):
+    models = ["mlp", "cnn"] if args.model == "all" else [args.model]
+    bns = {"on": [True], "off": [False], "both": [False, True]}[args.bn]
+    for m in models:
+        for b in (args.batch or DEFAULT_BATCHES[m]):
+            for bn in bns:
+                yield m, bn, b
+
+
+def memory_mode(args):
+    """Each configuration alone in a fresh Python process (minidl only, no torch)."""
+    for m, bn, b in configs(args):
+        cmd = [sys.executable, __file__, "--model", m, "--batch", str(b),
+               "--bn", "on" if bn else "off", "--epochs", str(args.epochs), "--no-torch",
+               "--samples", str(args.samples)] + ([] if args.input_grad else ["--no-input-grad"])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            row = json.loads(line)
+            row["memory_mode"] = True
+            print(json.dumps(row), flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=["mlp", "cnn", "all"], default="all")
+    p.add_argument("--batch", type=int, nargs="+", help="default: 60 256 for mlp, 64 for cnn")
+    p.add_argument("--bn", choices=["on", "off", "both"], default="both")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up")
+    p.add_argument("--samples", type=int, default=N_SAMPLES, help="samples per epoch")
+    p.add_argument("--quick", action="store_true", help="1/10 of an epoch (6,000 samples)")
+    p.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
+    p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
+                   help="minidl: model.input_grad = False (layer 0 skips the data's gradient)")
+    p.add_argument("--memory", action="store_true",
+                   help="run each configuration in a fresh subprocess for a clean peak RSS")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.samples = N_SAMPLES // 10
+    if args.memory:
+        return memory_mode(args)
+    images, labels = make_data(args.samples)
+    for m, bn, b in configs(args):
+        for row in run_config(m, bn, b, args, images, labels).values():
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The optimized code paths against plain versions (minidl/layers/reference.py
+and direct NumPy), including the cases the fast paths special-case."""
+import numpy as np
+import pytest
+
+from minidl.gradcheck import gradcheck
+from minidl.layers import BatchNorm, Conv2D, MaxPool2D
+from minidl.layers.batchnorm import channel_dot, channel_sum
+from minidl.layers.conv import col2im, im2col
+from minidl.layers.reference import conv2d_naive, maxpool_naive
+from minidl.models import cnn, mlp
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 5, 2), (2, 16, 28, 28)])
+def test_channel_sums_match_numpy(shape):
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    np.testing.assert_allclose(channel_sum(a), a.sum(axes), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(channel_dot(a, b), (a * b).sum(axes), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(8, 4), (3, 4, 5, 6)])
+def test_batchnorm_forward_matches_the_definition(shape):
+    x = rng.standard_normal(shape) * 3 + 2
+    bn = BatchNorm(shape[1], dtype=np.float64)
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    c = (1, -1) if len(shape) == 2 else (1, -1, 1, 1)
+    bn.params["gamma"][:] = rng.uniform(0.5, 2, shape[1])
+    bn.params["beta"][:] = rng.standard_normal(shape[1])
+    expected = ((x - x.mean(axes).reshape(c)) / np.sqrt(x.var(axes).reshape(c) + bn.eps)
+                * bn.params["gamma"].reshape(c) + bn.params["beta"].reshape(c))
+    np.testing.assert_allclose(bn.forward(x), expected, rtol=1e-10, atol=1e-12)
+    bn.forward(rng.standard_normal(shape))
+    y2 = bn.forward(x)         # the reused x_hat buffer is overwritten, not accumulated
+    np.testing.assert_allclose(y2, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_im2col_col2im_are_adjoint():
+    """<im2col(x), c> == <x, col2im(c)> for every x, c: col2im is the transpose."""
+    xp = rng.standard_normal((2, 3, 7, 6))
+    cols = im2col(xp, 3, 2, 2, 3, 3)
+    assert cols.shape == (2, 3 * 3 * 2, 9)
+    c = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(xp * col2im(c, xp.shape, 3, 2, 2, 3, 3)),
+                               rtol=1e-12)
+    buf = np.full(xp.size, 7.0)   # a reused scratch buffer is cleared first
+    np.testing.assert_allclose(col2im(c, xp.shape, 3, 2, 2, 3, 3, out=buf),
+                               col2im(c, xp.shape, 3, 2, 2, 3, 3), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", [(2, 3, 7, 5, 4, 3, 2, 1), (3, 1, 28, 28, 16, 3, 1, 1)])
+def test_conv_twice_in_a_row_with_reused_buffers(cfg):
+    n, c, h, w, f, k, s, p = cfg
+    conv = Conv2D(c, f, k, stride=s, padding=p, rng=0, dtype=np.float64)
+    for _ in range(2):
+        x = rng.standard_normal((n, c, h, w))
+        np.testing.assert_allclose(conv.forward(x), conv2d_naive(x, conv.params["W"],
+                                                                 conv.params["b"], s, p),
+                                   rtol=1e-10, atol=1e-12)
+        dx = conv.backward(np.ones((n, f) + conv.output_hw(h, w)))
+        assert dx.shape == x.shape and dx.flags.c_contiguous
+
+
+@pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)),
+                                       (3, 3, (2, 2, 9, 10)), (3, 2, (2, 2, 9, 7))])
+@pytest.mark.parametrize("ties", [False, True])
+def test_maxpool_forward_and_first_max_routing(k, s, shape, ties):
+    x = rng.standard_normal(shape)
+    if ties:
+        x = np.maximum(x.round(), 0)     # many equal values, as after ReLU
+    pool = MaxPool2D(k, s)
+    y = pool.forward(x)
+    np.testing.assert_array_equal(y, maxpool_naive(x, k, s))
+    dy = rng.standard_normal(y.shape)
+    dx = pool.backward(dy)
+    expected = np.zeros_like(x)           # dy goes to the first maximum in row-major order
+    for n, c, i, j in np.ndindex(*y.shape):
+        win = x[n, c, i * s:i * s + k, j * s:j * s + k]
+        u, v = np.unravel_index(np.argmax(win), win.shape)
+        expected[n, c, i * s + u, j * s + v] += dy[n, c, i, j]
+    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-15)   # sums in another order
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: mlp(6, [5, 4], 3, batchnorm=True, seed=3), (5, 6)),
+    (lambda: cnn(in_channels=2, num_classes=3, batchnorm=True, image_size=8, channels=(3, 4),
+                 seed=0), (3, 2, 8, 8))])
+def test_skipping_the_input_gradient(make, shape):
+    """input_grad=False: same parameter gradients, no dL/dx; gradcheck still checks x."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    a, b = make(), make()
+    b.input_grad = False
+    ya, yb = a.forward(x), b.forward(x)
+    dy = rng.standard_normal(ya.shape).astype(np.float32)
+    assert a.backward(dy).shape == x.shape
+    assert b.backward(dy) is None
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.grad, pb.grad)
+    errors = gradcheck(b, x.astype(np.float64))
+    assert "x" in errors and max(errors.values()) < 1e-7
+    assert b.input_grad is False
+
+
+def test_float32_step_never_upcasts():
+    """Every array a float32 training step produces stays float32."""
+    from minidl.losses import SoftmaxCrossEntropy
+    from minidl.optim import SGD
+    for model, shape in ((mlp(12, [8, 8], 3, batchnorm=True, seed=0), (6, 12)),
+                         (cnn(batchnorm=True, image_size=8, seed=0), (4, 1, 8, 8))):
+        loss, opt = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x = rng.standard_normal(shape).astype(np.float32)
+        outs = []
+        for layer in model.layers:
+            x = layer.forward(x)
+            outs.append(x)
+        loss.forward(x, np.arange(shape[0]) % 3)
+        dy = loss.backward()
+        outs.append(dy)
+        for layer in reversed(model.layers):
+            dy = layer.backward(dy)
+            outs.append(dy)
+        opt.step()
+        assert all(o.dtype == np.float32 for o in outs)
+        assert all(p.value.dtype == np.float32 and p.grad.dtype == np.float32
+                   for p in model.parameters())
+        assert all(v.dtype == np.float32 for v in model.state().values() if v.ndim)
