@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from minidl.data import DataLoader, load_mnist
+from minidl.data import DataLoader, load_mnist, random_shift
 from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
@@ -28,13 +28,14 @@ def add_data_arguments(parser):
                         help="train on the first N training images only (quick runs)")
 
 
-def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None):
-    """Training and test loaders for MNIST, standardized, shaped for `model`."""
+def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
+    """Training and test loaders for MNIST, standardized, shaped for `model`;
+    shift > 0 moves each training image by up to that many pixels (augmentation)."""
     data = load_mnist(data_root(args.data_dir), download=not args.no_download)
     shape = (784,) if model == "mlp" else (1, 28, 28)
     n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
-                       mean=MEAN, std=STD, shape=shape)
+                       mean=MEAN, std=STD, shape=shape, augment=random_shift(shift) if shift else None)
     test = DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
                       mean=MEAN, std=STD, shape=shape)
     return train, test

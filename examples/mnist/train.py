@@ -21,28 +21,47 @@ from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Callback, Trainer
 
 # Defaults per model: what reaches the README's accuracies.
-DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1}, "cnn": {"epochs": 5, "lr": 0.05}}
+DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1, "warmup": 0, "shift": 0},
+            "cnn": {"epochs": 5, "lr": 0.1, "warmup": 1, "shift": 1}}
+
+
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None and False (those help texts say it themselves)."""
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
+def per_model(key):
+    return "default: " + ", ".join(f"{d[key]} ({m})" for m, d in DEFAULTS.items())
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=Help)
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
     p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=True,
                    help="BN before every hidden nonlinearity (bias dropped)")
-    p.add_argument("--activation", choices=["relu", "sigmoid"], default="relu")
+    p.add_argument("--activation", choices=["relu", "sigmoid"], default="relu",
+                   help="hidden nonlinearity")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
-    p.add_argument("--epochs", type=int, default=None, help="default: 10 (mlp), 5 (cnn)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate; "
-                   "default: 0.1 (mlp), 0.05 (cnn)")
+    p.add_argument("--epochs", type=int, default=None, help=per_model("epochs"))
+    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate; " + per_model("lr"))
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine",
                    help="cosine: lr -> 0 over the run; step: lr/10 after each third")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
+                   help="linear learning-rate warm-up (cosine schedule); " + per_model("warmup"))
+    p.add_argument("--shift", type=int, default=None, metavar="PIXELS",
+                   help="augment: shift training images by up to this many pixels; "
+                        + per_model("shift"))
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
+                   help="Nesterov momentum")
+    p.add_argument("--weight-decay", type=float, default=5e-4,
+                   help="L2 penalty on weights (not on biases, gamma, beta)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the weights and the batch order")
     add_data_arguments(p)
     p.add_argument("--out", default=None, help="output folder (default runs/<model>-<bn|nobn>)")
     p.add_argument("--resume", action="store_true",
@@ -56,9 +75,9 @@ def parse_args(argv=None):
     return args
 
 
-def make_schedule(name, lr, total):
+def make_schedule(name, lr, total, warmup_steps=0):
     if name == "cosine":
-        return cosine(lr, total)
+        return cosine(lr, total, warmup=warmup_steps)
     if name == "step":
         return step_decay(lr, step_size=max(1, total // 3), gamma=0.1)
     return constant(lr)
@@ -67,14 +86,15 @@ def make_schedule(name, lr, total):
 def main(argv=None):
     args = parse_args(argv)
     out = ensure_dir(args.out)
-    train, test = loaders(args, args.model, args.batch_size, args.seed)
+    train, test = loaders(args, args.model, args.batch_size, args.seed, shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
               nesterov=args.nesterov and args.momentum > 0, weight_decay=args.weight_decay)
     total = args.epochs * len(train)
     print_epoch = PrintEpoch()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
-                      schedule=make_schedule(args.schedule, args.lr, total),
+                      schedule=make_schedule(args.schedule, args.lr, total,
+                                             round(args.warmup * len(train))),
                       callbacks=[print_epoch], checkpoint=os.path.join(out, "checkpoint.npz"),
                       progress=not args.no_progress)
     if args.resume:

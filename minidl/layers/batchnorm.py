@@ -23,6 +23,8 @@ from minidl.layers.base import Layer
 
 def channel_sum(a):
     """sum over every axis but the feature axis 1: (N, C) or (N, C, H, W) -> (C,)."""
+    if a.ndim == 2:
+        return a.sum(axis=0)
     return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))
 
 
