@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
-from minidl.errors import DivergenceError
+from minidl.errors import CheckpointError, DivergenceError
 from minidl.history import History
 
 
@@ -63,6 +63,8 @@ def evaluate(model, loss_fn, loader):
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
             n += len(yb)
     finally:
+        for layer in getattr(model, "layers", []):
+            layer._cache = None          # nothing to backpropagate; keep misuse detectable
         if was_training:
             model.train()
     return total_loss / n, correct / n
@@ -134,7 +136,7 @@ class Trainer:
             if input_grad is not None:
                 self.model.input_grad = input_grad
         if not self.history.records or self.history.records[-1]["step"] != self.step:
-            if not self.history.diverged:
+            if not self.history.diverged and not self.history.interrupted:
                 self._record("final")
         for c in self.callbacks:
             c.on_train_end(self)
@@ -230,10 +232,14 @@ class Trainer:
     def resume(self, path):
         """Restore everything saved by save(path); fit() then continues where it stopped."""
         meta = ckpt.load(self.model, path, self.optimizer)
-        self.train_loader.load_state_dict(meta["loader"])
-        self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
-        self._since_record = list(meta["since_record"])
-        self.history = History.from_dict(meta["history"])
+        try:
+            self.train_loader.load_state_dict(meta["loader"])
+            self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
+            self._since_record = list(meta["since_record"])
+            self.history = History.from_dict(meta["history"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a training checkpoint written by Trainer.save "
+                                  f"(its metadata lacks or garbles {e})") from None
         self.history.interrupted = False
         return self
 

@@ -126,4 +126,5 @@ def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
     sweep = load(tmp_path, "lr_sweep.json")
     assert [r["lr"] for r in sweep["plain"]] == [0.1, 100]
     assert not sweep["plain"][0]["diverged"] and sweep["plain"][1]["diverged"]
+    assert sweep["plain"][1]["test_acc"] is None          # no accuracy for a diverged run
     assert_png(tmp_path / "lr_sweep.png")

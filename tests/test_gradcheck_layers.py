@@ -136,3 +136,18 @@ def test_gradcheck_leaves_state_unchanged():
         assert v.dtype == before[k].dtype
     assert bn.params["gamma"].dtype == np.float32
     assert bn.training
+
+
+def test_gradcheck_of_a_model_keeps_its_layer_objects():
+    """An optimizer built before a check must still update the model after it."""
+    from minidl.optim import SGD
+    model = mlp(4, [3], 2, batchnorm=True, seed=0)
+    layers, params = list(model.layers), model.parameters()
+    opt = SGD(params, lr=0.1)
+    gradcheck(model, np.random.default_rng(0).standard_normal((5, 4)))
+    assert all(a is b for a, b in zip(layers, model.layers))
+    assert params[0].value is model.layers[0].params["W"]
+    params[0].grad[...] = 1.0
+    before = model.layers[0].params["W"].copy()
+    opt.step()
+    assert not np.array_equal(model.layers[0].params["W"], before)

@@ -154,3 +154,28 @@ def test_weight_decay_skips_bn_and_biases():
     for p in model.parameters():
         changed = not np.array_equal(p.value, before[p.name])
         assert changed == (p.key == "W"), p.name
+
+
+def test_mixed_dtypes_are_an_error_not_a_silent_cast():
+    with pytest.raises(ShapeError, match=r"expected float32 input.*got float64"):
+        Dense(4, 3).forward(np.zeros((2, 4)))                     # x / 255 gives float64
+    with pytest.raises(ShapeError, match=r"expected float64 input.*got float32"):
+        BatchNorm(3, dtype=np.float64).forward(np.zeros((2, 3), np.float32))
+    ReLU().forward(np.zeros((2, 3)))                               # no parameters: any float
+
+
+def test_conv_dx_is_a_new_array_not_a_reused_buffer():
+    conv = Conv2D(1, 2, 3, rng=0)                                  # padding 0, one channel
+    x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
+    conv.forward(x)
+    dx1 = conv.backward(np.ones((2, 2, 4, 4), np.float32))
+    keep = dx1.copy()
+    conv.forward(x)
+    conv.backward(np.full((2, 2, 4, 4), 5.0, np.float32))
+    np.testing.assert_array_equal(dx1, keep)
+
+
+def test_sgd_refuses_duplicate_parameter_names():
+    a, b = Dense(3, 3), Dense(3, 3)
+    with pytest.raises(ValueError, match="unique"):
+        SGD(a.parameters() + b.parameters(), lr=0.1, momentum=0.9)

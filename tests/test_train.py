@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from minidl.data import DataLoader
-from minidl.errors import DivergenceError
+from minidl.errors import BackwardError, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
@@ -23,11 +23,16 @@ def blobs(n=600, seed=0):
     return x, y
 
 
-def setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9):
+def jitter(xb, rng):
+    """A data augmentation for the blobs: a little Gaussian noise per batch."""
+    return xb + rng.normal(0, 0.1, xb.shape).astype(np.float32)
+
+
+def setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9, augment=None):
     x, y = blobs()
     model = mlp(8, [16, 16], 3, batchnorm=batchnorm, seed=seed)
     opt = SGD(model.parameters(), lr=lr, momentum=momentum)
-    train = DataLoader(x[:500], y[:500], 20, seed=loader_seed)
+    train = DataLoader(x[:500], y[:500], 20, seed=loader_seed, augment=augment)
     test = DataLoader(x[500:], y[500:], 50, shuffle=False)
     return model, opt, train, test
 
@@ -87,6 +92,8 @@ def test_modes_train_for_steps_eval_for_evaluation():
         callbacks=[Spy()], progress=False)
     assert all(seen) and len(seen) == 30
     assert bn.num_batches == 30                     # evaluation did not touch the statistics
+    with pytest.raises(BackwardError):               # evaluation leaves nothing to backpropagate
+        model.backward(np.ones((20, 3), np.float32))
     before = bn.running_mean.copy()
     evaluate(model, SoftmaxCrossEntropy(), test)
     np.testing.assert_array_equal(bn.running_mean, before)
@@ -147,10 +154,11 @@ class InterruptAt(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.parametrize("stop_step", [13, 25])   # mid-epoch, and exactly at an epoch end
-def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step):
+@pytest.mark.parametrize("stop_step,augment", [(13, None), (25, None), (13, jitter)])
+def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step, augment):
+    """Mid-epoch, exactly at an epoch end, and with data augmentation."""
     def run(callbacks=(), resume=None, loader_seed=0):
-        model, opt, train, test = setup(loader_seed=loader_seed)
+        model, opt, train, test = setup(loader_seed=loader_seed, augment=augment)
         trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
                           schedule=cosine(0.1, 75), eval_every=10, callbacks=callbacks,
                           checkpoint=tmp_path / "ck.npz", progress=False)
@@ -161,6 +169,7 @@ def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step):
     reference, ref_history = run()
     stopped, history = run(callbacks=[InterruptAt(stop_step)])
     assert history.interrupted and stopped.step == stop_step
+    assert history.records[-1]["kind"] != "final"    # no evaluation after Ctrl-C
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
     resumed, res_history = run(resume=tmp_path / "ck.npz", loader_seed=123)  # seed overridden
     assert not res_history.interrupted

@@ -71,6 +71,16 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
             if key != "meta":
                 assert np.array_equal(a[key], b[key]), key
 
+    other = run(common + ["--out", out, "--resume", "--lr", "0.05"])   # not the same run
+    assert other.returncode == 1 and "--lr differ" in other.stderr and "Traceback" not in other.stderr
+
+
+@pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
+                                          ("--epochs", "0"), ("--shift", "-1")])
+def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
+    result = run([option, value, "--out", str(tmp_path)])
+    assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr
+
 
 def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
     result = run(["--data-dir", str(tmp_path), "--no-download", "--epochs", "1",

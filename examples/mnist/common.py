@@ -35,6 +35,7 @@ def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None, sh
     shape = (784,) if model == "mlp" else (1, 28, 28)
     n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
+                       drop_last=n % batch_size == 1,    # BN cannot normalize a batch of one
                        mean=MEAN, std=STD, shape=shape, augment=random_shift(shift) if shift else None)
     test = DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
                       mean=MEAN, std=STD, shape=shape)

@@ -336,8 +336,9 @@ def lr_sweep(args, out):
             with np.errstate(over="ignore", invalid="ignore"):   # a diverging run overflows
                 run = train_net(args, batchnorm, lr, record=False, progress=False)
             s = net_summary(run)
-            results[key].append({"lr": lr, "test_acc": s["final_test_acc"],
-                                 "diverged": s["diverged"] is not None,
+            diverged = s["diverged"] is not None     # then there is no final accuracy
+            results[key].append({"lr": lr, "test_acc": None if diverged else s["final_test_acc"],
+                                 "diverged": diverged,
                                  "final_train_loss": s["final_train_loss"],
                                  "wall_time_s": s["wall_time_s"]})
             state = "diverged" if s["diverged"] else _fmt(s["final_test_acc"], True)
@@ -365,3 +366,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except MinidlError as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:          # outside training (loading data, writing plots)
+        sys.exit("interrupted")

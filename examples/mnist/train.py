@@ -15,7 +15,7 @@ import sys
 from common import add_data_arguments, build, ensure_dir, loaders
 
 from minidl import plot
-from minidl.errors import MinidlError
+from minidl.errors import CheckpointError, MinidlError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Callback, Trainer
@@ -72,7 +72,25 @@ def parse_args(argv=None):
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.out = args.out or os.path.join("runs", f"{args.model}-{'bn' if args.batchnorm else 'nobn'}")
+    checks = [(args.epochs >= 1, "--epochs must be at least 1"),
+              (args.batch_size >= 1, "--batch-size must be at least 1"),
+              (args.lr > 0, "--lr must be positive"),
+              (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
+              (args.weight_decay >= 0, "--weight-decay must be >= 0"),
+              (args.warmup >= 0, "--warmup must be >= 0"),
+              (args.shift >= 0, "--shift must be >= 0"),
+              (args.train_subset is None or args.train_subset >= 2, "--train-subset must be >= 2"),
+              (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
+    for ok, message in checks:
+        if not ok:
+            p.error(message)
     return args
+
+
+# What must match between a run and its --resume (the rest may change).
+RESUME_KEYS = ["model", "batchnorm", "activation", "hidden", "epochs", "batch_size", "lr",
+               "schedule", "warmup", "shift", "momentum", "nesterov", "weight_decay", "seed",
+               "train_subset"]
 
 
 def make_schedule(name, lr, total, warmup_steps=0):
@@ -99,6 +117,11 @@ def main(argv=None):
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(os.path.join(out, "checkpoint.npz"))
+        saved = trainer.history.config
+        changed = [k for k in RESUME_KEYS if k in saved and saved[k] != vars(args)[k]]
+        if changed:
+            raise CheckpointError(f"--resume: {', '.join('--' + k.replace('_', '-') for k in changed)} "
+                                  "differ from the interrupted run; resume with the same options")
         print(f"resumed at step {trainer.step} of {total}")
     else:
         print(model.summary(train.shape))
@@ -136,3 +159,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except MinidlError as e:
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:          # outside training (loading data, writing plots)
+        sys.exit("interrupted")

@@ -106,6 +106,10 @@ class Layer:
         if x.dtype.kind != "f":                                 # float16/32/64
             raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
                              f"float64), got dtype {x.dtype}; convert with x.astype(np.float32)")
+        dtype = next(iter(self.params.values())).dtype if self.params else x.dtype
+        if x.dtype != dtype:                                    # no silent up- or downcast
+            raise ShapeError(f"{self!r}: expected {dtype} input (the dtype of its parameters), "
+                             f"got {x.dtype}; convert with x.astype(np.{dtype})")
         if x.ndim not in ndims:
             want = " or ".join(f"{d}-D" for d in ndims)
             raise ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}")

@@ -124,7 +124,7 @@ class Conv2D(Layer):
         dcols = dcols.reshape(-1, n, ho * wo).transpose(1, 0, 2)   # (K, F) @ (F, N*P) as (N, K, P)
         dxp = col2im(dcols, xp_shape, kh, kw, s, ho, wo,
                      out=self._buffer("dxp", xp_shape, dy.dtype))
-        return np.ascontiguousarray(dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]])
+        return dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]].copy()   # new array, never the buffer
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
