@@ -1,8 +1,10 @@
 """What the MNIST scripts share: finding the data, loaders, building the model."""
 import os
+import sys
 from pathlib import Path
 
 from minidl.data import DataLoader, load_mnist, random_shift
+from minidl.errors import MinidlError
 from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
@@ -57,6 +59,17 @@ def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, i
         return mlp(784, list(hidden), 10, activation=activation, batchnorm=batchnorm,
                    seed=seed, init=init)
     return cnn(1, 10, batchnorm=batchnorm, activation=activation, seed=seed, init=init)
+
+
+def run_cli(main):
+    """Run a script's main(): minidl's errors and a Ctrl-C outside training end
+    the program with a one-line message instead of a traceback."""
+    try:
+        sys.exit(main())
+    except MinidlError as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:          # outside training (loading data, writing plots)
+        sys.exit("interrupted")
 
 
 def ensure_dir(path):

@@ -36,15 +36,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import add_data_arguments, build, ensure_dir, first_samples, loaders  # noqa: E402
+from common import add_data_arguments, build, ensure_dir, first_samples, loaders, run_cli  # noqa: E402
 
 from minidl import plot  # noqa: E402
-from minidl.errors import MinidlError  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
@@ -362,9 +360,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except MinidlError as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:          # outside training (loading data, writing plots)
-        sys.exit("interrupted")
+    run_cli(main)

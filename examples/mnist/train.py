@@ -10,12 +10,11 @@ Ctrl-C saves a checkpoint and stops; the same command with --resume goes on.
 """
 import argparse
 import os
-import sys
 
-from common import add_data_arguments, build, ensure_dir, loaders
+from common import add_data_arguments, build, ensure_dir, loaders, run_cli
 
 from minidl import plot
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CheckpointError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Callback, Trainer
@@ -155,9 +154,4 @@ class PrintEpoch(Callback):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except MinidlError as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:          # outside training (loading data, writing plots)
-        sys.exit("interrupted")
+    run_cli(main)
