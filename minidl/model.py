@@ -1,4 +1,6 @@
 """Sequential: a chain of layers, run forward in order and backward in reverse."""
+import contextlib
+
 import numpy as np
 
 from minidl.errors import ShapeError
@@ -70,6 +72,24 @@ class Sequential:
             layer.astype(dtype)
         return self
 
+    @contextlib.contextmanager
+    def inference(self):
+        """Eval mode for the block, then the previous mode again; forward passes
+        inside keep nothing for backward, so a stray backward() still raises.
+
+            with model.inference():
+                logits = model.forward(x)
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer in self.layers:
+                layer._cache = None
+            if was_training:
+                self.train()
+
     def num_parameters(self):
         return sum(p.value.size for p in self.parameters())
 
@@ -77,18 +97,14 @@ class Sequential:
         """A table of layer, output shape and parameter count, for an input of
         shape (N, *input_shape). Runs one forward pass in eval mode on zeros and
         changes no state."""
-        was_training = self.training
-        self.eval()
         dtype = self.parameters()[0].value.dtype if self.parameters() else np.float32
         x = np.zeros((2, *input_shape), dtype)
         rows = [("input", str((None, *input_shape)), "")]
-        for i, layer in enumerate(self.layers):
-            x = layer.forward(x)
-            layer._cache = None
-            n = sum(v.size for v in layer.params.values())
-            rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
-        if was_training:
-            self.train()
+        with self.inference():
+            for i, layer in enumerate(self.layers):
+                x = layer.forward(x)
+                n = sum(v.size for v in layer.params.values())
+                rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
         width = max(len(r[0]) for r in rows) + 2
         lines = [f"{'layer':<{width}}{'output shape':<20}{'params':>10}", "-" * (width + 30)]
         lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]

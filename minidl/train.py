@@ -53,20 +53,13 @@ class _StepFunction(Callback):
 def evaluate(model, loss_fn, loader):
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
     batches; the model's mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
     total_loss, correct, n = 0.0, 0, 0
-    try:
+    with model.inference():
         for xb, yb in loader:
             logits = model.forward(xb)
             total_loss += loss_fn.forward(logits, yb) * len(yb)
             correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
             n += len(yb)
-    finally:
-        for layer in getattr(model, "layers", []):
-            layer._cache = None          # nothing to backpropagate; keep misuse detectable
-        if was_training:
-            model.train()
     return total_loss / n, correct / n
 
 
@@ -278,13 +271,7 @@ class LayerInputRecorder(Callback):
 
 def layer_input(model, x, index):
     """The input that model.layers[index] receives for x, computed in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
+    with model.inference():
         for layer in model.layers[:index]:
             x = layer.forward(x)
-            layer._cache = None      # nothing to backpropagate; keep misuse detectable
-    finally:
-        if was_training:
-            model.train()
     return x

@@ -179,3 +179,15 @@ def test_sgd_refuses_duplicate_parameter_names():
     a, b = Dense(3, 3), Dense(3, 3)
     with pytest.raises(ValueError, match="unique"):
         SGD(a.parameters() + b.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_inference_block_restores_mode_and_keeps_nothing_for_backward():
+    model = mlp(4, [3], 2, batchnorm=True, seed=0)
+    with pytest.raises(RuntimeError):
+        with model.inference():
+            assert not any(layer.training for layer in model.layers)
+            model.forward(np.ones((2, 4), np.float32))
+            raise RuntimeError("stop")
+    assert model.training and all(layer.training for layer in model.layers)
+    with pytest.raises(BackwardError):
+        model.backward(np.ones((2, 2), np.float32))
