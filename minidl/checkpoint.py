@@ -11,13 +11,13 @@ half-written checkpoint under the real name.
 import json
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from minidl.errors import CheckpointError
+from minidl.files import atomic_path
 
 FORMAT = "minidl-checkpoint-1"
 
@@ -36,18 +36,8 @@ def save(model, path, optimizer=None, meta=None):
     arrays = _arrays(model, optimizer)
     header = {"format": FORMAT, "meta": meta or {}}
     arrays["meta"] = np.array(json.dumps(header))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load(model, path, optimizer=None):

@@ -9,8 +9,9 @@ record), test_loss / test_acc (None without eval data), lr, time (seconds).
 """
 import csv
 import json
-import os
 from dataclasses import asdict, dataclass, field
+
+from minidl.files import atomic_path
 
 RECORD_FIELDS = ["kind", "step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc",
                  "lr", "time"]
@@ -46,7 +47,8 @@ class History:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def to_json(self, path):
-        _write_atomic(path, json.dumps(self.to_dict(), indent=1))
+        with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as f:
+            f.write(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_json(cls, path):
@@ -55,8 +57,7 @@ class History:
 
     def to_csv(self, path, steps=False):
         """The records as a table; with steps=True, one row per step (step, loss, lr)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             if steps:
                 w.writerow(["step", "loss", "lr"])
@@ -64,11 +65,3 @@ class History:
             else:
                 w.writerow(RECORD_FIELDS)
                 w.writerows([r.get(k) for k in RECORD_FIELDS] for r in self.records)
-        os.replace(tmp, path)
-
-
-def _write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

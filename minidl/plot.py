@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from minidl.files import atomic_path  # noqa: E402
+
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
 LABELS = {"bn": "with BN", "plain": "without BN"}
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
@@ -54,9 +56,8 @@ def _axes(ax, figsize=(7, 4.5)):
 
 def save(fig, path):
     """Save a figure as PNG (via a temporary name, so no half-written file) and close it."""
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -170,3 +170,18 @@ def test_huge_claimed_shape_is_refused_before_allocating(tmp_path):
         zf.writestr("meta.npy", header.getvalue() + b"\0" * 64)
     with pytest.raises(CheckpointError, match="claims shape"):
         checkpoint.load(trained(0)[0], tmp_path / "huge.npz")
+
+
+def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
+    """Checkpoints, histories and plots are all written through atomic_path."""
+    from minidl.files import atomic_path
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp, open(tmp, "w") as f:
+            f.write("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+    with atomic_path(target) as tmp, open(tmp, "w") as f:
+        f.write("new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]

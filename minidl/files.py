@@ -1,0 +1,29 @@
+"""Writing files so that a crash, Ctrl-C or full disk never leaves a
+half-written file under the real name."""
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary path in the same folder as ``path``; write it inside the
+    block. On success it is flushed to disk and renamed over ``path`` (an atomic
+    step on one file system); on any error it is removed and ``path`` is untouched.
+
+        with atomic_path("history.json") as tmp:
+            Path(tmp).write_text(text)
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
