@@ -14,7 +14,8 @@ class Sequential:
     parameters() names each parameter "<layer index>.<key>" ("0.W", "1.gamma").
 
     input_grad (default True): set it to False when dL/dx is not needed (in
-    training, x is the data): the first layer then skips computing it and
+    training, x is the data): the first layer with parameters then skips
+    computing it, the layers before that one are not run backward at all, and
     backward returns None. gradcheck turns it back on while it checks.
     """
 
@@ -34,11 +35,15 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dy):
-        if self.layers:
-            self.layers[0].needs_input_grad = self.input_grad
-        for layer in reversed(self.layers):
+        # input_grad False: the first layer with parameters skips dL/dx, and the
+        # layers before it (Flatten, say) have nothing to learn, so stop there
+        first = 0 if self.input_grad else next(
+            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
+        for i, layer in enumerate(self.layers):
+            layer.needs_input_grad = self.input_grad or i != first
+        for layer in reversed(self.layers[first:]):
             dy = layer.backward(dy)
-        return dy
+        return dy if self.input_grad else None
 
     def train(self):
         self.training = True

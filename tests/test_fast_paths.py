@@ -103,6 +103,33 @@ def test_skipping_the_input_gradient(make, shape):
     assert b.input_grad is False
 
 
+def test_skipping_the_input_gradient_behind_layers_without_parameters():
+    """Flatten first: the Dense after it skips dL/dx, Flatten's backward is not run."""
+    from minidl.layers import Dense, Flatten, ReLU
+    from minidl.model import Sequential
+    x = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((4, 3)).astype(np.float32)
+    a, b = (Sequential(Flatten(), Dense(18, 5, rng=1), ReLU(), Dense(5, 3, rng=2))
+            for _ in range(2))
+    a.forward(x)
+    dx = a.backward(dy)
+    b.input_grad = False
+    b.forward(x)
+    b.layers[0].backward = lambda dy: pytest.fail("Flatten.backward must not run")
+    assert b.backward(dy) is None
+    assert not b.layers[1].needs_input_grad and b.layers[3].needs_input_grad
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(pa.grad, pb.grad)
+    del b.layers[0].backward                                # back to the class method
+    b.input_grad = True                                     # and back to computing dL/dx
+    b.forward(x)
+    np.testing.assert_array_equal(b.backward(dy), dx)
+    no_params = Sequential(Flatten(), ReLU())
+    no_params.input_grad = False
+    no_params.forward(x)
+    assert no_params.backward(np.ones((4, 18), np.float32)) is None
+
+
 def test_float32_step_never_upcasts():
     """Every array a float32 training step produces stays float32."""
     from minidl.losses import SoftmaxCrossEntropy
