@@ -4,9 +4,11 @@ One epoch = every batch of 60,000 MNIST-shaped samples: the uint8 images are
 converted per batch to float32 / 255 (as a real loader does), then one step
     y = model.forward(xb); loss.forward(y, yb); model.backward(loss.backward()); opt.step()
 with SoftmaxCrossEntropy and SGD(lr=0.01, momentum=0.9). One warm-up epoch per
-framework, then --epochs timed epochs; minidl and torch epochs alternate, so a
-burst of load on the machine hits both. One JSON line per configuration and
-framework; the minidl line carries the ratio minidl/torch.
+framework, then --epochs timed rounds in which every runner of one model and
+batch size (minidl and torch, BN off and on) trains one epoch in turn, so a
+burst of load on the machine hits all of them. One JSON line per
+configuration and framework; minidl lines carry the ratio minidl/torch, BN
+lines the ratio BN/plain of their framework.
 
     python benchmarks/bench_epoch.py                       # all five configurations
     python benchmarks/bench_epoch.py --model mlp --batch 60 --bn both --epochs 3
@@ -126,25 +128,44 @@ def summary(times, n, **fields):
                 epochs=len(times), samples=n, peak_rss_mb=round(peak_rss_mb(), 1))
 
 
-def run_config(model_name, bn, batch, args, images, labels):
-    runners = {"minidl": minidl_runner(model_name, bn, batch, images, labels,
-                                       input_grad=args.input_grad)}
-    if args.torch and have_torch():
-        runners["torch"] = torch_runner(model_name, bn, batch, images, labels)
-    times = {name: [] for name in runners}
+def run_group(model_name, batch, bns, args, images, labels):
+    """Time every runner of one (model, batch): minidl and torch, BN off and on.
+
+    All runners take turns, one epoch each per round, so a burst of load on the
+    machine (its speed here swings by 2x) hits every runner alike, and every
+    ratio below compares epochs measured under the same conditions. Besides
+    the ratio of medians, each ratio's min and max over the rounds show how
+    far the machine's noise moves it."""
+    runners = {}
+    for bn in bns:
+        runners["minidl", bn] = minidl_runner(model_name, bn, batch, images, labels,
+                                              input_grad=args.input_grad)
+        if args.torch and have_torch():
+            runners["torch", bn] = torch_runner(model_name, bn, batch, images, labels)
+    times = {key: [] for key in runners}
     for run in runners.values():
         run()                                          # warm-up epoch
-    for _ in range(args.epochs):                       # alternate frameworks
-        for name, run in runners.items():
-            times[name].append(run())
-    rows = {name: summary(t, len(images), model=model_name, bn=bn, batch=batch, framework=name)
-            for name, t in times.items()}
-    rows["minidl"]["input_grad"] = args.input_grad
-    if "torch" in rows:
-        rows["minidl"]["torch_median_s"] = rows["torch"]["median_s"]
-        rows["minidl"]["ratio_vs_torch"] = round(rows["minidl"]["median_s"]
-                                                 / rows["torch"]["median_s"], 3)
-    return rows
+    for _ in range(args.epochs):                       # rounds: every runner once
+        for key, run in runners.items():
+            times[key].append(run())
+    rows = {key: summary(t, len(images), model=model_name, bn=key[1], batch=batch,
+                         framework=key[0])
+            for key, t in times.items()}
+
+    def ratio(row, name, num, den):
+        per_round = [a / b for a, b in zip(times[num], times[den])]
+        row[name] = round(statistics.median(times[num]) / statistics.median(times[den]), 3)
+        row[name + "_rounds"] = [round(min(per_round), 3), round(max(per_round), 3)]
+
+    for (framework, bn), row in rows.items():
+        if framework == "minidl":
+            row["input_grad"] = args.input_grad
+            if ("torch", bn) in rows:
+                row["torch_median_s"] = rows["torch", bn]["median_s"]
+                ratio(row, "ratio_vs_torch", ("minidl", bn), ("torch", bn))
+        if bn and (framework, False) in rows:        # BN's cost: BN epoch / plain epoch
+            ratio(row, "bn_vs_plain", (framework, True), (framework, False))
+    return [rows[key] for key in sorted(rows, key=lambda k: (k[1], k[0] != "minidl"))]
 
 
 def configs(args):
@@ -152,21 +173,21 @@ def configs(args):
     bns = {"on": [True], "off": [False], "both": [False, True]}[args.bn]
     for m in models:
         for b in (args.batch or DEFAULT_BATCHES[m]):
-            for bn in bns:
-                yield m, bn, b
+            yield m, b, bns
 
 
 def memory_mode(args):
     """Each configuration alone in a fresh Python process (minidl only, no torch)."""
-    for m, bn, b in configs(args):
-        cmd = [sys.executable, __file__, "--model", m, "--batch", str(b),
-               "--bn", "on" if bn else "off", "--epochs", str(args.epochs), "--no-torch",
-               "--samples", str(args.samples)] + ([] if args.input_grad else ["--no-input-grad"])
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            row = json.loads(line)
-            row["memory_mode"] = True
-            print(json.dumps(row), flush=True)
+    for m, b, bns in configs(args):
+        for bn in bns:
+            cmd = [sys.executable, __file__, "--model", m, "--batch", str(b),
+                   "--bn", "on" if bn else "off", "--epochs", str(args.epochs), "--no-torch",
+                   "--samples", str(args.samples)] + ([] if args.input_grad else ["--no-input-grad"])
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                row = json.loads(line)
+                row["memory_mode"] = True
+                print(json.dumps(row), flush=True)
 
 
 def main(argv=None):
@@ -188,8 +209,8 @@ def main(argv=None):
     if args.memory:
         return memory_mode(args)
     images, labels = make_data(args.samples)
-    for m, bn, b in configs(args):
-        for row in run_config(m, bn, b, args, images, labels).values():
+    for m, b, bns in configs(args):
+        for row in run_group(m, b, bns, args, images, labels):
             print(json.dumps(row), flush=True)
 
 

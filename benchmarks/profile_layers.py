@@ -6,7 +6,7 @@ instance (the layer classes are not edited). The step timed is the same as in
 bench_epoch.py.
 
     python benchmarks/profile_layers.py --model mlp --bn on --batch 60
-    python benchmarks/profile_layers.py --model cnn --bn on --batch 64 --steps 200
+    python benchmarks/profile_layers.py --model cnn --bn on --batch 64 --steps 200 --no-input-grad
 """
 import argparse
 import statistics
@@ -43,9 +43,10 @@ class Timers:
         return 1e6 * statistics.median(self.calls[key]) if self.calls[key] else 0.0
 
 
-def profile(model_name, bn, batch, steps, warmup=20, seed=0):
+def profile(model_name, bn, batch, steps, warmup=20, seed=0, input_grad=True):
     model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
              if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
+    model.input_grad = input_grad          # False: layer 0 skips dL/dx, as in Trainer.fit
     loss = SoftmaxCrossEntropy()
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     timers = Timers()
@@ -79,10 +80,13 @@ def main(argv=None):
     p.add_argument("--bn", choices=["on", "off"], default="on")
     p.add_argument("--batch", type=int, default=None, help="default 60 (mlp) / 64 (cnn)")
     p.add_argument("--steps", type=int, default=None, help="default 1000 (mlp) / 200 (cnn)")
+    p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
+                   help="model.input_grad = False, as bench_epoch.py --no-input-grad")
     args = p.parse_args(argv)
     batch = args.batch or (60 if args.model == "mlp" else 64)
     steps = args.steps or (1000 if args.model == "mlp" else 200)
-    model, timers, step_us = profile(args.model, args.bn == "on", batch, steps)
+    model, timers, step_us = profile(args.model, args.bn == "on", batch, steps,
+                                     input_grad=args.input_grad)
 
     t = timers.median_us
     rows = [(f"{i}: {layer!r}", t((i, "forward")), t((i, "backward")))

@@ -1,0 +1,57 @@
+"""The benchmark's bookkeeping, not its timings: which runners take turns, and
+how the ratios in its JSON lines are formed."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_epoch  # noqa: E402
+
+# epoch seconds per (framework, bn): a warm-up epoch (ignored), then 3 rounds
+TIMES = {("minidl", False): [9.0, 1.0, 2.0, 1.0], ("minidl", True): [9.0, 1.5, 2.6, 1.2],
+         ("torch", False): [9.0, 2.0, 4.0, 2.0], ("torch", True): [9.0, 2.4, 4.4, 2.6]}
+
+
+def fake_runner(framework, calls):
+    def make(model_name, bn, batch, images, labels, **kwargs):
+        epochs = iter(TIMES[framework, bn])
+
+        def epoch():
+            calls.append((framework, bn))
+            return next(epochs)
+        return epoch
+    return make
+
+
+def test_runners_take_turns_and_ratios_compare_the_same_rounds(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench_epoch, "minidl_runner", fake_runner("minidl", calls))
+    monkeypatch.setattr(bench_epoch, "torch_runner", fake_runner("torch", calls))
+    monkeypatch.setattr(bench_epoch, "have_torch", lambda: True)
+    args = argparse.Namespace(epochs=3, torch=True, input_grad=False)
+    rows = bench_epoch.run_group("mlp", 60, [False, True], args, [0] * 10, None)
+
+    one_round = [("minidl", False), ("torch", False), ("minidl", True), ("torch", True)]
+    assert calls == one_round * 4                      # warm-up, then 3 rounds in turn
+    by = {(r["framework"], r["bn"]): r for r in rows}
+    assert [(r["framework"], r["bn"]) for r in rows] == one_round
+    assert by["minidl", False]["median_s"] == 1.0
+    assert by["minidl", False]["ratio_vs_torch"] == 0.5              # 1.0 / 2.0
+    assert by["minidl", False]["ratio_vs_torch_rounds"] == [0.5, 0.5]
+    assert by["minidl", True]["ratio_vs_torch"] == round(1.5 / 2.6, 3)
+    assert by["minidl", True]["ratio_vs_torch_rounds"] == [round(1.2 / 2.6, 3), 0.625]
+    assert by["minidl", True]["bn_vs_plain"] == 1.5                  # 1.5 / 1.0
+    assert by["minidl", True]["bn_vs_plain_rounds"] == [1.2, 1.5]    # 1.2/1.0 .. 1.5/1.0
+    assert by["torch", True]["bn_vs_plain"] == 1.3                   # 2.6 / 2.0
+    assert by["torch", True]["bn_vs_plain_rounds"] == [1.1, 1.3]
+    assert "bn_vs_plain" not in by["minidl", False] and "ratio_vs_torch" not in by["torch", True]
+
+
+def test_the_script_prints_one_json_line_per_runner(capsys):
+    bench_epoch.main(["--model", "mlp", "--batch", "30", "--samples", "90", "--epochs", "1",
+                      "--no-torch", "--no-input-grad"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["framework"], r["bn"]) for r in rows] == [("minidl", False), ("minidl", True)]
+    assert all(r["samples"] == 90 and r["epochs"] == 1 and not r["input_grad"] for r in rows)
+    assert rows[1]["bn_vs_plain"] > 0 and "ratio_vs_torch" not in rows[1]
