@@ -2,8 +2,11 @@
 how the ratios in its JSON lines are formed."""
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_epoch  # noqa: E402
@@ -55,3 +58,20 @@ def test_the_script_prints_one_json_line_per_runner(capsys):
     assert [(r["framework"], r["bn"]) for r in rows] == [("minidl", False), ("minidl", True)]
     assert all(r["samples"] == 90 and r["epochs"] == 1 and not r["input_grad"] for r in rows)
     assert rows[1]["bn_vs_plain"] > 0 and "ratio_vs_torch" not in rows[1]
+
+
+def test_ab_steps_compares_a_git_revision_with_the_working_tree(capsys):
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(root)]
+    if subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    import ab_steps
+    ab_steps.main(["--base", "HEAD", "--model", "mlp", "--bn", "on", "--steps", "3"])
+    out = capsys.readouterr().out
+    assert "new/base" in out
+    assert not any(m.startswith("minidl_base") for m in sys.modules)   # the copy is gone
+    unchanged = subprocess.run(git + ["diff", "--quiet", "HEAD", "--", "minidl"]).returncode == 0
+    if unchanged:                          # same files on both sides: same arithmetic
+        base_loss, new_loss = re.search(r"last loss base (\S+), new (\S+)", out).groups()
+        assert base_loss == new_loss

@@ -1,0 +1,108 @@
+"""A/B timing of a change: training steps of two versions of minidl, alternating.
+
+The machine's speed here swings by a factor of two within minutes, so two
+separate runs cannot show whether a change saves 5%. This script loads the
+working tree's minidl and the one of a git revision (as a renamed copy,
+`minidl_base`) into one process and times their training steps in turn,
+step by step, on the same batches: a burst of load hits both alike.
+
+    python benchmarks/ab_steps.py --base HEAD --model cnn --bn on --steps 300
+    python benchmarks/ab_steps.py --base HEAD~3 --model mlp --batch 256
+
+Prints the median step of each, their ratio (new / base), the median of the
+step-by-step ratios, and each version's loss after the last step (equal
+unless the change alters the arithmetic).
+"""
+import argparse
+import importlib
+import io
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import minidl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_base(rev, into):
+    """minidl as of git revision `rev`, importable as `minidl_base`."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "minidl"],
+                         check=True, capture_output=True).stdout
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # Python >= 3.11.4
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        t.extractall(into, **safe)
+    package = Path(into) / "minidl_base"
+    (Path(into) / "minidl").rename(package)
+    for f in package.rglob("*.py"):            # its imports must not reach the working tree
+        f.write_text(re.sub(r"\bminidl\b", "minidl_base", f.read_text()))
+    sys.path.insert(0, into)
+    return importlib.import_module("minidl_base")
+
+
+def make_step(pkg, model_name, bn, seed=0):
+    model = (pkg.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
+             if model_name == "mlp" else pkg.models.cnn(batchnorm=bn, seed=seed))
+    model.input_grad = False
+    loss = pkg.losses.SoftmaxCrossEntropy()
+    opt = pkg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step(xb, yb):
+        value = loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        opt.step()
+        return value
+    return step
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--base", default="HEAD", help="git revision to compare against")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--bn", choices=["on", "off"], default="on")
+    p.add_argument("--batch", type=int, help="default 60 (mlp) / 64 (cnn)")
+    p.add_argument("--steps", type=int, default=1000, help="timed steps of each version")
+    args = p.parse_args(argv)
+    batch = args.batch or (60 if args.model == "mlp" else 64)
+    shape = (-1, 784) if args.model == "mlp" else (-1, 1, 28, 28)
+    rng = np.random.default_rng(0)
+    n_batches = 20                                            # cycled through
+    images = rng.integers(0, 256, (n_batches * batch, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, n_batches * batch)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            steps = {"base": make_step(load_base(args.base, tmp), args.model, args.bn == "on"),
+                     "new": make_step(minidl, args.model, args.bn == "on")}
+            times, last = {k: [] for k in steps}, {}
+            warmup = max(5, args.steps // 10)
+            for i in range(warmup + args.steps):
+                sl = slice(i % n_batches * batch, (i % n_batches + 1) * batch)
+                xb = (images[sl].astype(np.float32) / np.float32(255)).reshape(shape)
+                for name, step in steps.items():              # in turn, same batch
+                    t0 = time.perf_counter()
+                    last[name] = step(xb, labels[sl])
+                    if i >= warmup:
+                        times[name].append(time.perf_counter() - t0)
+        finally:                                              # leave no trace of the copy
+            if tmp in sys.path:
+                sys.path.remove(tmp)
+            for name in [m for m in sys.modules if m.split(".")[0] == "minidl_base"]:
+                del sys.modules[name]
+    base, new = (statistics.median(times[k]) for k in ("base", "new"))
+    pairs = statistics.median(b / a for a, b in zip(times["base"], times["new"]))
+    print(f"{args.model} bn={args.bn} batch={batch}, {args.steps} steps each: "
+          f"base ({args.base}) {1e3 * base:.3f} ms, new {1e3 * new:.3f} ms, "
+          f"new/base {new / base:.3f} (step by step: {pairs:.3f}); "
+          f"last loss base {last['base']:.6f}, new {last['new']:.6f}")
+
+
+if __name__ == "__main__":
+    main()
