@@ -41,6 +41,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import add_data_arguments, build, ensure_dir, first_samples, loaders, run_cli  # noqa: E402
+from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
@@ -50,7 +51,6 @@ from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
 
 PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,
          "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200}
-THRESHOLDS = (0.95, 0.97, 0.98)
 SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
 NETS = (("plain", False), ("bn", True))      # key, batchnorm
@@ -196,74 +196,6 @@ def settings(args):
     return {k: getattr(args, k) for k in keys}
 
 
-# --- summaries -----------------------------------------------------------------------
-def steps_to(history, accuracy):
-    """The first evaluated step at which the test accuracy reaches `accuracy`, or None."""
-    for step, acc in zip(*history.column("test_acc")):
-        if acc >= accuracy:
-            return step
-    return None
-
-
-def net_summary(run):
-    h = run.history
-    steps, accs = h.column("test_acc")
-    best = int(np.argmax(accs)) if accs else None
-    tail = h.step_loss[-100:]
-    return {"final_test_acc": h.final["test_acc"] if h.final else None,
-            "best_test_acc": accs[best] if accs else None,
-            "best_step": steps[best] if accs else None,
-            **{f"steps_to_{round(100 * t)}": steps_to(h, t) for t in THRESHOLDS},
-            "final_train_loss": float(np.mean(tail)) if tail else None,
-            "steps_done": len(h.step_loss), "diverged": h.diverged,
-            "wall_time_s": round(run.wall_time, 1), "ms_per_step": run.ms_per_step,
-            "batch_order_sha256": h.config["batch_order_sha256"],
-            "initial_weights_sha256": h.config["initial_weights_sha256"]}
-
-
-def summarize(args, runs):
-    nets = {key: net_summary(run) for key, run in runs.items()}
-    plain_final = nets["plain"]["final_test_acc"]
-    return {"settings": settings(args), "plain": nets["plain"], "bn": nets["bn"],
-            "bn_steps_to_plain_final": (steps_to(runs["bn"].history, plain_final)
-                                        if plain_final is not None else None),
-            "same_batches": nets["plain"]["batch_order_sha256"] == nets["bn"]["batch_order_sha256"],
-            "same_initial_weights": (nets["plain"]["initial_weights_sha256"]
-                                     == nets["bn"]["initial_weights_sha256"]),
-            "note": "wall times are for a shared 2-core machine and may be inflated by other jobs"}
-
-
-def _fmt(value, percent=False):
-    if value is None:
-        return "not reached"
-    if isinstance(value, float):
-        return f"{100 * value:.2f}%" if percent else f"{value:.4g}"
-    return str(value)
-
-
-def summary_markdown(summary):
-    rows = [("final test accuracy", "final_test_acc", True),
-            ("best test accuracy", "best_test_acc", True), ("at step", "best_step", False),
-            *[(f"steps to {round(100 * t)}% test accuracy", f"steps_to_{round(100 * t)}", False)
-              for t in THRESHOLDS],
-            ("training loss, mean of the last 100 steps", "final_train_loss", False),
-            ("wall time (s)", "wall_time_s", False), ("ms per step (median)", "ms_per_step", False)]
-    lines = ["# BN against no BN on MNIST", "", "| | without BN | with BN |", "|---|---|---|"]
-    for name, key, percent in rows:
-        lines.append(f"| {name} | {_fmt(summary['plain'][key], percent)} | "
-                     f"{_fmt(summary['bn'][key], percent)} |")
-    for key in ("plain", "bn"):
-        if summary[key]["diverged"]:
-            lines.append(f"\n{plot.LABELS[key]} diverged: {summary[key]['diverged']}")
-    lines += ["", f"Steps the BN net needs to reach the plain net's final accuracy: "
-              f"{_fmt(summary['bn_steps_to_plain_final'])}.",
-              f"Same batches in the same order: {summary['same_batches']}; "
-              f"same initial weights: {summary['same_initial_weights']}.",
-              f"Note: {summary['note']}.", "", "Settings:", ""]
-    lines += [f"- {k}: {v}" for k, v in summary["settings"].items()]
-    return "\n".join(lines) + "\n"
-
-
 # --- outputs -------------------------------------------------------------------------
 def write_text(path, text):
     with open(path, "w") as f:
@@ -310,18 +242,18 @@ def compare(args, out):
     for key, batchnorm in NETS:
         print(f"training {plot.LABELS[key]} ...", flush=True)
         runs[key] = train_net(args, batchnorm, args.lr, progress=not args.no_progress)
-    summary = summarize(args, runs)
+    summary = summarize(settings(args), runs)
     write_histories(out, runs)
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
     write_plots(out, runs, args)
     for key, _ in NETS:
         s = summary[key]
-        print(f"{plot.LABELS[key]:>10}: final test accuracy {_fmt(s['final_test_acc'], True)}, "
-              f"best {_fmt(s['best_test_acc'], True)}, {s['wall_time_s']} s, "
+        print(f"{plot.LABELS[key]:>10}: final test accuracy {fmt(s['final_test_acc'], True)}, "
+              f"best {fmt(s['best_test_acc'], True)}, {s['wall_time_s']} s, "
               f"{s['ms_per_step']} ms/step")
     print(f"BN reaches the plain net's final accuracy at step "
-          f"{_fmt(summary['bn_steps_to_plain_final'])}")
+          f"{fmt(summary['bn_steps_to_plain_final'])}")
     print(f"wrote {out}/: loss_curves.png accuracy.png activations.png history_*.json/csv "
           "steps_*.csv activations.json summary.json summary.md")
 
@@ -339,7 +271,7 @@ def lr_sweep(args, out):
                                  "diverged": diverged,
                                  "final_train_loss": s["final_train_loss"],
                                  "wall_time_s": s["wall_time_s"]})
-            state = "diverged" if s["diverged"] else _fmt(s["final_test_acc"], True)
+            state = "diverged" if s["diverged"] else fmt(s["final_test_acc"], True)
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
     sweep_settings = {**settings(args), "lr": None, "lrs": lrs}      # --lr plays no part
     write_json(os.path.join(out, "lr_sweep.json"), {"settings": sweep_settings, **results})

@@ -1,0 +1,75 @@
+"""compare_bn.py's summary of a run: accuracy milestones of each net, and the
+same as a Markdown table (summary.json and summary.md)."""
+import numpy as np
+
+from minidl import plot
+
+THRESHOLDS = (0.95, 0.97, 0.98)     # test accuracies whose first step is reported
+
+
+def steps_to(history, accuracy):
+    """The first evaluated step at which the test accuracy reaches `accuracy`, or None."""
+    for step, acc in zip(*history.column("test_acc")):
+        if acc >= accuracy:
+            return step
+    return None
+
+
+def net_summary(run):
+    h = run.history
+    steps, accs = h.column("test_acc")
+    best = int(np.argmax(accs)) if accs else None
+    tail = h.step_loss[-100:]
+    return {"final_test_acc": h.final["test_acc"] if h.final else None,
+            "best_test_acc": accs[best] if accs else None,
+            "best_step": steps[best] if accs else None,
+            **{f"steps_to_{round(100 * t)}": steps_to(h, t) for t in THRESHOLDS},
+            "final_train_loss": float(np.mean(tail)) if tail else None,
+            "steps_done": len(h.step_loss), "diverged": h.diverged,
+            "wall_time_s": round(run.wall_time, 1), "ms_per_step": run.ms_per_step,
+            "batch_order_sha256": h.config["batch_order_sha256"],
+            "initial_weights_sha256": h.config["initial_weights_sha256"]}
+
+
+def summarize(settings, runs):
+    """settings: the options of the run; runs: {"plain": Run, "bn": Run}."""
+    nets = {key: net_summary(run) for key, run in runs.items()}
+    plain_final = nets["plain"]["final_test_acc"]
+    return {"settings": settings, "plain": nets["plain"], "bn": nets["bn"],
+            "bn_steps_to_plain_final": (steps_to(runs["bn"].history, plain_final)
+                                        if plain_final is not None else None),
+            "same_batches": nets["plain"]["batch_order_sha256"] == nets["bn"]["batch_order_sha256"],
+            "same_initial_weights": (nets["plain"]["initial_weights_sha256"]
+                                     == nets["bn"]["initial_weights_sha256"]),
+            "note": "wall times are for a shared 2-core machine and may be inflated by other jobs"}
+
+
+def fmt(value, percent=False):
+    if value is None:
+        return "not reached"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}%" if percent else f"{value:.4g}"
+    return str(value)
+
+
+def summary_markdown(summary):
+    rows = [("final test accuracy", "final_test_acc", True),
+            ("best test accuracy", "best_test_acc", True), ("at step", "best_step", False),
+            *[(f"steps to {round(100 * t)}% test accuracy", f"steps_to_{round(100 * t)}", False)
+              for t in THRESHOLDS],
+            ("training loss, mean of the last 100 steps", "final_train_loss", False),
+            ("wall time (s)", "wall_time_s", False), ("ms per step (median)", "ms_per_step", False)]
+    lines = ["# BN against no BN on MNIST", "", "| | without BN | with BN |", "|---|---|---|"]
+    for name, key, percent in rows:
+        lines.append(f"| {name} | {fmt(summary['plain'][key], percent)} | "
+                     f"{fmt(summary['bn'][key], percent)} |")
+    for key in ("plain", "bn"):
+        if summary[key]["diverged"]:
+            lines.append(f"\n{plot.LABELS[key]} diverged: {summary[key]['diverged']}")
+    lines += ["", f"Steps the BN net needs to reach the plain net's final accuracy: "
+              f"{fmt(summary['bn_steps_to_plain_final'])}.",
+              f"Same batches in the same order: {summary['same_batches']}; "
+              f"same initial weights: {summary['same_initial_weights']}.",
+              f"Note: {summary['note']}.", "", "Settings:", ""]
+    lines += [f"- {k}: {v}" for k, v in summary["settings"].items()]
+    return "\n".join(lines) + "\n"
