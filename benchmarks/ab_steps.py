@@ -5,6 +5,7 @@ separate runs cannot show whether a change saves 5%. This script loads the
 working tree's minidl and the one of a git revision (as a renamed copy,
 `minidl_base`) into one process and times their training steps in turn,
 step by step, on the same batches: a burst of load hits both alike.
+Which of the two goes first alternates from step to step.
 
     python benchmarks/ab_steps.py --base HEAD --model cnn --bn on --steps 300
     python benchmarks/ab_steps.py --base HEAD~3 --model mlp --batch 256
@@ -34,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_base(rev, into):
     """minidl as of git revision `rev`, importable as `minidl_base`."""
-    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "minidl"],
-                         check=True, capture_output=True).stdout
-    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # Python >= 3.11.4
-    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+    git = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "minidl"], capture_output=True)
+    if git.returncode != 0:
+        sys.exit(f"ab_steps: git archive {rev} failed: {git.stderr.decode().strip()}")
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # newer Pythons
+    with tarfile.open(fileobj=io.BytesIO(git.stdout)) as t:
         t.extractall(into, **safe)
     package = Path(into) / "minidl_base"
     (Path(into) / "minidl").rename(package)
@@ -86,7 +88,9 @@ def main(argv=None):
             for i in range(warmup + args.steps):
                 sl = slice(i % n_batches * batch, (i % n_batches + 1) * batch)
                 xb = (images[sl].astype(np.float32) / np.float32(255)).reshape(shape)
-                for name, step in steps.items():              # in turn, same batch
+                order = ("base", "new") if i % 2 == 0 else ("new", "base")
+                for name in order:                            # in turn, same batch; who goes
+                    step = steps[name]                        # first alternates
                     t0 = time.perf_counter()
                     last[name] = step(xb, labels[sl])
                     if i >= warmup:

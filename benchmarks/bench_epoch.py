@@ -4,13 +4,13 @@ One epoch = every batch of 60,000 MNIST-shaped samples: the uint8 images are
 converted per batch to float32 / 255 (as a real loader does), then one step
     y = model.forward(xb); loss.forward(y, yb); model.backward(loss.backward()); opt.step()
 with SoftmaxCrossEntropy and SGD(lr=0.01, momentum=0.9). One warm-up epoch per
-framework, then --epochs timed rounds in which every runner of one model and
+runner, then --epochs timed rounds in which every runner of one model and
 batch size (minidl and torch, BN off and on) trains one epoch in turn, so a
 burst of load on the machine hits all of them. One JSON line per
 configuration and framework; minidl lines carry the ratio minidl/torch, BN
 lines the ratio BN/plain of their framework.
 
-    python benchmarks/bench_epoch.py                       # all five configurations
+    python benchmarks/bench_epoch.py                       # all three configurations, BN off and on
     python benchmarks/bench_epoch.py --model mlp --batch 60 --bn both --epochs 3
     python benchmarks/bench_epoch.py --quick               # 1/10 of an epoch, fast
     python benchmarks/bench_epoch.py --memory --model mlp --bn on   # clean peak RSS
@@ -59,7 +59,7 @@ def batches(images, labels, batch, model, rng):
 def minidl_runner(model_name, bn, batch, images, labels, seed=0, input_grad=True):
     model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
              if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
-    model.input_grad = input_grad          # False: layer 0 skips dL/dx (the data's gradient)
+    model.input_grad = input_grad          # False: no dL/dx for the data (Trainer.fit does this)
     loss = SoftmaxCrossEntropy()
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     rng = np.random.default_rng(seed)
@@ -200,7 +200,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="1/10 of an epoch (6,000 samples)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
     p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
-                   help="minidl: model.input_grad = False (layer 0 skips the data's gradient)")
+                   help="minidl: model.input_grad = False (no gradient for the data)")
     p.add_argument("--memory", action="store_true",
                    help="run each configuration in a fresh subprocess for a clean peak RSS")
     args = p.parse_args(argv)

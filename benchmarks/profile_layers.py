@@ -46,7 +46,7 @@ class Timers:
 def profile(model_name, bn, batch, steps, warmup=20, seed=0, input_grad=True):
     model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
              if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
-    model.input_grad = input_grad          # False: layer 0 skips dL/dx, as in Trainer.fit
+    model.input_grad = input_grad          # False: no dL/dx for the data, as in Trainer.fit
     loss = SoftmaxCrossEntropy()
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     timers = Timers()

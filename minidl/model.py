@@ -35,13 +35,18 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dy):
-        # input_grad False: the first layer with parameters skips dL/dx, and the
-        # layers before it (Flatten, say) have nothing to learn, so stop there
-        first = 0 if self.input_grad else next(
-            (i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
-        for i, layer in enumerate(self.layers):
-            layer.needs_input_grad = self.input_grad or i != first
-        for layer in reversed(self.layers[first:]):
+        # input_grad False: dL/dx of the model is not wanted. The first layer
+        # with parameters then need not compute its dL/dx, and the layers before
+        # it (Flatten, say) have no parameters and only that gradient to give,
+        # so backward stops at that layer and drops what they kept for it.
+        first = next((i for i, layer in enumerate(self.layers) if layer.params),
+                     len(self.layers))
+        if first < len(self.layers):
+            self.layers[first].needs_input_grad = self.input_grad
+        start = 0 if self.input_grad else first
+        for layer in self.layers[:start]:
+            layer._cache = None
+        for layer in reversed(self.layers[start:]):
             dy = layer.backward(dy)
         return dy if self.input_grad else None
 

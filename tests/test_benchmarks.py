@@ -18,6 +18,8 @@ TIMES = {("minidl", False): [9.0, 1.0, 2.0, 1.0], ("minidl", True): [9.0, 1.5, 2
 
 def fake_runner(framework, calls):
     def make(model_name, bn, batch, images, labels, **kwargs):
+        if framework == "minidl":
+            assert kwargs == {"input_grad": False}          # --no-input-grad reaches minidl
         epochs = iter(TIMES[framework, bn])
 
         def epoch():
@@ -60,18 +62,52 @@ def test_the_script_prints_one_json_line_per_runner(capsys):
     assert rows[1]["bn_vs_plain"] > 0 and "ratio_vs_torch" not in rows[1]
 
 
-def test_ab_steps_compares_a_git_revision_with_the_working_tree(capsys):
+def git_checkout_or_skip():
+    import shutil
     import subprocess
     root = Path(__file__).resolve().parents[1]
-    git = ["git", "-C", str(root)]
-    if subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True).returncode != 0:
-        pytest.skip("not a git checkout")
+    if shutil.which("git") is None or subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("needs git and a git checkout")
+    return ["git", "-C", str(root)]
+
+
+def test_ab_steps_base_is_a_separate_copy_of_the_package(tmp_path):
+    git_checkout_or_skip()
     import ab_steps
-    ab_steps.main(["--base", "HEAD", "--model", "mlp", "--bn", "on", "--steps", "3"])
+
+    import minidl
+    base = ab_steps.load_base("HEAD", str(tmp_path))
+    try:
+        assert Path(base.__file__).is_relative_to(tmp_path)
+        assert base.model.Sequential is not minidl.model.Sequential
+        assert base.layers.base.Layer is not minidl.layers.base.Layer
+        assert all(Path(m.__file__).is_relative_to(tmp_path)
+                   for name, m in sys.modules.items() if name.startswith("minidl_base"))
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.startswith("minidl_base")]:
+            del sys.modules[name]
+
+
+def test_ab_steps_compares_a_git_revision_with_the_working_tree(capsys):
+    import subprocess
+    git = git_checkout_or_skip()
+    import ab_steps
+    path_before = list(sys.path)
+    ab_steps.main(["--base", "HEAD", "--model", "mlp", "--bn", "on", "--steps", "4"])
     out = capsys.readouterr().out
-    assert "new/base" in out
+    assert re.search(r"new/base \d+\.\d+ \(step by step: \d+\.\d+\)", out)
     assert not any(m.startswith("minidl_base") for m in sys.modules)   # the copy is gone
+    assert sys.path == path_before
     unchanged = subprocess.run(git + ["diff", "--quiet", "HEAD", "--", "minidl"]).returncode == 0
     if unchanged:                          # same files on both sides: same arithmetic
         base_loss, new_loss = re.search(r"last loss base (\S+), new (\S+)", out).groups()
         assert base_loss == new_loss
+
+
+def test_ab_steps_names_a_bad_revision():
+    git_checkout_or_skip()
+    import ab_steps
+    with pytest.raises(SystemExit, match="git archive no-such-revision failed"):
+        ab_steps.main(["--base", "no-such-revision", "--steps", "1"])

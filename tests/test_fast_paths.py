@@ -114,19 +114,27 @@ def test_skipping_the_input_gradient_behind_layers_without_parameters():
     a.forward(x)
     dx = a.backward(dy)
     b.input_grad = False
+    b.layers[2].needs_input_grad = "set by hand"           # not Sequential's to change
     b.forward(x)
     b.layers[0].backward = lambda dy: pytest.fail("Flatten.backward must not run")
+    dense_returned = []
+    b.layers[1].backward = lambda dy: dense_returned.append(Dense.backward(b.layers[1], dy))
     assert b.backward(dy) is None
+    assert dense_returned == [None]                         # the Dense skipped dL/dx
+    assert b.layers[0]._cache is None                       # Flatten's forward cache dropped
     assert not b.layers[1].needs_input_grad and b.layers[3].needs_input_grad
+    assert b.layers[2].needs_input_grad == "set by hand"
     for pa, pb in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(pa.grad, pb.grad)
-    del b.layers[0].backward                                # back to the class method
+    del b.layers[0].backward, b.layers[1].backward          # back to the class methods
     b.input_grad = True                                     # and back to computing dL/dx
     b.forward(x)
     np.testing.assert_array_equal(b.backward(dy), dx)
     no_params = Sequential(Flatten(), ReLU())
     no_params.input_grad = False
     no_params.forward(x)
+    for layer in no_params.layers:
+        layer.backward = lambda dy: pytest.fail("no layer has parameters: nothing to run")
     assert no_params.backward(np.ones((4, 18), np.float32)) is None
 
 

@@ -8,8 +8,8 @@ are overwritten, not accumulated, by each ``backward``.
 
 ``needs_input_grad`` (default True): when False, a layer with parameters may
 skip computing dL/dx and return None from ``backward``. Sequential sets it on
-its first layer when asked not to return the input gradient (the gradient
-with respect to the data is never used in training).
+its first layer with parameters when asked not to return the input gradient
+(the gradient with respect to the data is never used in training).
 """
 import numpy as np
 
