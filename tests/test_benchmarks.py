@@ -66,9 +66,10 @@ def git_checkout_or_skip():
     import shutil
     import subprocess
     root = Path(__file__).resolve().parents[1]
-    if shutil.which("git") is None or subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
-        pytest.skip("needs git and a git checkout")
+    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True) if shutil.which("git") else None
+    if top is None or top.returncode != 0 or Path(top.stdout.strip()).resolve() != root:
+        pytest.skip("needs git and a git checkout of this repository")
     return ["git", "-C", str(root)]
 
 
