@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-import minidl
+from bench_epoch import DEFAULT_BATCHES, batches, make_data, setup, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,19 +48,12 @@ def load_base(rev, into):
     return importlib.import_module("minidl_base")
 
 
-def make_step(pkg, model_name, bn, seed=0):
-    model = (pkg.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
-             if model_name == "mlp" else pkg.models.cnn(batchnorm=bn, seed=seed))
-    model.input_grad = False
-    loss = pkg.losses.SoftmaxCrossEntropy()
-    opt = pkg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step(xb, yb):
-        value = loss.forward(model.forward(xb), yb)
-        model.backward(loss.backward())
-        opt.step()
-        return value
-    return step
+def unload_base(into):
+    """Remove the copy load_base(rev, into) imported: its modules and path entry."""
+    if into in sys.path:
+        sys.path.remove(into)
+    for name in [m for m in sys.modules if m.split(".")[0] == "minidl_base"]:
+        del sys.modules[name]
 
 
 def main(argv=None):
@@ -72,34 +64,28 @@ def main(argv=None):
     p.add_argument("--batch", type=int, help="default 60 (mlp) / 64 (cnn)")
     p.add_argument("--steps", type=int, default=1000, help="timed steps of each version")
     args = p.parse_args(argv)
-    batch = args.batch or (60 if args.model == "mlp" else 64)
-    shape = (-1, 784) if args.model == "mlp" else (-1, 1, 28, 28)
-    rng = np.random.default_rng(0)
-    n_batches = 20                                            # cycled through
-    images = rng.integers(0, 256, (n_batches * batch, 784), dtype=np.uint8)
-    labels = rng.integers(0, 10, n_batches * batch)
+    batch = args.batch or DEFAULT_BATCHES[args.model][0]
+    n_batches = 20                                            # converted once, cycled through
+    data = list(batches(*make_data(n_batches * batch), batch, args.model,
+                        np.random.default_rng(0)))
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            steps = {"base": make_step(load_base(args.base, tmp), args.model, args.bn == "on"),
-                     "new": make_step(minidl, args.model, args.bn == "on")}
-            times, last = {k: [] for k in steps}, {}
+            bn = args.bn == "on"
+            runs = {"base": setup(args.model, bn, input_grad=False, pkg=load_base(args.base, tmp)),
+                    "new": setup(args.model, bn, input_grad=False)}
+            times, last = {k: [] for k in runs}, {}
             warmup = max(5, args.steps // 10)
             for i in range(warmup + args.steps):
-                sl = slice(i % n_batches * batch, (i % n_batches + 1) * batch)
-                xb = (images[sl].astype(np.float32) / np.float32(255)).reshape(shape)
+                xb, yb = data[i % n_batches]
                 order = ("base", "new") if i % 2 == 0 else ("new", "base")
                 for name in order:                            # in turn, same batch; who goes
-                    step = steps[name]                        # first alternates
-                    t0 = time.perf_counter()
-                    last[name] = step(xb, labels[sl])
+                    t0 = time.perf_counter()                  # first alternates
+                    last[name] = train_step(*runs[name], xb, yb)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
         finally:                                              # leave no trace of the copy
-            if tmp in sys.path:
-                sys.path.remove(tmp)
-            for name in [m for m in sys.modules if m.split(".")[0] == "minidl_base"]:
-                del sys.modules[name]
+            unload_base(tmp)
     base, new = (statistics.median(times[k]) for k in ("base", "new"))
     pairs = statistics.median(b / a for a, b in zip(times["base"], times["new"]))
     print(f"{args.model} bn={args.bn} batch={batch}, {args.steps} steps each: "

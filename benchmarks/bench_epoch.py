@@ -26,8 +26,6 @@ import time
 import numpy as np
 
 import minidl
-from minidl.losses import SoftmaxCrossEntropy
-from minidl.optim import SGD
 
 DEFAULT_BATCHES = {"mlp": (60, 256), "cnn": (64,)}
 N_SAMPLES = 60_000
@@ -56,21 +54,32 @@ def batches(images, labels, batch, model, rng):
 
 
 # --- minidl -------------------------------------------------------------------
-def minidl_runner(model_name, bn, batch, images, labels, seed=0, input_grad=True):
-    model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
-             if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
+def setup(model_name, bn, seed=0, input_grad=True, pkg=minidl):
+    """The benchmarked model, loss and optimizer, built from `pkg`: minidl, or
+    (in ab_steps.py) a copy of it from an earlier git revision."""
+    model = (pkg.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
+             if model_name == "mlp" else pkg.models.cnn(batchnorm=bn, seed=seed))
     model.input_grad = input_grad          # False: no dL/dx for the data (Trainer.fit does this)
-    loss = SoftmaxCrossEntropy()
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return model, pkg.losses.SoftmaxCrossEntropy(), pkg.optim.SGD(model.parameters(), lr=0.01,
+                                                                  momentum=0.9)
+
+
+def train_step(model, loss, opt, xb, yb):
+    """One training step, the unit every benchmark script times; returns the loss."""
+    value = loss.forward(model.forward(xb), yb)
+    model.backward(loss.backward())
+    opt.step()
+    return value
+
+
+def minidl_runner(model_name, bn, batch, images, labels, seed=0, input_grad=True):
+    model, loss, opt = setup(model_name, bn, seed, input_grad)
     rng = np.random.default_rng(seed)
 
     def epoch():
         t0 = time.perf_counter()
         for xb, yb in batches(images, labels, batch, model_name, rng):
-            y = model.forward(xb)
-            loss.forward(y, yb)
-            model.backward(loss.backward())
-            opt.step()
+            train_step(model, loss, opt, xb, yb)
         return time.perf_counter() - t0
     return epoch
 

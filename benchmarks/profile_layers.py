@@ -15,11 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-import minidl
-from minidl.losses import SoftmaxCrossEntropy
-from minidl.optim import SGD
-
-from bench_epoch import batches, make_data
+from bench_epoch import DEFAULT_BATCHES, batches, make_data, setup, train_step
 
 
 class Timers:
@@ -44,11 +40,7 @@ class Timers:
 
 
 def profile(model_name, bn, batch, steps, warmup=20, seed=0, input_grad=True):
-    model = (minidl.models.mlp(784, [100, 100, 100], 10, batchnorm=bn, seed=seed)
-             if model_name == "mlp" else minidl.models.cnn(batchnorm=bn, seed=seed))
-    model.input_grad = input_grad          # False: no dL/dx for the data, as in Trainer.fit
-    loss = SoftmaxCrossEntropy()
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model, loss, opt = setup(model_name, bn, seed, input_grad)
     timers = Timers()
     for i, layer in enumerate(model.layers):   # instance attributes shadow the methods
         layer.forward = timers.wrap((i, "forward"), layer.forward)
@@ -65,11 +57,7 @@ def profile(model_name, bn, batch, steps, warmup=20, seed=0, input_grad=True):
     for k in range(steps + warmup):
         timers.active = k >= warmup
         t0 = time.perf_counter()
-        xb, yb = next_batch()
-        y = model.forward(xb)
-        loss.forward(y, yb)
-        model.backward(loss.backward())
-        opt.step()
+        train_step(model, loss, opt, *next_batch())
         step_times.append(time.perf_counter() - t0)
     return model, timers, 1e6 * statistics.median(step_times[warmup:])
 
@@ -83,7 +71,7 @@ def main(argv=None):
     p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
                    help="model.input_grad = False, as bench_epoch.py --no-input-grad")
     args = p.parse_args(argv)
-    batch = args.batch or (60 if args.model == "mlp" else 64)
+    batch = args.batch or DEFAULT_BATCHES[args.model][0]
     steps = args.steps or (1000 if args.model == "mlp" else 200)
     model, timers, step_us = profile(args.model, args.bn == "on", batch, steps,
                                      input_grad=args.input_grad)

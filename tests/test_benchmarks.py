@@ -86,9 +86,9 @@ def test_ab_steps_base_is_a_separate_copy_of_the_package(tmp_path):
         assert all(Path(m.__file__).is_relative_to(tmp_path)
                    for name, m in sys.modules.items() if name.startswith("minidl_base"))
     finally:
-        sys.path.remove(str(tmp_path))
-        for name in [m for m in sys.modules if m.startswith("minidl_base")]:
-            del sys.modules[name]
+        ab_steps.unload_base(str(tmp_path))
+    assert not any(m.startswith("minidl_base") for m in sys.modules)
+    assert str(tmp_path) not in sys.path
 
 
 def test_ab_steps_compares_a_git_revision_with_the_working_tree(capsys):
