@@ -44,6 +44,7 @@ from common import add_data_arguments, build, ensure_dir, first_samples, loaders
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
+from minidl.files import atomic_path  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
@@ -198,7 +199,7 @@ def settings(args):
 
 # --- outputs -------------------------------------------------------------------------
 def write_text(path, text):
-    with open(path, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:   # never half a file under the name
         f.write(text)
 
 

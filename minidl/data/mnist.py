@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ChecksumError, DataNotFoundError, IDXFormatError
+from ..files import atomic_path
 from .idx import CHUNK, md5_decompressed, read_idx
 
 # name -> (size in bytes, MD5) of the uncompressed file, as published with MNIST.
@@ -136,7 +137,6 @@ def _not_found_message(folder, missing, failures=()):
 def _download(name, folder, missing):
     """Fetch name.gz into folder from the first mirror that gives a good copy.
     (`missing`, all the files still to fetch, is for the error message.)"""
-    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{name}.gz"
     failures, bad_copy = [], None
     for mirror in MIRRORS:
@@ -156,9 +156,9 @@ def _download(name, folder, missing):
 
 def _fetch(url, dest, expected_md5):
     """Download url into a temporary file next to dest, check its MD5, then
-    rename it to dest. On any failure (Ctrl-C too) the temporary file is removed."""
-    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
-    try:
+    rename it to dest. On any failure (Ctrl-C too) the temporary file is removed
+    (files.atomic_path)."""
+    with atomic_path(dest, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urlopen(url, timeout=TIMEOUT) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
@@ -180,7 +180,3 @@ def _fetch(url, dest, expected_md5):
             raise ChecksumError(
                 f"{url}: MD5 of the uncompressed bytes is {md5}, expected "
                 f"{expected_md5}; the download was discarded")
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
