@@ -67,6 +67,22 @@ def test_mean_std_and_shape():
     assert next(iter(per_pixel))[0].shape == (5, 16)
 
 
+def test_batch_converts_given_samples_and_leaves_the_epoch_alone():
+    from minidl.data import random_shift
+    x, y = images(10)
+    loader = DataLoader(x, y, 4, seed=1, mean=0.5, std=0.25, shape=(1, 16),
+                        augment=random_shift(1))
+    state = loader.state_dict()
+    xb, yb = loader.batch(np.array([7, 2]))
+    expected = (x[[7, 2]].astype(np.float32) / 255 - 0.5) / 0.25
+    np.testing.assert_allclose(xb, expected.reshape(2, 1, 16), rtol=1e-6)   # no shift
+    np.testing.assert_array_equal(yb, y[[7, 2]])
+    assert xb.dtype == np.float32
+    assert loader.state_dict() == state
+    shifted, _ = loader.batch(np.array([7, 2]), np.random.default_rng(0))
+    assert not np.array_equal(shifted, xb)                  # with an rng: augmented
+
+
 def test_float_input_passed_through():
     x = np.linspace(-3, 3, 20).reshape(10, 2)
     xb, yb = next(iter(DataLoader(x, np.arange(10), 10, shuffle=False)))

@@ -3,6 +3,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from minidl.data import DataLoader, load_mnist, random_shift
 from minidl.errors import MinidlError
 from minidl.models import cnn, mlp
@@ -46,12 +48,9 @@ def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None, sh
 
 def first_samples(loader, n):
     """The first n samples of a loader's data as one batch (xb, yb), converted
-    exactly like its batches. Leaves `loader` untouched (taking next(iter(loader))
-    would leave it mid-epoch)."""
-    n = min(n, len(loader.x))
-    one = DataLoader(loader.x[:n], loader.y[:n], n, shuffle=False, mean=loader.mean,
-                     std=loader.std, shape=loader.shape)
-    return next(iter(one))
+    like its batches (no augmentation). Leaves `loader` untouched (taking
+    next(iter(loader)) would leave it mid-epoch)."""
+    return loader.batch(np.arange(min(n, len(loader.x))))
 
 
 def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, init=None):

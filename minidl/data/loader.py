@@ -118,14 +118,16 @@ class DataLoader:
                 self.epoch, self._epoch_start, self._position = self.epoch + 1, None, 0
             else:
                 self._position = start + b
-            yield self._batch(index, rng)
+            yield self.batch(index, rng)
 
-    def _batch(self, index, rng=None):
-        """Convert samples x[index], y[index] into a training batch."""
+    def batch(self, index, rng=None):
+        """Samples x[index], y[index] as one batch (xb, yb), converted as every
+        batch of this loader is (float32, /255 for uint8, mean, std, shape). The
+        augmentation runs only when an rng is given, as iteration does."""
         xb = self.x[index].astype(np.float32, copy=False)  # indexing already copied
         if self.x.dtype == np.uint8:
             xb /= 255
-        if self.augment is not None:
+        if self.augment is not None and rng is not None:
             xb = self.augment(xb, rng)
         if self.mean is not None:
             xb -= self.mean
