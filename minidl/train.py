@@ -50,17 +50,24 @@ class _StepFunction(Callback):
         self.on_step_end = fn
 
 
+def _add_batch(totals, loss, logits, yb):
+    """totals = [loss summed over samples, correct predictions, samples]: add
+    one batch whose mean loss is `loss`."""
+    totals[0] += loss * len(yb)
+    totals[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+    totals[2] += len(yb)
+
+
 def evaluate(model, loss_fn, loader):
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
     batches; the model's mode is restored afterwards."""
-    total_loss, correct, n = 0.0, 0, 0
+    totals = [0.0, 0, 0]
     with model.inference():
         for xb, yb in loader:
             logits = model.forward(xb)
-            total_loss += loss_fn.forward(logits, yb) * len(yb)
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-            n += len(yb)
-    return total_loss / n, correct / n
+            _add_batch(totals, loss_fn.forward(logits, yb), logits, yb)
+    loss_sum, correct, n = totals
+    return loss_sum / n, correct / n
 
 
 @contextlib.contextmanager
@@ -173,10 +180,7 @@ class Trainer:
         self.loss = loss
         self.history.step_loss.append(loss)
         self.history.step_lr.append(lr)
-        acc = self._since_record
-        acc[0] += loss * len(yb)
-        acc[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-        acc[2] += len(yb)
+        _add_batch(self._since_record, loss, logits, yb)
         for c in self.callbacks:
             c.on_step_end(self)
         return not self.stop
