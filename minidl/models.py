@@ -20,14 +20,25 @@ from minidl.model import Sequential
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
-def _activation(name):
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]
+def _setup(activation, init, seed):
+    """The activation class, the weight init (he for ReLU, xavier otherwise,
+    unless given) and the random generator every layer of one builder shares."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    default = "he" if activation == "relu" else "xavier"
+    return ACTIVATIONS[activation], default if init is None else init, as_rng(seed)
 
 
-def _default_init(activation):
-    return "he" if activation == "relu" else "xavier"
+def _block(layer, features, batchnorm, act, bn_momentum, dtype):
+    """layer -> [BN] -> activation: BN normalizes the layer's output before the
+    nonlinearity, z = g(BN(W u)); the layer was built with bias=not batchnorm."""
+    bn = [BatchNorm(features, momentum=bn_momentum, dtype=dtype)] if batchnorm else []
+    return [layer, *bn, act()]
+
+
+def _output_init(init):
+    """The output layer feeds the softmax, not a ReLU: xavier unless a std is given."""
+    return "xavier" if init in ("he", "xavier") else init
 
 
 def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
@@ -37,18 +48,13 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
     mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True) is the network
     of the paper's MNIST experiment (section 4.1).
     """
-    act = _activation(activation)
-    init = _default_init(activation) if init is None else init
-    rng = as_rng(seed)
+    act, init, rng = _setup(activation, init, seed)
     layers, fan_in = [], in_features
     for width in hidden:
-        layers.append(Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype))
-        if batchnorm:
-            layers.append(BatchNorm(width, momentum=bn_momentum, dtype=dtype))
-        layers.append(act())
+        dense = Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype)
+        layers += _block(dense, width, batchnorm, act, bn_momentum, dtype)
         fan_in = width
-    layers.append(Dense(fan_in, out_features, init="xavier" if init in ("he", "xavier") else init,
-                        rng=rng, dtype=dtype))
+    layers.append(Dense(fan_in, out_features, init=_output_init(init), rng=rng, dtype=dtype))
     return Sequential(*layers)
 
 
@@ -56,18 +62,13 @@ def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image
         channels=(16, 32), init=None, seed=None, bn_momentum=0.1, dtype="float32"):
     """conv3x3(16, pad 1) -> [BN] -> act -> pool2 -> conv3x3(32, pad 1) -> [BN] -> act
     -> pool2 -> Flatten -> Dense(num_classes). Input (N, in_channels, H, W), H = W = image_size."""
-    act = _activation(activation)
-    init = _default_init(activation) if init is None else init
-    rng = as_rng(seed)
+    act, init, rng = _setup(activation, init, seed)
     layers, c_in, size = [], in_channels, image_size
     for c_out in channels:
-        layers.append(Conv2D(c_in, c_out, 3, padding=1, bias=not batchnorm, init=init,
-                             rng=rng, dtype=dtype))
-        if batchnorm:
-            layers.append(BatchNorm(c_out, momentum=bn_momentum, dtype=dtype))
-        layers += [act(), MaxPool2D(2)]
+        conv = Conv2D(c_in, c_out, 3, padding=1, bias=not batchnorm, init=init, rng=rng,
+                      dtype=dtype)
+        layers += _block(conv, c_out, batchnorm, act, bn_momentum, dtype) + [MaxPool2D(2)]
         c_in, size = c_out, size // 2
-    layers += [Flatten(), Dense(c_in * size * size, num_classes,
-                                init="xavier" if init in ("he", "xavier") else init,
+    layers += [Flatten(), Dense(c_in * size * size, num_classes, init=_output_init(init),
                                 rng=rng, dtype=dtype)]
     return Sequential(*layers)
