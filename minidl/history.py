@@ -30,9 +30,10 @@ class History:
     def epochs(self):
         return [r for r in self.records if r["kind"] == "epoch"]
 
-    def column(self, name, kinds=("eval", "epoch", "final")):
-        """(steps, values) of one record field, e.g. history.column("test_acc")."""
-        rows = [r for r in self.records if r["kind"] in kinds and r[name] is not None]
+    def column(self, name):
+        """(steps, values) of one record field over all records that have it,
+        e.g. history.column("test_acc")."""
+        rows = [r for r in self.records if r[name] is not None]
         return [r["step"] for r in rows], [r[name] for r in rows]
 
     @property

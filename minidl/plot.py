@@ -47,11 +47,10 @@ def smooth(values, window):
 
 
 def _axes(ax, figsize=(7, 4.5)):
+    """ax and its figure, or a new figure (callers are inside rc_context(STYLE))."""
     if ax is not None:
         return ax.figure, ax
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax
+    return plt.subplots(figsize=figsize)
 
 
 def save(fig, path):
