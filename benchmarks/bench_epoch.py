@@ -35,6 +35,13 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
 
 
+def minor_faults():
+    """Page faults of this process so far that needed no disk (memory the OS
+    hands out on first touch): a step that keeps freeing memory to the OS and
+    asking for it back shows up here."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def make_data(n, seed=0):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -130,11 +137,13 @@ def have_torch():
         return False
 
 
-def summary(times, n, **fields):
+def summary(times, faults, n, **fields):
     med = statistics.median(times)
+    steps = len(times) * -(-n // fields["batch"])      # timed epochs x batches per epoch
     return dict(fields, median_s=round(med, 4), min_s=round(min(times), 4),
                 max_s=round(max(times), 4), samples_per_s=round(n / med),
-                epochs=len(times), samples=n, peak_rss_mb=round(peak_rss_mb(), 1))
+                epochs=len(times), samples=n, peak_rss_mb=round(peak_rss_mb(), 1),
+                minor_faults_per_step=round(faults / steps, 1))
 
 
 def run_group(model_name, batch, bns, args, images, labels):
@@ -152,13 +161,16 @@ def run_group(model_name, batch, bns, args, images, labels):
         if args.torch and have_torch():
             runners["torch", bn] = torch_runner(model_name, bn, batch, images, labels)
     times = {key: [] for key in runners}
+    faults = dict.fromkeys(runners, 0)
     for run in runners.values():
         run()                                          # warm-up epoch
     for _ in range(args.epochs):                       # rounds: every runner once
         for key, run in runners.items():
+            before = minor_faults()
             times[key].append(run())
-    rows = {key: summary(t, len(images), model=model_name, bn=key[1], batch=batch,
-                         framework=key[0])
+            faults[key] += minor_faults() - before
+    rows = {key: summary(t, faults[key], len(images), model=model_name, bn=key[1],
+                         batch=batch, framework=key[0])
             for key, t in times.items()}
 
     def ratio(row, name, num, den):

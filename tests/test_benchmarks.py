@@ -14,17 +14,25 @@ import bench_epoch  # noqa: E402
 # epoch seconds per (framework, bn): a warm-up epoch (ignored), then 3 rounds
 TIMES = {("minidl", False): [9.0, 1.0, 2.0, 1.0], ("minidl", True): [9.0, 1.5, 2.6, 1.2],
          ("torch", False): [9.0, 2.0, 4.0, 2.0], ("torch", True): [9.0, 2.4, 4.4, 2.6]}
+# page faults each of those epochs causes; the warm-up's must not count
+FAULTS = {("minidl", False): [500, 0, 0, 0], ("minidl", True): [500, 30, 0, 3],
+          ("torch", False): [500, 3, 3, 3], ("torch", True): [500, 0, 0, 0]}
+
+
+FAULT_COUNTER = [0]
 
 
 def fake_runner(framework, calls):
     def make(model_name, bn, batch, images, labels, **kwargs):
         if framework == "minidl":
             assert kwargs == {"input_grad": False}          # --no-input-grad reaches minidl
-        epochs = iter(TIMES[framework, bn])
+        epochs = iter(zip(TIMES[framework, bn], FAULTS[framework, bn]))
 
         def epoch():
             calls.append((framework, bn))
-            return next(epochs)
+            seconds, faults = next(epochs)
+            FAULT_COUNTER[0] += faults
+            return seconds
         return epoch
     return make
 
@@ -34,6 +42,7 @@ def test_runners_take_turns_and_ratios_compare_the_same_rounds(monkeypatch):
     monkeypatch.setattr(bench_epoch, "minidl_runner", fake_runner("minidl", calls))
     monkeypatch.setattr(bench_epoch, "torch_runner", fake_runner("torch", calls))
     monkeypatch.setattr(bench_epoch, "have_torch", lambda: True)
+    monkeypatch.setattr(bench_epoch, "minor_faults", lambda: FAULT_COUNTER[0])
     args = argparse.Namespace(epochs=3, torch=True, input_grad=False)
     rows = bench_epoch.run_group("mlp", 60, [False, True], args, [0] * 10, None)
 
@@ -51,6 +60,8 @@ def test_runners_take_turns_and_ratios_compare_the_same_rounds(monkeypatch):
     assert by["torch", True]["bn_vs_plain"] == 1.3                   # 2.6 / 2.0
     assert by["torch", True]["bn_vs_plain_rounds"] == [1.1, 1.3]
     assert "bn_vs_plain" not in by["minidl", False] and "ratio_vs_torch" not in by["torch", True]
+    # 10 samples at batch 60: one step per epoch, three timed epochs
+    assert [by[key]["minor_faults_per_step"] for key in one_round] == [0.0, 3.0, 11.0, 0.0]
 
 
 def test_the_script_prints_one_json_line_per_runner(capsys):
