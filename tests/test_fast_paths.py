@@ -63,6 +63,22 @@ def test_conv_twice_in_a_row_with_reused_buffers(cfg):
         assert dx.shape == x.shape and dx.flags.c_contiguous
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 9)])
+def test_maxpool_twice_in_a_row_with_a_reused_buffer(shape):
+    pool, fresh = MaxPool2D(2), MaxPool2D(2)
+    x1, x2 = rng.standard_normal(shape), rng.standard_normal(shape)
+    dy1, dy2 = (rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2))
+                for _ in range(2))
+    pool.forward(x1)
+    dx1 = pool.backward(dy1)
+    keep = dx1.copy()
+    pool.forward(x2)
+    dx2 = pool.backward(dy2)          # overwrites the scratch array, not dx1
+    fresh.forward(x2)
+    np.testing.assert_array_equal(dx2, fresh.backward(dy2))
+    np.testing.assert_array_equal(dx1, keep)
+
+
 @pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)),
                                        (3, 3, (2, 2, 9, 10)), (3, 2, (2, 2, 9, 7))])
 @pytest.mark.parametrize("ties", [False, True])

@@ -67,7 +67,7 @@ class MaxPool2D(Layer):
             return self._backward_overlapping(dy)
         row_arg, col_arg, (n, c, h, w) = self._saved()
         k, (ho, wo) = self.kernel_size, dy.shape[2:]
-        drows = np.empty((n, c, ho, k, wo), dy.dtype)
+        drows = self._buffer("drows", (n, c, ho, k, wo), dy.dtype)     # scratch, reused
         route_last(dy, row_arg, drows.swapaxes(3, 4))                    # dy to the winning row
         dx = np.empty((n, c, ho * k, wo * k), dy.dtype)
         route_last(drows.reshape(n, c, ho * k, wo), col_arg, dx.reshape(n, c, ho * k, wo, k))
