@@ -15,7 +15,7 @@ import bench_epoch  # noqa: E402
 TIMES = {("minidl", False): [9.0, 1.0, 2.0, 1.0], ("minidl", True): [9.0, 1.5, 2.6, 1.2],
          ("torch", False): [9.0, 2.0, 4.0, 2.0], ("torch", True): [9.0, 2.4, 4.4, 2.6]}
 # page faults each of those epochs causes; the warm-up's must not count
-FAULTS = {("minidl", False): [500, 0, 0, 0], ("minidl", True): [500, 30, 0, 3],
+FAULTS = {("minidl", False): [500, 0, 0, 0], ("minidl", True): [500, 30, 0, 6],
           ("torch", False): [500, 3, 3, 3], ("torch", True): [500, 0, 0, 0]}
 
 
@@ -43,8 +43,9 @@ def test_runners_take_turns_and_ratios_compare_the_same_rounds(monkeypatch):
     monkeypatch.setattr(bench_epoch, "torch_runner", fake_runner("torch", calls))
     monkeypatch.setattr(bench_epoch, "have_torch", lambda: True)
     monkeypatch.setattr(bench_epoch, "minor_faults", lambda: FAULT_COUNTER[0])
+    FAULT_COUNTER[0] = 0
     args = argparse.Namespace(epochs=3, torch=True, input_grad=False)
-    rows = bench_epoch.run_group("mlp", 60, [False, True], args, [0] * 10, None)
+    rows = bench_epoch.run_group("mlp", 5, [False, True], args, [0] * 10, None)
 
     one_round = [("minidl", False), ("torch", False), ("minidl", True), ("torch", True)]
     assert calls == one_round * 4                      # warm-up, then 3 rounds in turn
@@ -60,8 +61,8 @@ def test_runners_take_turns_and_ratios_compare_the_same_rounds(monkeypatch):
     assert by["torch", True]["bn_vs_plain"] == 1.3                   # 2.6 / 2.0
     assert by["torch", True]["bn_vs_plain_rounds"] == [1.1, 1.3]
     assert "bn_vs_plain" not in by["minidl", False] and "ratio_vs_torch" not in by["torch", True]
-    # 10 samples at batch 60: one step per epoch, three timed epochs
-    assert [by[key]["minor_faults_per_step"] for key in one_round] == [0.0, 3.0, 11.0, 0.0]
+    # 10 samples at batch 5: two steps per epoch, six in the three timed epochs
+    assert [by[key]["minor_faults_per_step"] for key in one_round] == [0.0, 1.5, 6.0, 0.0]
 
 
 def test_the_script_prints_one_json_line_per_runner(capsys):
