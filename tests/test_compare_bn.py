@@ -128,3 +128,15 @@ def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
     assert not sweep["plain"][0]["diverged"] and sweep["plain"][1]["diverged"]
     assert sweep["plain"][1]["test_acc"] is None          # no accuracy for a diverged run
     assert_png(tmp_path / "lr_sweep.png")
+
+
+def test_the_data_is_loaded_once_per_run_not_once_per_net(compare_bn, mnist, monkeypatch,
+                                                          tmp_path):
+    import common
+    calls = []
+    monkeypatch.setattr(common, "load_mnist", lambda *a, **k: calls.append(a) or mnist)
+    compare_bn.main(["--lr-sweep", "--activation", "relu", "--sweep-lrs", "0.1", "0.3",
+                     "--steps", "5", "--train-subset", "300", "--test-subset", "100",
+                     "--eval-every", "5", "--no-progress", "--out", str(tmp_path)])
+    assert len(load(tmp_path, "lr_sweep.json")["bn"]) == 2       # four nets trained ...
+    assert len(calls) == 1                                        # ... on one load

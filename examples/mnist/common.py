@@ -32,10 +32,16 @@ def add_data_arguments(parser):
                         help="train on the first N training images only (quick runs)")
 
 
-def loaders(args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
-    """Training and test loaders for MNIST, standardized, shaped for `model`;
-    shift > 0 moves each training image by up to that many pixels (augmentation)."""
-    data = load_mnist(data_root(args.data_dir), download=not args.no_download)
+def load_data(args):
+    """MNIST from --data-dir (or the default folder), downloading it unless
+    --no-download. Reading and checking the files takes a while: load once
+    per run of a script and pass the result to loaders()."""
+    return load_mnist(data_root(args.data_dir), download=not args.no_download)
+
+
+def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
+    """Training and test loaders over `data` (load_data), standardized, shaped for
+    `model`; shift > 0 moves each training image by up to that many pixels."""
     shape = (784,) if model == "mlp" else (1, 28, 28)
     n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,

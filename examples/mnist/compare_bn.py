@@ -40,7 +40,8 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import add_data_arguments, build, ensure_dir, first_samples, loaders, run_cli  # noqa: E402
+from common import (add_data_arguments, build, ensure_dir, first_samples, load_data,  # noqa: E402
+                    loaders, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
@@ -166,9 +167,9 @@ class Run:
     ms_per_step: float
 
 
-def train_net(args, batchnorm, lr, record=True, progress=True):
-    """Train one net for args.steps steps; returns a Run."""
-    train, test = loaders(args, args.model, args.batch_size, args.seed,
+def train_net(args, data, batchnorm, lr, record=True, progress=True):
+    """Train one net on `data` (load_data) for args.steps steps; returns a Run."""
+    train, test = loaders(data, args, args.model, args.batch_size, args.seed,
                           test_subset=args.test_subset)
     train = LabelDigest(train)
     model = build(args.model, batchnorm, args.activation, args.hidden, args.seed, init=args.init)
@@ -238,11 +239,11 @@ def write_plots(out, runs, args):
     plot.save(fig, os.path.join(out, "activations.png"))
 
 
-def compare(args, out):
+def compare(args, data, out):
     runs = {}
     for key, batchnorm in NETS:
         print(f"training {plot.LABELS[key]} ...", flush=True)
-        runs[key] = train_net(args, batchnorm, args.lr, progress=not args.no_progress)
+        runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
     summary = summarize(settings(args), runs)
     write_histories(out, runs)
     write_json(os.path.join(out, "summary.json"), summary)
@@ -259,13 +260,13 @@ def compare(args, out):
           "steps_*.csv activations.json summary.json summary.md")
 
 
-def lr_sweep(args, out):
+def lr_sweep(args, data, out):
     lrs = args.sweep_lrs or SWEEP_LRS[args.activation]
     results = {"plain": [], "bn": []}
     for lr in lrs:
         for key, batchnorm in NETS:
             with np.errstate(over="ignore", invalid="ignore"):   # a diverging run overflows
-                run = train_net(args, batchnorm, lr, record=False, progress=False)
+                run = train_net(args, data, batchnorm, lr, record=False, progress=False)
             s = net_summary(run)
             diverged = s["diverged"] is not None     # then there is no final accuracy
             results[key].append({"lr": lr, "test_acc": None if diverged else s["final_test_acc"],
@@ -285,10 +286,11 @@ def lr_sweep(args, out):
 def main(argv=None):
     args = parse_args(argv)
     out = ensure_dir(args.out)
+    data = load_data(args)              # once: every net of the run trains on it
     if args.lr_sweep:
-        lr_sweep(args, out)
+        lr_sweep(args, data, out)
     else:
-        compare(args, out)
+        compare(args, data, out)
     return 0
 
 

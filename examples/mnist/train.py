@@ -11,7 +11,7 @@ Ctrl-C saves a checkpoint and stops; the same command with --resume goes on.
 import argparse
 import os
 
-from common import add_data_arguments, build, ensure_dir, loaders, run_cli
+from common import add_data_arguments, build, ensure_dir, load_data, loaders, run_cli
 
 from minidl import plot
 from minidl.errors import CheckpointError
@@ -103,7 +103,8 @@ def make_schedule(name, lr, total, warmup_steps=0):
 def main(argv=None):
     args = parse_args(argv)
     out = ensure_dir(args.out)
-    train, test = loaders(args, args.model, args.batch_size, args.seed, shift=args.shift)
+    train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
+                          shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
     opt = SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
               nesterov=args.nesterov and args.momentum > 0, weight_decay=args.weight_decay)
