@@ -1,4 +1,5 @@
-"""Shared test helpers. The real MNIST data: `mnist_root()` and the `mnist` fixture."""
+"""Shared test helpers. The real MNIST data: `mnist_root()` and the `mnist` fixture;
+`assert_png` for the plots the library and the scripts write."""
 
 import os
 from pathlib import Path
@@ -33,3 +34,12 @@ def mnist():
         if os.environ.get("MINIDL_REQUIRE_DATA") == "1":
             pytest.fail(f"real MNIST required (MINIDL_REQUIRE_DATA=1) but not found: {e}")
         pytest.skip(f"real MNIST not found: {str(e).splitlines()[0]}")
+
+
+def assert_png(path):
+    """path is a real PNG image of a plot: the PNG signature, and pixels that
+    matplotlib can read back, at least 100 x 100 with colour channels."""
+    import matplotlib.image as mimage
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = mimage.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100

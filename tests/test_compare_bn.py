@@ -5,11 +5,10 @@ import os
 import subprocess
 import sys
 
-import matplotlib.image as mimage
 import numpy as np
 import pytest
 
-from conftest import REPO, mnist_root
+from conftest import REPO, assert_png, mnist_root
 
 SCRIPT = REPO / "examples" / "mnist" / "compare_bn.py"
 STEPS = 300
@@ -42,11 +41,6 @@ def compare_bn(monkeypatch):
 
 def load(folder, name):
     return json.loads((folder / name).read_text())
-
-
-def assert_png(path):
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert mimage.imread(path).shape[0] > 100
 
 
 def test_every_output_is_written_and_well_formed(out):

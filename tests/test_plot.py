@@ -2,11 +2,11 @@
 the BN / no-BN colours."""
 import matplotlib
 import matplotlib.colors as mcolors
-import matplotlib.image as mimage
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from conftest import assert_png
 from minidl import plot
 from minidl.history import History
 
@@ -41,12 +41,6 @@ def recorded():
 def line_colors(ax):
     return {mcolors.to_hex(line.get_color()) for line in ax.get_lines()
             if not line.get_label().startswith("chance")}
-
-
-def assert_png(path):
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    image = mimage.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
 def test_smooth_is_a_running_mean_of_the_same_length():

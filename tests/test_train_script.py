@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, mnist_root
+from conftest import REPO, assert_png, mnist_root
 
 SCRIPT = str(REPO / "examples" / "mnist" / "train.py")
 
@@ -36,7 +36,7 @@ def test_one_epoch_of_the_bn_mlp_exceeds_96_percent(mnist, tmp_path):
     assert len(re.findall(r"^epoch +1 ", result.stdout, re.M)) == 1
     for name in ("history.json", "history.csv", "steps.csv", "checkpoint.npz", "loss_curve.png"):
         assert (out / name).stat().st_size > 0, name
-    assert (out / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_png(out / "loss_curve.png")
 
 
 def mnist_dir():
