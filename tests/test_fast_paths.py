@@ -5,7 +5,7 @@ import pytest
 
 from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, MaxPool2D
-from minidl.layers.batchnorm import channel_dot, channel_sum
+from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
 from minidl.layers.conv import col2im, im2col
 from minidl.layers.reference import conv2d_naive, maxpool_naive
 from minidl.models import cnn, mlp
@@ -19,6 +19,15 @@ def test_channel_sums_match_numpy(shape):
     axes = (0,) if len(shape) == 2 else (0, 2, 3)
     np.testing.assert_allclose(channel_sum(a), a.sum(axes), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(channel_dot(a, b), (a * b).sum(axes), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 5, 2), (2, 16, 28, 28), (3, 2, 1, 7)])
+def test_per_feature_broadcasts_like_a_reshape(shape):
+    x, v = rng.standard_normal(shape), rng.standard_normal(shape[1])
+    plain = v.reshape((1, -1) if len(shape) == 2 else (1, -1, 1, 1))
+    for op in (np.add, np.multiply):
+        np.testing.assert_array_equal(op(x, per_feature(v, x)), op(x, plain))
+    assert np.broadcast_shapes(per_feature(v, x).shape, shape) == shape
 
 
 @pytest.mark.parametrize("shape", [(8, 4), (3, 4, 5, 6)])

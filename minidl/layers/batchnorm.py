@@ -38,6 +38,16 @@ def channel_dot(a, b):
     return np.matmul(a3, b3.swapaxes(2, 3)).sum(axis=(0, 2, 3))
 
 
+def per_feature(v, x):
+    """The per-feature vector v (C,) shaped to broadcast against x: (C,) for
+    (N, C), (1, C, H, W) for images. For images v is repeated over the H*W
+    positions: NumPy broadcasts that block over the batch about twice as fast
+    as a (1, C, 1, 1) array over the batch and the positions."""
+    if x.ndim == 2:
+        return v
+    return np.repeat(v, x.shape[2] * x.shape[3]).reshape(1, *x.shape[1:])
+
+
 class BatchNorm(Layer):
     """Input (N, C) or (N, C, H, W) -> output of the same shape.
 
@@ -59,8 +69,8 @@ class BatchNorm(Layer):
 
     def forward(self, x):
         self._check(x, (2, 4), self.num_features)
-        axes = (0,) if x.ndim == 2 else (0, 2, 3)
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)   # broadcast per feature
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)              # saved for subclasses, as in
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)      # docs/exercises.md
         m = x.size // self.num_features                        # values per feature
         xc = self._buffer("x_hat", x.shape, x.dtype)          # holds x - mu, then x_hat
         if self.training:
@@ -69,17 +79,17 @@ class BatchNorm(Layer):
                                  f"per feature to estimate a variance, got shape {x.shape}; "
                                  "use a batch of 2 or more, or call eval()")
             mu = channel_sum(x) / m                            # mu_B
-            np.subtract(x, mu.reshape(shape), out=xc)          # x_i - mu_B
+            np.subtract(x, per_feature(mu, x), out=xc)        # x_i - mu_B
             var = channel_dot(xc, xc) / m                      # sigma2_B (biased)
             self._update_running(mu, var, m)
         else:
             mu, var = self.running_mean, self.running_var      # E[x], Var[x]
-            np.subtract(x, mu.reshape(shape), out=xc)
+            np.subtract(x, per_feature(mu, x), out=xc)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)   # 1/sqrt(sigma2 + eps)
-        x_hat = np.multiply(xc, inv_std.reshape(shape), out=xc)    # normalize
+        x_hat = np.multiply(xc, per_feature(inv_std, x), out=xc)  # normalize
         self._save(x_hat, inv_std, axes, shape, m, self.training)
-        y = x_hat * self.params["gamma"].reshape(shape)        # scale and shift
-        y += self.params["beta"].reshape(shape)
+        y = x_hat * per_feature(self.params["gamma"], x)      # scale and shift
+        y += per_feature(self.params["beta"], x)
         return y
 
     def backward(self, dy):
@@ -89,15 +99,15 @@ class BatchNorm(Layer):
         dgamma = channel_dot(dy, x_hat)                        # dL/dgamma = sum dy * x_hat
         self.grads["beta"][...] = dbeta
         self.grads["gamma"][...] = dgamma
-        scale = (gamma * inv_std).reshape(shape)
+        scale = per_feature(gamma * inv_std, dy)
         if not training:                                       # statistics are constants
             return dy * scale
         # Compact form of the paper's chain rule (derivation: docs/batchnorm.md):
         # dx = gamma/sqrt(var+eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat)),
         # computed in place in one array, one term at a time
-        dx = x_hat * (-dgamma / m).reshape(shape)              # - x_hat * mean(dy * x_hat)
+        dx = x_hat * per_feature(-dgamma / m, dy)              # - x_hat * mean(dy * x_hat)
         dx += dy
-        dx -= (dbeta / m).reshape(shape)                       # - mean(dy)
+        dx -= per_feature(dbeta / m, dy)                       # - mean(dy)
         dx *= scale
         return dx
 
