@@ -78,18 +78,29 @@ def test_maxpool_twice_in_a_row_with_a_reused_buffer(shape):
     x1, x2 = rng.standard_normal(shape), rng.standard_normal(shape)
     dy1, dy2 = (rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2))
                 for _ in range(2))
-    pool.forward(x1)
+    y1 = pool.forward(x1)
     dx1 = pool.backward(dy1)
-    keep = dx1.copy()
-    pool.forward(x2)
-    dx2 = pool.backward(dy2)          # overwrites the scratch array, not dx1
-    fresh.forward(x2)
+    keep_y, keep_dx = y1.copy(), dx1.copy()
+    y2 = pool.forward(x2)             # overwrites the scratch planes, not y1
+    dx2 = pool.backward(dy2)
+    np.testing.assert_array_equal(y2, fresh.forward(x2))
     np.testing.assert_array_equal(dx2, fresh.backward(dy2))
-    np.testing.assert_array_equal(dx1, keep)
+    np.testing.assert_array_equal(y1, keep_y)
+    np.testing.assert_array_equal(dx1, keep_dx)
+
+
+def test_maxpool_with_more_than_256_entries_per_window():
+    x = rng.standard_normal((2, 1, 17, 18))      # 17x17 windows: 289 planes
+    x[1, 0, 16, 17] = 10.0           # the last entry (plane 288) of the second window wins
+    pool = MaxPool2D(17, 1)
+    np.testing.assert_array_equal(pool.forward(x), maxpool_naive(x, 17, 1))
+    dx = pool.backward(np.ones((2, 1, 1, 2)))
+    assert dx[1, 0, 16, 17] == 1 and dx.sum() == 4
 
 
 @pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)),
-                                       (3, 3, (2, 2, 9, 10)), (3, 2, (2, 2, 9, 7))])
+                                       (3, 3, (2, 2, 9, 10)), (3, 2, (2, 2, 9, 7)),
+                                       (3, 1, (2, 2, 6, 5)), (2, 3, (1, 2, 8, 7))])
 @pytest.mark.parametrize("ties", [False, True])
 def test_maxpool_forward_and_first_max_routing(k, s, shape, ties):
     x = rng.standard_normal(shape)

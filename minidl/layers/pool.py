@@ -1,8 +1,15 @@
 """Max pooling over k x k windows, NCHW.
 
+Like im2col in conv.py, the layer loops over the k*k offsets (i, j) inside a
+window, never over pixels: entry (i, j) of every window is one strided slice
+of the input, copied into plane number i*k + j. The maximum over the k*k
+planes is the output, and the number of the winning plane says where the
+gradient goes.
+
 The gradient of a max flows only to the element that won. With ties (common
 after ReLU: a window of zeros) it goes to the first maximum in row-major
-order, as in PyTorch, never to all of them.
+order, as in PyTorch, never to all of them: the planes are in row-major order
+and a later plane wins only if it is strictly larger.
 """
 import numpy as np
 
@@ -10,35 +17,28 @@ from minidl.errors import ShapeError
 from minidl.layers.base import Layer
 
 
-def max_last(t):
-    """Max over the last axis (size k) of t, and the index of the first maximum.
+def max_first(planes):
+    """Max over the first axis of planes (P, ...), and the index of the first maximum.
 
-    A loop over the k entries with elementwise ufuncs (np.max or argmax over a
-    short axis is slow in NumPy): a later entry wins only if strictly larger.
+    A loop over the P planes with elementwise ufuncs (np.max or argmax over a
+    short axis is slow in NumPy): a later plane wins only if strictly larger.
     """
-    m = t[..., 0].copy()
-    arg = np.zeros(m.shape, np.uint8)
-    for j in range(1, t.shape[-1]):
-        better = t[..., j] > m
-        np.maximum(m, t[..., j], out=m)
-        np.maximum(arg, better * np.uint8(j), out=arg)     # arg = j where better (arg < j)
+    m = planes[0].copy()
+    arg = np.zeros(m.shape, np.uint8 if len(planes) <= 256 else np.intp)
+    for p in range(1, len(planes)):
+        better = planes[p] > m
+        np.maximum(m, planes[p], out=m)
+        np.maximum(arg, better * arg.dtype.type(p), out=arg)   # arg = p where better (arg < p)
     return m, arg
-
-
-def route_last(dm, arg, out):
-    """Adjoint of max_last: out[..., j] = dm where arg == j, else 0."""
-    for j in range(out.shape[-1]):
-        np.multiply(dm, arg == j, out=out[..., j])
 
 
 class MaxPool2D(Layer):
     """Input (N, C, H, W) -> output (N, C, Ho, Wo), Ho = (H - k) // stride + 1.
 
-    stride defaults to kernel_size. When stride == kernel_size the windows tile
-    the input: the max over each k x k window is taken in two steps, first over
-    the k columns of each window row, then over the k rows; rows and columns
-    that do not fill a whole window are dropped (as PyTorch does) and get zero
-    gradient. backward(dy) returns dx of the input's shape. No parameters.
+    stride defaults to kernel_size (windows that tile the input); a smaller
+    stride gives overlapping windows, whose gradients add up. Rows and columns
+    that no window covers are dropped (as PyTorch does) and get zero gradient.
+    backward(dy) returns dx of the input's shape. No parameters.
     """
 
     def __init__(self, kernel_size=2, stride=None):
@@ -54,47 +54,26 @@ class MaxPool2D(Layer):
             raise ShapeError(f"{self!r}: window {k}x{k} is larger than the input "
                              f"{h}x{w} (input shape {x.shape})")
         ho, wo = (h - k) // s + 1, (w - k) // s + 1
-        if s != k:
-            return self._forward_overlapping(x, k, s, ho, wo)
-        x = x[:, :, :ho * k, :wo * k].reshape(n, c, ho * k, wo, k)       # (.., row, window, col)
-        rows, col_arg = max_last(x)                                      # max over columns
-        y, row_arg = max_last(rows.reshape(n, c, ho, k, wo).swapaxes(3, 4))  # then over rows
-        self._save(row_arg, col_arg, (n, c, h, w))
+        planes = self._buffer("planes", (k * k, n, c, ho, wo), x.dtype)   # scratch, reused
+        for i in range(k):
+            for j in range(k):   # entry (i, j) of every window: one strided slice
+                planes[i * k + j] = x[:, :, i:i + s * ho:s, j:j + s * wo:s]
+        y, arg = max_first(planes)
+        self._save(arg, x.shape)
         return y
 
     def backward(self, dy):
-        if self.stride != self.kernel_size:
-            return self._backward_overlapping(dy)
-        row_arg, col_arg, (n, c, h, w) = self._saved()
-        k, (ho, wo) = self.kernel_size, dy.shape[2:]
-        drows = self._buffer("drows", (n, c, ho, k, wo), dy.dtype)     # scratch, reused
-        route_last(dy, row_arg, drows.swapaxes(3, 4))                    # dy to the winning row
-        dx = np.empty((n, c, ho * k, wo * k), dy.dtype)
-        route_last(drows.reshape(n, c, ho * k, wo), col_arg, dx.reshape(n, c, ho * k, wo, k))
-        if (h, w) != (ho * k, wo * k):                                   # dropped edges: zero
-            dx = np.pad(dx, ((0, 0), (0, 0), (0, h - ho * k), (0, w - wo * k)))
-        return dx
-
-    # Overlapping windows (stride != kernel_size): a view of all windows, argmax.
-    def _forward_overlapping(self, x, k, s, ho, wo):
-        n, c = x.shape[:2]
-        win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
-        windows = win[:, :, ::s, ::s][:, :, :ho, :wo].reshape(n, c, ho, wo, k * k)
-        arg = windows.argmax(axis=-1)[..., None]              # first maximum in each window
-        self._save(arg, x.shape)
-        return np.take_along_axis(windows, arg, axis=-1)[..., 0]
-
-    def _backward_overlapping(self, dy):
         arg, x_shape = self._saved()
         k, s = self.kernel_size, self.stride
-        n, c, ho, wo = dy.shape
-        dwin = np.zeros((n, c, ho, wo, k * k), dtype=dy.dtype)
-        np.put_along_axis(dwin, arg, dy[..., None], axis=-1)  # route dy to the winner
-        dwin = dwin.reshape(n, c, ho, wo, k, k)
-        dx = np.zeros(x_shape, dtype=dy.dtype)
-        for i in range(k):                                    # add each kernel offset back
-            for j in range(k):
-                dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += dwin[..., i, j]
+        ho, wo = dy.shape[2:]
+        dx = np.zeros(x_shape, dy.dtype)
+        for i in range(k):
+            for j in range(k):   # dy goes to entry (i, j) of the windows it won
+                dx_ij = dx[:, :, i:i + s * ho:s, j:j + s * wo:s]
+                if s >= k:       # windows do not overlap: each element gets one dy at most
+                    np.multiply(dy, arg == i * k + j, out=dx_ij)
+                else:            # overlapping windows: an element's gradients add up
+                    dx_ij += dy * (arg == i * k + j)
         return dx
 
     def extra_repr(self):
