@@ -45,7 +45,7 @@ class Sequential:
             self.layers[first].needs_input_grad = self.input_grad
         start = 0 if self.input_grad else first
         for layer in self.layers[:start]:
-            layer._cache = None
+            layer.forget()
         for layer in reversed(self.layers[start:]):
             dy = layer.backward(dy)
         return dy if self.input_grad else None
@@ -96,7 +96,7 @@ class Sequential:
             yield self
         finally:
             for layer in self.layers:
-                layer._cache = None
+                layer.forget()
             if was_training:
                 self.train()
 

@@ -88,6 +88,10 @@ class Layer:
         """Keep what backward needs; one backward per forward."""
         self._cache = values
 
+    def forget(self):
+        """Drop what the last forward kept for backward (a backward then raises)."""
+        self._cache = None
+
     def _saved(self):
         if self._cache is None:
             raise BackwardError(
