@@ -113,6 +113,17 @@ def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
     assert compare_bn.parse_args(["--paper", "--steps", "10"]).steps == 10
 
 
+def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
+    from minidl.layers import Conv2D
+    convs = [layer for layer in compare_bn.build("cnn", False).layers if isinstance(layer, Conv2D)]
+    channels = convs[-1].out_channels                        # the recorded layer's units
+    assert compare_bn.parse_args(["--model", "cnn", "--unit", str(channels - 1)]).unit == channels - 1
+    assert compare_bn.parse_args(["--model", "mlp", "--hidden", "7", "--unit", "6"]).unit == 6
+    for argv in (["--model", "cnn", "--unit", str(channels)], ["--hidden", "7", "--unit", "7"]):
+        with pytest.raises(SystemExit):
+            compare_bn.parse_args(argv)
+
+
 def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
     run(["--lr-sweep", "--activation", "relu", "--sweep-lrs", "0.1", "100", "--steps", "40",
          "--train-subset", "2000", "--test-subset", "500", "--eval-every", "40",

@@ -35,6 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -48,6 +49,7 @@ from minidl import plot  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
+from minidl.models import cnn  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
 from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
 
@@ -56,6 +58,7 @@ PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "in
 SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
 NETS = (("plain", False), ("bn", True))      # key, batchnorm
+CNN_CHANNELS = inspect.signature(cnn).parameters["channels"].default   # what build() gets
 
 
 def init_arg(text):
@@ -100,7 +103,7 @@ def parse_args(argv=None):
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)
         args = p.parse_args(argv)
-    units = args.hidden[-1] if args.model == "mlp" else 32     # cnn(): channels (16, 32)
+    units = args.hidden[-1] if args.model == "mlp" else CNN_CHANNELS[-1]
     if not 0 <= args.unit < units:
         p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
     return args
