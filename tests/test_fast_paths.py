@@ -94,29 +94,39 @@ def test_maxpool_with_more_than_256_entries_per_window():
     x[1, 0, 16, 17] = 10.0           # the last entry (plane 288) of the second window wins
     pool = MaxPool2D(17, 1)
     np.testing.assert_array_equal(pool.forward(x), maxpool_naive(x, 17, 1))
-    dx = pool.backward(np.ones((2, 1, 1, 2)))
-    assert dx[1, 0, 16, 17] == 1 and dx.sum() == 4
+    dy = rng.standard_normal((2, 1, 1, 2))
+    np.testing.assert_allclose(pool.backward(dy), routed_to_first_max(x, dy, 17, 1), rtol=1e-12)
+    assert routed_to_first_max(x, dy, 17, 1)[1, 0, 16, 17] == dy[1, 0, 0, 1]   # plane 288 won
+
+
+def routed_to_first_max(x, dy, k, s):
+    """dL/dx of max pooling by brute force: dy to the first maximum of each window."""
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dy.shape):
+        win = x[n, c, i * s:i * s + k, j * s:j * s + k]
+        u, v = np.unravel_index(np.argmax(win), win.shape)
+        dx[n, c, i * s + u, j * s + v] += dy[n, c, i, j]
+    return dx
 
 
 @pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)),
                                        (3, 3, (2, 2, 9, 10)), (3, 2, (2, 2, 9, 7)),
-                                       (3, 1, (2, 2, 6, 5)), (2, 3, (1, 2, 8, 7))])
+                                       (3, 1, (2, 2, 6, 5)), (2, 3, (1, 2, 8, 7)),
+                                       (1, 1, (2, 2, 3, 4)), (1, 2, (1, 2, 5, 4))])
 @pytest.mark.parametrize("ties", [False, True])
-def test_maxpool_forward_and_first_max_routing(k, s, shape, ties):
-    x = rng.standard_normal(shape)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_maxpool_forward_and_first_max_routing(k, s, shape, ties, dtype):
+    x = rng.standard_normal(shape).astype(dtype)
     if ties:
         x = np.maximum(x.round(), 0)     # many equal values, as after ReLU
     pool = MaxPool2D(k, s)
     y = pool.forward(x)
+    assert y.dtype == dtype
     np.testing.assert_array_equal(y, maxpool_naive(x, k, s))
-    dy = rng.standard_normal(y.shape)
-    dx = pool.backward(dy)
-    expected = np.zeros_like(x)           # dy goes to the first maximum in row-major order
-    for n, c, i, j in np.ndindex(*y.shape):
-        win = x[n, c, i * s:i * s + k, j * s:j * s + k]
-        u, v = np.unravel_index(np.argmax(win), win.shape)
-        expected[n, c, i * s + u, j * s + v] += dy[n, c, i, j]
-    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-15)   # sums in another order
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = pool.backward(dy)                # dy goes to the first maximum in row-major order
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, routed_to_first_max(x, dy, k, s), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("make,shape", [

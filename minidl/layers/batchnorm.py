@@ -41,8 +41,8 @@ def channel_dot(a, b):
 def per_feature(v, x):
     """The per-feature vector v (C,) shaped to broadcast against x: (C,) for
     (N, C), (1, C, H, W) for images. For images v is repeated over the H*W
-    positions: NumPy broadcasts that block over the batch about twice as fast
-    as a (1, C, 1, 1) array over the batch and the positions."""
+    positions: NumPy broadcasts that block over the batch 1.5 to 2 times as
+    fast as a (1, C, 1, 1) array over the batch and the positions."""
     if x.ndim == 2:
         return v
     return np.repeat(v, x.shape[2] * x.shape[3]).reshape(1, *x.shape[1:])
@@ -69,8 +69,10 @@ class BatchNorm(Layer):
 
     def forward(self, x):
         self._check(x, (2, 4), self.num_features)
-        axes = (0,) if x.ndim == 2 else (0, 2, 3)              # saved for subclasses, as in
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)      # docs/exercises.md
+        # axes and shape are not used below, only saved: subclasses that rewrite
+        # backward use them (docs/exercises.md, docs/gradcheck.md)
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)              # the summed axes
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)      # v.reshape(shape) broadcasts
         m = x.size // self.num_features                        # values per feature
         xc = self._buffer("x_hat", x.shape, x.dtype)          # holds x - mu, then x_hat
         if self.training:

@@ -2,7 +2,7 @@
 
 They follow the definitions literally (loops over output positions; the
 paper's step-by-step chain rule for BN) and exist to test the fast code in
-conv.py and batchnorm.py against. Read these first if the fast versions
+conv.py, pool.py and batchnorm.py against. Read these first if the fast versions
 look cryptic.
 """
 import numpy as np
