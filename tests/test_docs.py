@@ -6,7 +6,8 @@
    the line of the .md file.
 2. Every block fenced ```python from <path> quotes the library: each non-empty
    line of it, stripped, must equal a stripped line of <path> (a line "..."
-   marks an omission and is not checked). Such blocks do not run.
+   marks an omission and is not checked), and between omissions the lines
+   are indented relative to each other as in <path>. Such blocks do not run.
 3. Every option (--name) of a `python examples/...` command in a ```bash block
    is one the script's --help lists.
 
@@ -117,6 +118,53 @@ def test_quoted_code_is_verbatim(doc):
             if text and text != "..." and text not in have:
                 problems.append(f"{doc.name}:{start + offset}: not a line of {source}: {text}")
     assert not problems, "quoted code no longer matches the library:\n" + "\n".join(problems)
+
+
+def _indent(line):
+    return len(line) - len(line.lstrip(" "))
+
+
+def indentation_problems(code, source_lines):
+    """[(line offset, message)]: within each run of quoted lines between two
+    "..." markers, the lines must be indented relative to each other as in
+    the source (a quote may sit at any depth as a whole)."""
+    depths = {}
+    for line in source_lines:
+        depths.setdefault(line.strip(), set()).add(_indent(line))
+    problems, run = [], []
+    for offset, line in enumerate(code.splitlines() + ["..."]):
+        text = line.strip()
+        if text == "...":
+            shifts = None
+            for _, quoted, possible in run:       # source depth - quoted depth, per line
+                here = {depth - quoted for depth in possible}
+                shifts = here if shifts is None else shifts & here
+            if run and not shifts:
+                problems.append((run[0][0], "indentation differs from the source"))
+            run = []
+        elif text in depths:
+            run.append((offset, _indent(line), depths[text]))
+    return problems
+
+
+def test_indentation_check_catches_a_flattened_quote():
+    source = ["def f(x):", "    if x:", "        return 1", "    return 2"]
+    assert indentation_problems("if x:\n    return 1\nreturn 2\n", source) == []
+    assert indentation_problems("def f(x):\n...\n        return 1\n", source) == []
+    assert indentation_problems("if x:\nreturn 1\n", source) == [(0, "indentation differs "
+                                                                         "from the source")]
+
+
+@pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
+                         ids=lambda p: p.name)
+def test_quoted_code_keeps_its_indentation(doc):
+    problems = []
+    for info, start, code in blocks(doc):
+        if isinstance(k := kind(info), tuple) and (REPO / k[1]).is_file():
+            source = (REPO / k[1]).read_text().splitlines()
+            problems += [f"{doc.name}:{start + offset}: {message} ({k[1]})"
+                         for offset, message in indentation_problems(code, source)]
+    assert not problems, "quoted code is indented unlike the library:\n" + "\n".join(problems)
 
 
 def _help(script, cache={}):
