@@ -92,11 +92,10 @@ def minidl_runner(model_name, bn, batch, images, labels, seed=0, input_grad=True
 
 
 # --- PyTorch: the identical model ---------------------------------------------
-def torch_runner(model_name, bn, batch, images, labels, seed=0):
-    import torch
+def torch_model(model_name, bn):
+    """The PyTorch twin of setup()'s minidl model: the same layers in the same
+    order (BN before ReLU, no bias before BN), in training mode."""
     from torch import nn
-    torch.set_num_threads(2)
-    torch.manual_seed(seed)
     if model_name == "mlp":
         layers, fan_in = [], 784
         for width in (100, 100, 100):
@@ -113,7 +112,15 @@ def torch_runner(model_name, bn, batch, images, labels, seed=0):
             layers += [nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c_out
         layers += [nn.Flatten(), nn.Linear(32 * 7 * 7, 10)]
-    model = nn.Sequential(*layers).train()
+    return nn.Sequential(*layers).train()
+
+
+def torch_runner(model_name, bn, batch, images, labels, seed=0):
+    import torch
+    from torch import nn
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    model = torch_model(model_name, bn)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)

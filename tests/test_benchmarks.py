@@ -124,3 +124,29 @@ def test_ab_steps_names_a_bad_revision():
     import ab_steps
     with pytest.raises(SystemExit, match="git archive no-such-revision failed"):
         ab_steps.main(["--base", "no-such-revision", "--steps", "1"])
+
+
+@pytest.mark.parametrize("model,bn", [("mlp", True), ("cnn", False)])
+def test_layers_vs_torch_times_every_layer_on_its_training_input(model, bn, monkeypatch, capsys):
+    import layers_vs_torch
+    monkeypatch.setattr(layers_vs_torch, "PAUSE", 0.0)
+    rows = layers_vs_torch.compare(model, bn, batch=4, number=1, rounds=1, use_torch=False)
+    built = bench_epoch.setup(model, bn)[0]
+    assert [row["layer"] for row in rows] == [f"{i}: {layer!r}" for i, layer in
+                                              enumerate(built.layers)]
+    x_shape = [4, 784] if model == "mlp" else [4, 1, 28, 28]
+    assert rows[0]["input"] == x_shape and rows[-1]["input"][1] == built.layers[-1].in_features
+    assert all(row["minidl_ms"] > 0 and "torch_ms" not in row for row in rows)
+    layers_vs_torch.main(["--model", model, "--bn", "on" if bn else "off", "--batch", "3",
+                          "--number", "1", "--rounds", "1", "--no-torch"])
+    assert len(capsys.readouterr().out.splitlines()) == len(built.layers)
+
+
+@pytest.mark.parametrize("model,bn", [("mlp", True), ("mlp", False), ("cnn", True), ("cnn", False)])
+def test_layers_vs_torch_pairs_each_layer_with_its_pytorch_twin(model, bn, monkeypatch):
+    pytest.importorskip("torch")
+    import layers_vs_torch
+    monkeypatch.setattr(layers_vs_torch, "PAUSE", 0.0)
+    rows = layers_vs_torch.compare(model, bn, batch=4, number=1, rounds=1)   # asserts the pairs
+    for row in rows:
+        assert row["minidl_vs_torch"] == round(row["minidl_ms"] / row["torch_ms"], 2)
