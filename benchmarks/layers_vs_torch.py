@@ -25,9 +25,19 @@ import numpy as np
 from bench_epoch import DEFAULT_BATCHES, have_torch, setup, torch_model
 
 PAUSE = 0.3   # seconds before each framework's turn
-# which PyTorch module stands for which minidl layer
-TWINS = {"Dense": "Linear", "Conv2D": "Conv2d", "BatchNorm": ("BatchNorm1d", "BatchNorm2d"),
-         "ReLU": "ReLU", "MaxPool2D": "MaxPool2d", "Flatten": "Flatten"}
+# which PyTorch modules may stand for a minidl layer
+TWINS = {"Dense": ("Linear",), "Conv2D": ("Conv2d",), "BatchNorm": ("BatchNorm1d", "BatchNorm2d"),
+         "ReLU": ("ReLU",), "MaxPool2D": ("MaxPool2d",), "Flatten": ("Flatten",)}
+
+
+def check_twins(layer, module, i):
+    """Stop unless the PyTorch module is the same kind of layer with as many
+    parameters: otherwise the two sides would not do the same work."""
+    ours = sum(v.size for v in layer.params.values())
+    theirs = sum(p.numel() for p in module.parameters())
+    if type(module).__name__ not in TWINS.get(type(layer).__name__, ()) or ours != theirs:
+        raise SystemExit(f"layer {i}: minidl {layer!r} ({ours} parameters) against PyTorch "
+                         f"{module!r} ({theirs}): bench_epoch.setup and torch_model disagree")
 
 
 def minidl_call(layer, x, dy):
@@ -39,7 +49,8 @@ def minidl_call(layer, x, dy):
 
 def torch_call(module, x, dy, input_grad):
     import torch
-    x, dy = torch.from_numpy(x.copy()).requires_grad_(input_grad), torch.from_numpy(dy)
+    x = torch.from_numpy(x.copy()).requires_grad_(input_grad)   # its own copy of the input
+    dy = torch.from_numpy(dy)                                     # only read: shared is fine
 
     def call():
         for p in module.parameters():      # as zero_grad(set_to_none=True) in training
@@ -50,9 +61,10 @@ def torch_call(module, x, dy, input_grad):
 
 
 def seconds_per_call(call, number):
-    """Mean time of `number` calls, after one untimed call: the first call after
-    the other framework's turn pays for its threads still holding the cores
-    (NumPy's OpenBLAS threads keep spinning for a while after a product)."""
+    """Mean time of `number` calls. First a pause, so that the other framework's
+    threads stop spinning (NumPy's OpenBLAS threads keep a core busy for a
+    while after a product), then one untimed call to wake this framework's
+    threads and warm the caches."""
     time.sleep(PAUSE)
     call()
     t0 = time.perf_counter()
@@ -69,45 +81,56 @@ def compare(model_name, bn, batch, number=20, rounds=7, use_torch=True, seed=0):
     x = rng.standard_normal(shape).astype(np.float32)
     first = next(i for i, layer in enumerate(model.layers) if layer.params)
     twins = list(torch_model(model_name, bn)) if use_torch else [None] * len(model.layers)
+    if len(twins) != len(model.layers):
+        raise SystemExit(f"minidl's {model_name} has {len(model.layers)} layers, "
+                         f"PyTorch's {len(twins)}: bench_epoch.setup and torch_model disagree")
     rows = []
     for i, (layer, module) in enumerate(zip(model.layers, twins)):
-        y = layer.forward(x)
-        layer.forget()
+        y = layer.forward(x)               # the next layer's input, and dy's shape;
+        layer.forget()                     # forget it, so the timed calls start clean
         dy = rng.standard_normal(y.shape).astype(y.dtype)
-        layer.needs_input_grad = i != first
+        input_grad = i != first            # as in training: no dL/dx for the data
+        layer.needs_input_grad = input_grad
         calls = {"minidl": minidl_call(layer, x, dy)}
         if module is not None:
-            name, want = type(module).__name__, TWINS[type(layer).__name__]
-            assert name in (want if isinstance(want, tuple) else (want,)), (layer, module)
-            calls["torch"] = torch_call(module, x, dy, input_grad=i != first)
+            check_twins(layer, module, i)
+            calls["torch"] = torch_call(module, x, dy, input_grad)
         times = {key: [] for key in calls}
         for _ in range(rounds + 1):                       # the first round warms up
             for key, call in calls.items():
                 times[key].append(seconds_per_call(call, number))
+        median_ms = {key: 1e3 * statistics.median(t[1:]) for key, t in times.items()}
         row = {"layer": f"{i}: {layer!r}", "input": list(x.shape)}
-        for key, t in times.items():
-            row[f"{key}_ms"] = round(1e3 * statistics.median(t[1:]), 3)
-        if "torch" in times:
-            row["minidl_vs_torch"] = round(row["minidl_ms"] / row["torch_ms"], 2)
+        row.update({f"{key}_ms": round(ms, 3) for key, ms in median_ms.items()})
+        if "torch" in median_ms:
+            row["minidl_vs_torch"] = round(median_ms["minidl"] / median_ms["torch"], 2)
         rows.append(row)
         x = y
     return rows
+
+
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=["mlp", "cnn"], default="cnn")
     p.add_argument("--bn", choices=["on", "off"], default="on")
-    p.add_argument("--batch", type=int, help="default: 60 for mlp, 64 for cnn")
-    p.add_argument("--number", type=int, default=20, help="calls per round and framework")
-    p.add_argument("--rounds", type=int, default=7, help="timed rounds (after one warm-up)")
+    p.add_argument("--batch", type=positive, help="default: 60 for mlp, 64 for cnn")
+    p.add_argument("--number", type=positive, default=20, help="calls per round and framework")
+    p.add_argument("--rounds", type=positive, default=7, help="timed rounds (after one warm-up)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="minidl only")
     args = p.parse_args(argv)
     use_torch = args.torch and have_torch()
     if use_torch:
         import torch
         torch.set_num_threads(2)
-    for row in compare(args.model, args.bn == "on", args.batch or DEFAULT_BATCHES[args.model][0],
+    batch = args.batch if args.batch is not None else DEFAULT_BATCHES[args.model][0]
+    for row in compare(args.model, args.bn == "on", batch,
                        args.number, args.rounds, use_torch):
         print(json.dumps(row), flush=True)
 

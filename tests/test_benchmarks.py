@@ -147,6 +147,35 @@ def test_layers_vs_torch_pairs_each_layer_with_its_pytorch_twin(model, bn, monke
     pytest.importorskip("torch")
     import layers_vs_torch
     monkeypatch.setattr(layers_vs_torch, "PAUSE", 0.0)
-    rows = layers_vs_torch.compare(model, bn, batch=4, number=1, rounds=1)   # asserts the pairs
+    rows = layers_vs_torch.compare(model, bn, batch=4, number=1, rounds=1)   # checks the pairs
+    assert len(rows) == len(bench_epoch.setup(model, bn)[0].layers)
     for row in rows:
-        assert row["minidl_vs_torch"] == round(row["minidl_ms"] / row["torch_ms"], 2)
+        assert row["torch_ms"] > 0 and row["minidl_vs_torch"] > 0
+
+
+def test_layers_vs_torch_refuses_twins_that_do_different_work(monkeypatch):
+    pytest.importorskip("torch")
+    from torch import nn
+    import layers_vs_torch
+    monkeypatch.setattr(layers_vs_torch, "PAUSE", 0.0)
+    real = bench_epoch.torch_model
+    variants = {"a layer fewer": lambda m, bn: nn.Sequential(*list(real(m, bn))[:-1]),
+                "a bias too many": lambda m, bn: nn.Sequential(
+                    nn.Conv2d(1, 16, 3, padding=1, bias=True), *list(real(m, bn))[1:]),
+                "a bigger kernel": lambda m, bn: nn.Sequential(
+                    nn.Conv2d(1, 16, 5, padding=2, bias=False), *list(real(m, bn))[1:]),
+                "another layer": lambda m, bn: nn.Sequential(
+                    *list(real(m, bn))[:2], nn.LeakyReLU(), *list(real(m, bn))[3:])}
+    for name, variant in variants.items():
+        monkeypatch.setattr(layers_vs_torch, "torch_model", variant)
+        with pytest.raises(SystemExit, match="bench_epoch.setup and torch_model disagree"):
+            layers_vs_torch.compare("cnn", True, batch=2, number=1, rounds=1)
+
+
+@pytest.mark.parametrize("option", ["--number", "--rounds", "--batch"])
+def test_layers_vs_torch_wants_positive_counts(option, capsys):
+    import layers_vs_torch
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            layers_vs_torch.main([option, bad, "--no-torch"])
+        assert "must be a positive integer" in capsys.readouterr().err
