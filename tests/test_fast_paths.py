@@ -7,7 +7,7 @@ from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, MaxPool2D
 from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
 from minidl.layers.conv import col2im, im2col
-from minidl.layers.reference import conv2d_naive, maxpool_naive
+from minidl.layers.reference import conv2d_naive, maxpool_backward_naive, maxpool_naive
 from minidl.models import cnn, mlp
 
 rng = np.random.default_rng(0)
@@ -95,18 +95,8 @@ def test_maxpool_with_more_than_256_entries_per_window():
     pool = MaxPool2D(17, 1)
     np.testing.assert_array_equal(pool.forward(x), maxpool_naive(x, 17, 1))
     dy = rng.standard_normal((2, 1, 1, 2))
-    np.testing.assert_allclose(pool.backward(dy), routed_to_first_max(x, dy, 17, 1), rtol=1e-12)
-    assert routed_to_first_max(x, dy, 17, 1)[1, 0, 16, 17] == dy[1, 0, 0, 1]   # plane 288 won
-
-
-def routed_to_first_max(x, dy, k, s):
-    """dL/dx of max pooling by brute force: dy to the first maximum of each window."""
-    dx = np.zeros_like(x)
-    for n, c, i, j in np.ndindex(*dy.shape):
-        win = x[n, c, i * s:i * s + k, j * s:j * s + k]
-        u, v = np.unravel_index(np.argmax(win), win.shape)
-        dx[n, c, i * s + u, j * s + v] += dy[n, c, i, j]
-    return dx
+    np.testing.assert_allclose(pool.backward(dy), maxpool_backward_naive(x, dy, 17, 1), rtol=1e-12)
+    assert maxpool_backward_naive(x, dy, 17, 1)[1, 0, 16, 17] == dy[1, 0, 0, 1]   # plane 288 won
 
 
 @pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 8, 6)), (2, 2, (1, 2, 7, 9)),
@@ -126,7 +116,7 @@ def test_maxpool_forward_and_first_max_routing(k, s, shape, ties, dtype):
     dy = rng.standard_normal(y.shape).astype(dtype)
     dx = pool.backward(dy)                # dy goes to the first maximum in row-major order
     assert dx.dtype == dtype and dx.shape == x.shape
-    np.testing.assert_allclose(dx, routed_to_first_max(x, dy, k, s), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dx, maxpool_backward_naive(x, dy, k, s), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("make,shape", [

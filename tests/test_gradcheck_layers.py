@@ -43,7 +43,8 @@ def test_conv2d_without_bias():
 
 
 @pytest.mark.parametrize("k,s,shape", [(2, None, (2, 3, 6, 4)), (2, None, (2, 2, 7, 5)),
-                                       (3, 2, (2, 2, 7, 8)), (3, 1, (1, 2, 5, 5))])
+                                       (3, 2, (2, 2, 7, 8)), (3, 1, (1, 2, 5, 5)),
+                                       (2, 3, (2, 2, 8, 7))])     # stride > k: gaps
 def test_maxpool(k, s, shape):
     check(MaxPool2D(k, s), shape)
 

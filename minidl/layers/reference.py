@@ -48,3 +48,14 @@ def maxpool_naive(x, k, stride):
         for j in range(wo):
             y[:, :, i, j] = x[:, :, i * stride:i * stride + k, j * stride:j * stride + k].max((2, 3))
     return y
+
+
+def maxpool_backward_naive(x, dy, k, stride):
+    """dL/dx of maxpool_naive: each dy[n, c, i, j] goes to the first maximum (in
+    row-major order) of its window; an element that wins several windows gets the sum."""
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dy.shape):
+        win = x[n, c, i * stride:i * stride + k, j * stride:j * stride + k]
+        u, v = np.unravel_index(np.argmax(win), win.shape)
+        dx[n, c, i * stride + u, j * stride + v] += dy[n, c, i, j]
+    return dx
