@@ -10,6 +10,7 @@ from minidl.errors import MinidlError
 from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
+CNN_CHANNELS = (16, 32)       # the feature maps of build()'s two convolutions
 
 
 def data_root(data_dir):
@@ -63,7 +64,8 @@ def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, i
     if model == "mlp":
         return mlp(784, list(hidden), 10, activation=activation, batchnorm=batchnorm,
                    seed=seed, init=init)
-    return cnn(1, 10, batchnorm=batchnorm, activation=activation, seed=seed, init=init)
+    return cnn(1, 10, batchnorm=batchnorm, activation=activation, channels=CNN_CHANNELS,
+               seed=seed, init=init)
 
 
 def run_cli(main):

@@ -35,21 +35,19 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
-import inspect  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import (add_data_arguments, build, ensure_dir, first_samples, load_data,  # noqa: E402
-                    loaders, run_cli)
+from common import (CNN_CHANNELS, add_data_arguments, build, ensure_dir,  # noqa: E402
+                    first_samples, load_data, loaders, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
-from minidl.models import cnn  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
 from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
 
@@ -58,7 +56,6 @@ PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "in
 SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
 NETS = (("plain", False), ("bn", True))      # key, batchnorm
-CNN_CHANNELS = inspect.signature(cnn).parameters["channels"].default   # what build() gets
 
 
 def init_arg(text):
