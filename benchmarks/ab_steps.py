@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_epoch import DEFAULT_BATCHES, batches, make_data, setup, train_step
+from bench_epoch import DEFAULT_BATCHES, batches, make_data, positive, setup, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def main(argv=None):
     p.add_argument("--base", default="HEAD", help="git revision to compare against")
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     p.add_argument("--bn", choices=["on", "off"], default="on")
-    p.add_argument("--batch", type=int, help="default 60 (mlp) / 64 (cnn)")
-    p.add_argument("--steps", type=int, default=1000, help="timed steps of each version")
+    p.add_argument("--batch", type=positive, help="default 60 (mlp) / 64 (cnn)")
+    p.add_argument("--steps", type=positive, default=1000, help="timed steps of each version")
     args = p.parse_args(argv)
     batch = args.batch or DEFAULT_BATCHES[args.model][0]
     n_batches = 20                                            # converted once, cycled through

@@ -42,6 +42,14 @@ def minor_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def positive(text):
+    """argparse type for counts (batch size, steps, epochs...): an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def make_data(n, seed=0):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -221,10 +229,10 @@ def memory_mode(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=["mlp", "cnn", "all"], default="all")
-    p.add_argument("--batch", type=int, nargs="+", help="default: 60 256 for mlp, 64 for cnn")
+    p.add_argument("--batch", type=positive, nargs="+", help="default: 60 256 for mlp, 64 for cnn")
     p.add_argument("--bn", choices=["on", "off", "both"], default="both")
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up")
-    p.add_argument("--samples", type=int, default=N_SAMPLES, help="samples per epoch")
+    p.add_argument("--epochs", type=positive, default=3, help="timed epochs after the warm-up")
+    p.add_argument("--samples", type=positive, default=N_SAMPLES, help="samples per epoch")
     p.add_argument("--quick", action="store_true", help="1/10 of an epoch (6,000 samples)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
     p.add_argument("--no-input-grad", dest="input_grad", action="store_false",

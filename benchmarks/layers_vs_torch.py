@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from bench_epoch import DEFAULT_BATCHES, have_torch, setup, torch_model
+from bench_epoch import DEFAULT_BATCHES, have_torch, positive, setup, torch_model
 
 PAUSE = 0.3   # seconds before each framework's turn
 # which PyTorch modules may stand for a minidl layer
@@ -107,13 +107,6 @@ def compare(model_name, bn, batch, number=20, rounds=7, use_torch=True, seed=0):
         rows.append(row)
         x = y
     return rows
-
-
-def positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def main(argv=None):

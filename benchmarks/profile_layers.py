@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from bench_epoch import DEFAULT_BATCHES, batches, make_data, setup, train_step
+from bench_epoch import DEFAULT_BATCHES, batches, make_data, positive, setup, train_step
 
 
 class Timers:
@@ -66,8 +66,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="per-layer time per training step")
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     p.add_argument("--bn", choices=["on", "off"], default="on")
-    p.add_argument("--batch", type=int, default=None, help="default 60 (mlp) / 64 (cnn)")
-    p.add_argument("--steps", type=int, default=None, help="default 1000 (mlp) / 200 (cnn)")
+    p.add_argument("--batch", type=positive, default=None, help="default 60 (mlp) / 64 (cnn)")
+    p.add_argument("--steps", type=positive, default=None, help="default 1000 (mlp) / 200 (cnn)")
     p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
                    help="model.input_grad = False, as bench_epoch.py --no-input-grad")
     args = p.parse_args(argv)

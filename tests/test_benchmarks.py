@@ -1,6 +1,7 @@
 """The benchmark's bookkeeping, not its timings: which runners take turns, and
 how the ratios in its JSON lines are formed."""
 import argparse
+import importlib
 import json
 import re
 import sys
@@ -172,10 +173,18 @@ def test_layers_vs_torch_refuses_twins_that_do_different_work(monkeypatch):
             layers_vs_torch.compare("cnn", True, batch=2, number=1, rounds=1)
 
 
-@pytest.mark.parametrize("option", ["--number", "--rounds", "--batch"])
-def test_layers_vs_torch_wants_positive_counts(option, capsys):
-    import layers_vs_torch
+COUNT_OPTIONS = [("layers_vs_torch", o) for o in ("--number", "--rounds", "--batch")] + \
+    [("bench_epoch", o) for o in ("--batch", "--epochs", "--samples")] + \
+    [("profile_layers", o) for o in ("--batch", "--steps")] + \
+    [("ab_steps", o) for o in ("--batch", "--steps")]
+
+
+@pytest.mark.parametrize("script, option", COUNT_OPTIONS)
+def test_benchmarks_want_positive_counts(script, option, capsys):
+    """A count of 0 or less is refused when the options are read, before any work."""
+    main = importlib.import_module(script).main
     for bad in ("0", "-1"):
         with pytest.raises(SystemExit):
-            layers_vs_torch.main([option, bad, "--no-torch"])
-        assert "must be a positive integer" in capsys.readouterr().err
+            main([option, bad])
+        err = capsys.readouterr().err
+        assert f"argument {option}: must be a positive integer, got {bad}" in err
