@@ -32,11 +32,16 @@ class ChecksumError(MinidlError, ValueError):
 
 
 class DataNotFoundError(MinidlError, FileNotFoundError):
-    """The data files are neither on disk nor downloadable."""
+    """Files that are needed (the data, an earlier run's results) are neither on disk nor
+    downloadable."""
 
 
 class CheckpointError(MinidlError, ValueError):
     """A checkpoint file is unreadable or does not match the model it is loaded into."""
+
+
+class FormatError(MinidlError, ValueError):
+    """A file name or option asks for a file format minidl cannot write."""
 
 
 class DivergenceError(MinidlError, FloatingPointError):

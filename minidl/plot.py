@@ -6,7 +6,9 @@ every function takes an optional matplotlib Axes and returns the Figure.
 
     fig = plot.accuracy_curves({"bn": h_bn, "plain": h_plain},
                                title=plot.setting("mlp", "sigmoid", 60, 0.5))
-    plot.save(fig, "accuracy.png")
+    plot.save(fig, "accuracy.pdf")          # the format follows the suffix
+
+plot.save(fig, path, formats=("png", "pdf")) writes one file per format.
 
 Histories are keyed "bn" / "plain" (other keys get matplotlib's colours).
 """
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from minidl.errors import FormatError  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
@@ -53,11 +56,39 @@ def _axes(ax, figsize=(7, 4.5)):
     return plt.subplots(figsize=figsize)
 
 
-def save(fig, path):
-    """Save a figure as PNG (via a temporary name, so no half-written file) and close it."""
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
+def save(fig, path, formats=None):
+    """Save a figure, close it and return the paths written.
+
+    The file's suffix picks the format ("accuracy.pdf"; no suffix: PNG).
+    formats=("png", "pdf") writes one file per format instead, the suffix
+    of path replaced. PDF and SVG files get no date, and SVG fixed ids, so
+    the same plot always gives the same bytes (a figure kept in a course's
+    repository changes only when the plot does). Each file is written under a
+    temporary name and renamed when complete: never a half-written file.
+    """
+    stem, suffix = os.path.splitext(os.fspath(path))
+    names = [f"{stem}.{f}" for f in formats] if formats else [os.fspath(path)]
+    try:
+        kinds = [_format(fig, name) for name in names]   # all checked before any is written
+        for name, kind in zip(names, kinds):
+            with atomic_path(name, suffix="." + kind) as tmp, \
+                    plt.rc_context({"svg.hashsalt": "minidl"}):
+                fig.savefig(tmp, format=kind, bbox_inches="tight", metadata=NO_DATE.get(kind))
+    finally:
+        plt.close(fig)
+    return names
+
+
+NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
+def _format(fig, name):
+    kind = os.path.splitext(name)[1].lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if kind not in supported:
+        raise FormatError(f"cannot save a plot as {name!r}: {kind!r} is not an image format "
+                          f"matplotlib writes; use one of {', '.join(sorted(supported))}")
+    return kind
 
 
 def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):

@@ -2,6 +2,7 @@
 guarantee that both nets start from the same weights and see the same batches."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, assert_png, mnist_root
+
+from minidl.errors import DataNotFoundError, FormatError
 
 SCRIPT = REPO / "examples" / "mnist" / "compare_bn.py"
 STEPS = 300
@@ -78,6 +81,41 @@ def test_with_sigmoid_bn_lowers_the_training_loss_faster(out):
     assert summary["bn"]["final_train_loss"] < summary["plain"]["final_train_loss"]
 
 
+def forbid_training(compare_bn, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("--replot must not load data or train")
+    monkeypatch.setattr(compare_bn, "load_data", refuse)
+    monkeypatch.setattr(compare_bn, "train_net", refuse)
+
+
+def test_replot_redraws_the_same_plots_without_training(out, compare_bn, monkeypatch, tmp_path):
+    for f in out.glob("*.json"):                  # the run's results, none of its plots
+        shutil.copy(f, tmp_path)
+    forbid_training(compare_bn, monkeypatch)
+    assert compare_bn.main(["--replot", str(tmp_path), "--format", "png", "pdf", "svg"]) == 0
+    for name in ("loss_curves", "accuracy", "activations"):
+        # the same figure as the run drew: byte for byte
+        assert (tmp_path / f"{name}.png").read_bytes() == (out / f"{name}.png").read_bytes()
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF-")
+        assert "<svg" in (tmp_path / f"{name}.svg").read_text()
+    compare_bn.main(["--replot", str(tmp_path), "--log-scale"])
+    assert (tmp_path / "loss_curves.png").read_bytes() != (out / "loss_curves.png").read_bytes()
+
+
+def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_path):
+    forbid_training(compare_bn, monkeypatch)
+    with pytest.raises(DataNotFoundError, match=r"no summary\.json there .*--out folder"):
+        compare_bn.main(["--replot", str(tmp_path)])
+    for name in ("summary.json", "activations.json", "history_plain.json"):
+        shutil.copy(out / name, tmp_path)
+    with pytest.raises(DataNotFoundError, match=r"no history_bn\.json there"):
+        compare_bn.main(["--replot", str(tmp_path)])
+    (tmp_path / "history_bn.json").write_text("{ not json")
+    with pytest.raises(FormatError, match=r"history_bn\.json is not the JSON file"):
+        compare_bn.main(["--replot", str(tmp_path)])
+    assert not list(tmp_path.glob("*.png"))       # nothing drawn from half a run
+
+
 def test_the_label_digest_tells_batch_orders_apart(compare_bn):
     from minidl.data import DataLoader
 
@@ -133,6 +171,11 @@ def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
     assert not sweep["plain"][0]["diverged"] and sweep["plain"][1]["diverged"]
     assert sweep["plain"][1]["test_acc"] is None          # no accuracy for a diverged run
     assert_png(tmp_path / "lr_sweep.png")
+    drawn = (tmp_path / "lr_sweep.png").read_bytes()
+    (tmp_path / "lr_sweep.png").unlink()
+    run(["--replot", str(tmp_path), "--format", "png", "pdf"])
+    assert (tmp_path / "lr_sweep.png").read_bytes() == drawn
+    assert (tmp_path / "lr_sweep.pdf").read_bytes().startswith(b"%PDF-")
 
 
 def test_the_data_is_loaded_once_per_run_not_once_per_net(compare_bn, mnist, monkeypatch,

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import assert_png
 from minidl import plot
+from minidl.errors import FormatError
 from minidl.history import History
 
 matplotlib.use("Agg")
@@ -105,3 +106,35 @@ def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
     assert mcolors.to_hex(crosses[0].get_color()) == plot.COLORS["plain"]
     plot.save(fig, tmp_path / "lr_sweep.png")
     assert_png(tmp_path / "lr_sweep.png")
+
+
+def test_save_writes_one_file_per_format_and_closes_the_figure(histories, tmp_path):
+    fig = plot.accuracy_curves(histories)
+    written = plot.save(fig, tmp_path / "acc.png", formats=("png", "pdf", "svg"))
+    assert written == [str(tmp_path / f"acc.{f}") for f in ("png", "pdf", "svg")]
+    assert_png(tmp_path / "acc.png")
+    assert (tmp_path / "acc.pdf").read_bytes().startswith(b"%PDF-")
+    svg = (tmp_path / "acc.svg").read_text()
+    assert "<svg" in svg and "test accuracy" in svg      # the axis label, as text
+    assert not plt.fignum_exists(fig.number)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.pdf", "acc.png", "acc.svg"]
+
+
+def test_the_suffix_picks_the_format_and_pdf_svg_are_reproducible(histories, tmp_path):
+    for name in ("a.pdf", "b.pdf", "a.svg", "b.svg"):
+        plot.save(plot.loss_curves(histories), tmp_path / name)
+    assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF-")
+    for kind in ("pdf", "svg"):      # no date, fixed ids: the same plot, the same bytes
+        assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
+    plot.save(plot.loss_curves(histories), tmp_path / "no_suffix")
+    assert_png(tmp_path / "no_suffix")                   # no suffix: PNG, as before
+
+
+def test_an_unknown_format_is_refused_before_anything_is_written(histories, tmp_path):
+    (tmp_path / "acc.png").write_bytes(b"an older plot")
+    fig = plot.accuracy_curves(histories)
+    with pytest.raises(FormatError, match=r"acc\.xyz': 'xyz'.*one of .*pdf, .*png, .*svg"):
+        plot.save(fig, tmp_path / "acc.png", formats=("png", "xyz"))
+    assert (tmp_path / "acc.png").read_bytes() == b"an older plot"   # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["acc.png"]
+    assert not plt.fignum_exists(fig.number)

@@ -76,10 +76,21 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
 
 
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
-                                          ("--epochs", "0"), ("--shift", "-1")])
+                                          ("--epochs", "0"), ("--shift", "-1"),
+                                          ("--format", "jpg")])
 def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
     result = run([option, value, "--out", str(tmp_path)])
     assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_loss_curve_in_every_format_asked_for(mnist, tmp_path):
+    result = run(["--model", "mlp", "--epochs", "1", "--train-subset", "600", "--data-dir",
+                  mnist_dir(), "--out", str(tmp_path), "--no-progress", "--format", "pdf", "svg"])
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "loss_curve.pdf").read_bytes().startswith(b"%PDF-")
+    assert "<svg" in (tmp_path / "loss_curve.svg").read_text()
+    assert not (tmp_path / "loss_curve.png").exists()      # only the formats asked for
+    assert "loss_curve.pdf loss_curve.svg" in result.stdout
 
 
 def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):

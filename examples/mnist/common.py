@@ -33,6 +33,15 @@ def add_data_arguments(parser):
                         help="train on the first N training images only (quick runs)")
 
 
+PLOT_FORMATS = ("png", "pdf", "svg", "eps")   # for slides and papers; plot.save takes more
+
+
+def add_format_argument(parser):
+    parser.add_argument("--format", nargs="+", choices=PLOT_FORMATS, default=["png"],
+                        metavar="FMT", help="write every plot in each of these formats: "
+                        f"{', '.join(PLOT_FORMATS)} (PDF and SVG are vector graphics)")
+
+
 def load_data(args):
     """MNIST from --data-dir (or the default folder), downloading it unless
     --no-download. Reading and checking the files takes a while: load once

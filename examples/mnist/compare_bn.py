@@ -13,6 +13,10 @@ Writes into --out: loss_curves.png, accuracy.png, activations.png (the paper's
 Figure 1 layout), history_{bn,plain}.json and .csv (one row per evaluation),
 steps_{bn,plain}.csv (loss per step), activations.json, summary.json and
 summary.md. With --lr-sweep instead: lr_sweep.png and lr_sweep.json.
+--format pdf svg writes the plots in those formats instead of PNG; --replot
+FOLDER redraws the plots of a finished run from its JSON files, training nothing:
+
+    python examples/mnist/compare_bn.py --replot runs/paper --format pdf
 
 activations.png: (a) test accuracy; (b, c) the 15th, 50th and 85th percentiles of the
 input to the last hidden nonlinearity (after BN in the BN net) for one unit (--unit),
@@ -40,12 +44,14 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import (CNN_CHANNELS, add_data_arguments, build, ensure_dir,  # noqa: E402
-                    first_samples, load_data, loaders, run_cli)
+from common import (CNN_CHANNELS, add_data_arguments, add_format_argument,  # noqa: E402
+                    build, ensure_dir, first_samples, load_data, loaders, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
+from minidl.errors import DataNotFoundError, FormatError  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
+from minidl.history import History  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
@@ -96,6 +102,10 @@ def parse_args(argv=None):
                    help="learning rates of the sweep (default: 0.01 ... 30 for sigmoid, "
                         "0.01 ... 3 for relu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format_argument(p)
+    p.add_argument("--replot", metavar="FOLDER", default=None,
+                   help="train nothing: redraw the plots of an earlier run from the files "
+                        "in FOLDER, into FOLDER (with --format, --log-scale)")
     args = p.parse_args(argv)
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)
@@ -220,23 +230,35 @@ def write_histories(out, runs):
                 for key, run in runs.items()})
 
 
-def unit_label(args):
-    if args.model == "cnn":      # BN normalizes a feature map over batch and positions
-        return f"channel {args.unit}, all positions"
-    return f"unit {args.unit} of the last hidden layer"
+def unit_label(model, unit):
+    if model == "cnn":           # BN normalizes a feature map over batch and positions
+        return f"channel {unit}, all positions"
+    return f"unit {unit} of the last hidden layer"
 
 
-def write_plots(out, runs, args):
-    title = plot.setting(args.model, args.activation, args.batch_size, args.lr)
-    histories = {key: run.history for key, run in runs.items()}
-    window = max(1, min(100, args.steps // 20))
-    plot.save(plot.loss_curves(histories, title=title, log_scale=args.log_scale,
-                               smooth_window=window), os.path.join(out, "loss_curves.png"))
-    plot.save(plot.accuracy_curves(histories, title=title), os.path.join(out, "accuracy.png"))
-    recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
-    fig = plot.figure1(histories, recorded, title=title, unit_label=unit_label(args),
-                       quantity=f"input to the {args.activation}")
-    plot.save(fig, os.path.join(out, "activations.png"))
+def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",)):
+    """loss_curves, accuracy and activations (Figure 1) in each of `formats`.
+    histories: {"plain": History, "bn": History}; recorded: {key: (steps, values)};
+    s: the run's settings (summary.json's "settings")."""
+    title = plot.setting(s["model"], s["activation"], s["batch_size"], s["lr"])
+    window = max(1, min(100, s["steps"] // 20))
+    written = plot.save(plot.loss_curves(histories, title=title, log_scale=log_scale,
+                                         smooth_window=window),
+                        os.path.join(out, "loss_curves"), formats)
+    written += plot.save(plot.accuracy_curves(histories, title=title),
+                         os.path.join(out, "accuracy"), formats)
+    fig = plot.figure1(histories, recorded, title=title, unit_label=unit_label(s["model"], s["unit"]),
+                       quantity=f"input to the {s['activation']}")
+    return written + plot.save(fig, os.path.join(out, "activations"), formats)
+
+
+def write_sweep_plot(out, sweep, formats=("png",)):
+    """lr_sweep plot of lr_sweep.json's content: {"settings", "plain", "bn"}."""
+    s = sweep["settings"]
+    title = plot.setting(s["model"], s["activation"], s["batch_size"],
+                         extra=f"{s['steps']} steps per run")
+    results = {key: sweep[key] for key, _ in NETS}
+    return plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep"), formats)
 
 
 def compare(args, data, out):
@@ -248,7 +270,9 @@ def compare(args, data, out):
     write_histories(out, runs)
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
-    write_plots(out, runs, args)
+    recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
+    plots = write_plots(out, {key: run.history for key, run in runs.items()}, recorded,
+                        summary["settings"], args.log_scale, args.format)
     for key, _ in NETS:
         s = summary[key]
         print(f"{plot.LABELS[key]:>10}: final test accuracy {fmt(s['final_test_acc'], True)}, "
@@ -256,7 +280,7 @@ def compare(args, data, out):
               f"{s['ms_per_step']} ms/step")
     print(f"BN reaches the plain net's final accuracy at step "
           f"{fmt(summary['bn_steps_to_plain_final'])}")
-    print(f"wrote {out}/: loss_curves.png accuracy.png activations.png history_*.json/csv "
+    print(f"wrote {out}/: {' '.join(os.path.basename(f) for f in plots)} history_*.json/csv "
           "steps_*.csv activations.json summary.json summary.md")
 
 
@@ -275,16 +299,47 @@ def lr_sweep(args, data, out):
                                  "wall_time_s": s["wall_time_s"]})
             state = "diverged" if s["diverged"] else fmt(s["final_test_acc"], True)
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
-    sweep_settings = {**settings(args), "lr": None, "lrs": lrs}      # --lr plays no part
-    write_json(os.path.join(out, "lr_sweep.json"), {"settings": sweep_settings, **results})
-    title = plot.setting(args.model, args.activation, args.batch_size,
-                         extra=f"{args.steps} steps per run")
-    plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep.png"))
-    print(f"wrote {out}/: lr_sweep.png lr_sweep.json")
+    sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}  # --lr plays no part
+    write_json(os.path.join(out, "lr_sweep.json"), sweep)
+    plots = write_sweep_plot(out, sweep, args.format)
+    print(f"wrote {out}/: {' '.join(os.path.basename(f) for f in plots)} lr_sweep.json")
+
+
+def read_json(folder, name, what):
+    path = os.path.join(folder, name)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataNotFoundError(f"--replot {folder}: no {name} there ({what}); give the "
+                                "--out folder of a finished compare_bn.py run") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FormatError(f"--replot: {path} is not the JSON file compare_bn.py writes ({e})") from None
+
+
+def replot(args):
+    """Redraw an earlier run's plots from its files, training nothing: a compare
+    run (summary.json, history_*.json, activations.json) or an lr sweep (lr_sweep.json)."""
+    folder = args.replot
+    if os.path.exists(os.path.join(folder, "lr_sweep.json")):
+        plots = write_sweep_plot(folder, read_json(folder, "lr_sweep.json", "the sweep's results"),
+                                 args.format)
+    else:
+        s = read_json(folder, "summary.json", "the run's settings")["settings"]
+        recorded = read_json(folder, "activations.json", "the recorded percentiles")
+        histories = {key: History.from_dict(read_json(folder, f"history_{key}.json", "a history"))
+                     for key, _ in NETS}
+        plots = write_plots(folder, histories,
+                            {key: (r["steps"], r["values"]) for key, r in recorded.items()},
+                            s, args.log_scale, args.format)
+    print(f"wrote {folder}/: {' '.join(os.path.basename(f) for f in plots)}")
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.replot:
+        replot(args)
+        return 0
     out = ensure_dir(args.out)
     data = load_data(args)              # once: every net of the run trains on it
     if args.lr_sweep:

@@ -5,13 +5,15 @@
 
 Prints one line per epoch and, last, test_accuracy=0.XXXX on a line of its
 own. Writes into --out: history.json, history.csv (one row per epoch),
-steps.csv (loss per step), checkpoint.npz, loss_curve.png.
+steps.csv (loss per step), checkpoint.npz, loss_curve.png (--format pdf svg:
+in those formats).
 Ctrl-C saves a checkpoint and stops; the same command with --resume goes on.
 """
 import argparse
 import os
 
-from common import add_data_arguments, build, ensure_dir, load_data, loaders, run_cli
+from common import (add_data_arguments, add_format_argument, build, ensure_dir, load_data,
+                    loaders, run_cli)
 
 from minidl import plot
 from minidl.errors import CheckpointError
@@ -66,6 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue from <out>/checkpoint.npz (after Ctrl-C)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_format_argument(p)
     args = p.parse_args(argv)
     for key, value in DEFAULTS[args.model].items():
         if getattr(args, key) is None:
@@ -132,13 +135,14 @@ def main(argv=None):
     history.to_csv(os.path.join(out, "history.csv"))
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
     title = f"{args.model.upper()} {args.activation}, {'with' if args.batchnorm else 'without'} BN"
-    plot.save(plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
-                               log_scale=True), os.path.join(out, "loss_curve.png"))
+    plots = plot.save(plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
+                                       log_scale=True), os.path.join(out, "loss_curve"), args.format)
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
         return 130
-    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz loss_curve.png")
+    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz "
+          f"{' '.join(os.path.basename(f) for f in plots)}")
     print(f"test_accuracy={history.final['test_acc']:.4f}")
     return 0
 
