@@ -82,8 +82,11 @@ def load(model, path, optimizer=None):
     unexpected = sorted(k for k in set(stored) - set(expected)
                         if optimizer is not None or not k.startswith("optim/"))
     if unexpected:
-        raise CheckpointError(f"{path}: unexpected entries {unexpected[:5]}; "
-                              "the checkpoint was saved from a different model")
+        why = ("the checkpoint was saved with an optimizer that keeps state (momentum "
+               "buffers) this one does not have; use the same optimizer settings"
+               if all(k.startswith("optim/") for k in unexpected) else
+               "the checkpoint was saved from a different model")
+        raise CheckpointError(f"{path}: unexpected entries {unexpected[:5]}; {why}")
 
     for p in model.parameters():
         p.value[...] = stored[f"param/{p.name}"]

@@ -11,6 +11,11 @@ class MinidlError(Exception):
     """Base class of every error minidl raises on purpose."""
 
 
+class SettingError(MinidlError, ValueError):
+    """An argument has a value that cannot work: a learning rate of 0, a stride
+    of 0, a batch size of 0, an unknown activation."""
+
+
 class ShapeError(MinidlError, ValueError):
     """An array has the wrong number of dimensions, size or dtype for a layer."""
 
@@ -41,7 +46,8 @@ class CheckpointError(MinidlError, ValueError):
 
 
 class FormatError(MinidlError, ValueError):
-    """A file name or option asks for a file format minidl cannot write."""
+    """A file is not in the format needed: a run's results that are not the JSON
+    expected, or a plot's file name whose suffix names no image format."""
 
 
 class DivergenceError(MinidlError, FloatingPointError):

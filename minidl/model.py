@@ -1,5 +1,6 @@
 """Sequential: a chain of layers, run forward in order and backward in reverse."""
 import contextlib
+from copy import deepcopy
 
 import numpy as np
 
@@ -105,13 +106,14 @@ class Sequential:
 
     def summary(self, input_shape):
         """A table of layer, output shape and parameter count, for an input of
-        shape (N, *input_shape). Runs one forward pass in eval mode on zeros and
-        changes no state."""
+        shape (N, *input_shape). Runs one forward pass in eval mode on zeros, on a
+        copy: the model's state (a forward waiting for its backward, say) is untouched."""
         dtype = self.parameters()[0].value.dtype if self.parameters() else np.float32
         x = np.zeros((2, *input_shape), dtype)
         rows = [("input", str((None, *input_shape)), "")]
-        with self.inference():
-            for i, layer in enumerate(self.layers):
+        model = deepcopy(self)
+        with model.inference():
+            for i, layer in enumerate(model.layers):
                 x = layer.forward(x)
                 n = sum(v.size for v in layer.params.values())
                 rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))

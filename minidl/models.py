@@ -13,6 +13,7 @@ minidl/layers/init.py), or pass init=<std> for a plain Gaussian. The same
 seed draws the same weights with and without BN (BN's gamma/beta draw nothing),
 so the two nets of an experiment start from identical W.
 """
+from minidl.errors import SettingError
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.init import as_rng
 from minidl.model import Sequential
@@ -24,7 +25,7 @@ def _setup(activation, init, seed):
     """The activation class, the weight init (he for ReLU, xavier otherwise,
     unless given) and the random generator every layer of one builder shares."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        raise SettingError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     default = "he" if activation == "relu" else "xavier"
     return ACTIVATIONS[activation], default if init is None else init, as_rng(seed)
 

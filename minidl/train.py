@@ -17,6 +17,7 @@ position and random state, the step and the history.
 """
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
-from minidl.errors import CheckpointError, DivergenceError
+from minidl.errors import CheckpointError, DivergenceError, SettingError, ShapeError
 from minidl.history import History
 
 
@@ -67,6 +68,8 @@ def evaluate(model, loss_fn, loader):
             logits = model.forward(xb)
             _add_batch(totals, loss_fn.forward(logits, yb), logits, yb)
     loss_sum, correct, n = totals
+    if n == 0:
+        raise ShapeError("evaluate: the loader yielded no batch (is it empty, or mid-epoch?)")
     return loss_sum / n, correct / n
 
 
@@ -104,7 +107,7 @@ class Trainer:
                  schedule=None, callbacks=(), eval_every=None, checkpoint=None,
                  checkpoint_every=None, on_divergence="raise", progress=True):
         if on_divergence not in ("raise", "record"):
-            raise ValueError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
+            raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every
@@ -114,6 +117,7 @@ class Trainer:
         self.history = History()
         self.step, self.elapsed, self.stop = 0, 0.0, False
         self.loss = None                 # loss of the last step
+        self.saved_step = None           # step of `checkpoint` on disk, once saved or resumed
         self._since_record = [0.0, 0, 0]   # loss sum, correct, samples since the last record
 
     # --- the loop ------------------------------------------------------------
@@ -121,7 +125,7 @@ class Trainer:
         """Train for ``epochs`` epochs or ``steps`` steps in all (counting steps
         already done before a resume). Returns the History."""
         if (epochs is None) == (steps is None):
-            raise ValueError("give exactly one of epochs= or steps=")
+            raise SettingError("give exactly one of epochs= or steps=")
         total = steps if steps is not None else epochs * len(self.train_loader)
         self.stop = False
         for c in self.callbacks:
@@ -147,7 +151,7 @@ class Trainer:
         with _catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
                                              disable=not self.progress, leave=False) as bar:
             while self.step < total and not self.stop:
-                epoch = self.train_loader.epoch
+                epoch, before = self.train_loader.epoch, self.step
                 for xb, yb in self.train_loader:
                     if not self._train_step(xb, yb):
                         break
@@ -165,10 +169,14 @@ class Trainer:
                         self._interrupted()
                     if self.stop or self.step >= total:
                         break
+                if self.step == before and not self.stop:   # else this loop never ends
+                    raise ShapeError("the training loader yielded no batch in a whole epoch "
+                                     f"(len(train_loader) = {len(self.train_loader)})")
 
     def _train_step(self, xb, yb):
         """forward, loss, backward, update. Returns False when training must stop."""
-        lr = self.optimizer.lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
+        # a Python float: the history and checkpoints store it as JSON
+        lr = self.optimizer.lr = float(self.schedule(self.step) if self.schedule else self.optimizer.lr)
         logits = self.model.forward(xb)
         loss = self.loss_fn.forward(logits, yb)
         if not math.isfinite(loss):
@@ -208,7 +216,9 @@ class Trainer:
         self.history.diverged = info
         self.stop = True
         if self.on_divergence == "raise":
-            kept = f" The last good checkpoint is {self.checkpoint}." if self.checkpoint else ""
+            kept = (f" The last good checkpoint is {self.checkpoint}, from step {self.saved_step}."
+                    if self.checkpoint and self.saved_step is not None else
+                    " No checkpoint was saved before it." if self.checkpoint else "")
             raise DivergenceError(
                 f"training diverged: the loss became {loss} at step {self.step + 1} with "
                 f"learning rate {lr:g} (last finite loss: {last}).{kept} Try a smaller "
@@ -225,6 +235,7 @@ class Trainer:
         meta = {"step": self.step, "elapsed": self.elapsed, "since_record": self._since_record,
                 "loader": self.train_loader.state_dict(), "history": self.history.to_dict()}
         ckpt.save(self.model, path, self.optimizer, meta=meta)
+        self._note_checkpoint(path)
 
     def resume(self, path):
         """Restore everything saved by save(path); fit() then continues where it stopped."""
@@ -238,7 +249,13 @@ class Trainer:
             raise CheckpointError(f"{path}: not a training checkpoint written by Trainer.save "
                                   f"(its metadata lacks or garbles {e})") from None
         self.history.interrupted = False
+        self._note_checkpoint(path)
         return self
+
+    def _note_checkpoint(self, path):
+        """Remember the step of the training checkpoint on disk (for the divergence message)."""
+        if self.checkpoint and os.fspath(path) == os.fspath(self.checkpoint):
+            self.saved_step = self.step
 
 
 def fit(model, loss_fn, optimizer, train_loader, epochs=None, steps=None, **options):

@@ -77,8 +77,17 @@ def test_missing_and_unexpected_entries(tmp_path):
     with pytest.raises(CheckpointError, match="missing 'optim/velocity.0.W'"):
         checkpoint.load(model, tmp_path / "ck.npz", SGD(model.parameters(), lr=0.1, momentum=0.9))
     plain = mlp(6, [5, 4], 3, batchnorm=False)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="saved from a different model"):
         checkpoint.load(plain, tmp_path / "ck.npz")
+
+
+def test_an_optimizer_without_momentum_is_told_apart_from_another_model(tmp_path):
+    model, opt = trained(0)
+    checkpoint.save(model, tmp_path / "ck.npz", opt)
+    with pytest.raises(CheckpointError, match=r"optim/velocity.*momentum buffers.*same "
+                                              r"optimizer settings") as info:
+        checkpoint.load(model, tmp_path / "ck.npz", SGD(model.parameters(), lr=0.1))
+    assert "different model" not in str(info.value)
 
 
 def test_not_a_checkpoint(tmp_path):
@@ -185,3 +194,24 @@ def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     with atomic_path(target) as tmp, open(tmp, "w") as f:
         f.write("new")
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_atomic_path_gives_the_permissions_open_would(tmp_path):
+    """Not mkstemp's private 0600: MNIST downloaded into a shared folder must stay
+    readable for everyone; a file that is replaced keeps its permissions."""
+    from minidl.files import atomic_path
+    old_umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "new.json") as tmp, open(tmp, "w") as f:
+            f.write("{}")
+        assert oct(os.stat(tmp_path / "new.json").st_mode & 0o777) == oct(0o644)
+        os.chmod(tmp_path / "new.json", 0o640)
+        with atomic_path(tmp_path / "new.json") as tmp, open(tmp, "w") as f:
+            f.write("[]")
+        assert oct(os.stat(tmp_path / "new.json").st_mode & 0o777) == oct(0o640)
+        os.umask(0o077)
+        model, _ = trained(0)
+        checkpoint.save(model, tmp_path / "private.npz")
+        assert oct(os.stat(tmp_path / "private.npz").st_mode & 0o777) == oct(0o600)
+    finally:
+        os.umask(old_umask)

@@ -3,6 +3,7 @@ for the input and every parameter, on several shapes."""
 import numpy as np
 import pytest
 
+from minidl.errors import ShapeError
 from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.models import cnn, mlp
@@ -117,6 +118,20 @@ def test_wrong_dense_backward_is_caught():
 
     errors = gradcheck(BrokenDense(4, 3, rng=0), np.ones((2, 4)))
     assert errors["W"] > 1e-3
+
+
+@pytest.mark.parametrize("where", ["x", "b"])
+def test_a_gradient_of_the_wrong_shape_is_refused_not_broadcast(where):
+    """With one sample, dx[0] (4,) broadcasts against x (1, 4) and would pass."""
+    class WrongShape(Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            if where == "b":
+                self.grads["b"] = self.grads["b"][None, :]
+            return dx[0] if where == "x" else dx
+
+    with pytest.raises(ShapeError, match=rf"gradient of '{where}' has shape .*must match"):
+        gradcheck(WrongShape(4, 3, rng=0), np.ones((1, 4)))
 
 
 def test_sum_loss_makes_bn_check_vacuous():

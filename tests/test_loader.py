@@ -24,13 +24,21 @@ def epoch_labels(loader):
     (10, 3, True, [3, 3, 3]),
     (9, 3, False, [3, 3, 3]),
     (2, 5, False, [2]),
-    (2, 5, True, []),
+    (5, 5, True, [5]),
 ])
 def test_batch_sizes_and_len(n, b, drop_last, sizes):
     x, y = images(n)
     loader = DataLoader(x, y, b, drop_last=drop_last, seed=0)
     assert len(loader) == len(sizes)
     assert [len(yb) for _, yb in loader] == sizes
+
+
+def test_drop_last_with_less_than_one_batch_is_refused():
+    """It would yield nothing, and a trainer waiting for its first step would wait forever."""
+    x, y = images(2)
+    with pytest.raises(ShapeError, match=r"drop_last=True with 2 samples and batch_size 5 "
+                                         r"leaves no batch.*at most 2 or drop_last=False"):
+        DataLoader(x, y, 5, drop_last=True)
 
 
 def test_each_epoch_is_a_new_permutation():

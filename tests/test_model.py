@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from minidl import Sequential
-from minidl.errors import BackwardError, ShapeError
+from minidl.errors import BackwardError, MinidlError, SettingError, ShapeError
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from minidl.layers.reference import conv2d_naive, maxpool_naive
 from minidl.models import cnn, mlp
@@ -23,6 +23,17 @@ def test_summary_lists_shapes_and_counts_without_changing_state():
     assert "(None, 16, 28, 28)" in text and "(None, 32, 7, 7)" in text and "(None, 10)" in text
     assert f"total parameters: {model.num_parameters():,}" in text
     assert model.training and model.layers[1].num_batches == 0
+
+
+def test_summary_between_forward_and_backward_changes_nothing():
+    model = mlp(6, [5], 3, batchnorm=True, seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 6)).astype(np.float32)
+    dy = np.ones((2, 3), np.float32)
+    model.forward(x)
+    expected = model.backward(dy)
+    model.forward(x)
+    model.summary((6,))               # the same batch size: the same scratch buffers
+    np.testing.assert_array_equal(model.backward(dy), expected)
 
 
 def test_repr_shows_configuration():
@@ -191,3 +202,48 @@ def test_inference_block_restores_mode_and_keeps_nothing_for_backward():
     assert model.training and all(layer.training for layer in model.layers)
     with pytest.raises(BackwardError):
         model.backward(np.ones((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: Conv2D(1, 4, 3, stride=0), r"Conv2D: stride \(one int for both axes\) must be an int >= 1, got 0"),
+    (lambda: Conv2D(1, 4, 3, stride=(2, 1)), r"stride .* must be an int >= 1, got \(2, 1\)"),
+    (lambda: Conv2D(1, 4, 3, padding=-1), r"padding .* must be an int >= 0, got -1"),
+    (lambda: Conv2D(1, 4, (3, 0)), r"kernel_size must be an int >= 1, got 0"),
+    (lambda: Conv2D(1, 4, (3, 3, 3)), r"kernel_size must be an int or a pair"),
+    (lambda: Conv2D(0, 4, 3), r"in_channels must be an int >= 1, got 0"),
+    (lambda: MaxPool2D(0), r"MaxPool2D: kernel_size .* must be an int >= 1, got 0"),
+    (lambda: MaxPool2D((2, 2)), r"kernel_size \(one int: square windows\) .* got \(2, 2\)"),
+    (lambda: MaxPool2D(2, stride=0), r"MaxPool2D: stride must be an int >= 1, got 0"),
+    (lambda: Dense(0, 3), r"Dense: in_features must be an int >= 1, got 0"),
+    (lambda: Dense(3, 2.5), r"Dense: out_features must be an int >= 1, got 2.5"),
+    (lambda: BatchNorm(0), r"BatchNorm: num_features must be an int >= 1, got 0"),
+    (lambda: BatchNorm(3, eps=0), r"eps must be > 0 .* got eps=0"),
+    (lambda: BatchNorm(3, momentum=1.5), r"momentum in \(0, 1\] or None, got .*momentum=1.5"),
+])
+def test_impossible_layer_settings_are_refused_when_the_layer_is_built(build, match):
+    """Not at the first forward, with a ZeroDivisionError from deep inside."""
+    with pytest.raises(SettingError, match=match):
+        build()
+
+
+def test_every_setting_error_is_a_minidl_error_and_a_value_error():
+    from minidl.data import DataLoader
+    from minidl.optim import cosine
+    for bad in (lambda: SGD([], lr=0), lambda: cosine(0.1, 0), lambda: mlp(4, [3], 2, activation="elu"),
+                lambda: DataLoader(np.zeros((4, 2)), np.zeros(4), batch_size=0)):
+        with pytest.raises(SettingError) as info:
+            bad()
+        assert isinstance(info.value, MinidlError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_max_0_x_for_every_float(dtype):
+    """Not x * (x > 0), which gives NaN for -inf and -0.0 for negative x."""
+    x = np.array([[-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf, np.nan]], dtype)
+    relu = ReLU()
+    y = relu.forward(x)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, [[0, 0, 0, 0, 2, np.inf, np.nan]])
+    assert not np.signbit(y[0, :4]).any()                  # +0.0: prints as 0., not -0.
+    dx = relu.backward(np.full_like(x, 3))
+    np.testing.assert_array_equal(dx, [[0, 0, 0, 0, 3, 3, 0]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from minidl.data import DataLoader
-from minidl.errors import BackwardError, DivergenceError
+from minidl.errors import BackwardError, DivergenceError, ShapeError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
@@ -139,6 +139,54 @@ def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
     assert f"at step {trainer.step + 1}" in message and "learning rate 1e+12" in message
     assert "last finite loss" in message and "smaller learning rate" in message
     assert str(path) in message and path.read_bytes() == good
+    assert f"from step {len(train)}" in message          # the epoch end that saved it
+
+
+@diverging
+def test_divergence_before_any_checkpoint_says_there_is_none(tmp_path):
+    model, opt, train, _ = setup(batchnorm=False, lr=1e12)
+    path = tmp_path / "ck.npz"
+    with pytest.raises(DivergenceError, match="No checkpoint was saved before it") as info:
+        Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False).fit(epochs=1)
+    assert "last good checkpoint" not in str(info.value) and not path.exists()
+
+
+class NoBatches:
+    """A loader whose epochs yield nothing, as a custom one might."""
+    epoch = 0
+
+    def __len__(self):
+        return 0
+
+    def __iter__(self):
+        return iter(())
+
+
+def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():
+    model, opt, _, test = setup()
+    def too_long(signum, frame):
+        raise AssertionError("fit() did not return: it loops forever")
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(20)
+    try:
+        with pytest.raises(ShapeError, match="yielded no batch in a whole epoch"):
+            fit(model, SoftmaxCrossEntropy(), opt, NoBatches(), steps=3, progress=False)
+        with pytest.raises(ShapeError, match="evaluate: the loader yielded no batch"):
+            evaluate(model, SoftmaxCrossEntropy(), NoBatches())
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_numpy_learning_rate_is_stored_as_a_float(tmp_path):
+    """JSON (history, checkpoints) cannot hold np.float32; the trainer stores floats."""
+    model, opt, train, _ = setup(lr=np.float32(0.1))
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=tmp_path / "ck.npz",
+                      schedule=lambda step: np.float32(0.05), progress=False)
+    history = trainer.fit(epochs=1)
+    assert (tmp_path / "ck.npz").exists()
+    assert all(type(lr) is float for lr in history.step_lr + [r["lr"] for r in history.records])
+    assert history.step_lr[0] == float(np.float32(0.05))
 
 
 @diverging

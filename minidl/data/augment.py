@@ -5,6 +5,8 @@ DataLoader(augment=...) to images scaled to [0, 1] (before standardization).
 """
 import numpy as np
 
+from ..errors import SettingError
+
 
 def random_shift(max_shift=2):
     """Move each image by a random whole number of pixels, up to max_shift in
@@ -13,7 +15,7 @@ def random_shift(max_shift=2):
     Works on (N, H, W) or (N, C, H, W); one offset per image, drawn from rng.
     """
     if max_shift < 1:
-        raise ValueError(f"max_shift must be >= 1, got {max_shift}")
+        raise SettingError(f"max_shift must be >= 1, got {max_shift}")
 
     def shift(xb, rng):
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import SettingError, ShapeError
 
 
 class DataLoader:
@@ -55,12 +55,16 @@ class DataLoader:
         x, y = np.asarray(x), np.asarray(y)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise SettingError(f"batch_size must be a positive int, got {batch_size!r}")
         if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
             raise ShapeError(f"x and y need the same number of samples (first axis), "
                              f"got x {x.shape} and y {y.shape}")
         if len(x) == 0:
             raise ShapeError("x and y are empty")
+        if drop_last and len(x) < batch_size:
+            raise ShapeError(f"drop_last=True with {len(x)} samples and batch_size {batch_size} "
+                             "leaves no batch at all; use a batch size of at most "
+                             f"{len(x)} or drop_last=False")
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
         self.x, self.y = x, y
@@ -69,7 +73,7 @@ class DataLoader:
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)
         if self.std is not None and np.any(self.std <= 0):
-            raise ValueError("std must be positive")
+            raise SettingError("std must be positive")
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
@@ -153,7 +157,7 @@ class DataLoader:
         """Continue from a state_dict() of a loader over the same data."""
         position = int(d["position"])
         if not 0 <= position <= len(self.x):
-            raise ValueError(f"position {position} outside 0..{len(self.x)}")
+            raise SettingError(f"position {position} outside 0..{len(self.x)}")
         self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
         self.epoch = int(d["epoch"])
         self._augment_seed = int(d.get("augment_seed", self._augment_seed))

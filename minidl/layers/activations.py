@@ -18,12 +18,13 @@ class ReLU(_Elementwise):
 
     def forward(self, x):
         self._check_any(x)
-        mask = x > 0
-        self._save(mask)
-        return np.multiply(x, mask, dtype=x.dtype)
+        y = np.maximum(x, x.dtype.type(0))   # not x * (x > 0): -inf * 0 is NaN, -1 * 0 is -0.0
+        self._save(y)
+        return y
 
     def backward(self, dy):
-        (mask,) = self._saved()
+        (y,) = self._saved()
+        mask = y > 0                         # the same as x > 0
         return np.multiply(dy, mask, dtype=dy.dtype)
 
 

@@ -17,8 +17,8 @@ over the batch and all spatial positions, so m = N*H*W.
 """
 import numpy as np
 
-from minidl.errors import ShapeError
-from minidl.layers.base import Layer
+from minidl.errors import SettingError, ShapeError
+from minidl.layers.base import Layer, check_int
 
 
 def channel_sum(a):
@@ -60,7 +60,11 @@ class BatchNorm(Layer):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        if not eps > 0 or not (momentum is None or 0 < momentum <= 1):
+            raise SettingError(f"BatchNorm: eps must be > 0 and momentum in (0, 1] or None, "
+                               f"got eps={eps!r}, momentum={momentum!r}")
+        self.num_features = check_int("BatchNorm", "num_features", num_features)
+        self.eps, self.momentum = eps, momentum
         self._add_param("gamma", np.ones(num_features, dtype))
         self._add_param("beta", np.zeros(num_features, dtype))
         self.running_mean = np.zeros(num_features, dtype)

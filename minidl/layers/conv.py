@@ -14,13 +14,17 @@ returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that matrix.
 """
 import numpy as np
 
-from minidl.errors import ShapeError
-from minidl.layers.base import Layer
+from minidl.errors import SettingError, ShapeError
+from minidl.layers.base import Layer, check_int
 from minidl.layers.init import init_weight
 
 
 def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+    """kernel_size 3 -> (3, 3); (3, 5) stays, each checked to be an int >= 1."""
+    pair = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    if len(pair) != 2:
+        raise SettingError(f"Conv2D: kernel_size must be an int or a pair (kh, kw), got {v!r}")
+    return tuple(check_int("Conv2D", "kernel_size", k) for k in pair)
 
 
 def im2col(xp, kh, kw, stride, ho, wo, out=None):
@@ -70,8 +74,11 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  bias=True, init="he", rng=None, dtype=np.float32):
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), stride, padding
+        self.in_channels = check_int("Conv2D", "in_channels", in_channels)
+        self.out_channels = check_int("Conv2D", "out_channels", out_channels)
+        self.kernel_size = _pair(kernel_size)
+        self.stride = check_int("Conv2D", "stride (one int for both axes)", stride)
+        self.padding = check_int("Conv2D", "padding (one int for both axes)", padding, 0)
         self.bias = bias
         kh, kw = self.kernel_size
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw

@@ -1,7 +1,7 @@
 """Fully connected layer: y = x W + b."""
 import numpy as np
 
-from minidl.layers.base import Layer
+from minidl.layers.base import Layer, check_int
 from minidl.layers.init import init_weight
 
 
@@ -19,6 +19,8 @@ class Dense(Layer):
     def __init__(self, in_features, out_features, bias=True, init="he", rng=None,
                  dtype=np.float32):
         super().__init__()
+        in_features = check_int("Dense", "in_features", in_features)
+        out_features = check_int("Dense", "out_features", out_features)
         self.in_features, self.out_features, self.bias = in_features, out_features, bias
         self._add_param("W", init_weight((in_features, out_features), in_features,
                                          out_features, init, rng, dtype))

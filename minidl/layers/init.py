@@ -9,6 +9,8 @@
 """
 import numpy as np
 
+from minidl.errors import SettingError
+
 
 def as_rng(rng):
     """A numpy Generator from a Generator, an int seed, or None (fresh entropy)."""
@@ -23,5 +25,5 @@ def init_weight(shape, fan_in, fan_out, init="he", rng=None, dtype=np.float32):
     elif isinstance(init, (int, float)) and not isinstance(init, bool) and init > 0:
         std = float(init)
     else:
-        raise ValueError(f"init must be 'he', 'xavier' or a positive std (float), got {init!r}")
+        raise SettingError(f"init must be 'he', 'xavier' or a positive std (float), got {init!r}")
     return (as_rng(rng).standard_normal(shape) * std).astype(dtype)

@@ -14,7 +14,7 @@ and a later plane wins only if it is strictly larger.
 import numpy as np
 
 from minidl.errors import ShapeError
-from minidl.layers.base import Layer
+from minidl.layers.base import Layer, check_int
 
 
 def max_first(planes):
@@ -45,8 +45,9 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
+        self.kernel_size = check_int("MaxPool2D", "kernel_size (one int: square windows)",
+                                     kernel_size)
+        self.stride = self.kernel_size if stride is None else check_int("MaxPool2D", "stride", stride)
 
     def forward(self, x):
         self._check(x, 4)

@@ -5,6 +5,8 @@ schedule is just a function; these build the usual ones.
 """
 import math
 
+from minidl.errors import SettingError
+
 
 def constant(lr):
     """lr at every step."""
@@ -14,7 +16,7 @@ def constant(lr):
 def step_decay(lr, step_size, gamma=0.1):
     """lr * gamma^(step // step_size): divide by 1/gamma every step_size steps."""
     if step_size < 1:
-        raise ValueError(f"step_size must be >= 1, got {step_size}")
+        raise SettingError(f"step_size must be >= 1, got {step_size}")
     return lambda step: lr * gamma ** (step // step_size)
 
 
@@ -22,7 +24,7 @@ def cosine(lr, total_steps, min_lr=0.0, warmup=0):
     """Linear warm-up over `warmup` steps, then half a cosine from lr down to
     min_lr at total_steps (Loshchilov & Hutter, 2017, without restarts)."""
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise SettingError(f"total_steps must be >= 1, got {total_steps}")
 
     def schedule(step):
         if step < warmup:

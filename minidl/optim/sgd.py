@@ -9,6 +9,8 @@ This is the same convention as PyTorch's SGD.
 """
 import numpy as np
 
+from minidl.errors import SettingError
+
 
 def decays(param):
     """Weight decay applies to weights, not to biases or BN's gamma and beta."""
@@ -19,15 +21,15 @@ class SGD:
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
                  decay_filter=decays):
         if lr <= 0:
-            raise ValueError(f"SGD: lr must be positive, got {lr}")
+            raise SettingError(f"SGD: lr must be positive, got {lr}")
         if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+            raise SettingError(f"SGD: momentum must be in [0, 1), got {momentum}")
         if nesterov and momentum == 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
+            raise SettingError("SGD: nesterov=True needs momentum > 0")
         self.params = list(params)
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
-            raise ValueError("SGD: parameter names must be unique (momentum buffers and "
+            raise SettingError("SGD: parameter names must be unique (momentum buffers and "
                              "checkpoints are keyed by them); pass model.parameters() of one "
                              "Sequential rather than the lists of several layers")
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
