@@ -42,7 +42,11 @@ class Sequential:
         # so backward stops at that layer and drops what they kept for it.
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
-        if first < len(self.layers):
+        if first < len(self.layers):          # as forward: no silent up- or downcast
+            dtype = next(iter(self.layers[first].params.values())).dtype
+            if getattr(dy, "dtype", None) != dtype:
+                raise ShapeError(f"backward: expected a {dtype} gradient (the dtype of the "
+                                 f"parameters), got {getattr(dy, 'dtype', type(dy).__name__)}")
             self.layers[first].needs_input_grad = self.input_grad
         start = 0 if self.input_grad else first
         for layer in self.layers[:start]:

@@ -173,6 +173,11 @@ def test_mixed_dtypes_are_an_error_not_a_silent_cast():
     with pytest.raises(ShapeError, match=r"expected float64 input.*got float32"):
         BatchNorm(3, dtype=np.float64).forward(np.zeros((2, 3), np.float32))
     ReLU().forward(np.zeros((2, 3)))                               # no parameters: any float
+    model = mlp(4, [3], 2, seed=0)
+    model.forward(np.zeros((2, 4), np.float32))
+    with pytest.raises(ShapeError, match=r"backward: expected a float32 gradient.*got float64"):
+        model.backward(np.ones((2, 2)))                           # a float64 loss gradient
+    assert model.backward(np.ones((2, 2), np.float32)).dtype == np.float32   # nothing used up
 
 
 def test_conv_dx_is_a_new_array_not_a_reused_buffer():
