@@ -154,6 +154,16 @@ def test_load_mnist_checksum_mismatch(tmp_path, fake):
     assert "Delete" in msg
 
 
+def test_a_damaged_raw_file_beside_a_good_gz_says_the_gz_will_be_used(tmp_path, fake):
+    write(tmp_path, fake)                                          # all four .gz, good
+    name = "t10k-labels-idx1-ubyte"
+    (tmp_path / name).write_bytes(fake[name][:-1] + b"\x09")       # read before the .gz
+    with pytest.raises(ChecksumError, match=rf"{name}.gz beside it will be read instead"):
+        load_mnist(tmp_path, download=False)
+    (tmp_path / name).unlink()                                     # as the message says
+    check_fake(load_mnist(tmp_path, download=False), fake)
+
+
 def test_load_mnist_label_count_mismatch(tmp_path, monkeypatch):
     files = fake_files()
     files["train-labels-idx1-ubyte"] = idx_bytes(np.zeros(5, np.uint8))

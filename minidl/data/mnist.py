@@ -109,6 +109,8 @@ def _find(folder, name):
 def _read_verified(path, name):
     """read_idx(path), checking the MD5 of the uncompressed bytes."""
     hint = "Delete it and load again to re-download it, or replace it with a good copy."
+    if path.name == name and path.with_name(f"{name}.gz").is_file():   # raw is read first
+        hint = f"Delete it and load again: {name}.gz beside it will be read instead."
     try:
         array, md5 = read_idx(path, return_md5=True)
     except IDXFormatError as e:
