@@ -252,3 +252,18 @@ def test_relu_is_max_0_x_for_every_float(dtype):
     assert not np.signbit(y[0, :4]).any()                  # +0.0: prints as 0., not -0.
     dx = relu.backward(np.full_like(x, 3))
     np.testing.assert_array_equal(dx, [[0, 0, 0, 0, 3, 3, 0]])
+
+
+def test_sgd_refuses_momentum_buffers_of_another_dtype_than_the_weights():
+    """After model.astype(float64), float32 buffers would round every update."""
+    model = mlp(4, [3], 2, seed=0)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.astype(np.float64)
+    model.forward(np.zeros((2, 4)))
+    model.backward(np.ones((2, 2)))
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(SettingError, match=r"0\.W is float64 but its momentum buffer float32"):
+        opt.step()
+    assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)           # made after astype: fine
+    opt.step()

@@ -44,6 +44,9 @@ class SGD:
                 g = g + self.weight_decay * w
             if mu:
                 v = self.velocity[p.name]
+                if v.dtype != w.dtype:               # v += g would round g silently
+                    raise SettingError(f"SGD: {p.name} is {w.dtype} but its momentum buffer "
+                                       f"{v.dtype}; create the optimizer after model.astype()")
                 v *= mu
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
