@@ -42,9 +42,9 @@ class Sequential:
         # so backward stops at that layer and drops what they kept for it.
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
-        if first < len(self.layers):          # as forward: no silent up- or downcast
+        if first < len(self.layers):
             dtype = next(iter(self.layers[first].params.values())).dtype
-            if getattr(dy, "dtype", None) != dtype:
+            if getattr(dy, "dtype", None) != dtype:   # as forward: no silent up- or downcast
                 raise ShapeError(f"backward: expected a {dtype} gradient (the dtype of the "
                                  f"parameters), got {getattr(dy, 'dtype', type(dy).__name__)}")
             self.layers[first].needs_input_grad = self.input_grad
