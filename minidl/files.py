@@ -2,8 +2,8 @@
 half-written file under the real name."""
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 
 
 @contextlib.contextmanager
@@ -21,23 +21,26 @@ def atomic_path(path, suffix=""):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
+    tmp = _new_file(folder, suffix)
     try:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, _permissions(path))     # mkstemp made it private (0600)
+        if os.path.exists(path):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
 
 
-def _permissions(path):
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)      # the only way to read it is to set it: put it back at once
-        os.umask(umask)
-        return 0o666 & ~umask
+def _new_file(folder, suffix):
+    """Create an empty file with a fresh random name, as open() would: mode 0666
+    less the umask (tempfile.mkstemp would make it 0600, private to its owner)."""
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:     # a name already taken: draw another
+            continue

@@ -61,13 +61,19 @@ def save(fig, path, formats=None):
 
     The file's suffix picks the format ("accuracy.pdf"; no suffix: PNG).
     formats=("png", "pdf") writes one file per format instead, the suffix
-    of path replaced. PDF and SVG files get no date, and SVG fixed ids, so
+    of path replaced if it names a format ("run_lr0.5" + "png" gives
+    "run_lr0.5.png"). PDF and SVG files get no date, and SVG fixed ids, so
     the same plot always gives the same bytes (a figure kept in a course's
     repository changes only when the plot does). Each file is written under a
     temporary name and renamed when complete: never a half-written file.
     """
-    stem, suffix = os.path.splitext(os.fspath(path))
-    names = [f"{stem}.{f}" for f in formats] if formats else [os.fspath(path)]
+    names = [os.fspath(path)]
+    if formats:
+        stem, suffix = os.path.splitext(names[0])
+        if suffix[1:].lower() not in fig.canvas.get_supported_filetypes():
+            stem = names[0]                       # a dot in the name, not a format
+        formats = [formats] if isinstance(formats, str) else formats
+        names = [f"{stem}.{f}" for f in formats]
     try:
         kinds = [_format(fig, name) for name in names]   # all checked before any is written
         for name, kind in zip(names, kinds):

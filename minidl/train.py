@@ -254,7 +254,7 @@ class Trainer:
 
     def _note_checkpoint(self, path):
         """Remember the step of the training checkpoint on disk (for the divergence message)."""
-        if self.checkpoint and os.fspath(path) == os.fspath(self.checkpoint):
+        if self.checkpoint and os.path.abspath(path) == os.path.abspath(self.checkpoint):
             self.saved_step = self.step
 
 

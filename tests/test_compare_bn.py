@@ -102,6 +102,37 @@ def test_replot_redraws_the_same_plots_without_training(out, compare_bn, monkeyp
     assert (tmp_path / "loss_curves.png").read_bytes() != (out / "loss_curves.png").read_bytes()
 
 
+def test_replot_follows_the_runs_log_scale_and_can_write_elsewhere(out, compare_bn, monkeypatch,
+                                                                   tmp_path):
+    run_dir, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(out, run_dir)
+    summary = load(run_dir, "summary.json")
+    assert summary["settings"]["log_scale"] is False           # recorded by the run
+    summary["settings"]["log_scale"] = True                    # as a --log-scale run records it
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    forbid_training(compare_bn, monkeypatch)
+    compare_bn.main(["--replot", str(run_dir), "--out", str(other)])
+    logged = (other / "loss_curves.png").read_bytes()
+    assert logged != (out / "loss_curves.png").read_bytes()     # log axis, as in the run
+    compare_bn.main(["--replot", str(run_dir), "--out", str(other), "--no-log-scale"])
+    assert (other / "loss_curves.png").read_bytes() == (out / "loss_curves.png").read_bytes()
+    assert (run_dir / "loss_curves.png").read_bytes() == (out / "loss_curves.png").read_bytes()
+
+
+def test_replot_of_a_folder_with_a_comparison_and_a_sweep_redraws_both(out, compare_bn,
+                                                                        monkeypatch, tmp_path):
+    for f in out.glob("*.json"):
+        shutil.copy(f, tmp_path)
+    settings = load(out, "summary.json")["settings"]
+    runs = [{"lr": lr, "test_acc": 0.9, "diverged": False} for lr in (0.1, 1)]
+    (tmp_path / "lr_sweep.json").write_text(json.dumps({"settings": settings, "plain": runs,
+                                                        "bn": runs}))
+    forbid_training(compare_bn, monkeypatch)
+    compare_bn.main(["--replot", str(tmp_path)])
+    for name in ("lr_sweep", "loss_curves", "accuracy", "activations"):
+        assert_png(tmp_path / f"{name}.png")
+
+
 def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_path):
     forbid_training(compare_bn, monkeypatch)
     with pytest.raises(DataNotFoundError, match=r"no summary\.json there .*--out folder"):
@@ -113,7 +144,31 @@ def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_p
     (tmp_path / "history_bn.json").write_text("{ not json")
     with pytest.raises(FormatError, match=r"history_bn\.json is not the JSON file"):
         compare_bn.main(["--replot", str(tmp_path)])
+    shutil.copy(out / "history_bn.json", tmp_path)
+    summary = load(out, "summary.json")
+    del summary["settings"]["unit"]
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(FormatError, match=r"lack what compare_bn\.py writes .*have no unit"):
+        compare_bn.main(["--replot", str(tmp_path)])
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    with pytest.raises(FormatError, match=r"lack what compare_bn\.py writes \(TypeError"):
+        compare_bn.main(["--replot", str(tmp_path)])
     assert not list(tmp_path.glob("*.png"))       # nothing drawn from half a run
+
+
+def test_replot_refuses_training_presets(compare_bn, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        compare_bn.main(["--replot", str(tmp_path), "--paper"])
+    assert info.value.code == 2 and "--paper and --lr-sweep do not apply" in capsys.readouterr().err
+
+
+def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):
+    import common
+    def main():
+        raise PermissionError(13, "Permission denied", "/srv/course/runs/paper/accuracy.png")
+    with pytest.raises(SystemExit) as info:
+        common.run_cli(main)
+    assert str(info.value.code).startswith("error: [Errno 13] Permission denied")
 
 
 def test_the_label_digest_tells_batch_orders_apart(compare_bn):

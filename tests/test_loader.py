@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from minidl.data import DataLoader
-from minidl.errors import ShapeError
+from minidl.errors import SettingError, ShapeError
 
 
 def images(n=10, seed=0):
@@ -36,7 +36,7 @@ def test_batch_sizes_and_len(n, b, drop_last, sizes):
 def test_drop_last_with_less_than_one_batch_is_refused():
     """It would yield nothing, and a trainer waiting for its first step would wait forever."""
     x, y = images(2)
-    with pytest.raises(ShapeError, match=r"drop_last=True with 2 samples and batch_size 5 "
+    with pytest.raises(SettingError, match=r"drop_last=True with 2 samples and batch_size 5 "
                                          r"leaves no batch.*at most 2 or drop_last=False"):
         DataLoader(x, y, 5, drop_last=True)
 
@@ -148,12 +148,17 @@ def test_resume_mid_epoch_gives_same_batches(stop_after):
     assert resumed.epoch == original.epoch == 3
 
 
-def test_load_state_dict_rejects_bad_position():
+@pytest.mark.parametrize("position, drop_last", [(11, False), (10, False), (4, False),
+                                                 (-3, False), (9, True)])
+def test_load_state_dict_rejects_a_position_no_batch_starts_at(position, drop_last):
+    """From such a position the loader would yield nothing, or batches it never yields."""
     x, y = images(10)
-    loader = DataLoader(x, y, 3)
-    state = loader.state_dict() | {"position": 11}
-    with pytest.raises(ValueError, match="position"):
+    loader = DataLoader(x, y, 3, drop_last=drop_last)
+    state = loader.state_dict() | {"position": position}
+    with pytest.raises(SettingError, match=rf"position {position} is not where a batch .*"
+                                           rf"multiple of 3 below {9 if drop_last else 10}"):
         loader.load_state_dict(state)
+    loader.load_state_dict(loader.state_dict() | {"position": 6})     # a real one: fine
 
 
 def test_real_mnist_batches(mnist):

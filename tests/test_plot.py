@@ -138,3 +138,11 @@ def test_an_unknown_format_is_refused_before_anything_is_written(histories, tmp_
     assert (tmp_path / "acc.png").read_bytes() == b"an older plot"   # untouched
     assert [p.name for p in tmp_path.iterdir()] == ["acc.png"]
     assert not plt.fignum_exists(fig.number)
+
+
+def test_a_dot_in_the_name_is_kept_when_formats_are_given(histories, tmp_path):
+    written = plot.save(plot.accuracy_curves(histories), tmp_path / "run_lr0.5", formats=["png"])
+    assert written == [str(tmp_path / "run_lr0.5.png")]
+    written = plot.save(plot.accuracy_curves(histories), tmp_path / "acc.svg", formats="pdf")
+    assert written == [str(tmp_path / "acc.pdf")]                  # one format as a string
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.pdf", "run_lr0.5.png"]

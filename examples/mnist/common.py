@@ -33,13 +33,20 @@ def add_data_arguments(parser):
                         help="train on the first N training images only (quick runs)")
 
 
-PLOT_FORMATS = ("png", "pdf", "svg", "eps")   # for slides and papers; plot.save takes more
+# for slides and papers (not EPS: PostScript has no transparency, and the faint
+# curves and bands would come out solid); plot.save writes more
+PLOT_FORMATS = ("png", "pdf", "svg")
 
 
 def add_format_argument(parser):
     parser.add_argument("--format", nargs="+", choices=PLOT_FORMATS, default=["png"],
                         metavar="FMT", help="write every plot in each of these formats: "
                         f"{', '.join(PLOT_FORMATS)} (PDF and SVG are vector graphics)")
+
+
+def names(paths):
+    """The file names of paths, for a "wrote ..." line."""
+    return " ".join(os.path.basename(p) for p in paths)
 
 
 def load_data(args):
@@ -78,11 +85,12 @@ def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, i
 
 
 def run_cli(main):
-    """Run a script's main(): minidl's errors and a Ctrl-C outside training end
-    the program with a one-line message instead of a traceback."""
+    """Run a script's main(): minidl's errors, a file that cannot be written and
+    a Ctrl-C outside training end the program with a one-line message instead
+    of a traceback."""
     try:
         sys.exit(main())
-    except MinidlError as e:
+    except (MinidlError, OSError) as e:     # OSError: a folder that cannot be written, say
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:          # outside training (loading data, writing plots)
         sys.exit("interrupted")

@@ -45,7 +45,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, add_data_arguments, add_format_argument,  # noqa: E402
-                    build, ensure_dir, first_samples, load_data, loaders, run_cli)
+                    build, ensure_dir, first_samples, load_data, loaders, names, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import plot  # noqa: E402
@@ -93,8 +93,10 @@ def parse_args(argv=None):
     add_data_arguments(p)
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="test on the first N test images only (quick runs)")
-    p.add_argument("--out", default="runs/compare_bn", help="output folder")
-    p.add_argument("--log-scale", action="store_true", help="log y axis for the loss plot")
+    p.add_argument("--out", default=None,
+                   help="output folder (default runs/compare_bn; with --replot, its FOLDER)")
+    p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
+                   help="log y axis for the loss plot (default: off; with --replot, as in the run)")
     p.add_argument("--paper", action="store_true", help="Ioffe & Szegedy 2015, Figure 1 preset")
     p.add_argument("--lr-sweep", action="store_true",
                    help="instead: final test accuracy against lr, --steps steps per run")
@@ -104,12 +106,19 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_format_argument(p)
     p.add_argument("--replot", metavar="FOLDER", default=None,
-                   help="train nothing: redraw the plots of an earlier run from the files "
-                        "in FOLDER, into FOLDER (with --format, --log-scale)")
+                   help="train nothing: redraw the plots of a finished run (a comparison, an lr "
+                        "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
+                        "--log-scale")
     args = p.parse_args(argv)
+    if args.replot:
+        if args.paper or args.lr_sweep:
+            p.error("--replot redraws a finished run: --paper and --lr-sweep do not apply")
+        return args
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)
         args = p.parse_args(argv)
+    args.out = args.out or "runs/compare_bn"
+    args.log_scale = bool(args.log_scale)
     units = args.hidden[-1] if args.model == "mlp" else CNN_CHANNELS[-1]
     if not 0 <= args.unit < units:
         p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
@@ -204,7 +213,7 @@ def train_net(args, data, batchnorm, lr, record=True, progress=True):
 def settings(args):
     keys = ["model", "activation", "hidden", "init", "steps", "batch_size", "lr", "eval_every",
             "record_every", "unit", "record_batch", "seed", "train_subset", "test_subset",
-            "paper"]
+            "paper", "log_scale"]
     return {k: getattr(args, k) for k in keys}
 
 
@@ -280,7 +289,7 @@ def compare(args, data, out):
               f"{s['ms_per_step']} ms/step")
     print(f"BN reaches the plain net's final accuracy at step "
           f"{fmt(summary['bn_steps_to_plain_final'])}")
-    print(f"wrote {out}/: {' '.join(os.path.basename(f) for f in plots)} history_*.json/csv "
+    print(f"wrote {out}/: {names(plots)} history_*.json/csv "
           "steps_*.csv activations.json summary.json summary.md")
 
 
@@ -302,7 +311,7 @@ def lr_sweep(args, data, out):
     sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}  # --lr plays no part
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format)
-    print(f"wrote {out}/: {' '.join(os.path.basename(f) for f in plots)} lr_sweep.json")
+    print(f"wrote {out}/: {names(plots)} lr_sweep.json")
 
 
 def read_json(folder, name, what):
@@ -317,22 +326,45 @@ def read_json(folder, name, what):
         raise FormatError(f"--replot: {path} is not the JSON file compare_bn.py writes ({e})") from None
 
 
+def require(settings, keys, name):
+    missing = [k for k in keys if k not in settings]
+    if missing:
+        raise KeyError(f"{name}'s settings have no {', '.join(missing)}")
+
+
+def read_run(folder):
+    """What the plots of a finished run need, read from its folder and checked
+    before anything is drawn: {"sweep": lr_sweep.json} and/or {"compare":
+    (histories, recorded, settings)}, whichever the folder holds."""
+    found = {}
+    try:
+        if os.path.exists(os.path.join(folder, "lr_sweep.json")):
+            sweep = read_json(folder, "lr_sweep.json", "the sweep's results")
+            require(sweep["settings"], ("model", "activation", "batch_size", "steps"), "lr_sweep.json")
+            found["sweep"] = {"settings": sweep["settings"], **{k: list(sweep[k]) for k, _ in NETS}}
+        if os.path.exists(os.path.join(folder, "summary.json")) or not found:
+            s = read_json(folder, "summary.json", "the run's settings")["settings"]
+            require(s, ("model", "activation", "batch_size", "lr", "steps", "unit"), "summary.json")
+            recorded = read_json(folder, "activations.json", "the recorded percentiles")
+            recorded = {key: (recorded[key]["steps"], recorded[key]["values"]) for key, _ in NETS}
+            histories = {key: History.from_dict(read_json(folder, f"history_{key}.json", "a history"))
+                         for key, _ in NETS}
+            found["compare"] = (histories, recorded, s)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise FormatError(f"--replot: the files in {folder} lack what compare_bn.py writes "
+                          f"({type(e).__name__}: {e})") from None
+    return found
+
+
 def replot(args):
-    """Redraw an earlier run's plots from its files, training nothing: a compare
-    run (summary.json, history_*.json, activations.json) or an lr sweep (lr_sweep.json)."""
-    folder = args.replot
-    if os.path.exists(os.path.join(folder, "lr_sweep.json")):
-        plots = write_sweep_plot(folder, read_json(folder, "lr_sweep.json", "the sweep's results"),
-                                 args.format)
-    else:
-        s = read_json(folder, "summary.json", "the run's settings")["settings"]
-        recorded = read_json(folder, "activations.json", "the recorded percentiles")
-        histories = {key: History.from_dict(read_json(folder, f"history_{key}.json", "a history"))
-                     for key, _ in NETS}
-        plots = write_plots(folder, histories,
-                            {key: (r["steps"], r["values"]) for key, r in recorded.items()},
-                            s, args.log_scale, args.format)
-    print(f"wrote {folder}/: {' '.join(os.path.basename(f) for f in plots)}")
+    """Redraw a finished run's plots from its files, training nothing."""
+    run, out = read_run(args.replot), ensure_dir(args.out or args.replot)
+    plots = write_sweep_plot(out, run["sweep"], args.format) if "sweep" in run else []
+    if "compare" in run:
+        histories, recorded, s = run["compare"]
+        log_scale = s.get("log_scale", False) if args.log_scale is None else args.log_scale
+        plots += write_plots(out, histories, recorded, s, log_scale, args.format)
+    print(f"wrote {out}/: {names(plots)}")
 
 
 def main(argv=None):

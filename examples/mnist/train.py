@@ -13,7 +13,7 @@ import argparse
 import os
 
 from common import (add_data_arguments, add_format_argument, build, ensure_dir, load_data,
-                    loaders, run_cli)
+                    loaders, names, run_cli)
 
 from minidl import plot
 from minidl.errors import CheckpointError
@@ -141,8 +141,7 @@ def main(argv=None):
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
         return 130
-    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz "
-          f"{' '.join(os.path.basename(f) for f in plots)}")
+    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz {names(plots)}")
     print(f"test_accuracy={history.final['test_acc']:.4f}")
     return 0
 

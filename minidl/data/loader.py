@@ -62,7 +62,7 @@ class DataLoader:
         if len(x) == 0:
             raise ShapeError("x and y are empty")
         if drop_last and len(x) < batch_size:
-            raise ShapeError(f"drop_last=True with {len(x)} samples and batch_size {batch_size} "
+            raise SettingError(f"drop_last=True with {len(x)} samples and batch_size {batch_size} "
                              "leaves no batch at all; use a batch size of at most "
                              f"{len(x)} or drop_last=False")
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
@@ -155,9 +155,11 @@ class DataLoader:
 
     def load_state_dict(self, d):
         """Continue from a state_dict() of a loader over the same data."""
-        position = int(d["position"])
-        if not 0 <= position <= len(self.x):
-            raise SettingError(f"position {position} outside 0..{len(self.x)}")
+        position, b = int(d["position"]), self.batch_size
+        last = len(self.x) - len(self.x) % b if self.drop_last else len(self.x)
+        if position % b or not 0 <= position < last:      # from it no batch would come
+            raise SettingError(f"position {position} is not where a batch of this loader starts "
+                               f"(a multiple of {b} below {last}); the state is from another loader")
         self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
         self.epoch = int(d["epoch"])
         self._augment_seed = int(d.get("augment_seed", self._augment_seed))

@@ -21,7 +21,7 @@ from minidl.layers.init import init_weight
 
 def _pair(v):
     """kernel_size 3 -> (3, 3); (3, 5) stays, each checked to be an int >= 1."""
-    pair = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    pair = (v, v) if np.ndim(v) == 0 else tuple(v)
     if len(pair) != 2:
         raise SettingError(f"Conv2D: kernel_size must be an int or a pair (kh, kw), got {v!r}")
     return tuple(check_int("Conv2D", "kernel_size", k) for k in pair)
