@@ -18,13 +18,12 @@ class ReLU(_Elementwise):
 
     def forward(self, x):
         self._check_any(x)
-        y = np.maximum(x, x.dtype.type(0))   # not x * (x > 0): -inf * 0 is NaN, -1 * 0 is -0.0
-        self._save(y)
-        return y
+        mask = x > 0
+        self._save(mask)
+        return np.maximum(x, x.dtype.type(0))   # not x * mask: -inf * 0 is NaN, -1 * 0 is -0.0
 
     def backward(self, dy):
-        (y,) = self._saved()
-        mask = y > 0                         # the same as x > 0
+        (mask,) = self._saved()
         return np.multiply(dy, mask, dtype=dy.dtype)
 
 
