@@ -175,8 +175,8 @@ class Trainer:
 
     def _train_step(self, xb, yb):
         """forward, loss, backward, update. Returns False when training must stop."""
-        # a Python float: the history and checkpoints store it as JSON
-        lr = self.optimizer.lr = float(self.schedule(self.step) if self.schedule else self.optimizer.lr)
+        lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
+        lr = self.optimizer.lr = float(lr)     # not np.float32: history, checkpoints are JSON
         logits = self.model.forward(xb)
         loss = self.loss_fn.forward(logits, yb)
         if not math.isfinite(loss):

@@ -256,7 +256,8 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",)):
                         os.path.join(out, "loss_curves"), formats)
     written += plot.save(plot.accuracy_curves(histories, title=title),
                          os.path.join(out, "accuracy"), formats)
-    fig = plot.figure1(histories, recorded, title=title, unit_label=unit_label(s["model"], s["unit"]),
+    fig = plot.figure1(histories, recorded, title=title,
+                       unit_label=unit_label(s["model"], s["unit"]),
                        quantity=f"input to the {s['activation']}")
     return written + plot.save(fig, os.path.join(out, "activations"), formats)
 
@@ -308,7 +309,8 @@ def lr_sweep(args, data, out):
                                  "wall_time_s": s["wall_time_s"]})
             state = "diverged" if s["diverged"] else fmt(s["final_test_acc"], True)
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
-    sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}  # --lr plays no part
+    # --lr plays no part in a sweep
+    sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format)
     print(f"wrote {out}/: {names(plots)} lr_sweep.json")
@@ -323,7 +325,8 @@ def read_json(folder, name, what):
         raise DataNotFoundError(f"--replot {folder}: no {name} there ({what}); give the "
                                 "--out folder of a finished compare_bn.py run") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FormatError(f"--replot: {path} is not the JSON file compare_bn.py writes ({e})") from None
+        raise FormatError(f"--replot: {path} is not the JSON file compare_bn.py writes "
+                          f"({e})") from None
 
 
 def require(settings, keys, name):
@@ -340,14 +343,16 @@ def read_run(folder):
     try:
         if os.path.exists(os.path.join(folder, "lr_sweep.json")):
             sweep = read_json(folder, "lr_sweep.json", "the sweep's results")
-            require(sweep["settings"], ("model", "activation", "batch_size", "steps"), "lr_sweep.json")
+            require(sweep["settings"], ("model", "activation", "batch_size", "steps"),
+                    "lr_sweep.json")
             found["sweep"] = {"settings": sweep["settings"], **{k: list(sweep[k]) for k, _ in NETS}}
         if os.path.exists(os.path.join(folder, "summary.json")) or not found:
             s = read_json(folder, "summary.json", "the run's settings")["settings"]
             require(s, ("model", "activation", "batch_size", "lr", "steps", "unit"), "summary.json")
             recorded = read_json(folder, "activations.json", "the recorded percentiles")
             recorded = {key: (recorded[key]["steps"], recorded[key]["values"]) for key, _ in NETS}
-            histories = {key: History.from_dict(read_json(folder, f"history_{key}.json", "a history"))
+            histories = {key: History.from_dict(read_json(folder, f"history_{key}.json",
+                                                          "a history"))
                          for key, _ in NETS}
             found["compare"] = (histories, recorded, s)
     except (KeyError, TypeError, AttributeError) as e:

@@ -135,8 +135,9 @@ def main(argv=None):
     history.to_csv(os.path.join(out, "history.csv"))
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
     title = f"{args.model.upper()} {args.activation}, {'with' if args.batchnorm else 'without'} BN"
-    plots = plot.save(plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
-                                       log_scale=True), os.path.join(out, "loss_curve"), args.format)
+    curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
+                             log_scale=True)
+    plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format)
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")

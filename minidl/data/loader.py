@@ -63,8 +63,8 @@ class DataLoader:
             raise ShapeError("x and y are empty")
         if drop_last and len(x) < batch_size:
             raise SettingError(f"drop_last=True with {len(x)} samples and batch_size {batch_size} "
-                             "leaves no batch at all; use a batch size of at most "
-                             f"{len(x)} or drop_last=False")
+                               "leaves no batch at all; use a batch size of at most "
+                               f"{len(x)} or drop_last=False")
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
         self.x, self.y = x, y
@@ -158,8 +158,9 @@ class DataLoader:
         position, b = int(d["position"]), self.batch_size
         last = len(self.x) - len(self.x) % b if self.drop_last else len(self.x)
         if position % b or not 0 <= position < last:      # from it no batch would come
-            raise SettingError(f"position {position} is not where a batch of this loader starts "
-                               f"(a multiple of {b} below {last}); the state is from another loader")
+            raise SettingError(f"position {position} is not where a batch of this loader "
+                               f"starts (a multiple of {b} below {last}); the state is from "
+                               "another loader")
         self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
         self.epoch = int(d["epoch"])
         self._augment_seed = int(d.get("augment_seed", self._augment_seed))

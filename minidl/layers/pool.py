@@ -47,7 +47,8 @@ class MaxPool2D(Layer):
         super().__init__()
         self.kernel_size = check_int("MaxPool2D", "kernel_size (one int: square windows)",
                                      kernel_size)
-        self.stride = self.kernel_size if stride is None else check_int("MaxPool2D", "stride", stride)
+        self.stride = (self.kernel_size if stride is None else
+                       check_int("MaxPool2D", "stride", stride))
 
     def forward(self, x):
         self._check(x, 4)
