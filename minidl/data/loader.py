@@ -105,6 +105,11 @@ class DataLoader:
         n = len(self.x)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def _end(self):
+        """Samples an epoch yields: all of them, or with drop_last only whole batches."""
+        n = len(self.x)
+        return n - n % self.batch_size if self.drop_last else n
+
     def __iter__(self):
         n, b = len(self.x), self.batch_size
         if self._epoch_start is None:  # no epoch in progress: begin one
@@ -113,7 +118,7 @@ class DataLoader:
         # (Re)draw this epoch's order from the state at its start.
         self.rng.bit_generator.state = self._epoch_start
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        last = n - n % b if self.drop_last else n
+        last = self._end()
         for start in range(self._position, last, b):
             index = order[start:start + b]
             rng = np.random.default_rng((self._augment_seed, self.epoch, start)) \
@@ -155,8 +160,7 @@ class DataLoader:
 
     def load_state_dict(self, d):
         """Continue from a state_dict() of a loader over the same data."""
-        position, b = int(d["position"]), self.batch_size
-        last = len(self.x) - len(self.x) % b if self.drop_last else len(self.x)
+        position, b, last = int(d["position"]), self.batch_size, self._end()
         if position % b or not 0 <= position < last:      # from it no batch would come
             raise SettingError(f"position {position} is not where a batch of this loader "
                                f"starts (a multiple of {b} below {last}); the state is from "
