@@ -67,15 +67,21 @@ def save(fig, path, formats=None):
     repository changes only when the plot does). Each file is written under a
     temporary name and renamed when complete: never a half-written file.
     """
+    supported = fig.canvas.get_supported_filetypes()
     names = [os.fspath(path)]
     if formats:
-        stem, suffix = os.path.splitext(names[0])
-        if suffix[1:].lower() not in fig.canvas.get_supported_filetypes():
-            stem = names[0]                       # a dot in the name, not a format
+        stem = names[0]
+        if _suffix(stem) in supported:            # else a dot in the name, not a format
+            stem = os.path.splitext(stem)[0]
         formats = [formats] if isinstance(formats, str) else formats
         names = [f"{stem}.{f}" for f in formats]
     try:
-        kinds = [_format(fig, name) for name in names]   # all checked before any is written
+        kinds = [_suffix(name) or "png" for name in names]
+        for name, kind in zip(names, kinds):      # all checked before any is written
+            if kind not in supported:
+                raise FormatError(f"cannot save a plot as {name!r}: {kind!r} is not an image "
+                                  "format matplotlib writes; use one of "
+                                  f"{', '.join(sorted(supported))}")
         for name, kind in zip(names, kinds):
             with atomic_path(name, suffix="." + kind) as tmp, \
                     plt.rc_context({"svg.hashsalt": "minidl"}):
@@ -88,13 +94,9 @@ def save(fig, path, formats=None):
 NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
 
 
-def _format(fig, name):
-    kind = os.path.splitext(name)[1].lstrip(".").lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
-    if kind not in supported:
-        raise FormatError(f"cannot save a plot as {name!r}: {kind!r} is not an image format "
-                          f"matplotlib writes; use one of {', '.join(sorted(supported))}")
-    return kind
+def _suffix(name):
+    """The suffix of name in lower case, without the dot: "acc.PDF" gives "pdf"."""
+    return os.path.splitext(name)[1][1:].lower()
 
 
 def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):
