@@ -30,8 +30,8 @@ class SGD:
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise SettingError("SGD: parameter names must be unique (momentum buffers and "
-                             "checkpoints are keyed by them); pass model.parameters() of one "
-                             "Sequential rather than the lists of several layers")
+                               "checkpoints are keyed by them); pass model.parameters() of one "
+                               "Sequential rather than the lists of several layers")
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.weight_decay, self.decay_filter = weight_decay, decay_filter
         self.velocity = {p.name: np.zeros_like(p.value) for p in self.params} if momentum else {}
