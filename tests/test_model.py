@@ -254,6 +254,22 @@ def test_relu_is_max_0_x_for_every_float(dtype):
     np.testing.assert_array_equal(dx, [[0, 0, 0, 0, 3, 3, 0]])
 
 
+def test_relu_keeps_giving_max_0_x_as_shapes_and_dtypes_change():
+    """ReLU compares with a zeros block of one sample's shape that it keeps between
+    calls: a new shape or dtype must get a new block, and a caller writing to the
+    output must not reach it."""
+    relu = ReLU()
+    for shape, dtype in [((5, 3, 4, 4), np.float32), ((2, 3, 4, 4), np.float32),
+                         ((5, 7), np.float32), ((5, 7), np.float64), ((6,), np.float32),
+                         ((2, 1, 3, 2, 2), np.float64), ((5, 3, 4, 4), np.float32)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        y = relu.forward(x)
+        assert y.dtype == dtype and y.shape == shape
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+        y += 100                                           # the caller's array, not the layer's
+        np.testing.assert_array_equal(relu.forward(x), np.maximum(x, 0))
+
+
 def test_sgd_refuses_momentum_buffers_of_another_dtype_than_the_weights():
     """After model.astype(float64), float32 buffers would round every update."""
     model = mlp(4, [3], 2, seed=0)

