@@ -243,3 +243,16 @@ def test_the_data_is_loaded_once_per_run_not_once_per_net(compare_bn, mnist, mon
                      "--eval-every", "5", "--no-progress", "--out", str(tmp_path)])
     assert len(load(tmp_path, "lr_sweep.json")["bn"]) == 2       # four nets trained ...
     assert len(calls) == 1                                        # ... on one load
+
+
+@pytest.mark.parametrize("script,shown", [
+    ("compare_bn.py", "training steps (per run) (default: 2000)"),
+    ("train.py", "hidden nonlinearity (default: relu)")])
+def test_help_shows_real_defaults_and_no_none_or_false(script, shown):
+    """Options whose default is None or False say in their own words what happens."""
+    result = subprocess.run([sys.executable, str(SCRIPT.parent / script), "--help"],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())          # argparse wraps lines anywhere
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert shown in text

@@ -1,4 +1,5 @@
 """What the MNIST scripts share: finding the data, loaders, building the model."""
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,12 @@ from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
 CNN_CHANNELS = (16, 32)       # the feature maps of build()'s two convolutions
+
+
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows defaults, except None and False (those help texts say it themselves)."""
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
 
 
 def data_root(data_dir):

@@ -44,7 +44,7 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import (CNN_CHANNELS, add_data_arguments, add_format_argument,  # noqa: E402
+from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
                     build, ensure_dir, first_samples, load_data, loaders, names, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
@@ -71,13 +71,13 @@ def init_arg(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=Help)
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     p.add_argument("--activation", choices=["relu", "sigmoid"], default="sigmoid")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
-                   help='"he", "xavier" or the std of a plain Gaussian; %(default)s: the '
+                   help='"he", "xavier" or the std of a plain Gaussian; default: the '
                         'builder\'s choice ("he" for relu, "xavier" for sigmoid); --paper: 0.1')
     p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
     p.add_argument("--batch-size", type=int, default=60)

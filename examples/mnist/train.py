@@ -12,8 +12,8 @@ Ctrl-C saves a checkpoint and stops; the same command with --resume goes on.
 import argparse
 import os
 
-from common import (add_data_arguments, add_format_argument, build, ensure_dir, load_data,
-                    loaders, names, run_cli)
+from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
+                    load_data, loaders, names, run_cli)
 
 from minidl import plot
 from minidl.errors import CheckpointError
@@ -24,12 +24,6 @@ from minidl.train import Callback, Trainer
 # Defaults per model: what reaches the README's accuracies.
 DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1, "warmup": 0, "shift": 0},
             "cnn": {"epochs": 5, "lr": 0.1, "warmup": 1, "shift": 1}}
-
-
-class Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None and False (those help texts say it themselves)."""
-    def _get_help_string(self, action):
-        return action.help if action.default in (None, False) else super()._get_help_string(action)
 
 
 def per_model(key):
