@@ -156,10 +156,27 @@ def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_p
     assert not list(tmp_path.glob("*.png"))       # nothing drawn from half a run
 
 
-def test_replot_refuses_training_presets(compare_bn, tmp_path, capsys):
+@pytest.mark.parametrize("options,named", [
+    (["--paper"], "--paper cannot apply"),
+    (["--lr-sweep", "--sweep-lrs", "0.1"], "--lr-sweep, --sweep-lrs cannot apply"),
+    (["--steps", "100", "--activation", "relu", "--init", "0.1"],
+     "--activation, --init, --steps cannot apply"),
+    (["--train-subset", "600", "--unit", "3"], "--unit, --train-subset cannot apply")])
+def test_replot_refuses_options_that_would_change_the_run(compare_bn, tmp_path, capsys, options,
+                                                          named):
+    """A redraw trains nothing: an option that would have changed the run is an error,
+    not silently ignored. Each is named, in the parser's order."""
     with pytest.raises(SystemExit) as info:
-        compare_bn.main(["--replot", str(tmp_path), "--paper"])
-    assert info.value.code == 2 and "--paper and --lr-sweep do not apply" in capsys.readouterr().err
+        compare_bn.main(["--replot", str(tmp_path), *options])
+    assert info.value.code == 2 and named in capsys.readouterr().err
+
+
+def test_replot_takes_options_that_change_nothing_in_the_plots(out, compare_bn, monkeypatch,
+                                                              tmp_path):
+    for f in out.glob("*.json"):
+        shutil.copy(f, tmp_path)
+    assert compare_bn.main(["--replot", str(tmp_path), "--no-progress", "--no-download",
+                            "--data-dir", str(tmp_path), "--steps", "2000"]) == 0   # the default
 
 
 def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):

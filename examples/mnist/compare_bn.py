@@ -69,6 +69,10 @@ def init_arg(text):
     return text if text in ("he", "xavier") else float(text)
 
 
+# what --replot uses, and options that change nothing in the plots
+REPLOT_TAKES = {"replot", "out", "format", "log_scale", "no_progress", "data_dir", "no_download"}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=Help)
@@ -110,9 +114,12 @@ def parse_args(argv=None):
                         "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
                         "--log-scale")
     args = p.parse_args(argv)
-    if args.replot:
-        if args.paper or args.lr_sweep:
-            p.error("--replot redraws a finished run: --paper and --lr-sweep do not apply")
+    if args.replot:   # options that would change what was trained cannot apply to a redraw
+        given = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
+                 if name not in REPLOT_TAKES and value != p.get_default(name)]
+        if given:
+            p.error(f"--replot redraws a finished run: {', '.join(given)} cannot apply "
+                    "(it takes --out, --format and --log-scale)")
         return args
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)
