@@ -4,7 +4,9 @@ Every error minidl raises on bad input is one of these, so a caller can catch
 exactly "minidl refused this" without also catching its own bugs. Each is a
 subclass of the built-in error a Python user would expect (ValueError for bad
 data, RuntimeError for misuse of a layer), so generic handlers keep working.
+check_int, at the end, is the one check that layers and the data loader share.
 """
+import numpy as np
 
 
 class MinidlError(Exception):
@@ -52,3 +54,12 @@ class FormatError(MinidlError, ValueError):
 
 class DivergenceError(MinidlError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
+
+
+def check_int(owner, name, value, minimum=1):
+    """An int setting (a size, a stride, a batch size) checked when its object
+    is built, not at first use: returns int(value), or raises SettingError
+    naming the owner ("Conv2D") and the setting."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SettingError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from ..errors import SettingError, ShapeError
+from ..errors import SettingError, ShapeError, check_int
 
 
 class DataLoader:
@@ -53,9 +53,7 @@ class DataLoader:
     def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False,
                  mean=None, std=None, shape=None, augment=None):
         x, y = np.asarray(x), np.asarray(y)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise SettingError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = check_int("DataLoader", "batch_size", batch_size)
         if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
             raise ShapeError(f"x and y need the same number of samples (first axis), "
                              f"got x {x.shape} and y {y.shape}")
@@ -68,7 +66,7 @@ class DataLoader:
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
         self.x, self.y = x, y
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.shuffle, self.drop_last = shuffle, drop_last
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)

@@ -13,16 +13,7 @@ its first layer with parameters when asked not to return the input gradient
 """
 import numpy as np
 
-from minidl.errors import BackwardError, SettingError, ShapeError
-
-
-def check_int(owner, name, value, minimum=1):
-    """A layer's int setting (a size, a stride...) checked when the layer is
-    built, not at its first forward: returns int(value), or raises SettingError
-    naming the owner ("Conv2D") and the setting."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SettingError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+from minidl.errors import BackwardError, ShapeError
 
 
 class Layer:

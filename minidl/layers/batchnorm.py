@@ -17,8 +17,8 @@ over the batch and all spatial positions, so m = N*H*W.
 """
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError
-from minidl.layers.base import Layer, check_int
+from minidl.errors import SettingError, ShapeError, check_int
+from minidl.layers.base import Layer
 
 
 def channel_sum(a):

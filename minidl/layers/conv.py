@@ -14,8 +14,8 @@ returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that matrix.
 """
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError
-from minidl.layers.base import Layer, check_int
+from minidl.errors import SettingError, ShapeError, check_int
+from minidl.layers.base import Layer
 from minidl.layers.init import init_weight
 
 

@@ -1,7 +1,8 @@
 """Fully connected layer: y = x W + b."""
 import numpy as np
 
-from minidl.layers.base import Layer, check_int
+from minidl.errors import check_int
+from minidl.layers.base import Layer
 from minidl.layers.init import init_weight
 
 

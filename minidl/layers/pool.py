@@ -13,8 +13,8 @@ and a later plane wins only if it is strictly larger.
 """
 import numpy as np
 
-from minidl.errors import ShapeError
-from minidl.layers.base import Layer, check_int
+from minidl.errors import ShapeError, check_int
+from minidl.layers.base import Layer
 
 
 def max_first(planes):
