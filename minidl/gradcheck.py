@@ -16,6 +16,9 @@ Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
 output of BN sums to N*beta whatever x is): analytic and numeric are both
 rounding noise, for a right backward and a wrong one alike, so the check
 proves nothing. gradcheck warns when a gradient is zero on both sides.
+
+gradients() returns the two gradients themselves, to find which entries of a
+wrong one are off.
 """
 import copy
 import warnings
@@ -49,13 +52,14 @@ def numeric_grad(f, v, eps=1e-6):
     return grad
 
 
-def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
-    """Compare layer's analytic gradients with finite differences.
+def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
+    """The analytic and the numeric gradients that gradcheck compares.
 
-    layer: a Layer or Sequential; x: input array (converted to float64).
-    Returns {"x": err, "<param name>": err, ...}, the relative error per tensor.
-    The check runs on a deep copy, so the layer is left exactly as it was
-    found: same objects, parameters, dtype, BN running statistics and mode.
+    Returns two dicts {"x": ..., "<param name>": ...} of float64 arrays, each
+    shaped like its tensor: what layer.backward(r) gave, and the central
+    differences of L = sum(f(x) * r). When gradcheck says a tensor is wrong,
+    put the two side by side to see which of its entries are off.
+    Runs on a deep copy, as gradcheck does.
     """
     layer = copy.deepcopy(layer)     # work on a copy: the caller's layer is never touched
     for part in [layer] + list(getattr(layer, "layers", [])):
@@ -80,6 +84,19 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     numeric = {"x": numeric_grad(loss, x, eps)}
     for name, p in _named_tensors(layer).items():
         numeric[name] = numeric_grad(loss, p.value, eps)
+    return analytic, numeric
+
+
+def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
+    """Compare layer's analytic gradients with finite differences.
+
+    layer: a Layer or Sequential; x: input array (converted to float64).
+    Returns {"x": err, "<param name>": err, ...}, the relative error per tensor.
+    The check runs on a deep copy, so the layer is left exactly as it was
+    found: same objects, parameters, dtype, BN running statistics and mode.
+    gradients() gives the two gradients themselves.
+    """
+    analytic, numeric = gradients(layer, x, seed, eps, upstream)
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:

@@ -167,3 +167,28 @@ def test_gradcheck_of_a_model_keeps_its_layer_objects():
     before = model.layers[0].params["W"].copy()
     opt.step()
     assert not np.array_equal(model.layers[0].params["W"], before)
+
+
+def test_gradients_are_what_gradcheck_compares_and_locate_a_wrong_entry():
+    """gradients() returns both sides per tensor, shaped like the tensor; a bug in
+    one channel of a convolution's weight gradient shows in that channel only."""
+    from minidl.gradcheck import gradients, rel_error
+
+    class OneChannelWrong(Conv2D):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"][2] *= 1.5                     # output channel 2 only
+            return dx
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5))
+    conv = OneChannelWrong(3, 4, 3, padding=1, rng=1)
+    analytic, numeric = gradients(conv, x, seed=2)
+    errors = gradcheck(conv, x, seed=2)
+    assert set(analytic) == set(numeric) == set(errors) == {"x", "W", "b"}
+    for name, value in [("x", x), ("W", conv.params["W"]), ("b", conv.params["b"])]:
+        assert analytic[name].shape == numeric[name].shape == value.shape
+        assert analytic[name].dtype == numeric[name].dtype == np.float64
+        assert errors[name] == rel_error(analytic[name], numeric[name])
+    assert errors["x"] < 1e-8 and errors["b"] < 1e-8 and errors["W"] > 1e-2
+    off = np.abs(analytic["W"] - numeric["W"]) > 1e-6
+    assert off[2].any() and not np.delete(off, 2, axis=0).any()
