@@ -161,11 +161,13 @@ def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_p
     (["--lr-sweep", "--sweep-lrs", "0.1"], "--lr-sweep, --sweep-lrs cannot apply"),
     (["--steps", "100", "--activation", "relu", "--init", "0.1"],
      "--activation, --init, --steps cannot apply"),
-    (["--train-subset", "600", "--unit", "3"], "--unit, --train-subset cannot apply")])
+    (["--train-subset", "600", "--unit", "3"], "--unit, --train-subset cannot apply"),
+    (["--steps", "2000", "--seed", "0"], "--steps, --seed cannot apply")])   # defaults, given
 def test_replot_refuses_options_that_would_change_the_run(compare_bn, tmp_path, capsys, options,
                                                           named):
     """A redraw trains nothing: an option that would have changed the run is an error,
-    not silently ignored. Each is named, in the parser's order."""
+    not silently ignored, even at its default value (the run may have used another).
+    Each is named, in the parser's order."""
     with pytest.raises(SystemExit) as info:
         compare_bn.main(["--replot", str(tmp_path), *options])
     assert info.value.code == 2 and named in capsys.readouterr().err
@@ -176,7 +178,7 @@ def test_replot_takes_options_that_change_nothing_in_the_plots(out, compare_bn, 
     for f in out.glob("*.json"):
         shutil.copy(f, tmp_path)
     assert compare_bn.main(["--replot", str(tmp_path), "--no-progress", "--no-download",
-                            "--data-dir", str(tmp_path), "--steps", "2000"]) == 0   # the default
+                            "--data-dir", str(tmp_path)]) == 0
 
 
 def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):
@@ -263,8 +265,8 @@ def test_the_data_is_loaded_once_per_run_not_once_per_net(compare_bn, mnist, mon
 
 
 @pytest.mark.parametrize("script,shown", [
-    ("compare_bn.py", "training steps (per run) (default: 2000)"),
-    ("train.py", "hidden nonlinearity (default: relu)")])
+    ("compare_bn.py", "layer to record (default: 0)"),                # 0 == False, yet shown
+    ("train.py", "seeds the weights and the batch order (default: 0)")])
 def test_help_shows_real_defaults_and_no_none_or_false(script, shown):
     """Options whose default is None or False say in their own words what happens."""
     result = subprocess.run([sys.executable, str(SCRIPT.parent / script), "--help"],

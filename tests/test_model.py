@@ -260,7 +260,8 @@ def test_relu_keeps_giving_max_0_x_as_shapes_and_dtypes_change():
     output must not reach it."""
     relu = ReLU()
     for shape, dtype in [((5, 3, 4, 4), np.float32), ((2, 3, 4, 4), np.float32),
-                         ((5, 7), np.float32), ((5, 7), np.float64), ((6,), np.float32),
+                         ((5, 7), np.float64), ((5, 7), np.float32), ((4, 7), np.float64),
+                         ((6,), np.float32),
                          ((2, 1, 3, 2, 2), np.float64), ((5, 3, 4, 4), np.float32)]:
         x = rng.standard_normal(shape).astype(dtype)
         y = relu.forward(x)

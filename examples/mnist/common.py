@@ -17,7 +17,8 @@ CNN_CHANNELS = (16, 32)       # the feature maps of build()'s two convolutions
 class Help(argparse.ArgumentDefaultsHelpFormatter):
     """--help shows defaults, except None and False (those help texts say it themselves)."""
     def _get_help_string(self, action):
-        return action.help if action.default in (None, False) else super()._get_help_string(action)
+        shown = action.default is not None and action.default is not False   # 0 is shown
+        return super()._get_help_string(action) if shown else action.help
 
 
 def data_root(data_dir):

@@ -115,8 +115,12 @@ def parse_args(argv=None):
                         "--log-scale")
     args = p.parse_args(argv)
     if args.replot:   # options that would change what was trained cannot apply to a redraw
-        given = [f"--{name.replace('_', '-')}" for name, value in vars(args).items()
-                 if name not in REPLOT_TAKES and value != p.get_default(name)]
+        # parse again into a namespace holding a marker for every option: argparse only
+        # fills in defaults that are missing, so what is not the marker was given
+        unset = object()
+        parsed = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
+        given = [f"--{name.replace('_', '-')}" for name, value in parsed.items()
+                 if name not in REPLOT_TAKES and value is not unset]
         if given:
             p.error(f"--replot redraws a finished run: {', '.join(given)} cannot apply "
                     "(it takes --out, --format and --log-scale)")
