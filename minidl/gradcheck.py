@@ -74,16 +74,14 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
         return float(np.sum(layer.forward(x) * r))
 
     dx = layer.backward(r)
-    analytic = {"x": dx}
-    analytic.update({name: p.grad.copy() for name, p in _named_tensors(layer).items()})
-    values = {"x": x, **{name: p.value for name, p in _named_tensors(layer).items()}}
+    params = _named_tensors(layer)
+    analytic = {"x": dx, **{name: p.grad.copy() for name, p in params.items()}}
+    values = {"x": x, **{name: p.value for name, p in params.items()}}
     for name, grad in analytic.items():     # broadcasting would hide a wrong shape below
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
-    numeric = {"x": numeric_grad(loss, x, eps)}
-    for name, p in _named_tensors(layer).items():
-        numeric[name] = numeric_grad(loss, p.value, eps)
+    numeric = {name: numeric_grad(loss, value, eps) for name, value in values.items()}
     return analytic, numeric
 
 
