@@ -103,7 +103,8 @@ def compare(model_name, bn, batch, number=20, rounds=7, use_torch=True, seed=0):
         row = {"layer": f"{i}: {layer!r}", "input": list(x.shape)}
         row.update({f"{key}_ms": round(ms, 3) for key, ms in median_ms.items()})
         if "torch" in median_ms:
-            row["minidl_vs_torch"] = round(median_ms["minidl"] / median_ms["torch"], 2)
+            ratio = median_ms["minidl"] / median_ms["torch"]   # 3 significant digits: a tiny
+            row["minidl_vs_torch"] = float(f"{ratio:.3g}")      # layer's ratio never prints 0.0
         rows.append(row)
         x = y
     return rows

@@ -154,6 +154,24 @@ def test_layers_vs_torch_pairs_each_layer_with_its_pytorch_twin(model, bn, monke
         assert row["torch_ms"] > 0 and row["minidl_vs_torch"] > 0
 
 
+def test_layers_vs_torch_ratio_of_a_tiny_layer_is_not_rounded_to_zero(monkeypatch):
+    """A loaded machine once made PyTorch's Flatten 10,000x slower than minidl's; the
+    ratio, rounded to 2 decimals, printed as 0.0. It keeps 3 significant digits."""
+    pytest.importorskip("torch")
+    import layers_vs_torch
+    real_torch_call = layers_vs_torch.torch_call
+
+    def slow_torch_call(*args):
+        call = real_torch_call(*args)
+        call.slow = True
+        return call
+    monkeypatch.setattr(layers_vs_torch, "torch_call", slow_torch_call)
+    monkeypatch.setattr(layers_vs_torch, "seconds_per_call",
+                        lambda call, number: 0.04 if getattr(call, "slow", False) else 3e-6)
+    rows = layers_vs_torch.compare("mlp", False, batch=4, number=1, rounds=1)
+    assert [row["minidl_vs_torch"] for row in rows] == [7.5e-05] * len(rows)
+
+
 def test_layers_vs_torch_refuses_twins_that_do_different_work(monkeypatch):
     pytest.importorskip("torch")
     from torch import nn
