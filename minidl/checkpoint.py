@@ -40,14 +40,58 @@ def save(model, path, optimizer=None, meta=None):
         np.savez(f, **arrays)
 
 
-def load(model, path, optimizer=None):
+def load(model, path, optimizer=None, check_meta=None):
     """Load a checkpoint into ``model`` (and ``optimizer``); return its metadata.
 
     Every array the model (and optimizer) needs must be present with the right
-    shape; otherwise CheckpointError names the first that is not, and nothing
-    is changed.
+    shape and dtype; otherwise CheckpointError names the first that is not, and
+    nothing is changed. check_meta(meta), if given, runs after those checks and
+    before anything is written: a CheckpointError from it also changes nothing.
     """
     path = os.fspath(path)
+    stored, meta = _read(path)
+    expected = _arrays(model, optimizer)
+    for name, current in expected.items():      # check everything before changing anything
+        if name not in stored:
+            raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); "
+                                  "was it saved from a different model or without the optimizer?")
+        if stored[name].shape != current.shape:
+            raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
+                                  f"the model expects {current.shape}")
+        if stored[name].dtype != current.dtype:   # as forward: no silent up- or downcast
+            raise CheckpointError(f"{path}: {name!r} is {stored[name].dtype}, the model's is "
+                                  f"{current.dtype}; convert the model first "
+                                  f"(model.astype(np.{stored[name].dtype}))")
+        if stored[name].dtype.kind == "f" and not np.all(np.isfinite(stored[name])):
+            raise CheckpointError(f"{path}: {name!r} contains NaN or Inf")
+    unexpected = sorted(k for k in set(stored) - set(expected)
+                        if optimizer is not None or not k.startswith("optim/"))
+    if unexpected:
+        why = ("the checkpoint was saved with an optimizer that keeps state (momentum "
+               "buffers) this one does not have; use the same optimizer settings"
+               if all(k.startswith("optim/") for k in unexpected) else
+               "the checkpoint was saved from a different model")
+        raise CheckpointError(f"{path}: unexpected entries {unexpected[:5]}; {why}")
+    if check_meta is not None:
+        check_meta(meta)
+
+    for p in model.parameters():
+        p.value[...] = stored[f"param/{p.name}"]
+    model.set_state({k: stored[f"state/{k}"] for k in model.state()})
+    if optimizer is not None:
+        optimizer.set_state({k: stored[f"optim/{k}"] for k in optimizer.state()})
+    return meta
+
+
+def read_meta(path):
+    """The metadata dict of the checkpoint at ``path``, without a model."""
+    return _read(os.fspath(path))[1]
+
+
+def _read(path):
+    """({name: array}, metadata) of a checkpoint file, or a CheckpointError."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -63,37 +107,9 @@ def load(model, path, optimizer=None):
         header = json.loads(str(stored.pop("meta")))
         if header.get("format") != FORMAT:
             raise ValueError(f"format {header.get('format')!r}")
-        meta = dict(header["meta"])
+        return stored, dict(header["meta"])
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise CheckpointError(f"{path}: unreadable metadata ({e}); expected {FORMAT}") from None
-
-    expected = _arrays(model, optimizer)
-    for name, current in expected.items():      # check everything before changing anything
-        if name not in stored:
-            raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); "
-                                  "was it saved from a different model or without the optimizer?")
-        if stored[name].shape != current.shape:
-            raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
-                                  f"the model expects {current.shape}")
-        if stored[name].dtype.kind not in "fiu":
-            raise CheckpointError(f"{path}: {name!r} has dtype {stored[name].dtype}, expected numbers")
-        if stored[name].dtype.kind == "f" and not np.all(np.isfinite(stored[name])):
-            raise CheckpointError(f"{path}: {name!r} contains NaN or Inf")
-    unexpected = sorted(k for k in set(stored) - set(expected)
-                        if optimizer is not None or not k.startswith("optim/"))
-    if unexpected:
-        why = ("the checkpoint was saved with an optimizer that keeps state (momentum "
-               "buffers) this one does not have; use the same optimizer settings"
-               if all(k.startswith("optim/") for k in unexpected) else
-               "the checkpoint was saved from a different model")
-        raise CheckpointError(f"{path}: unexpected entries {unexpected[:5]}; {why}")
-
-    for p in model.parameters():
-        p.value[...] = stored[f"param/{p.name}"]
-    model.set_state({k: stored[f"state/{k}"] for k in model.state()})
-    if optimizer is not None:
-        optimizer.set_state({k: stored[f"optim/{k}"] for k in optimizer.state()})
-    return meta
 
 
 def _read_npz(path):
@@ -103,8 +119,11 @@ def _read_npz(path):
     arrays = {}
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
-            if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+            if not info.filename.endswith(".npy"):
                 raise CheckpointError(f"{path}: unexpected member {info.filename!r}")
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise CheckpointError(f"{path}: {info.filename} is compressed; minidl writes "
+                                      "and reads uncompressed checkpoints (np.savez)")
             with zf.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):

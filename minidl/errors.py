@@ -4,8 +4,11 @@ Every error minidl raises on bad input is one of these, so a caller can catch
 exactly "minidl refused this" without also catching its own bugs. Each is a
 subclass of the built-in error a Python user would expect (ValueError for bad
 data, RuntimeError for misuse of a layer), so generic handlers keep working.
-check_int, at the end, is the one check that layers and the data loader share.
+check_int and check_number, at the end, are the checks of settings that layers,
+the optimizer and the data loader share.
 """
+import math
+
 import numpy as np
 
 
@@ -63,3 +66,13 @@ def check_int(owner, name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise SettingError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_number(owner, name, value, ok, expected):
+    """A real-number setting (a learning rate, an epsilon): returns float(value)
+    if it is a finite number for which ok(value) holds, else raises SettingError
+    naming the owner, the setting and what was expected."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not ok(value):
+        raise SettingError(f"{owner}: {name} must be {expected}, got {value!r}")
+    return float(value)

@@ -1,6 +1,7 @@
 """Writing files so that a crash, Ctrl-C or full disk never leaves a
 half-written file under the real name."""
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -13,13 +14,17 @@ def atomic_path(path, suffix=""):
     step on one file system); on any error it is removed and ``path`` is untouched.
     The file gets the permissions of the one it replaces, or for a new file those
     that open() would give it (0666 less the umask), so data in a shared folder
-    stays readable for others.
+    stays readable for others. As with open(): a symlink's target is written (the
+    link stays), and a file we may not write raises PermissionError, unchanged.
 
         with atomic_path("history.json") as tmp:
             Path(tmp).write_text(text)
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)       # through symlinks: replace the target, not the link
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
+                              "(minidl does not replace it; chmod u+w to allow)", path)
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     tmp = _new_file(folder, suffix)
     try:

@@ -24,6 +24,7 @@ class Sequential:
         self.layers = list(layers)
         self.training = True
         self.input_grad = True
+        self._out_shape = None        # the last forward's output shape, for backward's check
 
     def forward(self, x):
         for i, layer in enumerate(self.layers):
@@ -31,6 +32,7 @@ class Sequential:
                 x = layer.forward(x)
             except ShapeError as e:   # say where in the model it happened
                 raise ShapeError(f"layer {i} of the Sequential: {e}") from None
+        self._out_shape = x.shape
         return x
 
     __call__ = forward
@@ -42,17 +44,26 @@ class Sequential:
         # so backward stops at that layer and drops what they kept for it.
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
+        shape = self._out_shape                          # None: no forward to go back through
+        if shape is not None and np.shape(dy) != shape:  # else dy would broadcast, silently
+            raise ShapeError(f"backward: expected dy of shape {shape} (the shape of the "
+                             f"last forward's output), got {np.shape(dy)}")
         if first < len(self.layers):
             dtype = next(iter(self.layers[first].params.values())).dtype
             if getattr(dy, "dtype", None) != dtype:   # as forward: no silent up- or downcast
                 raise ShapeError(f"backward: expected a {dtype} gradient (the dtype of the "
                                  f"parameters), got {getattr(dy, 'dtype', type(dy).__name__)}")
+            before = self.layers[first].needs_input_grad
             self.layers[first].needs_input_grad = self.input_grad
         start = 0 if self.input_grad else first
-        for layer in self.layers[:start]:
-            layer.forget()
-        for layer in reversed(self.layers[start:]):
-            dy = layer.backward(dy)
+        try:
+            for layer in self.layers[:start]:
+                layer.forget()
+            for layer in reversed(self.layers[start:]):
+                dy = layer.backward(dy)
+        finally:
+            if first < len(self.layers):    # the layer, used on its own, is as it was
+                self.layers[first].needs_input_grad = before
         return dy if self.input_grad else None
 
     def train(self):
@@ -102,6 +113,7 @@ class Sequential:
         finally:
             for layer in self.layers:
                 layer.forget()
+            self._out_shape = None
             if was_training:
                 self.train()
 
@@ -110,8 +122,10 @@ class Sequential:
 
     def summary(self, input_shape):
         """A table of layer, output shape and parameter count, for an input of
-        shape (N, *input_shape). Runs one forward pass in eval mode on zeros, on a
-        copy: the model's state (a forward waiting for its backward, say) is untouched."""
+        shape (N, *input_shape) (an int n means (n,)). Runs one forward pass in eval
+        mode on zeros, on a copy: the model's state (a forward waiting for its
+        backward, say) is untouched."""
+        input_shape = (input_shape,) if np.ndim(input_shape) == 0 else tuple(input_shape)
         dtype = self.parameters()[0].value.dtype if self.parameters() else np.float32
         x = np.zeros((2, *input_shape), dtype)
         rows = [("input", str((None, *input_shape)), "")]

@@ -13,6 +13,8 @@ minidl/layers/init.py), or pass init=<std> for a plain Gaussian. The same
 seed draws the same weights with and without BN (BN's gamma/beta draw nothing),
 so the two nets of an experiment start from identical W.
 """
+import numpy as np
+
 from minidl.errors import SettingError
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.init import as_rng
@@ -44,14 +46,15 @@ def _output_init(init):
 
 def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
         init=None, seed=None, bn_momentum=0.1, dtype="float32"):
-    """Fully connected net in_features -> hidden[0] -> ... -> out_features.
+    """Fully connected net in_features -> hidden[0] -> ... -> out_features
+    (hidden: the widths of the hidden layers; one int is one hidden layer).
 
     mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True) is the network
     of the paper's MNIST experiment (section 4.1).
     """
     act, init, rng = _setup(activation, init, seed)
     layers, fan_in = [], in_features
-    for width in hidden:
+    for width in [hidden] if np.ndim(hidden) == 0 else hidden:   # 100 is [100]
         dense = Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype)
         layers += _block(dense, width, batchnorm, act, bn_momentum, dtype)
         fan_in = width
@@ -70,6 +73,9 @@ def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image
                       dtype=dtype)
         layers += _block(conv, c_out, batchnorm, act, bn_momentum, dtype) + [MaxPool2D(2)]
         c_in, size = c_out, size // 2
+    if size < 1:
+        raise SettingError(f"cnn: image_size {image_size} is too small for {len(channels)} "
+                           f"poolings by 2; it needs at least {2 ** len(channels)}")
     layers += [Flatten(), Dense(c_in * size * size, num_classes, init=_output_init(init),
                                 rng=rng, dtype=dtype)]
     return Sequential(*layers)

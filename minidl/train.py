@@ -26,7 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
-from minidl.errors import CheckpointError, DivergenceError, SettingError, ShapeError
+from minidl.data.loader import DataLoader
+from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
+                           check_int, check_number)
 from minidl.history import History
 
 
@@ -61,15 +63,18 @@ def _add_batch(totals, loss, logits, yb):
 
 def evaluate(model, loss_fn, loader):
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
-    batches; the model's mode is restored afterwards."""
+    batches; the model's mode is restored afterwards. A DataLoader is read whole,
+    in order (loader.in_order()), even if an epoch of it was left unfinished;
+    any other iterable of (xb, yb) batches is read as it comes."""
     totals = [0.0, 0, 0]
+    batches = loader.in_order() if isinstance(loader, DataLoader) else loader
     with model.inference():
-        for xb, yb in loader:
+        for xb, yb in batches:
             logits = model.forward(xb)
             _add_batch(totals, loss_fn.forward(logits, yb), logits, yb)
     loss_sum, correct, n = totals
     if n == 0:
-        raise ShapeError("evaluate: the loader yielded no batch (is it empty, or mid-epoch?)")
+        raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")
     return loss_sum / n, correct / n
 
 
@@ -108,6 +113,9 @@ class Trainer:
                  checkpoint_every=None, on_divergence="raise", progress=True):
         if on_divergence not in ("raise", "record"):
             raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
+        for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+            if value is not None:
+                check_int("Trainer", name, value)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every
@@ -126,7 +134,8 @@ class Trainer:
         already done before a resume). Returns the History."""
         if (epochs is None) == (steps is None):
             raise SettingError("give exactly one of epochs= or steps=")
-        total = steps if steps is not None else epochs * len(self.train_loader)
+        total = (check_int("fit", "steps", steps) if steps is not None else
+                 check_int("fit", "epochs", epochs) * len(self.train_loader))
         self.stop = False
         for c in self.callbacks:
             c.on_train_begin(self)
@@ -176,7 +185,9 @@ class Trainer:
     def _train_step(self, xb, yb):
         """forward, loss, backward, update. Returns False when training must stop."""
         lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
-        lr = self.optimizer.lr = float(lr)     # not np.float32: history, checkpoints are JSON
+        lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
+            "Trainer", f"the schedule's learning rate at step {self.step}", lr,
+            lambda v: v >= 0, "a number >= 0")
         logits = self.model.forward(xb)
         loss = self.loss_fn.forward(logits, yb)
         if not math.isfinite(loss):
@@ -238,16 +249,29 @@ class Trainer:
         self._note_checkpoint(path)
 
     def resume(self, path):
-        """Restore everything saved by save(path); fit() then continues where it stopped."""
-        meta = ckpt.load(self.model, path, self.optimizer)
-        try:
-            self.train_loader.load_state_dict(meta["loader"])
-            self.step, self.elapsed = int(meta["step"]), float(meta["elapsed"])
-            self._since_record = list(meta["since_record"])
-            self.history = History.from_dict(meta["history"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: not a training checkpoint written by Trainer.save "
-                                  f"(its metadata lacks or garbles {e})") from None
+        """Restore everything saved by save(path); fit() then continues where it
+        stopped. The whole file is checked first: on an error nothing changes."""
+        restored = {}
+
+        def check_meta(meta):        # runs before the checkpoint changes anything
+            try:
+                restored.update(step=int(meta["step"]), elapsed=float(meta["elapsed"]),
+                                since_record=list(meta["since_record"]),
+                                history=History.from_dict(meta["history"]))
+                loader_state = meta["loader"]
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(f"{path}: not a training checkpoint written by "
+                                      f"Trainer.save (its metadata lacks or garbles {e})") from None
+            try:                     # last, and all or nothing: the loader checks first
+                self.train_loader.load_state_dict(loader_state)
+            except (KeyError, TypeError, ValueError) as e:
+                raise CheckpointError(f"{path}: its data-loader state does not fit this "
+                                      f"training loader ({e}); resume with the data set and "
+                                      "batch size of the run that saved it") from None
+
+        ckpt.load(self.model, path, self.optimizer, check_meta=check_meta)
+        self.step, self.elapsed = restored["step"], restored["elapsed"]
+        self._since_record, self.history = restored["since_record"], restored["history"]
         self.history.interrupted = False
         self._note_checkpoint(path)
         return self

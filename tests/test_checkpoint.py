@@ -55,6 +55,36 @@ def test_cnn_round_trip(tmp_path):
     np.testing.assert_array_equal(other.layers[0].params["W"], model.layers[0].params["W"])
 
 
+@pytest.mark.parametrize("saved, loaded", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_checkpoint_of_another_precision_is_refused(tmp_path, saved, loaded):
+    """It used to be rounded (or widened) silently into the model's dtype."""
+    model, opt = trained(0)
+    model.astype(saved)
+    checkpoint.save(model, tmp_path / "ck.npz")
+    other = trained(1)[0].astype(loaded)
+    before = [p.value.copy() for p in other.parameters()]
+    with pytest.raises(CheckpointError, match=f"is {np.dtype(saved)}, the model's is "
+                                              f"{np.dtype(loaded)}; convert the model first"):
+        checkpoint.load(other, tmp_path / "ck.npz")
+    for p, value in zip(other.parameters(), before):
+        np.testing.assert_array_equal(p.value, value)
+    checkpoint.load(other.astype(saved), tmp_path / "ck.npz")   # after the conversion it loads
+    for p, q in zip(model.parameters(), other.parameters()):
+        np.testing.assert_array_equal(p.value, q.value)
+
+
+def test_a_compressed_file_and_a_folder_are_named_as_such(tmp_path):
+    model, _ = trained(0)
+    arrays = {f"param/{p.name}": p.value for p in model.parameters()}
+    np.savez_compressed(tmp_path / "small.npz", **arrays)
+    with pytest.raises(CheckpointError, match=r"is compressed; minidl writes and reads "
+                                              r"uncompressed checkpoints"):
+        checkpoint.load(model, tmp_path / "small.npz")
+    (tmp_path / "run.npz").mkdir()
+    with pytest.raises(CheckpointError, match=r"run.npz: is a folder, not a checkpoint file"):
+        checkpoint.load(model, tmp_path / "run.npz")
+
+
 def test_model_only_load_of_a_training_checkpoint(tmp_path):
     model, opt = trained(0)
     checkpoint.save(model, tmp_path / "ck.npz", opt)
@@ -215,3 +245,46 @@ def test_atomic_path_gives_the_permissions_open_would(tmp_path):
         assert oct(os.stat(tmp_path / "private.npz").st_mode & 0o777) == oct(0o600)
     finally:
         os.umask(old_umask)
+
+
+def test_atomic_path_writes_through_a_symlink_and_keeps_it(tmp_path):
+    """Saving to latest.npz -> run3.npz used to replace the link by a file and leave
+    run3.npz as it was."""
+    from minidl.files import atomic_path
+    (tmp_path / "target.json").write_text("old")
+    os.symlink("target.json", tmp_path / "link.json")
+    with atomic_path(tmp_path / "link.json") as tmp, open(tmp, "w") as f:
+        f.write("new")
+    assert os.path.islink(tmp_path / "link.json")
+    assert (tmp_path / "target.json").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["link.json", "target.json"]
+
+
+def test_atomic_path_refuses_a_file_open_could_not_write(tmp_path, monkeypatch):
+    """A result made read-only (chmod 444) used to be replaced, since a rename needs
+    only the folder's permission. os.access is faked: root may write any file."""
+    from minidl.files import atomic_path
+    target = tmp_path / "results.json"
+    target.write_text("keep me")
+    real_access = os.access
+    real = os.path.realpath(target)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if os.path.realpath(p) == real
+                        else real_access(p, mode))
+    with pytest.raises(PermissionError, match="read-only") as e:
+        with atomic_path(target) as tmp, open(tmp, "w") as f:
+            f.write("overwritten")
+    assert e.value.filename == real
+    assert target.read_text() == "keep me" and os.listdir(tmp_path) == ["results.json"]
+
+
+@pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() == 0,
+                    reason="root may write a read-only file")
+def test_atomic_path_refuses_a_read_only_file(tmp_path):
+    from minidl.files import atomic_path
+    target = tmp_path / "results.json"
+    target.write_text("keep me")
+    os.chmod(target, 0o444)
+    with pytest.raises(PermissionError):
+        with atomic_path(target) as tmp, open(tmp, "w") as f:
+            f.write("overwritten")
+    assert target.read_text() == "keep me"

@@ -183,6 +183,17 @@ def test_missing_files_without_download(tmp_path, fake):
     assert all(name in msg for name in MNIST_FILES)
 
 
+def test_root_that_holds_an_mnist_folder_is_pointed_to_it_not_downloaded_into(tmp_path, fake,
+                                                                               monkeypatch):
+    """load_mnist($MINIDL_DATA's folder) used to download a second copy into it."""
+    write(tmp_path / "mnist", fake)
+    monkeypatch.setattr(mnist_module, "_download", lambda *a: pytest.fail("downloaded"))
+    with pytest.raises(DataNotFoundError, match=r"has them all: load_mnist\(root\) takes the "
+                                                r"folder that holds the files"):
+        load_mnist(tmp_path)
+    check_fake(load_mnist(tmp_path / "mnist"), fake)
+
+
 @pytest.mark.parametrize("env", [True, False])
 def test_default_folder(tmp_path, monkeypatch, env):
     if env:

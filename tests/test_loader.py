@@ -91,6 +91,44 @@ def test_batch_converts_given_samples_and_leaves_the_epoch_alone():
     assert not np.array_equal(shifted, xb)                  # with an rng: augmented
 
 
+@pytest.mark.parametrize("index", [slice(2, 5), 3, np.int64(3), np.array([3, 4])])
+def test_batch_never_writes_into_the_data(index):
+    """A slice or an int used to give a view of float32 data, and the standardization
+    then wrote into the user's array (again at every call)."""
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    original = x.copy()
+    loader = DataLoader(x, np.arange(10), 4, mean=1.0, std=2.0, shape=(2, 2))
+    first, yb = loader.batch(index)
+    again, _ = loader.batch(index)
+    np.testing.assert_array_equal(x, original)
+    rows = np.arange(10)[index].reshape(-1)                 # an int is a batch of one
+    np.testing.assert_array_equal(first, ((original[rows] - 1) / 2).reshape(-1, 2, 2))
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(np.reshape(yb, -1), rows)
+
+
+def test_in_order_reads_every_sample_once_and_leaves_the_loader_alone():
+    x, y = images(10)
+    loader = DataLoader(x, y, 4, seed=3, drop_last=True, augment=lambda xb, rng: xb + 1)
+    next(iter(loader))                                      # an epoch left unfinished
+    state = loader.state_dict()
+    batches = list(loader.in_order())
+    assert [len(yb) for _, yb in batches] == [4, 4, 2]    # all samples, even with drop_last
+    np.testing.assert_array_equal(np.concatenate([yb for _, yb in batches]), y)
+    np.testing.assert_array_equal(batches[0][0], x[:4] / np.float32(255))   # not augmented
+    assert loader.state_dict() == state
+
+
+def test_random_shift_refuses_what_it_cannot_shift():
+    from minidl.data import random_shift
+    with pytest.raises(SettingError, match=r"random_shift: max_shift must be an int >= 1, got 2.5"):
+        random_shift(2.5)
+    x, y = images(10)
+    loader = DataLoader(x.reshape(10, 16), y, 4, augment=random_shift(1))
+    with pytest.raises(ShapeError, match=r"needs image batches .* got shape \(4, 16\)"):
+        next(iter(loader))
+
+
 def test_float_input_passed_through():
     x = np.linspace(-3, 3, 20).reshape(10, 2)
     xb, yb = next(iter(DataLoader(x, np.arange(10), 10, shuffle=False)))
@@ -118,7 +156,10 @@ def test_never_converts_whole_dataset():
     (dict(y=np.arange(9)), ShapeError, r"\(10, 4, 4\).*\(9,\)"),
     (dict(shape=(15,)), ShapeError, "reshape"),
     (dict(mean=np.zeros(3)), ShapeError, "mean"),
-    (dict(std=0.0), ValueError, "std"),
+    (dict(std=0.0), SettingError, "std must be finite and positive"),
+    (dict(std=np.nan), SettingError, "std must be finite and positive"),
+    (dict(std=np.inf), SettingError, "std must be finite and positive"),
+    (dict(mean=np.nan), SettingError, "mean finite"),
     (dict(x=np.array(["a"] * 10)), ShapeError, "dtype"),
 ])
 def test_validation(kwargs, error, match):

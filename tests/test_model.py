@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -180,6 +182,44 @@ def test_mixed_dtypes_are_an_error_not_a_silent_cast():
     assert model.backward(np.ones((2, 2), np.float32)).dtype == np.float32   # nothing used up
 
 
+@pytest.mark.parametrize("dy_shape", [(2,), (1, 2), (3, 2), (4, 2, 1)])
+def test_a_gradient_of_another_shape_is_an_error_not_a_broadcast(dy_shape):
+    """A (C,) or (1, C) dL/dy from a hand-written loss used to be broadcast over the
+    batch, and the weight gradients came out several times too large."""
+    model = mlp(4, [3], 2, seed=0)
+    model.forward(np.ones((4, 4), np.float32))
+    got = re.escape(str(dy_shape))
+    with pytest.raises(ShapeError, match=rf"expected dy of shape \(4, 2\).*got {got}"):
+        model.backward(np.ones(dy_shape, np.float32))
+    assert model.backward(np.ones((4, 2), np.float32)).shape == (4, 4)   # nothing used up
+
+
+def test_backward_leaves_the_first_layers_own_flag_as_it_was():
+    """input_grad=False made Sequential.backward set needs_input_grad = False on the
+    first layer and leave it so: that layer alone then returned None for dL/dx."""
+    model = mlp(4, [3], 2, seed=0)
+    model.input_grad = False
+    model.forward(np.ones((4, 4), np.float32))
+    assert model.backward(np.ones((4, 2), np.float32)) is None
+    first = model.layers[0]
+    assert first.needs_input_grad
+    first.forward(np.ones((4, 4), np.float32))
+    assert first.backward(np.ones((4, 3), np.float32)).shape == (4, 4)
+
+
+def test_shorthands_and_impossible_model_settings():
+    """An int where a list of sizes is expected, and settings that used to fail far
+    from their cause (an int32 model asked for int32 input; Dense blamed for an image
+    that the poolings shrink to nothing)."""
+    assert "total parameters: 79,510" in mlp(784, 100, 10).summary(784)
+    assert str(mlp(784, 100, 10)) == str(mlp(784, [100], 10))
+    with pytest.raises(SettingError, match=r"astype needs a float dtype .* got int32"):
+        mlp(4, [3], 2).astype(np.int32)
+    with pytest.raises(SettingError, match=r"cnn: image_size 3 is too small for 2 poolings"):
+        cnn(image_size=3)
+    assert cnn(image_size=4).forward(np.zeros((2, 1, 4, 4), np.float32)).shape == (2, 10)
+
+
 def test_conv_dx_is_a_new_array_not_a_reused_buffer():
     conv = Conv2D(1, 2, 3, rng=0)                                  # padding 0, one channel
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
@@ -222,10 +262,16 @@ def test_inference_block_restores_mode_and_keeps_nothing_for_backward():
     (lambda: Dense(0, 3), r"Dense: in_features must be an int >= 1, got 0"),
     (lambda: Dense(3, 2.5), r"Dense: out_features must be an int >= 1, got 2.5"),
     (lambda: BatchNorm(0), r"BatchNorm: num_features must be an int >= 1, got 0"),
-    (lambda: BatchNorm(3, eps=0), r"eps must be > 0 .* got eps=0"),
-    (lambda: BatchNorm(3, momentum=1.5), r"momentum in \(0, 1\] or None, got .*momentum=1.5"),
+    (lambda: BatchNorm(3, eps=0), r"BatchNorm: eps must be a number > 0, got 0"),
+    (lambda: BatchNorm(3, eps="1e-5"), r"BatchNorm: eps must be a number > 0, got '1e-5'"),
+    (lambda: BatchNorm(3, momentum=1.5), r"momentum must be in \(0, 1\] or None, got 1.5"),
+    (lambda: SGD([], lr=float("nan")), r"SGD: lr must be a number > 0, got nan"),
+    (lambda: SGD([], lr=None), r"SGD: lr must be a number > 0, got None"),
+    (lambda: SGD([], lr=0.1, momentum=None), r"SGD: momentum must be a number in \[0, 1\)"),
+    (lambda: SGD([], lr=0.1, weight_decay=-0.1), r"SGD: weight_decay must be a number >= 0"),
+    (lambda: SGD(mlp(4, [3], 2), lr=0.1), r"SGD: pass model.parameters\(\), not the model"),
 ])
-def test_impossible_layer_settings_are_refused_when_the_layer_is_built(build, match):
+def test_impossible_settings_are_refused_when_the_object_is_built(build, match):
     """Not at the first forward, with a ZeroDivisionError from deep inside."""
     with pytest.raises(SettingError, match=match):
         build()

@@ -7,8 +7,10 @@ import signal
 import numpy as np
 import pytest
 
+from minidl import checkpoint
 from minidl.data import DataLoader
-from minidl.errors import BackwardError, DivergenceError, ShapeError
+from minidl.errors import (BackwardError, CheckpointError, DivergenceError,
+                           ShapeError)
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
@@ -162,6 +164,52 @@ class NoBatches:
         return iter(())
 
 
+def test_evaluate_reads_the_whole_data_even_after_a_peek_at_one_batch():
+    """A look at one test batch (next(iter(test))) used to leave an epoch unfinished,
+    and evaluate, and every record of the Trainer, then scored only the rest."""
+    model, opt, train, test = setup()
+    full = evaluate(model, SoftmaxCrossEntropy(), test)
+    next(iter(test))
+    assert evaluate(model, SoftmaxCrossEntropy(), test) == full
+    history = fit(model, SoftmaxCrossEntropy(), opt, train, steps=5, eval_loader=test,
+                  progress=False)
+    assert history.final["test_acc"] == evaluate(model, SoftmaxCrossEntropy(), test)[1]
+    batches = list(test.in_order())
+    assert evaluate(model, SoftmaxCrossEntropy(), batches) == full_over(model, batches)
+
+
+def full_over(model, batches):
+    """Mean loss and accuracy by hand, over a list of batches."""
+    loss, losses, correct = SoftmaxCrossEntropy(), [], 0
+    with model.inference():
+        for xb, yb in batches:
+            logits = model.forward(xb)
+            losses.append(loss.forward(logits, yb) * len(yb))
+            correct += int((logits.argmax(1) == yb).sum())
+    n = sum(len(yb) for _, yb in batches)
+    return sum(losses) / n, correct / n
+
+
+@pytest.mark.parametrize("options, fit_args, match", [
+    ({"eval_every": -3}, {"steps": 5}, r"Trainer: eval_every must be an int >= 1, got -3"),
+    ({"checkpoint_every": 0.5}, {"steps": 5}, r"checkpoint_every must be an int >= 1, got 0.5"),
+    ({}, {"steps": 2.5}, r"fit: steps must be an int >= 1, got 2.5"),
+    ({}, {"epochs": -2}, r"fit: epochs must be an int >= 1, got -2"),
+    ({"schedule": lambda step: -1.0}, {"steps": 5},
+     r"the schedule's learning rate at step 0 must be a number >= 0, got -1.0"),
+    ({"schedule": lambda step: float("nan")}, {"steps": 5}, r"at step 0 must be .* got nan"),
+])
+def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args, match):
+    """steps=2.5 used to run 3 steps, a negative learning rate to ascend the loss."""
+    from minidl.errors import SettingError
+    model, opt, train, _ = setup()
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(SettingError, match=match):
+        Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False, **options).fit(**fit_args)
+    for p, value in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.value, value)
+
+
 def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():
     model, opt, _, test = setup()
     def too_long(signum, frame):
@@ -235,6 +283,37 @@ def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step, augment):
     assert ref_history.step_loss == res_history.step_loss
     strip = [{k: v for k, v in r.items() if k != "time"} for r in ref_history.records]
     assert strip == [{k: v for k, v in r.items() if k != "time"} for r in res_history.records]
+
+
+def test_a_resume_that_fails_changes_nothing(tmp_path):
+    """Trainer.resume used to load weights, BN statistics and momentum before it
+    checked the metadata, and called a checkpoint of another batch size "not a
+    training checkpoint written by Trainer.save"."""
+    model, opt, train, test = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
+    trainer.fit(steps=3)                                   # stops mid-epoch: position 60
+    trainer.save(tmp_path / "ck.npz")
+    x, y = blobs()
+    for loader, why in [(DataLoader(x[:500], y[:500], 50, seed=0), "data-loader state does not"),
+                        (None, "metadata lacks or garbles")]:
+        other, other_opt, other_train, _ = setup(seed=1)
+        if loader is None:                                 # a model-only checkpoint
+            checkpoint.save(model, tmp_path / "ck.npz", opt, meta={"note": "no Trainer"})
+        fresh = Trainer(other, SoftmaxCrossEntropy(), other_opt, loader or other_train,
+                        progress=False)
+        before = ([p.value.copy() for p in other.parameters()],
+                  {k: v.copy() for k, v in other.state().items()},
+                  {k: v.copy() for k, v in other_opt.state().items()},
+                  fresh.train_loader.state_dict())
+        with pytest.raises(CheckpointError, match=why):
+            fresh.resume(tmp_path / "ck.npz")
+        for value, kept in zip([p.value for p in other.parameters()], before[0]):
+            np.testing.assert_array_equal(value, kept)
+        for k, v in other.state().items():
+            np.testing.assert_array_equal(v, before[1][k])
+        for k, v in other_opt.state().items():
+            np.testing.assert_array_equal(v, before[2][k])
+        assert fresh.train_loader.state_dict() == before[3] and fresh.step == 0
 
 
 def test_layer_input_recorder_sees_the_sigmoid_input():

@@ -62,6 +62,13 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
     assert "Traceback" not in stderr
     assert "--resume" in stdout and os.path.exists(os.path.join(out, "checkpoint.npz"))
 
+    with open(os.path.join(out, "checkpoint.npz"), "rb") as f:
+        interrupted = f.read()
+    again = run(common + ["--out", out])          # --resume forgotten: the work is kept
+    assert again.returncode == 1 and "add --resume to continue" in again.stderr
+    with open(os.path.join(out, "checkpoint.npz"), "rb") as f:
+        assert f.read() == interrupted
+
     resumed = run(common + ["--out", out, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert re.search(r"resumed at step \d+ of 480", resumed.stdout)

@@ -11,7 +11,7 @@ labels of every batch, and written into summary.json.
 
 Writes into --out: loss_curves.png, accuracy.png, activations.png (the paper's
 Figure 1 layout), history_{bn,plain}.json and .csv (one row per evaluation),
-steps_{bn,plain}.csv (loss per step), activations.json, summary.json and
+steps_{bn,plain}.csv (loss and learning rate per step), activations.json, summary.json and
 summary.md. With --lr-sweep instead: lr_sweep.png and lr_sweep.json.
 --format pdf svg writes the plots in those formats instead of PNG; --replot
 FOLDER redraws the plots of a finished run from its JSON files, training nothing:
@@ -76,15 +76,17 @@ REPLOT_TAKES = {"replot", "out", "format", "log_scale", "no_progress", "data_dir
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=Help)
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    p.add_argument("--activation", choices=["relu", "sigmoid"], default="sigmoid")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
+    p.add_argument("--activation", choices=["relu", "sigmoid"], default="sigmoid",
+                   help="hidden nonlinearity (the paper's: sigmoid)")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
                    help='"he", "xavier" or the std of a plain Gaussian; default: the '
                         'builder\'s choice ("he" for relu, "xavier" for sigmoid); --paper: 0.1')
     p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
-    p.add_argument("--batch-size", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=60, help="mini-batch size")
     p.add_argument("--lr", type=float, default=0.5, help="constant SGD learning rate")
     p.add_argument("--eval-every", type=int, default=100, help="test every this many steps")
     p.add_argument("--record-every", type=int, default=100,
@@ -93,7 +95,8 @@ def parse_args(argv=None):
                    help="which unit (MLP) or channel (CNN) of the last hidden layer to record")
     p.add_argument("--record-batch", type=int, default=1000,
                    help="the first N test images form the fixed batch for the percentiles")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the weights and the batch order (the same for both nets)")
     add_data_arguments(p)
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
                    help="test on the first N test images only (quick runs)")

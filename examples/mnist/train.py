@@ -5,9 +5,10 @@
 
 Prints one line per epoch and, last, test_accuracy=0.XXXX on a line of its
 own. Writes into --out: history.json, history.csv (one row per epoch),
-steps.csv (loss per step), checkpoint.npz, loss_curve.png (--format pdf svg:
+steps.csv (loss and learning rate per step), checkpoint.npz, loss_curve.png (--format pdf svg:
 in those formats).
-Ctrl-C saves a checkpoint and stops; the same command with --resume goes on.
+Ctrl-C saves a checkpoint and stops; the same command with --resume goes on
+(without --resume it refuses to start over on top of the interrupted run).
 """
 import argparse
 import os
@@ -16,6 +17,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
                     load_data, loaders, names, run_cli)
 
 from minidl import plot
+from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
@@ -100,6 +102,11 @@ def make_schedule(name, lr, total, warmup_steps=0):
 def main(argv=None):
     args = parse_args(argv)
     out = ensure_dir(args.out)
+    saved = os.path.join(out, "checkpoint.npz")
+    if not args.resume and os.path.exists(saved) and \
+            read_meta(saved).get("history", {}).get("interrupted"):
+        raise CheckpointError(f"{saved} holds an interrupted run: add --resume to continue "
+                              "it, or delete that file (or choose another --out) to start over")
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
@@ -110,10 +117,10 @@ def main(argv=None):
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
                       schedule=make_schedule(args.schedule, args.lr, total,
                                              round(args.warmup * len(train))),
-                      callbacks=[print_epoch], checkpoint=os.path.join(out, "checkpoint.npz"),
+                      callbacks=[print_epoch], checkpoint=saved,
                       progress=not args.no_progress)
     if args.resume:
-        trainer.resume(os.path.join(out, "checkpoint.npz"))
+        trainer.resume(saved)
         saved = trainer.history.config
         changed = [k for k in RESUME_KEYS if k in saved and saved[k] != vars(args)[k]]
         if changed:

@@ -5,7 +5,7 @@ DataLoader(augment=...) to images scaled to [0, 1] (before standardization).
 """
 import numpy as np
 
-from ..errors import SettingError
+from ..errors import ShapeError, check_int
 
 
 def random_shift(max_shift=2):
@@ -14,10 +14,13 @@ def random_shift(max_shift=2):
 
     Works on (N, H, W) or (N, C, H, W); one offset per image, drawn from rng.
     """
-    if max_shift < 1:
-        raise SettingError(f"max_shift must be >= 1, got {max_shift}")
+    max_shift = check_int("random_shift", "max_shift", max_shift)
 
     def shift(xb, rng):
+        if xb.ndim not in (3, 4):
+            raise ShapeError(f"random_shift needs image batches (N, H, W) or (N, C, H, W), "
+                             f"got shape {xb.shape}; give the DataLoader images, and "
+                             "shape=(784,) to flatten them after the shift")
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
         s = max_shift
         padded = np.pad(xb.reshape(n, -1, h, w), ((0, 0), (0, 0), (s, s), (s, s)))

@@ -70,8 +70,10 @@ class DataLoader:
         self.shuffle, self.drop_last = shuffle, drop_last
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)
-        if self.std is not None and np.any(self.std <= 0):
-            raise SettingError("std must be positive")
+        if self.std is not None and not np.all(np.isfinite(self.std) & (self.std > 0)) or \
+                self.mean is not None and not np.all(np.isfinite(self.mean)):
+            raise SettingError(f"DataLoader: std must be finite and positive, mean finite; got "
+                               f"std={std!r}, mean={mean!r}")
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
@@ -127,11 +129,22 @@ class DataLoader:
                 self._position = start + b
             yield self.batch(index, rng)
 
+    def in_order(self):
+        """Every sample once, in order, in batches of batch_size (the last may be
+        smaller, even with drop_last), without augmentation; the loader's position
+        and random state are untouched. What evaluation needs."""
+        n, b = len(self.x), self.batch_size
+        for start in range(0, n, b):
+            yield self.batch(np.arange(start, min(start + b, n)))
+
     def batch(self, index, rng=None):
         """Samples x[index], y[index] as one batch (xb, yb), converted as every
         batch of this loader is (float32, /255 for uint8, mean, std, shape). The
-        augmentation runs only when an rng is given, as iteration does."""
-        xb = self.x[index].astype(np.float32, copy=False)  # indexing already copied
+        augmentation runs only when an rng is given, as iteration does. index:
+        an array of indices, a slice, or one index (a batch of one)."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        xb = np.array(self.x[index], dtype=np.float32)   # always a copy: x is never written
         if self.x.dtype == np.uint8:
             xb /= 255
         if self.augment is not None and rng is not None:
@@ -141,7 +154,7 @@ class DataLoader:
         if self.std is not None:
             xb /= self.std
         if self.shape is not None:
-            xb = xb.reshape(len(index), *self.shape)
+            xb = xb.reshape(len(xb), *self.shape)
         return xb, self.y[index]
 
     def state_dict(self):
@@ -157,14 +170,16 @@ class DataLoader:
                 "rng_state": copy.deepcopy(state), "augment_seed": self._augment_seed}
 
     def load_state_dict(self, d):
-        """Continue from a state_dict() of a loader over the same data."""
-        position, b, last = int(d["position"]), self.batch_size, self._end()
+        """Continue from a state_dict() of a loader over the same data. All of d
+        is checked before anything changes: on an error the loader is as it was."""
+        position, epoch, b, last = int(d["position"]), int(d["epoch"]), self.batch_size, self._end()
         if position % b or not 0 <= position < last:      # from it no batch would come
             raise SettingError(f"position {position} is not where a batch of this loader "
                                f"starts (a multiple of {b} below {last}); the state is from "
                                "another loader")
-        self.rng.bit_generator.state = copy.deepcopy(d["rng_state"])
-        self.epoch = int(d["epoch"])
-        self._augment_seed = int(d.get("augment_seed", self._augment_seed))
-        self._position = position
-        self._epoch_start = self.rng.bit_generator.state if position > 0 else None
+        rng = np.random.default_rng()
+        rng.bit_generator.state = copy.deepcopy(d["rng_state"])   # raises if it is not one
+        augment_seed = int(d.get("augment_seed", self._augment_seed))
+        self.rng, self.epoch, self._position = rng, epoch, position
+        self._augment_seed = augment_seed
+        self._epoch_start = rng.bit_generator.state if position > 0 else None

@@ -68,6 +68,11 @@ def load_mnist(root=None, download=True):
     """
     folder = _folder(root)
     missing = [name for name in MNIST_FILES if _find(folder, name) is None]
+    if missing and all(_find(folder / "mnist", name) for name in MNIST_FILES):
+        raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
+            f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
+            f"load_mnist(root) takes the folder that holds the files, here "
+            f"load_mnist({str(folder / 'mnist')!r}) ($MINIDL_DATA names the folder above it)")
     if missing and not download:
         raise DataNotFoundError(_not_found_message(folder, missing))
     for name in missing:

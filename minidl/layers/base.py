@@ -13,7 +13,7 @@ its first layer with parameters when asked not to return the input gradient
 """
 import numpy as np
 
-from minidl.errors import BackwardError, ShapeError
+from minidl.errors import BackwardError, SettingError, ShapeError
 
 
 class Layer:
@@ -63,6 +63,9 @@ class Layer:
 
     def astype(self, dtype):
         """Convert parameters and state to ``dtype`` (gradcheck uses float64)."""
+        if np.dtype(dtype).kind != "f":
+            raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
+                               f"got {np.dtype(dtype)}")
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])

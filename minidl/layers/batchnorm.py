@@ -17,7 +17,7 @@ over the batch and all spatial positions, so m = N*H*W.
 """
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError, check_int
+from minidl.errors import ShapeError, check_int, check_number
 from minidl.layers.base import Layer
 
 
@@ -60,11 +60,10 @@ class BatchNorm(Layer):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
-        if not eps > 0 or not (momentum is None or 0 < momentum <= 1):
-            raise SettingError(f"BatchNorm: eps must be > 0 and momentum in (0, 1] or None, "
-                               f"got eps={eps!r}, momentum={momentum!r}")
         self.num_features = check_int("BatchNorm", "num_features", num_features)
-        self.eps, self.momentum = eps, momentum
+        self.eps = check_number("BatchNorm", "eps", eps, lambda v: v > 0, "a number > 0")
+        self.momentum = None if momentum is None else check_number(
+            "BatchNorm", "momentum", momentum, lambda v: 0 < v <= 1, "in (0, 1] or None")
         self._add_param("gamma", np.ones(num_features, dtype))
         self._add_param("beta", np.zeros(num_features, dtype))
         self.running_mean = np.zeros(num_features, dtype)

@@ -9,7 +9,7 @@ This is the same convention as PyTorch's SGD.
 """
 import numpy as np
 
-from minidl.errors import SettingError
+from minidl.errors import SettingError, check_number
 
 
 def decays(param):
@@ -20,10 +20,13 @@ def decays(param):
 class SGD:
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
                  decay_filter=decays):
-        if lr <= 0:
-            raise SettingError(f"SGD: lr must be positive, got {lr}")
-        if not 0 <= momentum < 1:
-            raise SettingError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        if hasattr(params, "parameters"):
+            raise SettingError("SGD: pass model.parameters(), not the model itself")
+        lr = check_number("SGD", "lr", lr, lambda v: v > 0, "a number > 0")
+        momentum = check_number("SGD", "momentum", momentum, lambda v: 0 <= v < 1,
+                                "a number in [0, 1) (0: no momentum)")
+        weight_decay = check_number("SGD", "weight_decay", weight_decay, lambda v: v >= 0,
+                                    "a number >= 0")
         if nesterov and momentum == 0:
             raise SettingError("SGD: nesterov=True needs momentum > 0")
         self.params = list(params)
