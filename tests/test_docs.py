@@ -7,7 +7,8 @@
 2. Every block fenced ```python from <path> quotes the library: each non-empty
    line of it, stripped, must equal a stripped line of <path> (a line "..."
    marks an omission and is not checked), and between omissions the lines
-   are indented relative to each other as in <path>. Such blocks do not run.
+   are consecutive lines of <path> (blank lines aside), indented relative to
+   each other as in <path>. Such blocks do not run.
 3. Every option (--name) of a `python examples/...` command in a ```bash block
    is one the script's --help lists.
 
@@ -153,6 +154,53 @@ def test_indentation_check_catches_a_flattened_quote():
     assert indentation_problems("def f(x):\n...\n        return 1\n", source) == []
     assert indentation_problems("if x:\nreturn 1\n", source) == [(0, "indentation differs "
                                                                          "from the source")]
+
+
+def _contains(source, texts):
+    n = len(texts)
+    return any(source[i:i + n] == texts for i in range(len(source) - n + 1))
+
+
+def gap_problems(code, source_lines):
+    """[(line offset, message)]: each run of quoted lines between two "..."
+    markers must be consecutive lines of the source (blank lines on either
+    side do not count), so that every omission is marked. Runs with a line
+    that is not in the source are left to test_quoted_code_is_verbatim."""
+    source = [line.strip() for line in source_lines if line.strip()]
+    problems, run = [], []
+    for offset, line in enumerate(code.splitlines() + ["..."]):
+        text = line.strip()
+        if text == "...":
+            texts = [quoted for _, quoted in run]
+            if run and set(texts) <= set(source) and not _contains(source, texts):
+                k = max(k for k in range(1, len(texts)) if _contains(source, texts[:k]))
+                problems.append((run[k][0], "does not follow the line quoted before it "
+                                            "in the source (mark the gap with a line ...)"))
+            run = []
+        elif text:
+            run.append((offset, text))
+    return problems
+
+
+def test_gap_check_catches_an_unmarked_omission():
+    source = ["def f(x):", "    if x:", "", "        return 1", "    return 2"]
+    assert gap_problems("def f(x):\n    if x:\n\n        return 1\n", source) == []
+    assert gap_problems("def f(x):\n    ...\n    return 2\n", source) == []
+    assert gap_problems("def f(x):\n    return 2\n", source) == [
+        (1, "does not follow the line quoted before it in the source "
+            "(mark the gap with a line ...)")]
+
+
+@pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
+                         ids=lambda p: p.name)
+def test_quoted_code_marks_every_omission(doc):
+    problems = []
+    for info, start, code in blocks(doc):
+        if isinstance(k := kind(info), tuple) and (REPO / k[1]).is_file():
+            source = (REPO / k[1]).read_text().splitlines()
+            problems += [f"{doc.name}:{start + offset}: {message} ({k[1]})"
+                         for offset, message in gap_problems(code, source)]
+    assert not problems, "quoted code leaves lines out unmarked:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
