@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from minidl.errors import ShapeError
+from minidl.errors import SettingError, ShapeError
 
 
 def _named_tensors(layer):
@@ -68,6 +68,11 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     x = np.array(x, dtype=np.float64)
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
     y = layer.forward(x)
+    if not np.array_equal(layer.forward(x), y, equal_nan=True):
+        raise SettingError(f"gradcheck: {layer!r} gave two different outputs for the same "
+                           "input (a random mask, as in Dropout?). Finite differences need "
+                           "the same function at every call: check it in eval mode, or with "
+                           "its random generator reseeded before every forward")
     r = rng.standard_normal(y.shape) if upstream is None else np.asarray(upstream, np.float64)
 
     def loss():
@@ -77,6 +82,9 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     params = _named_tensors(layer)
     analytic = {"x": dx, **{name: p.grad.copy() for name, p in params.items()}}
     values = {"x": x, **{name: p.value for name, p in params.items()}}
+    if dx is None:
+        raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
+                         "(a missing `return dx`?)")
     for name, grad in analytic.items():     # broadcasting would hide a wrong shape below
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "

@@ -24,10 +24,13 @@ class Sequential:
         self.layers = list(layers)
         self.training = True
         self.input_grad = True
-        self._out_shape = None        # the last forward's output shape, for backward's check
+        self._inputs = None           # (shape, dtype) of each layer's input in the last forward
+        self._out_shape = None        # and of its output: what backward checks against
 
     def forward(self, x):
+        self._inputs = []
         for i, layer in enumerate(self.layers):
+            self._inputs.append((x.shape, x.dtype))
             try:
                 x = layer.forward(x)
             except ShapeError as e:   # say where in the model it happened
@@ -36,6 +39,13 @@ class Sequential:
         return x
 
     __call__ = forward
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        """model[i] is layers[i]."""
+        return self.layers[i]
 
     def backward(self, dy):
         # input_grad False: dL/dx of the model is not wanted. The first layer
@@ -59,12 +69,25 @@ class Sequential:
         try:
             for layer in self.layers[:start]:
                 layer.forget()
-            for layer in reversed(self.layers[start:]):
-                dy = layer.backward(dy)
+            for i in reversed(range(start, len(self.layers))):
+                dy = self.layers[i].backward(dy)
+                if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
+                    self._check_dx(i, dy)
         finally:
             if first < len(self.layers):    # the layer, used on its own, is as it was
                 self.layers[first].needs_input_grad = before
         return dy if self.input_grad else None
+
+    def _check_dx(self, i, dx):
+        """A layer's dL/dx must look like its input: name the layer if not (a
+        student's new layer that forgot `return dx`, or summed over the batch)."""
+        shape, dtype = self._inputs[i]
+        if getattr(dx, "shape", None) != shape or dx.dtype != dtype:
+            got = ("None (a missing `return dx`?)" if dx is None else
+                   f"shape {getattr(dx, 'shape', None)} and dtype {getattr(dx, 'dtype', type(dx))}")
+            raise ShapeError(f"layer {i} of the Sequential: {self.layers[i]!r}: backward "
+                             f"returned {got}; dL/dx must have the shape {shape} and dtype "
+                             f"{dtype} of the layer's input")
 
     def train(self):
         self.training = True
@@ -113,7 +136,7 @@ class Sequential:
         finally:
             for layer in self.layers:
                 layer.forget()
-            self._out_shape = None
+            self._inputs = self._out_shape = None
             if was_training:
                 self.train()
 

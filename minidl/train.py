@@ -113,6 +113,10 @@ class Trainer:
                  checkpoint_every=None, on_divergence="raise", progress=True):
         if on_divergence not in ("raise", "record"):
             raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
+        if not all(hasattr(train_loader, a) for a in ("epoch", "__len__", "__iter__")):
+            raise SettingError(f"Trainer: train_loader must be a minidl DataLoader (the trainer "
+                               f"counts its epochs and saves its position in checkpoints), got "
+                               f"{type(train_loader).__name__}; evaluate() takes any iterable")
         for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
             if value is not None:
                 check_int("Trainer", name, value)

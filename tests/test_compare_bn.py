@@ -217,6 +217,16 @@ def test_the_recorded_layer_is_the_last_sigmoid(compare_bn):
         assert isinstance(model.layers[i - 1], BatchNorm) == batchnorm
 
 
+def test_every_activation_of_the_library_can_be_compared(compare_bn):
+    """Tanh is a layer and an mlp() activation; the scripts used to refuse it."""
+    from minidl.layers import Tanh
+    from minidl.models import ACTIVATIONS
+    for name in ACTIVATIONS:
+        assert compare_bn.parse_args(["--activation", name]).activation == name
+    model = compare_bn.build("mlp", True, "tanh", [8, 8])
+    assert isinstance(model.layers[compare_bn.last_activation(model)], Tanh)
+
+
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
     args = compare_bn.parse_args(["--paper"])
     assert (args.model, args.activation, args.hidden, args.batch_size, args.steps) == \

@@ -3,7 +3,7 @@ for the input and every parameter, on several shapes."""
 import numpy as np
 import pytest
 
-from minidl.errors import ShapeError
+from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.models import cnn, mlp
@@ -132,6 +132,41 @@ def test_a_gradient_of_the_wrong_shape_is_refused_not_broadcast(where):
 
     with pytest.raises(ShapeError, match=rf"gradient of '{where}' has shape .*must match"):
         gradcheck(WrongShape(4, 3, rng=0), np.ones((1, 4)))
+
+
+class Dropout(ReLU):
+    """A student's Dropout (p = 0.5): a new random mask at every training forward."""
+    def __init__(self, seed=0):
+        super().__init__()
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x):
+        if not self.training:
+            return x                                   # forgets self._save: a classic
+        mask = self.rng.random(x.shape) < 0.5
+        self._save(mask)
+        return x * mask / 0.5
+
+    def backward(self, dy):
+        (mask,) = self._saved()
+        return dy * mask / 0.5
+
+
+def test_a_random_forward_is_named_not_reported_as_a_wrong_backward():
+    """A correct Dropout used to get an error of 1.0 on x, with no hint why."""
+    with pytest.raises(SettingError, match=r"two different outputs for the same input "
+                                           r"\(a random mask, as in Dropout\?\)"):
+        gradcheck(Dropout(), np.ones((4, 5)))
+    with pytest.raises(BackwardError, match=r"must call self._save\(...\) on every path"):
+        gradcheck(Dropout().eval(), np.ones((4, 5)))
+
+
+def test_a_backward_that_returns_nothing_is_named():
+    class Forgets(ReLU):
+        def backward(self, dy):
+            super().backward(dy)                        # no return
+    with pytest.raises(ShapeError, match=r"backward returned None .*a missing `return dx`"):
+        gradcheck(Forgets(), np.ones((4, 5)))
 
 
 def test_sum_loss_makes_bn_check_vacuous():

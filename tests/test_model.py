@@ -194,6 +194,30 @@ def test_a_gradient_of_another_shape_is_an_error_not_a_broadcast(dy_shape):
     assert model.backward(np.ones((4, 2), np.float32)).shape == (4, 4)   # nothing used up
 
 
+@pytest.mark.parametrize("mistake, got", [
+    (lambda dx: None, r"None \(a missing `return dx`\?\)"),
+    (lambda dx: dx.sum(axis=0), r"shape \(3,\) and dtype float32"),
+    (lambda dx: dx.astype(np.float64), r"shape \(4, 3\) and dtype float64"),
+])
+def test_a_layer_whose_backward_returns_a_wrong_dx_is_named(mistake, got):
+    """A student's layer that forgot `return dx`, summed over the batch or went to
+    float64 used to fail in the next layer down, with NumPy's words and no layer."""
+    class Student(ReLU):
+        def backward(self, dy):
+            return mistake(super().backward(dy))
+    model = Sequential(Dense(5, 3, rng=0), Student(), Dense(3, 2, rng=1))
+    model.forward(np.ones((4, 5), np.float32))
+    with pytest.raises(ShapeError, match=r"layer 1 of the Sequential: Student\(\): backward "
+                                         rf"returned {got}; dL/dx must have the shape "
+                                         r"\(4, 3\) and dtype float32"):
+        model.backward(np.ones((4, 2), np.float32))
+
+
+def test_a_sequential_is_indexed_like_its_list_of_layers():
+    model = mlp(4, [3], 2, batchnorm=True)
+    assert len(model) == 4 and model[1] is model.layers[1] and model[-1] is model.layers[3]
+
+
 def test_backward_leaves_the_first_layers_own_flag_as_it_was():
     """input_grad=False made Sequential.backward set needs_input_grad = False on the
     first layer and leave it so: that layer alone then returned None for dL/dx."""

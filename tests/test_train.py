@@ -9,7 +9,7 @@ import pytest
 
 from minidl import checkpoint
 from minidl.data import DataLoader
-from minidl.errors import (BackwardError, CheckpointError, DivergenceError,
+from minidl.errors import (BackwardError, CheckpointError, DivergenceError, SettingError,
                            ShapeError)
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
@@ -201,13 +201,19 @@ def full_over(model, batches):
 ])
 def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args, match):
     """steps=2.5 used to run 3 steps, a negative learning rate to ascend the loss."""
-    from minidl.errors import SettingError
     model, opt, train, _ = setup()
     before = [p.value.copy() for p in model.parameters()]
     with pytest.raises(SettingError, match=match):
         Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False, **options).fit(**fit_args)
     for p, value in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.value, value)
+
+
+def test_a_trainer_needs_a_data_loader_and_says_so():
+    model, opt, train, _ = setup()
+    batches = list(train)
+    with pytest.raises(SettingError, match=r"train_loader must be a minidl DataLoader .* got list"):
+        Trainer(model, SoftmaxCrossEntropy(), opt, batches)
 
 
 def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():

@@ -78,7 +78,7 @@ def parse_args(argv=None):
                                 formatter_class=Help)
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
                    help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
-    p.add_argument("--activation", choices=["relu", "sigmoid"], default="sigmoid",
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="sigmoid",
                    help="hidden nonlinearity (the paper's: sigmoid)")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")

@@ -1,5 +1,7 @@
 """compare_bn.py's summary of a run: accuracy milestones of each net, and the
 same as a Markdown table (summary.json and summary.md)."""
+import os
+
 import numpy as np
 
 from minidl import plot
@@ -41,7 +43,8 @@ def summarize(settings, runs):
             "same_batches": nets["plain"]["batch_order_sha256"] == nets["bn"]["batch_order_sha256"],
             "same_initial_weights": (nets["plain"]["initial_weights_sha256"]
                                      == nets["bn"]["initial_weights_sha256"]),
-            "note": "wall times are for a shared 2-core machine and may be inflated by other jobs"}
+            "note": f"wall times measured on a machine with {os.cpu_count()} CPU cores; other "
+                    "jobs running at the same time inflate them"}
 
 
 def fmt(value, percent=False):

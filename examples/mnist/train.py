@@ -38,7 +38,7 @@ def parse_args(argv=None):
                    help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
     p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=True,
                    help="BN before every hidden nonlinearity (bias dropped)")
-    p.add_argument("--activation", choices=["relu", "sigmoid"], default="relu",
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="relu",
                    help="hidden nonlinearity")
     p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")

@@ -100,7 +100,8 @@ class Layer:
             raise BackwardError(
                 f"{self!r}: backward() called without a forward() before it "
                 "(or twice for one forward). Call forward(x) first; each forward "
-                "allows exactly one backward.")
+                "allows exactly one backward. (Writing a layer? Its forward must "
+                "call self._save(...) on every path, eval mode included.)")
         values, self._cache = self._cache, None
         return values
 
