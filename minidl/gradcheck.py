@@ -18,7 +18,8 @@ rounding noise, for a right backward and a wrong one alike, so the check
 proves nothing. gradcheck warns when a gradient is zero on both sides.
 
 gradients() returns the two gradients themselves, to find which entries of a
-wrong one are off.
+wrong one are off. gradcheck_layers() checks a model layer by layer, to find
+which layer is wrong.
 """
 import copy
 import warnings
@@ -110,4 +111,23 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           "this check cannot tell a right backward from a wrong one "
                           "(use a random upstream gradient)")
         errors[name] = rel_error(analytic[name], numeric[name])
+    return errors
+
+
+def gradcheck_layers(model, x, seed=0, eps=1e-6):
+    """gradcheck of each layer of a Sequential, on the input that layer gets.
+
+    A check of the whole model shows a wrong backward in every tensor below it
+    (dL/dW of the Dense under a broken activation is wrong too, as it is
+    computed from the wrong dL/dy), and an activation has no tensor of its own.
+    Here each layer is checked alone, so only the wrong one has a large error.
+    Returns {"<index>: <layer>": {"x": err, ...}}. Runs on a copy of the model.
+    """
+    model = copy.deepcopy(model)
+    h = np.array(x, dtype=np.float64)
+    errors = {}
+    for i, layer in enumerate(model.layers):
+        errors[f"{i}: {layer!r}"] = gradcheck(layer, h, seed, eps)
+        h = layer.astype(np.float64).forward(h)     # the next layer's input
+        layer.forget()
     return errors

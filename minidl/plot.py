@@ -192,6 +192,11 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     histories: {"bn": History, "plain": History}
     recorded: {"bn": (steps, values), "plain": (steps, values)}, from
         LayerInputRecorder (values (T, 3): 15th, 50th, 85th percentiles)
+
+    The BN net's panel leaves out step 0: the recorder runs in eval mode, where
+    BN uses its population statistics, and before the first training batch
+    those are only their initial values (mean 0, variance 1), so the point would
+    show the input un-normalized. The panel says so.
     """
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=figsize)
@@ -201,9 +206,15 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
+                if key == "bn" and len(steps) > 1 and steps[0] == 0:   # see the docstring
+                    steps, values = steps[1:], values[1:]
+                    ax.text(0.01, 0.01, "step 0 left out: BN had no population statistics yet",
+                            transform=ax.transAxes, fontsize=8, alpha=0.7)
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
+        if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
+            axes[2].set_xlim(axes[1].get_xlim())
         if title:
             fig.suptitle(title)
         fig.tight_layout()

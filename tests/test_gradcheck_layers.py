@@ -169,6 +169,31 @@ def test_a_backward_that_returns_nothing_is_named():
         gradcheck(Forgets(), np.ones((4, 5)))
 
 
+def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
+    """A whole-model check puts a broken activation's error on the Dense below it
+    (and the activation has no tensor of its own); a layer-by-layer check does not."""
+    from minidl.gradcheck import gradcheck_layers
+    from minidl.model import Sequential
+
+    class Leaky(ReLU):                                  # forgets the slope 0.1 below 0
+        def forward(self, x):
+            self._save(x > 0)
+            return np.where(x > 0, x, 0.1 * x)
+
+        def backward(self, dy):
+            (positive,) = self._saved()
+            return dy * positive
+
+    model = Sequential(Dense(5, 4, bias=False, rng=0), BatchNorm(4), Leaky(), Dense(4, 3, rng=1))
+    x = np.random.default_rng(0).standard_normal((6, 5))
+    assert gradcheck(model, x)["0.W"] > 1e-3           # blames the first Dense
+    errors = gradcheck_layers(model, x)
+    assert list(errors) == [f"{i}: {layer!r}" for i, layer in enumerate(model.layers)]
+    wrong = {name for name, errs in errors.items() if max(errs.values()) > 1e-6}
+    assert wrong == {"2: Leaky()"}
+    assert model.layers[0].params["W"].dtype == np.float32   # the model is left alone
+
+
 def test_sum_loss_makes_bn_check_vacuous():
     """Why we use a random upstream gradient: with L = sum(y), dL/dx of BN is
     zero on both sides and gradcheck says so."""

@@ -91,6 +91,22 @@ def test_figure1_has_three_panels_and_shares_the_y_limits(histories, tmp_path):
     assert_png(tmp_path / "figure1.png")
 
 
+def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):
+    """At step 0, in eval mode, BN still has its initial population statistics: the
+    point showed the input un-normalized, and a short run's panel (c) jumped."""
+    data = recorded()
+    steps, still = data["bn"]
+    data["bn"] = (steps, [[-5.0, -3.0, -1.0]] + still[1:])     # un-normalized at step 0
+    fig = plot.figure1(histories, data)
+    b, c = fig.axes[1], fig.axes[2]
+    drawn = [line.get_xdata() for line in c.get_lines()]
+    assert all(list(x) == steps[1:] for x in drawn) and len(drawn) == 3
+    assert all(min(line.get_ydata()) >= -1 for line in c.get_lines())
+    assert [line.get_xdata()[0] for line in b.get_lines()] == [0, 0, 0]   # plain: from 0
+    assert c.get_xlim() == b.get_xlim()
+    assert any("step 0 left out" in t.get_text() for t in c.texts)
+
+
 def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
     results = {"bn": [{"lr": lr, "test_acc": 0.95, "diverged": False} for lr in (0.1, 1, 10)],
                "plain": [{"lr": 0.1, "test_acc": 0.9, "diverged": False},

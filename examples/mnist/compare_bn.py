@@ -1,6 +1,6 @@
 """Batch Normalization on MNIST: the same network trained with and without BN.
 
-    python examples/mnist/compare_bn.py --out runs/compare             # quick: MLP, sigmoid
+    python examples/mnist/compare_bn.py --out runs/compare             # quick: 2,000 steps
     python examples/mnist/compare_bn.py --paper --out runs/paper       # the paper's Figure 1
     python examples/mnist/compare_bn.py --lr-sweep --out runs/sweep    # accuracy against lr
 
@@ -87,7 +87,7 @@ def parse_args(argv=None):
                         'builder\'s choice ("he" for relu, "xavier" for sigmoid); --paper: 0.1')
     p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
     p.add_argument("--batch-size", type=int, default=60, help="mini-batch size")
-    p.add_argument("--lr", type=float, default=0.5, help="constant SGD learning rate")
+    p.add_argument("--lr", type=float, default=0.1, help="constant SGD learning rate")
     p.add_argument("--eval-every", type=int, default=100, help="test every this many steps")
     p.add_argument("--record-every", type=int, default=100,
                    help="record the activation percentiles every this many steps")
