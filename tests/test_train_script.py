@@ -1,4 +1,5 @@
 """examples/mnist/train.py end to end, on the real MNIST files."""
+import json
 import os
 import re
 import signal
@@ -106,3 +107,15 @@ def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert str(tmp_path) in result.stderr and "MINIDL_DATA" in result.stderr
+
+
+def test_a_diverged_run_keeps_its_history_to_look_at(mnist, tmp_path):
+    """The output folder used to stay empty: nothing to plot or read."""
+    result = run(["--model", "mlp", "--no-batchnorm", "--lr", "1000", "--schedule", "constant",
+                  "--epochs", "1", "--train-subset", "2000", "--data-dir", mnist_dir(),
+                  "--out", str(tmp_path), "--no-progress"])
+    assert result.returncode == 1 and "training diverged" in result.stderr
+    assert "Traceback" not in result.stderr and "up to the divergence" in result.stdout
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["diverged"]["step"] == len(history["step_loss"]) + 1
+    assert (tmp_path / "steps.csv").read_text().startswith("step,loss,lr\n1,")

@@ -18,7 +18,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
 
 from minidl import plot
 from minidl.checkpoint import read_meta
-from minidl.errors import CheckpointError
+from minidl.errors import CheckpointError, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Callback, Trainer
@@ -130,7 +130,13 @@ def main(argv=None):
     else:
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
-    history = trainer.fit(steps=total)
+    try:
+        history = trainer.fit(steps=total)
+    except DivergenceError:          # keep what led up to it, to look at
+        trainer.history.to_json(os.path.join(out, "history.json"))
+        trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
+        print(f"wrote {out}/: history.json steps.csv, up to the divergence")
+        raise
 
     history.to_json(os.path.join(out, "history.json"))
     history.to_csv(os.path.join(out, "history.csv"))

@@ -63,7 +63,9 @@ def col2im(cols, xp_shape, kh, kw, stride, ho, wo, out=None):
 
 
 class Conv2D(Layer):
-    """y[n, f] = sum_c W[f, c] * x[n, c] + b[f]  (cross-correlation), NCHW.
+    """y[n, f] = b[f] + sum_c W[f, c] (*) x[n, c], NCHW, where (*) slides the kernel
+    W[f, c] over the image x[n, c] and sums the products at every position
+    (cross-correlation: the kernel is not flipped).
 
     Input (N, C_in, H, W) -> output (N, C_out, Ho, Wo) with
     Ho = (H + 2*padding - kh) // stride + 1 (likewise Wo).
