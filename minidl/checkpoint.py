@@ -58,10 +58,11 @@ def load(model, path, optimizer=None, check_meta=None):
         if stored[name].shape != current.shape:
             raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
                                   f"the model expects {current.shape}")
-        if stored[name].dtype != current.dtype:   # as forward: no silent up- or downcast
-            raise CheckpointError(f"{path}: {name!r} is {stored[name].dtype}, the model's is "
-                                  f"{current.dtype}; convert the model first "
-                                  f"(model.astype(np.{stored[name].dtype}))")
+        kept, wanted = stored[name].dtype, current.dtype
+        counts = kept.kind in "iu" and wanted.kind in "iu"   # BN's num_batches: any int
+        if kept != wanted and not counts:                     # no silent up- or downcast
+            hint = f"; convert the model first (model.astype(np.{kept}))" * (kept.kind == "f")
+            raise CheckpointError(f"{path}: {name!r} is {kept}, the model's is {wanted}{hint}")
         if stored[name].dtype.kind == "f" and not np.all(np.isfinite(stored[name])):
             raise CheckpointError(f"{path}: {name!r} contains NaN or Inf")
     unexpected = sorted(k for k in set(stored) - set(expected)

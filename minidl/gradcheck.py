@@ -25,8 +25,11 @@ import copy
 import warnings
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from minidl.errors import SettingError, ShapeError
+
+PROGRESS_FROM = 20_000     # entries from which gradients() shows a progress bar
 
 
 def _named_tensors(layer):
@@ -38,8 +41,9 @@ def rel_error(a, b):
     return 0.0 if den == 0 else float(np.linalg.norm(a - b) / den)
 
 
-def numeric_grad(f, v, eps=1e-6):
-    """Central differences of the scalar function f() w.r.t. array v, in place."""
+def numeric_grad(f, v, eps=1e-6, bar=None):
+    """Central differences of the scalar function f() w.r.t. array v, in place.
+    bar: an optional tqdm progress bar, advanced by one per entry."""
     grad = np.zeros_like(v)
     flat, gflat = v.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
@@ -50,6 +54,8 @@ def numeric_grad(f, v, eps=1e-6):
         minus = f()
         flat[i] = old
         gflat[i] = (plus - minus) / (2 * eps)
+        if bar is not None:
+            bar.update()
     return grad
 
 
@@ -90,7 +96,10 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
-    numeric = {name: numeric_grad(loss, value, eps) for name, value in values.items()}
+    entries = sum(value.size for value in values.values())   # two forwards each
+    with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,
+              disable=entries < PROGRESS_FROM) as bar:      # a whole model: minutes
+        numeric = {name: numeric_grad(loss, value, eps, bar) for name, value in values.items()}
     return analytic, numeric
 
 
@@ -120,14 +129,19 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     A check of the whole model shows a wrong backward in every tensor below it
     (dL/dW of the Dense under a broken activation is wrong too, as it is
     computed from the wrong dL/dy), and an activation has no tensor of its own.
-    Here each layer is checked alone, so only the wrong one has a large error.
+    Here each layer is checked alone, so only a wrong one has a large error.
+    Each gets its input in the model plus noise of std 1e-3: finite differences
+    fail on ties at a kink, such as the exact zeros a ReLU passes on to a max
+    pooling, and the noise breaks them (it is 1,000 times eps).
     Returns {"<index>: <layer>": {"x": err, ...}}. Runs on a copy of the model.
     """
     model = copy.deepcopy(model)
+    rng = np.random.default_rng((seed, 2))
     h = np.array(x, dtype=np.float64)
     errors = {}
     for i, layer in enumerate(model.layers):
-        errors[f"{i}: {layer!r}"] = gradcheck(layer, h, seed, eps)
+        noisy = h + rng.normal(0, 1e-3, h.shape)     # no ties, no input at a kink
+        errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
         h = layer.astype(np.float64).forward(h)     # the next layer's input
         layer.forget()
     return errors

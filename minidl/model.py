@@ -28,14 +28,16 @@ class Sequential:
         self._out_shape = None        # and of its output: what backward checks against
 
     def forward(self, x):
-        self._inputs = []
+        self._inputs = self._out_shape = None    # until this forward has gone through
+        inputs = []
         for i, layer in enumerate(self.layers):
-            self._inputs.append((x.shape, x.dtype))
             try:
-                x = layer.forward(x)
+                y = layer.forward(x)
             except ShapeError as e:   # say where in the model it happened
                 raise ShapeError(f"layer {i} of the Sequential: {e}") from None
-        self._out_shape = x.shape
+            inputs.append((x.shape, x.dtype))    # x passed the layer's checks: an array
+            x = y
+        self._inputs, self._out_shape = inputs, x.shape
         return x
 
     __call__ = forward
@@ -71,7 +73,7 @@ class Sequential:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
                 dy = self.layers[i].backward(dy)
-                if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
+                if self.layers[i].needs_input_grad and self._inputs:   # False: skipped on purpose
                     self._check_dx(i, dy)
         finally:
             if first < len(self.layers):    # the layer, used on its own, is as it was

@@ -259,9 +259,14 @@ class Trainer:
 
         def check_meta(meta):        # runs before the checkpoint changes anything
             try:
+                if not isinstance(meta["history"], dict):
+                    raise TypeError("the history")
+                history = History.from_dict(meta["history"])
+                if not all(isinstance(v, list) for v in (history.step_loss, history.step_lr,
+                                                         history.records)):
+                    raise TypeError("the history's step_loss, step_lr and records")
                 restored.update(step=int(meta["step"]), elapsed=float(meta["elapsed"]),
-                                since_record=list(meta["since_record"]),
-                                history=History.from_dict(meta["history"]))
+                                since_record=list(meta["since_record"]), history=history)
                 loader_state = meta["loader"]
             except (KeyError, TypeError, ValueError) as e:
                 raise CheckpointError(f"{path}: not a training checkpoint written by "

@@ -223,8 +223,17 @@ def test_every_activation_of_the_library_can_be_compared(compare_bn):
     from minidl.models import ACTIVATIONS
     for name in ACTIVATIONS:
         assert compare_bn.parse_args(["--activation", name]).activation == name
+        assert compare_bn.SWEEP_LRS[name]                  # --lr-sweep has rates for it
     model = compare_bn.build("mlp", True, "tanh", [8, 8])
     assert isinstance(model.layers[compare_bn.last_activation(model)], Tanh)
+
+
+def test_a_tanh_sweep_runs(mnist, tmp_path):
+    """tanh was added to the choices without sweep rates: --lr-sweep raised KeyError."""
+    run(["--lr-sweep", "--activation", "tanh", "--steps", "10", "--eval-every", "10",
+         "--train-subset", "600", "--test-subset", "100", "--no-progress", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "lr_sweep.json").read_text())
+    assert results["settings"]["activation"] == "tanh"
 
 
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):

@@ -194,6 +194,28 @@ def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
     assert model.layers[0].params["W"].dtype == np.float32   # the model is left alone
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradcheck_layers_passes_a_correct_cnn(seed):
+    """The ReLU's exact zeros tie whole pooling windows; checked on them as they
+    are, a correct MaxPool2D showed errors of 3e-2 to 1e-1."""
+    from minidl.gradcheck import gradcheck_layers
+    model = cnn(batchnorm=True, image_size=8, channels=(2, 3), seed=seed)
+    x = np.random.default_rng(seed).standard_normal((2, 1, 8, 8))
+    errors = gradcheck_layers(model, x)
+    assert max(max(e.values()) for e in errors.values()) < 1e-6, errors
+
+
+def test_a_long_check_shows_its_progress(monkeypatch, capsys):
+    """The paper's MLP has 100,000 weights: its check runs for a minute."""
+    import minidl.gradcheck as gc
+    errors = gradcheck(Dense(3, 2, rng=0), np.ones((2, 3)))
+    assert "gradcheck" not in capsys.readouterr().err         # 14 entries: no bar
+    monkeypatch.setattr(gc, "PROGRESS_FROM", 10)
+    assert gradcheck(Dense(3, 2, rng=0), np.ones((2, 3))) == errors
+    err = capsys.readouterr().err
+    assert "gradcheck:" in err and "/14 " in err              # entries done / all
+
+
 def test_sum_loss_makes_bn_check_vacuous():
     """Why we use a random upstream gradient: with L = sum(y), dL/dx of BN is
     zero on both sides and gradcheck says so."""

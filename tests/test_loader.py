@@ -169,6 +169,20 @@ def test_validation(kwargs, error, match):
         DataLoader(**args)
 
 
+@pytest.mark.parametrize("other", [dict(batch_size=5), dict(n=9), dict(drop_last=True),
+                                   dict(shuffle=False)])
+def test_a_state_from_another_kind_of_loader_is_refused(other):
+    """A state saved between epochs (position 0) used to fit any loader at all."""
+    x, y = images(other.pop("n", 10))
+    source = DataLoader(*images(10), 3, seed=0)
+    list(source)                                            # between epochs: position 0
+    loader = DataLoader(x, y, **({"batch_size": 3, "seed": 0} | other))
+    before = loader.state_dict()
+    with pytest.raises(SettingError, match=r"the state is from a loader with .*this one has"):
+        loader.load_state_dict(source.state_dict())
+    assert loader.state_dict() == before
+
+
 @pytest.mark.parametrize("stop_after", [0, 1, 3, 4])
 def test_resume_mid_epoch_gives_same_batches(stop_after):
     x, y = images(10)

@@ -322,6 +322,17 @@ def test_a_resume_that_fails_changes_nothing(tmp_path):
         assert fresh.train_loader.state_dict() == before[3] and fresh.step == 0
 
 
+@pytest.mark.parametrize("history", ["abc", [1, 2], {"records": None}])
+def test_a_garbled_history_is_refused_not_loaded_as_empty(tmp_path, history):
+    model, opt, train, _ = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
+    meta = {"step": 0, "elapsed": 0.0, "since_record": [0.0, 0, 0],
+            "loader": train.state_dict(), "history": history}
+    checkpoint.save(model, tmp_path / "ck.npz", opt, meta=meta)
+    with pytest.raises(CheckpointError, match=r"lacks or garbles the history"):
+        trainer.resume(tmp_path / "ck.npz")
+
+
 def test_layer_input_recorder_sees_the_sigmoid_input():
     x, y = blobs()
     model = mlp(8, [6, 6], 3, activation="sigmoid", batchnorm=True, seed=0)

@@ -119,3 +119,12 @@ def test_a_diverged_run_keeps_its_history_to_look_at(mnist, tmp_path):
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["diverged"]["step"] == len(history["step_loss"]) + 1
     assert (tmp_path / "steps.csv").read_text().startswith("step,loss,lr\n1,")
+
+
+def test_an_unreadable_checkpoint_in_the_way_says_what_to_do(tmp_path):
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
+    result = run(["--out", str(tmp_path), "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not a readable minidl checkpoint" in result.stderr
+    assert "delete that file (or choose another --out) to start over" in result.stderr
+    assert (tmp_path / "checkpoint.npz").read_bytes() == b"not a zip file"

@@ -60,6 +60,7 @@ from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
 PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,
          "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200}
 SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
+             "tanh": [0.01, 0.03, 0.1, 0.3, 1, 3, 10],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
 NETS = (("plain", False), ("bn", True))      # key, batchnorm
 
@@ -84,7 +85,8 @@ def parse_args(argv=None):
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
                    help='"he", "xavier" or the std of a plain Gaussian; default: the '
-                        'builder\'s choice ("he" for relu, "xavier" for sigmoid); --paper: 0.1')
+                        'builder\'s choice ("he" for relu, "xavier" for sigmoid and tanh); '
+                        '--paper: 0.1')
     p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
     p.add_argument("--batch-size", type=int, default=60, help="mini-batch size")
     p.add_argument("--lr", type=float, default=0.1, help="constant SGD learning rate")
@@ -109,7 +111,7 @@ def parse_args(argv=None):
                    help="instead: final test accuracy against lr, --steps steps per run")
     p.add_argument("--sweep-lrs", type=float, nargs="+", default=None,
                    help="learning rates of the sweep (default: 0.01 ... 30 for sigmoid, "
-                        "0.01 ... 3 for relu)")
+                        "0.01 ... 10 for tanh, 0.01 ... 3 for relu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_format_argument(p)
     p.add_argument("--replot", metavar="FOLDER", default=None,

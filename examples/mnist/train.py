@@ -103,10 +103,15 @@ def main(argv=None):
     args = parse_args(argv)
     out = ensure_dir(args.out)
     saved = os.path.join(out, "checkpoint.npz")
-    if not args.resume and os.path.exists(saved) and \
-            read_meta(saved).get("history", {}).get("interrupted"):
-        raise CheckpointError(f"{saved} holds an interrupted run: add --resume to continue "
-                              "it, or delete that file (or choose another --out) to start over")
+    if not args.resume and os.path.exists(saved):
+        start_over = "delete that file (or choose another --out) to start over"
+        try:
+            interrupted = read_meta(saved).get("history", {}).get("interrupted")
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}. To train anew in {out}, {start_over}") from None
+        if interrupted:
+            raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
+                                  f"continue it, or {start_over}")
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
@@ -121,8 +126,8 @@ def main(argv=None):
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(saved)
-        saved = trainer.history.config
-        changed = [k for k in RESUME_KEYS if k in saved and saved[k] != vars(args)[k]]
+        before = trainer.history.config                 # the interrupted run's options
+        changed = [k for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
         if changed:
             raise CheckpointError(f"--resume: {', '.join('--' + k.replace('_', '-') for k in changed)} "
                                   "differ from the interrupted run; resume with the same options")

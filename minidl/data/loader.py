@@ -70,8 +70,9 @@ class DataLoader:
         self.shuffle, self.drop_last = shuffle, drop_last
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)
-        if self.std is not None and not np.all(np.isfinite(self.std) & (self.std > 0)) or \
-                self.mean is not None and not np.all(np.isfinite(self.mean)):
+        bad_std = self.std is not None and not np.all(np.isfinite(self.std) & (self.std > 0))
+        bad_mean = self.mean is not None and not np.all(np.isfinite(self.mean))
+        if bad_std or bad_mean:
             raise SettingError(f"DataLoader: std must be finite and positive, mean finite; got "
                                f"std={std!r}, mean={mean!r}")
         self.shape = None if shape is None else tuple(int(s) for s in shape)
@@ -158,21 +159,34 @@ class DataLoader:
         return xb, self.y[index]
 
     def state_dict(self):
-        """Where the loader is: {"epoch", "position", "rng_state", "augment_seed"}.
+        """Where the loader is: {"epoch", "position", "rng_state", "augment_seed",
+        "batches"}.
 
         rng_state is the generator state at the start of the current epoch
         (or the current state between epochs); position counts the samples
-        of that epoch already yielded; augment_seed seeds the augmentation.
+        of that epoch already yielded; augment_seed seeds the augmentation;
+        batches (number of samples, batch size, drop_last, shuffle) is what a
+        loader must agree with to load the state.
         """
         state = self._epoch_start if self._epoch_start is not None \
             else self.rng.bit_generator.state
         return {"epoch": self.epoch, "position": self._position,
-                "rng_state": copy.deepcopy(state), "augment_seed": self._augment_seed}
+                "rng_state": copy.deepcopy(state), "augment_seed": self._augment_seed,
+                "batches": self._shape_of_epochs()}
+
+    def _shape_of_epochs(self):
+        """What makes the batches of an epoch: a state fits only a loader that agrees."""
+        return {"samples": len(self.x), "batch_size": self.batch_size,
+                "drop_last": self.drop_last, "shuffle": self.shuffle}
 
     def load_state_dict(self, d):
         """Continue from a state_dict() of a loader over the same data. All of d
         is checked before anything changes: on an error the loader is as it was."""
         position, epoch, b, last = int(d["position"]), int(d["epoch"]), self.batch_size, self._end()
+        saved = d.get("batches", self._shape_of_epochs())     # older states lack it
+        if saved != self._shape_of_epochs():
+            raise SettingError(f"the state is from a loader with {saved}, this one has "
+                               f"{self._shape_of_epochs()}")
         if position % b or not 0 <= position < last:      # from it no batch would come
             raise SettingError(f"position {position} is not where a batch of this loader "
                                f"starts (a multiple of {b} below {last}); the state is from "

@@ -35,10 +35,10 @@ class Sigmoid(_Elementwise):
 
     Computed as (1 + tanh(x/2)) / 2, which is the same function but never
     overflows exp() for large negative x. The price: for very negative x the
-    sum 1 + tanh(x/2) cancels, so y is a multiple of 2^-24 in float32 (2^-53 in
-    float64). In float32 y is 2% off at x = -15 and exactly 0 below about -17
-    (the true value 2e-9 at -20); in float64 the same happens below about -37.
-    Such units are saturated: their gradient y(1 - y) is below 1e-7 either way.
+    sum 1 + tanh(x/2) cancels, so in float32 y is a multiple of 2^-25 (3e-8):
+    2.6% off at x = -15, stuck at 3e-8 from about -17.3 to -20 (up to 15 times
+    the true value), and exactly 0 below -20 (docs/layers.md prints these).
+    Such units are saturated: their gradient y(1 - y) is below 3.1e-7 there.
     """
 
     def forward(self, x):
