@@ -68,6 +68,21 @@ def test_every_output_is_written_and_well_formed(out):
     assert "| final test accuracy |" in (out / "summary.md").read_text()
 
 
+def test_the_trained_nets_are_saved_and_score_what_the_history_says(out, compare_bn):
+    from minidl import checkpoint
+    from minidl.losses import SoftmaxCrossEntropy
+    from minidl.train import evaluate
+    args = compare_bn.parse_args([*QUICK, "--data-dir", str(mnist_root())])
+    _, test = compare_bn.loaders(compare_bn.load_data(args), args, args.model, args.batch_size,
+                                 args.seed, test_subset=args.test_subset)
+    for key, batchnorm in compare_bn.NETS:
+        model = compare_bn.build(args.model, batchnorm, args.activation, args.hidden, args.seed,
+                                 init=args.init)
+        checkpoint.load(model, out / f"model_{key}.npz")
+        final = load(out, f"history_{key}.json")["records"][-1]["test_acc"]
+        assert evaluate(model, SoftmaxCrossEntropy(), test)[1] == final
+
+
 def test_both_nets_start_alike_and_see_the_same_batches(out):
     summary = load(out, "summary.json")
     assert summary["same_initial_weights"] and summary["same_batches"]

@@ -11,7 +11,8 @@ labels of every batch, and written into summary.json.
 
 Writes into --out: loss_curves.png, accuracy.png, activations.png (the paper's
 Figure 1 layout), history_{bn,plain}.json and .csv (one row per evaluation),
-steps_{bn,plain}.csv (loss and learning rate per step), activations.json, summary.json and
+steps_{bn,plain}.csv (loss and learning rate per step), model_{bn,plain}.npz
+(the trained nets, for minidl.checkpoint.load), activations.json, summary.json and
 summary.md. With --lr-sweep instead: lr_sweep.png and lr_sweep.json.
 --format pdf svg writes the plots in those formats instead of PNG; --replot
 FOLDER redraws the plots of a finished run from its JSON files, training nothing:
@@ -48,7 +49,7 @@ from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,
                     build, ensure_dir, first_samples, load_data, loaders, names, run_cli)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
-from minidl import plot  # noqa: E402
+from minidl import checkpoint, plot  # noqa: E402
 from minidl.errors import DataNotFoundError, FormatError  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
 from minidl.history import History  # noqa: E402
@@ -200,6 +201,7 @@ class Run:
     recorder: object
     wall_time: float
     ms_per_step: float
+    model: object
 
 
 def train_net(args, data, batchnorm, lr, record=True, progress=True):
@@ -223,7 +225,7 @@ def train_net(args, data, batchnorm, lr, record=True, progress=True):
     history.config = {**settings(args), "lr": lr, "batchnorm": batchnorm,
                       "batch_order_sha256": train.sha.hexdigest(), "batches": train.batches,
                       "initial_weights_sha256": initial}
-    return Run(history, callbacks[-1] if record else None, wall, callbacks[0].median_ms())
+    return Run(history, callbacks[-1] if record else None, wall, callbacks[0].median_ms(), model)
 
 
 def settings(args):
@@ -294,6 +296,8 @@ def compare(args, data, out):
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
     summary = summarize(settings(args), runs)
     write_histories(out, runs)
+    for key, run in runs.items():           # the trained nets, to inspect or evaluate later
+        checkpoint.save(run.model, os.path.join(out, f"model_{key}.npz"))
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
     recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
@@ -307,7 +311,7 @@ def compare(args, data, out):
     print(f"BN reaches the plain net's final accuracy at step "
           f"{fmt(summary['bn_steps_to_plain_final'])}")
     print(f"wrote {out}/: {names(plots)} history_*.json/csv "
-          "steps_*.csv activations.json summary.json summary.md")
+          "steps_*.csv model_*.npz activations.json summary.json summary.md")
 
 
 def lr_sweep(args, data, out):
