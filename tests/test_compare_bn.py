@@ -196,6 +196,13 @@ def test_replot_takes_options_that_change_nothing_in_the_plots(out, compare_bn, 
                             "--data-dir", str(tmp_path)]) == 0
 
 
+def test_replot_with_a_dpi_for_slides(out, compare_bn, tmp_path):
+    import matplotlib.image as mimage
+    assert compare_bn.main(["--replot", str(out), "--out", str(tmp_path), "--dpi", "220"]) == 0
+    small, big = (mimage.imread(folder / "activations.png").shape for folder in (out, tmp_path))
+    assert abs(big[1] / small[1] - 2) < 0.02            # twice the pixels across
+
+
 def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):
     import common
     def main():

@@ -124,6 +124,17 @@ def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
     assert_png(tmp_path / "lr_sweep.png")
 
 
+def test_dpi_sets_the_pixels_of_a_png(histories, tmp_path):
+    """110 dpi PNGs looked coarse on slides; dpi=220 doubles the pixels each way."""
+    import matplotlib.image as mimage
+    sizes = {}
+    for dpi in (None, 220):
+        name = tmp_path / f"acc_{dpi}.png"
+        plot.save(plot.accuracy_curves(histories), name, dpi=dpi)
+        sizes[dpi] = mimage.imread(name).shape[:2]
+    assert all(abs(big / small - 2) < 0.02 for big, small in zip(sizes[220], sizes[None]))
+
+
 def test_save_writes_one_file_per_format_and_closes_the_figure(histories, tmp_path):
     fig = plot.accuracy_curves(histories)
     written = plot.save(fig, tmp_path / "acc.png", formats=("png", "pdf", "svg"))

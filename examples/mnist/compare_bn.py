@@ -72,7 +72,8 @@ def init_arg(text):
 
 
 # what --replot uses, and options that change nothing in the plots
-REPLOT_TAKES = {"replot", "out", "format", "log_scale", "no_progress", "data_dir", "no_download"}
+REPLOT_TAKES = {"replot", "out", "format", "dpi", "log_scale", "no_progress", "data_dir",
+                "no_download"}
 
 
 def parse_args(argv=None):
@@ -263,7 +264,7 @@ def unit_label(model, unit):
     return f"unit {unit} of the last hidden layer"
 
 
-def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",)):
+def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), dpi=None):
     """loss_curves, accuracy and activations (Figure 1) in each of `formats`.
     histories: {"plain": History, "bn": History}; recorded: {key: (steps, values)};
     s: the run's settings (summary.json's "settings")."""
@@ -271,22 +272,23 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",)):
     window = max(1, min(100, s["steps"] // 20))
     written = plot.save(plot.loss_curves(histories, title=title, log_scale=log_scale,
                                          smooth_window=window),
-                        os.path.join(out, "loss_curves"), formats)
+                        os.path.join(out, "loss_curves"), formats, dpi)
     written += plot.save(plot.accuracy_curves(histories, title=title),
-                         os.path.join(out, "accuracy"), formats)
+                         os.path.join(out, "accuracy"), formats, dpi)
     fig = plot.figure1(histories, recorded, title=title,
                        unit_label=unit_label(s["model"], s["unit"]),
                        quantity=f"input to the {s['activation']}")
-    return written + plot.save(fig, os.path.join(out, "activations"), formats)
+    return written + plot.save(fig, os.path.join(out, "activations"), formats, dpi)
 
 
-def write_sweep_plot(out, sweep, formats=("png",)):
+def write_sweep_plot(out, sweep, formats=("png",), dpi=None):
     """lr_sweep plot of lr_sweep.json's content: {"settings", "plain", "bn"}."""
     s = sweep["settings"]
     title = plot.setting(s["model"], s["activation"], s["batch_size"],
                          extra=f"{s['steps']} steps per run")
     results = {key: sweep[key] for key, _ in NETS}
-    return plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep"), formats)
+    return plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep"),
+                     formats, dpi)
 
 
 def compare(args, data, out):
@@ -302,7 +304,7 @@ def compare(args, data, out):
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
     recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
     plots = write_plots(out, {key: run.history for key, run in runs.items()}, recorded,
-                        summary["settings"], args.log_scale, args.format)
+                        summary["settings"], args.log_scale, args.format, args.dpi)
     for key, _ in NETS:
         s = summary[key]
         print(f"{plot.LABELS[key]:>10}: final test accuracy {fmt(s['final_test_acc'], True)}, "
@@ -332,7 +334,7 @@ def lr_sweep(args, data, out):
     # --lr plays no part in a sweep
     sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
-    plots = write_sweep_plot(out, sweep, args.format)
+    plots = write_sweep_plot(out, sweep, args.format, args.dpi)
     print(f"wrote {out}/: {names(plots)} lr_sweep.json")
 
 
@@ -384,11 +386,11 @@ def read_run(folder):
 def replot(args):
     """Redraw a finished run's plots from its files, training nothing."""
     run, out = read_run(args.replot), ensure_dir(args.out or args.replot)
-    plots = write_sweep_plot(out, run["sweep"], args.format) if "sweep" in run else []
+    plots = write_sweep_plot(out, run["sweep"], args.format, args.dpi) if "sweep" in run else []
     if "compare" in run:
         histories, recorded, s = run["compare"]
         log_scale = s.get("log_scale", False) if args.log_scale is None else args.log_scale
-        plots += write_plots(out, histories, recorded, s, log_scale, args.format)
+        plots += write_plots(out, histories, recorded, s, log_scale, args.format, args.dpi)
     print(f"wrote {out}/: {names(plots)}")
 
 

@@ -149,7 +149,7 @@ def main(argv=None):
     title = f"{args.model.upper()} {args.activation}, {'with' if args.batchnorm else 'without'} BN"
     curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
                              log_scale=True)
-    plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format)
+    plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
