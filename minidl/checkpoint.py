@@ -61,7 +61,8 @@ def load(model, path, optimizer=None, check_meta=None):
         kept, wanted = stored[name].dtype, current.dtype
         counts = kept.kind in "iu" and wanted.kind in "iu"   # BN's num_batches: any int
         if kept != wanted and not counts:                     # no silent up- or downcast
-            hint = f"; convert the model first (model.astype(np.{kept}))" * (kept.kind == "f")
+            floats = kept.kind == "f" and wanted.kind == "f"
+            hint = f"; convert the model first (model.astype(np.{kept}))" if floats else ""
             raise CheckpointError(f"{path}: {name!r} is {kept}, the model's is {wanted}{hint}")
         if stored[name].dtype.kind == "f" and not np.all(np.isfinite(stored[name])):
             raise CheckpointError(f"{path}: {name!r} contains NaN or Inf")

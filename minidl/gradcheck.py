@@ -97,8 +97,8 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
     entries = sum(value.size for value in values.values())   # two forwards each
-    with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,
-              disable=entries < PROGRESS_FROM) as bar:      # a whole model: minutes
+    with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,   # a whole model:
+              disable=None if entries >= PROGRESS_FROM else True) as bar:   # None: on a terminal
         numeric = {name: numeric_grad(loss, value, eps, bar) for name, value in values.items()}
     return analytic, numeric
 
@@ -130,9 +130,10 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     (dL/dW of the Dense under a broken activation is wrong too, as it is
     computed from the wrong dL/dy), and an activation has no tensor of its own.
     Here each layer is checked alone, so only a wrong one has a large error.
-    Each gets its input in the model plus noise of std 1e-3: finite differences
+    Each gets its input in the model plus noise of std 0.1: finite differences
     fail on ties at a kink, such as the exact zeros a ReLU passes on to a max
-    pooling, and the noise breaks them (it is 1,000 times eps).
+    pooling (most windows of an MNIST image's background), and the noise breaks
+    them by far more than eps. Any input point will do for checking a backward.
     Returns {"<index>: <layer>": {"x": err, ...}}. Runs on a copy of the model.
     """
     model = copy.deepcopy(model)
@@ -140,7 +141,7 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     h = np.array(x, dtype=np.float64)
     errors = {}
     for i, layer in enumerate(model.layers):
-        noisy = h + rng.normal(0, 1e-3, h.shape)     # no ties, no input at a kink
+        noisy = h + rng.normal(0, 0.1, h.shape)      # no ties, no input at a kink
         errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
         h = layer.astype(np.float64).forward(h)     # the next layer's input
         layer.forget()

@@ -33,8 +33,12 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             try:
                 y = layer.forward(x)
-            except ShapeError as e:   # say where in the model it happened
-                raise ShapeError(f"layer {i} of the Sequential: {e}") from None
+            except Exception as e:
+                for done in self.layers:     # half a forward: nothing to go back through
+                    done.forget()
+                if isinstance(e, ShapeError):    # say where in the model it happened
+                    raise ShapeError(f"layer {i} of the Sequential: {e}") from None
+                raise
             inputs.append((x.shape, x.dtype))    # x passed the layer's checks: an array
             x = y
         self._inputs, self._out_shape = inputs, x.shape
@@ -73,7 +77,7 @@ class Sequential:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
                 dy = self.layers[i].backward(dy)
-                if self.layers[i].needs_input_grad and self._inputs:   # False: skipped on purpose
+                if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
                     self._check_dx(i, dy)
         finally:
             if first < len(self.layers):    # the layer, used on its own, is as it was
@@ -83,6 +87,8 @@ class Sequential:
     def _check_dx(self, i, dx):
         """A layer's dL/dx must look like its input: name the layer if not (a
         student's new layer that forgot `return dx`, or summed over the batch)."""
+        if self._inputs is None:     # no forward of the model itself (a layer's own, say)
+            return
         shape, dtype = self._inputs[i]
         if getattr(dx, "shape", None) != shape or dx.dtype != dtype:
             got = ("None (a missing `return dx`?)" if dx is None else

@@ -173,6 +173,7 @@ def test_validation(kwargs, error, match):
                                    dict(shuffle=False)])
 def test_a_state_from_another_kind_of_loader_is_refused(other):
     """A state saved between epochs (position 0) used to fit any loader at all."""
+    other = dict(other)                                     # the parameter is shared
     x, y = images(other.pop("n", 10))
     source = DataLoader(*images(10), 3, seed=0)
     list(source)                                            # between epochs: position 0
@@ -181,6 +182,21 @@ def test_a_state_from_another_kind_of_loader_is_refused(other):
     with pytest.raises(SettingError, match=r"the state is from a loader with .*this one has"):
         loader.load_state_dict(source.state_dict())
     assert loader.state_dict() == before
+
+
+def test_a_state_saved_before_loaders_recorded_their_batches_still_loads():
+    loader = DataLoader(*images(10), 3, seed=0)
+    next(iter(loader))
+    old = {k: v for k, v in loader.state_dict().items() if k != "batches"}
+    fresh = DataLoader(*images(10), 3, seed=0)
+    fresh.load_state_dict(old)
+    assert epoch_labels(fresh) == epoch_labels(loader)
+
+
+def test_numpy_flags_keep_the_state_json():
+    """shuffle=np.bool_(True) made every checkpoint fail: numpy bools are not JSON."""
+    loader = DataLoader(*images(10), 3, shuffle=np.bool_(True), drop_last=np.bool_(False))
+    json.dumps(loader.state_dict())
 
 
 @pytest.mark.parametrize("stop_after", [0, 1, 3, 4])

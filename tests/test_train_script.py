@@ -128,3 +128,12 @@ def test_an_unreadable_checkpoint_in_the_way_says_what_to_do(tmp_path):
     assert "not a readable minidl checkpoint" in result.stderr
     assert "delete that file (or choose another --out) to start over" in result.stderr
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"not a zip file"
+
+
+def test_a_checkpoint_with_a_garbled_history_in_the_way_says_what_to_do(tmp_path):
+    from minidl import checkpoint
+    from minidl.models import mlp
+    checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"history": [1, 2]})
+    result = run(["--out", str(tmp_path), "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "garbles the history" in result.stderr and "to start over" in result.stderr

@@ -46,8 +46,8 @@ def add_data_arguments(parser):
 PLOT_FORMATS = ("png", "pdf", "svg")
 
 
-def positive_int(text):
-    """argparse type: an int >= 1."""
+def pixels_per_inch(text):
+    """argparse type of --dpi: an int >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -58,7 +58,7 @@ def add_format_argument(parser):
     parser.add_argument("--format", nargs="+", choices=PLOT_FORMATS, default=["png"],
                         metavar="FMT", help="write every plot in each of these formats: "
                         f"{', '.join(PLOT_FORMATS)} (PDF and SVG are vector graphics)")
-    parser.add_argument("--dpi", type=positive_int, default=None,
+    parser.add_argument("--dpi", type=pixels_per_inch, default=None,
                         help="pixels per inch of PNG plots (default 110; 200 or 300 for "
                              "slides and print)")
 

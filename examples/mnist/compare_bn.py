@@ -119,7 +119,7 @@ def parse_args(argv=None):
     p.add_argument("--replot", metavar="FOLDER", default=None,
                    help="train nothing: redraw the plots of a finished run (a comparison, an lr "
                         "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
-                        "--log-scale")
+                        "--dpi, --log-scale")
     args = p.parse_args(argv)
     if args.replot:   # options that would change what was trained cannot apply to a redraw
         # parse again into a namespace holding a marker for every option: argparse only
@@ -130,7 +130,7 @@ def parse_args(argv=None):
                  if name not in REPLOT_TAKES and value is not unset]
         if given:
             p.error(f"--replot redraws a finished run: {', '.join(given)} cannot apply "
-                    "(it takes --out, --format and --log-scale)")
+                    "(it takes --out, --format, --dpi and --log-scale)")
         return args
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)

@@ -106,9 +106,12 @@ def main(argv=None):
     if not args.resume and os.path.exists(saved):
         start_over = "delete that file (or choose another --out) to start over"
         try:
-            interrupted = read_meta(saved).get("history", {}).get("interrupted")
+            history = read_meta(saved).get("history", {})
+            if not isinstance(history, dict):
+                raise CheckpointError(f"{saved}: its metadata garbles the history")
         except CheckpointError as e:
             raise CheckpointError(f"{e}. To train anew in {out}, {start_over}") from None
+        interrupted = history.get("interrupted")
         if interrupted:
             raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
                                   f"continue it, or {start_over}")
@@ -129,8 +132,10 @@ def main(argv=None):
         before = trainer.history.config                 # the interrupted run's options
         changed = [k for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
         if changed:
-            raise CheckpointError(f"--resume: {', '.join('--' + k.replace('_', '-') for k in changed)} "
-                                  "differ from the interrupted run; resume with the same options")
+            options = ", ".join("--" + k.replace("_", "-") for k in changed)
+            verb = "differs" if len(changed) == 1 else "differ"
+            raise CheckpointError(f"--resume: {options} {verb} from the interrupted run; "
+                                  "resume with the same options")
         print(f"resumed at step {trainer.step} of {total}")
     else:
         print(model.summary(train.shape))

@@ -67,7 +67,7 @@ class DataLoader:
             raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
         self.x, self.y = x, y
         self.batch_size = batch_size
-        self.shuffle, self.drop_last = shuffle, drop_last
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)   # JSON in checkpoints
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)
         bad_std = self.std is not None and not np.all(np.isfinite(self.std) & (self.std > 0))
