@@ -191,27 +191,29 @@ def test_gap_check_catches_an_unmarked_omission():
             "(mark the gap with a line ...)")]
 
 
-@pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
-                         ids=lambda p: p.name)
-def test_quoted_code_marks_every_omission(doc):
+def quote_problems(doc, check):
+    """check(code, source_lines) -> [(offset, message)] over every quote of the
+    library in doc, as "doc:line: message (path)"."""
     problems = []
     for info, start, code in blocks(doc):
         if isinstance(k := kind(info), tuple) and (REPO / k[1]).is_file():
             source = (REPO / k[1]).read_text().splitlines()
             problems += [f"{doc.name}:{start + offset}: {message} ({k[1]})"
-                         for offset, message in gap_problems(code, source)]
+                         for offset, message in check(code, source)]
+    return problems
+
+
+@pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
+                         ids=lambda p: p.name)
+def test_quoted_code_marks_every_omission(doc):
+    problems = quote_problems(doc, gap_problems)
     assert not problems, "quoted code leaves lines out unmarked:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
                          ids=lambda p: p.name)
 def test_quoted_code_keeps_its_indentation(doc):
-    problems = []
-    for info, start, code in blocks(doc):
-        if isinstance(k := kind(info), tuple) and (REPO / k[1]).is_file():
-            source = (REPO / k[1]).read_text().splitlines()
-            problems += [f"{doc.name}:{start + offset}: {message} ({k[1]})"
-                         for offset, message in indentation_problems(code, source)]
+    problems = quote_problems(doc, indentation_problems)
     assert not problems, "quoted code is indented unlike the library:\n" + "\n".join(problems)
 
 
