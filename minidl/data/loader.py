@@ -183,10 +183,10 @@ class DataLoader:
         """Continue from a state_dict() of a loader over the same data. All of d
         is checked before anything changes: on an error the loader is as it was."""
         position, epoch, b, last = int(d["position"]), int(d["epoch"]), self.batch_size, self._end()
-        saved = d.get("batches", self._shape_of_epochs())     # older states lack it
-        if saved != self._shape_of_epochs():
-            raise SettingError(f"the state is from a loader with {saved}, this one has "
-                               f"{self._shape_of_epochs()}")
+        mine = self._shape_of_epochs()
+        saved = d.get("batches", mine)                        # older states lack it
+        if saved != mine:
+            raise SettingError(f"the state is from a loader with {saved}, this one has {mine}")
         if position % b or not 0 <= position < last:      # from it no batch would come
             raise SettingError(f"position {position} is not where a batch of this loader "
                                f"starts (a multiple of {b} below {last}); the state is from "
