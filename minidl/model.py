@@ -4,8 +4,8 @@ from copy import deepcopy
 
 import numpy as np
 
-from minidl.errors import ShapeError
-from minidl.layers.base import Param
+from minidl.errors import SettingError, ShapeError
+from minidl.layers.base import Layer, Param
 
 
 class Sequential:
@@ -21,6 +21,8 @@ class Sequential:
     """
 
     def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            _check_layer(i, layer)
         self.layers = list(layers)
         self.training = True
         self.input_grad = True
@@ -175,3 +177,21 @@ class Sequential:
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
+
+
+def _check_layer(i, layer):
+    """Refuse, by name, what students pass instead of a layer; otherwise the
+    first forward fails deep inside with "missing 1 required positional argument"."""
+    if isinstance(layer, Layer):
+        return
+    if isinstance(layer, type) and issubclass(layer, Layer):
+        hint = f"the class {layer.__name__}, not a layer: write {layer.__name__}(...) to make one"
+    elif isinstance(layer, (list, tuple)):
+        hint = f"a {type(layer).__name__}: pass the layers one by one, Sequential(*layers)"
+    elif isinstance(layer, Sequential):
+        hint = ("a Sequential, which cannot be nested: chain its layers instead, "
+                "Sequential(*first.layers, *second.layers)")
+    else:
+        hint = (f"{layer!r} of type {type(layer).__name__}, not a minidl layer (an instance "
+                "of a subclass of minidl.layers.Layer; see docs/layers.md)")
+    raise SettingError(f"Sequential: argument {i} is {hint}")

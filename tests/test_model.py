@@ -372,3 +372,17 @@ def test_sgd_refuses_momentum_buffers_of_another_dtype_than_the_weights():
     assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)           # made after astype: fine
     opt.step()
+
+
+@pytest.mark.parametrize("bad, says", [
+    (ReLU, r"argument 1 is the class ReLU, not a layer: write ReLU\(\.\.\.\)"),
+    ([ReLU()], r"argument 1 is a list: pass the layers one by one, Sequential\(\*layers\)"),
+    (Sequential(ReLU()), r"argument 1 is a Sequential, which cannot be nested"),
+    (np.tanh, r"argument 1 is <ufunc 'tanh'> of type ufunc, not a minidl layer"),
+])
+def test_sequential_names_what_is_not_a_layer(bad, says):
+    """Students pass the class, a list of layers, a block built as a Sequential or
+    a NumPy function; each used to fail only at the first forward, deep inside
+    (a missing positional argument 'self', 'list' has no attribute 'forget')."""
+    with pytest.raises(SettingError, match=says):
+        Sequential(Dense(4, 3, rng=0), bad)
