@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from minidl.errors import ShapeError
-from minidl.layers import BatchNorm, Dense
+from minidl.layers import BatchNorm, Conv2D, Dense
 from minidl.layers.reference import batchnorm_backward_paper
 from minidl.models import cnn, mlp
 
@@ -126,6 +126,26 @@ def test_bias_before_batchnorm_is_redundant():
     assert np.abs(dense.grads["W"]).max() > 1e-3            # the weights still learn
     dense.params["b"][:] = rng.standard_normal(4) * 10
     np.testing.assert_allclose(bn.forward(dense.forward(x)), y0, atol=1e-9)
+
+
+@pytest.mark.parametrize("make, shape, features", [
+    (lambda: Dense(5, 4, bias=False, rng=0, dtype=np.float64), (10, 5), 4),
+    (lambda: Conv2D(2, 3, 3, padding=1, bias=False, rng=0, dtype=np.float64), (4, 2, 5, 5), 3),
+])
+def test_batchnorm_undoes_the_scale_of_the_weights(make, shape, features):
+    """Section 3.3: BN((aW)u) = BN(Wu), so dL/du does not change with a and
+    dL/d(aW) = dL/dW / a; exact up to eps/var, hence a tiny eps here."""
+    u = rng.standard_normal(shape)
+    results = []
+    for a in (1.0, 10.0):
+        layer, bn = make(), BatchNorm(features, eps=1e-12, dtype=np.float64)
+        layer.params["W"] *= a
+        y = bn.forward(layer.forward(u))
+        r = np.random.default_rng(1).standard_normal(y.shape)   # the same for both
+        du = layer.backward(bn.backward(r))
+        results.append((y, du, a * layer.grads["W"]))
+    for one, scaled in zip(*results):
+        np.testing.assert_allclose(scaled, one, rtol=1e-8, atol=1e-10)
 
 
 def test_builders_drop_the_bias_before_batchnorm():
