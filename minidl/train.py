@@ -30,6 +30,7 @@ from minidl.data.loader import DataLoader
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
                            check_int, check_number)
 from minidl.history import History
+from minidl.layers.base import Param
 
 
 class Callback:
@@ -53,6 +54,41 @@ class _StepFunction(Callback):
         self.on_step_end = fn
 
 
+def _is_instance_of(obj, *methods):
+    """obj has these methods and is an object, not a class (SGD, not SGD())."""
+    return not isinstance(obj, type) and all(callable(getattr(obj, m, None)) for m in methods)
+
+
+def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
+    """Name a part given in the wrong place, or as a class or builder: each used to
+    fail deep inside the first step or evaluation, in words of another object."""
+    for name, obj, methods, example in (
+            ("model", model, ("forward", "backward", "parameters", "train"), "mlp(784, [100], 10)"),
+            ("loss_fn", loss_fn, ("forward", "backward"), "SoftmaxCrossEntropy()"),
+            ("optimizer", optimizer, ("step",), "SGD(model.parameters(), lr=0.1)")):
+        if not _is_instance_of(obj, *methods):
+            raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
+                               f"such as {example}; got {obj!r}")
+    owned = {(id(p.layer), p.key) for p in model.parameters()}
+    params = [p for p in getattr(optimizer, "params", []) if isinstance(p, Param)]
+    if not all((id(p.layer), p.key) in owned for p in params):
+        raise SettingError("Trainer: the optimizer updates parameters that are not this "
+                           "model's (was the model built again after the optimizer?); make it "
+                           "from this model: SGD(model.parameters(), ...)")
+    _check_loader("Trainer: eval_loader", eval_loader)
+    if schedule is not None and not callable(schedule):
+        raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
+                           f"cosine(0.1, total_steps), got {schedule!r}")
+
+
+def _check_loader(owner, loader):
+    """An (x, y) pair of arrays where batches are expected."""
+    if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
+            isinstance(a, np.ndarray) for a in loader):
+        raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
+                           "batches: DataLoader(x, y, batch_size, shuffle=False)")
+
+
 def _add_batch(totals, loss, logits, yb):
     """totals = [loss summed over samples, correct predictions, samples]: add
     one batch whose mean loss is `loss`."""
@@ -66,6 +102,10 @@ def evaluate(model, loss_fn, loader):
     batches; the model's mode is restored afterwards. A DataLoader is read whole,
     in order (loader.in_order()), even if an epoch of it was left unfinished;
     any other iterable of (xb, yb) batches is read as it comes."""
+    _check_loader("evaluate", loader)
+    if not _is_instance_of(loss_fn, "forward", "backward"):
+        raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
+                           f"SoftmaxCrossEntropy(), got {loss_fn!r}")
     totals = [0.0, 0, 0]
     batches = loader.in_order() if isinstance(loader, DataLoader) else loader
     with model.inference():
@@ -120,6 +160,14 @@ class Trainer:
         for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
             if value is not None:
                 check_int("Trainer", name, value)
+        _check_parts(model, loss_fn, optimizer, eval_loader, schedule)
+        if isinstance(callbacks, Callback) or callable(callbacks):
+            callbacks = [callbacks]                      # one callback, not in a list
+        for c in callbacks:
+            if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
+                raise SettingError(f"Trainer: callbacks must be Callback instances or functions "
+                                   f"of the trainer, got {c!r}"
+                                   + (f"; write {c.__name__}()" if isinstance(c, type) else ""))
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every
@@ -140,6 +188,19 @@ class Trainer:
             raise SettingError("give exactly one of epochs= or steps=")
         total = (check_int("fit", "steps", steps) if steps is not None else
                  check_int("fit", "epochs", epochs) * len(self.train_loader))
+        if self.step >= total:       # a second fit(epochs=2) would silently do nothing
+            asked, more = ((f"steps={steps}", f"{steps} more steps") if steps is not None else
+                           (f"epochs={epochs}", f"{epochs} more epochs ({total} steps)"))
+            raise SettingError(
+                f"fit({asked}) has nothing to do: it counts from the start of training (so "
+                f"that a resumed run goes on where it stopped), and this trainer has done "
+                f"{self.step} steps already. To train {more}, call fit(steps={self.step + total})")
+        end = getattr(self.schedule, "total_steps", None)     # cosine() knows where it ends
+        if end is not None and end < total and self.schedule(end) == 0:
+            raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
+                               f"training runs to step {total}: the steps after {end} would not "
+                               f"change the weights. Its total_steps counts steps, not epochs "
+                               f"(epochs * len(train_loader)); here cosine(lr, {total})")
         self.stop = False
         for c in self.callbacks:
             c.on_train_begin(self)
@@ -195,7 +256,7 @@ class Trainer:
         logits = self.model.forward(xb)
         loss = self.loss_fn.forward(logits, yb)
         if not math.isfinite(loss):
-            self._diverged(loss, lr)
+            self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
             return False
         self.model.backward(self.loss_fn.backward())
         self.optimizer.step()
@@ -224,20 +285,24 @@ class Trainer:
             c.on_eval(self, record)
         return record
 
-    def _diverged(self, loss, lr):
+    def _diverged(self, what, step, lr, loss, xb=None):
+        """Stop training: `what` ("the loss became nan") happened at `step`."""
         steps = self.history.step_loss
         last = next((s for s in reversed(steps) if math.isfinite(s)), None)
-        info = {"step": self.step + 1, "loss": str(loss), "lr": lr, "last_finite_loss": last}
-        self.history.diverged = info
+        self.history.diverged = {"step": step, "loss": str(loss), "lr": lr,
+                                 "last_finite_loss": last}
         self.stop = True
         if self.on_divergence == "raise":
             kept = (f" The last good checkpoint is {self.checkpoint}, from step {self.saved_step}."
                     if self.checkpoint and self.saved_step is not None else
                     " No checkpoint was saved before it." if self.checkpoint else "")
-            raise DivergenceError(
-                f"training diverged: the loss became {loss} at step {self.step + 1} with "
-                f"learning rate {lr:g} (last finite loss: {last}).{kept} Try a smaller "
-                f"learning rate (e.g. {lr / 10:g}), or BatchNorm, which tolerates larger ones.")
+            cure = (f"Try a smaller learning rate (e.g. {lr / 10:g}), or BatchNorm, which "
+                    "tolerates larger ones.")
+            if xb is not None and not np.all(np.isfinite(xb)):    # not the learning rate
+                cure = (f"The input batch itself holds {np.size(xb) - np.isfinite(xb).sum()} "
+                        "NaN or infinite values: check the data.")
+            raise DivergenceError(f"training diverged: {what} at step {step} with learning "
+                                  f"rate {lr:g} (last finite loss: {last}).{kept} {cure}")
 
     def _interrupted(self):
         self.history.interrupted = True
@@ -247,6 +312,14 @@ class Trainer:
 
     # --- checkpoints -----------------------------------------------------------
     def save(self, path):
+        """Write a training checkpoint; one whose weights or statistics are no longer
+        finite is not written, so the last good checkpoint on disk stays."""
+        arrays = ckpt._arrays(self.model, self.optimizer)    # what the file would hold
+        bad = next((k for k, v in arrays.items() if not np.all(np.isfinite(v))), None)
+        if bad is not None:    # a step blew the weights up, before the loss shows it
+            self._diverged(f"{bad.split('/', 1)[1]} became NaN or infinite", self.step,
+                           self.optimizer.lr, self.loss)
+            return
         meta = {"step": self.step, "elapsed": self.elapsed, "since_record": self._since_record,
                 "loader": self.train_loader.state_dict(), "history": self.history.to_dict()}
         ckpt.save(self.model, path, self.optimizer, meta=meta)

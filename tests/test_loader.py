@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from minidl.data import DataLoader
+from minidl.data import DataLoader, random_shift
 from minidl.errors import SettingError, ShapeError
 
 
@@ -156,10 +156,20 @@ def test_never_converts_whole_dataset():
     (dict(y=np.arange(9)), ShapeError, r"\(10, 4, 4\).*\(9,\)"),
     (dict(shape=(15,)), ShapeError, "reshape"),
     (dict(mean=np.zeros(3)), ShapeError, "mean"),
-    (dict(std=0.0), SettingError, "std must be finite and positive"),
-    (dict(std=np.nan), SettingError, "std must be finite and positive"),
-    (dict(std=np.inf), SettingError, "std must be finite and positive"),
-    (dict(mean=np.nan), SettingError, "mean finite"),
+    (dict(std=0.0), SettingError, "std must be finite and > 0, got 1 value"),
+    (dict(std=np.nan), SettingError, "std must be finite and > 0"),
+    (dict(std=np.inf), SettingError, "std must be finite and > 0"),
+    (dict(mean=np.nan), SettingError, "mean must be finite, got 1 value"),
+    (dict(std=np.pad(np.ones((2, 2)), 1)), SettingError,     # a per-pixel std, zero at the border
+     r"std must be finite and > 0, got 12 value\(s\) that are not, such as 0.0$"),
+    (dict(mean=33.3, std=78.5), SettingError,                # x_train.mean(): in pixel units
+     r"uint8 images are divided by 255 .* got mean 33.3, std 78.5"),
+    (dict(std=np.full((4, 4), 60.0)), SettingError, r"got mean 0, std 60"),
+    (dict(shape=784), ShapeError, r"samples of shape \(4, 4\) to \(784,\)"),   # an int: fine
+    (dict(augment=random_shift), SettingError, r"such as random_shift\(2\) \(called\)"),
+    (dict(augment="shift"), SettingError, r"augment must be a function"),
+    (dict(seed=-1), SettingError, r"seed must be None or an int >= 0, got -1"),
+    (dict(seed=0.5), SettingError, r"seed must be None or an int >= 0, got 0.5"),
     (dict(x=np.array(["a"] * 10)), ShapeError, "dtype"),
 ])
 def test_validation(kwargs, error, match):
@@ -277,3 +287,16 @@ def test_augmented_batches_repeat_and_resume_exactly():
     d = DataLoader(x, y, 3, seed=99, augment=random_shift(1))
     d.load_state_dict(c.state_dict())
     assert all(np.array_equal(u, v) for u, v in zip(batches(d), first[2:]))
+
+
+def test_shape_may_be_an_int_and_pixel_statistics_of_float_data_are_allowed():
+    """shape=16 is (16,), as summary() takes it; float data are not divided by 255,
+    so their mean and std may be anything."""
+    x, y = images(10)
+    xb, _ = DataLoader(x, y, 3, shape=16, shuffle=False).batch(np.arange(3))
+    assert xb.shape == (3, 16)
+    floats = x.astype(np.float32)
+    xb, _ = DataLoader(floats, y, 3, mean=33.3, std=78.5, shuffle=False).batch(np.arange(3))
+    np.testing.assert_allclose(xb, (floats[:3] - np.float32(33.3)) / np.float32(78.5),
+                               rtol=1e-6)
+

@@ -198,6 +198,8 @@ def full_over(model, batches):
     ({"schedule": lambda step: -1.0}, {"steps": 5},
      r"the schedule's learning rate at step 0 must be a number >= 0, got -1.0"),
     ({"schedule": lambda step: float("nan")}, {"steps": 5}, r"at step 0 must be .* got nan"),
+    ({"schedule": cosine(0.1, 10)}, {"epochs": 1},     # epochs given where steps are meant
+     r"reaches learning rate 0 at step 10, but training runs to step 25: .*cosine\(lr, 25\)"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args, match):
     """steps=2.5 used to run 3 steps, a negative learning rate to ascend the loss."""
@@ -347,3 +349,108 @@ def test_layer_input_recorder_sees_the_sigmoid_input():
     model.train()
     np.testing.assert_allclose(rec.values[-1], np.percentile(h[:, 2], [15, 50, 85]))
     assert all(v[0] <= v[1] <= v[2] for v in rec.values)
+
+
+def test_a_second_fit_to_the_same_target_says_it_has_nothing_to_do():
+    """fit counts from the start of training; a second fit(epochs=2) used to return
+    at once, silently, with the weights unchanged."""
+    model, opt, train, _ = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
+    trainer.fit(epochs=2)
+    with pytest.raises(SettingError, match=r"fit\(epochs=2\) has nothing to do: .* done 50 "
+                                           r"steps already. To train 2 more epochs \(50 steps\), "
+                                           r"call fit\(steps=100\)"):
+        trainer.fit(epochs=2)
+    with pytest.raises(SettingError, match=r"To train 7 more steps, call fit\(steps=57\)"):
+        trainer.fit(steps=7)
+    trainer.fit(steps=57)
+    assert trainer.step == 57
+
+
+def test_an_optimizer_of_another_model_is_refused():
+    """After building the model again (a rerun notebook cell), the old optimizer's
+    steps changed the old model's weights; the new one did not learn, silently."""
+    model, opt, train, _ = setup()
+    again, _, _, _ = setup()
+    with pytest.raises(SettingError, match="the optimizer updates parameters that are not "
+                                           "this model's"):
+        Trainer(again, SoftmaxCrossEntropy(), opt, train)
+    part = SGD(model.parameters()[2:], lr=0.1)           # some layers frozen: allowed
+    Trainer(model, SoftmaxCrossEntropy(), part, train, progress=False).fit(steps=1)
+
+
+def blow_up_at(step):
+    """A callback that makes the first weight infinite after `step` steps, as a
+    huge step would, while the loss of that step was still finite."""
+    def callback(trainer):
+        if trainer.step == step:
+            trainer.model.layers[0].params["W"][0, 0] = np.inf
+    return callback
+
+
+def test_weights_that_became_infinite_are_not_saved_over_the_last_good_checkpoint(tmp_path):
+    """The epoch-end checkpoint used to be written with the infinite weights, and the
+    divergence message then named that file, which load() refuses."""
+    model, opt, train, _ = setup()
+    path = tmp_path / "ck.npz"
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
+                      callbacks=[blow_up_at(2 * len(train))], progress=False)
+    with pytest.raises(DivergenceError, match=r"0\.W became NaN or infinite at step 50 .* "
+                                              r"last good checkpoint is .* from step 25"):
+        trainer.fit(epochs=3)
+    assert checkpoint.read_meta(path)["step"] == len(train)
+    checkpoint.load(mlp(8, [16, 16], 3, batchnorm=True), path)      # loads: all finite
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_nan_in_the_data_is_named_as_the_cause_not_the_learning_rate():
+    x, y = blobs()
+    x[7, 3] = np.nan
+    model = mlp(8, [16], 3, seed=0)
+    train = DataLoader(x, y, 20, shuffle=False)
+    with pytest.raises(DivergenceError, match=r"at step 1 .*The input batch itself holds 1 NaN "
+                                              r"or infinite values: check the data") as info:
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train, epochs=1,
+            progress=False)
+    assert "smaller learning rate" not in str(info.value)
+
+
+def test_parts_in_the_wrong_place_are_named():
+    """Each of these failed deep inside the first step or evaluation, in the words
+    of another object ('SoftmaxCrossEntropy' object has no attribute 'lr')."""
+    model, opt, train, test = setup()
+    loss = SoftmaxCrossEntropy()
+    cases = [
+        ((model, opt, loss, train), {}, r"loss_fn must be an object with forward, backward"),
+        ((model, SoftmaxCrossEntropy, opt, train), {}, r"loss_fn .* got <class"),
+        ((mlp, loss, opt, train), {}, r"model must be an object with forward, backward"),
+        ((model, loss, opt, train), {"eval_loader": (test.x, test.y)},
+         r"eval_loader got a pair of arrays \(x, y\); wrap them in a loader"),
+        ((model, loss, opt, train), {"schedule": 0.1}, r"schedule must be a function of the step"),
+        ((model, loss, opt, train), {"callbacks": [Callback]}, r"write Callback\(\)"),
+    ]
+    for args, options, match in cases:
+        with pytest.raises(SettingError, match=match):
+            Trainer(*args, **options)
+    with pytest.raises(SettingError, match=r"evaluate got a pair of arrays"):
+        evaluate(model, loss, (test.x, test.y))
+    with pytest.raises(SettingError, match=r"loss_fn must be a loss such as"):
+        evaluate(model, test, loss)
+    calls = []                                       # one callback, not in a list: fine
+    fit(model, loss, opt, train, steps=2, callbacks=lambda t: calls.append(t.step),
+        progress=False)
+    assert calls == [1, 2]
+
+
+@pytest.mark.parametrize("params, match", [
+    ("method", r"pass model.parameters\(\), called, not the method"),
+    ("dict", r"expected the Param objects of model.parameters\(\), got a str \('W'\)"),
+    ("arrays", r"got a ndarray"),
+])
+def test_sgd_names_what_is_not_a_parameter(params, match):
+    model = mlp(8, [16], 3, seed=0)
+    given = {"method": model.parameters, "dict": model.layers[0].params,
+             "arrays": [model.layers[0].params["W"]]}[params]
+    with pytest.raises(SettingError, match=match):
+        SGD(given, lr=0.1)
+

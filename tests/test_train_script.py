@@ -137,3 +137,15 @@ def test_a_checkpoint_with_a_garbled_history_in_the_way_says_what_to_do(tmp_path
     result = run(["--out", str(tmp_path), "--no-progress"])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "garbles the history" in result.stderr and "to start over" in result.stderr
+
+
+def test_resume_of_a_finished_run_says_there_is_nothing_to_resume(mnist, tmp_path):
+    """It used to rewrite the finished run's files and report its accuracy again."""
+    common = ["--model", "mlp", "--epochs", "1", "--train-subset", "500", "--data-dir",
+              mnist_dir(), "--out", str(tmp_path), "--no-progress"]
+    assert run(common).returncode == 0
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    again = run(common + ["--resume"])
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "holds a finished run (8 steps); there is nothing to resume" in again.stderr
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before

@@ -136,6 +136,9 @@ def main(argv=None):
             verb = "differs" if len(changed) == 1 else "differ"
             raise CheckpointError(f"--resume: {options} {verb} from the interrupted run; "
                                   "resume with the same options")
+        if trainer.step >= total:
+            raise CheckpointError(f"--resume: {saved} holds a finished run ({total} steps); "
+                                  "there is nothing to resume")
         print(f"resumed at step {trainer.step} of {total}")
     else:
         print(model.summary(train.shape))

@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from ..errors import SettingError, ShapeError, check_int
+from .augment import random_shift
 
 
 class DataLoader:
@@ -70,16 +71,20 @@ class DataLoader:
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)   # JSON in checkpoints
         self.mean = self._per_sample("mean", mean)
         self.std = self._per_sample("std", std)
-        bad_std = self.std is not None and not np.all(np.isfinite(self.std) & (self.std > 0))
-        bad_mean = self.mean is not None and not np.all(np.isfinite(self.mean))
-        if bad_std or bad_mean:
-            raise SettingError(f"DataLoader: std must be finite and positive, mean finite; got "
-                               f"std={std!r}, mean={mean!r}")
+        self._check_standardization()
+        shape = (shape,) if np.ndim(shape) == 0 and shape is not None else shape
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
                              f"to {self.shape}")
-        self.rng = np.random.default_rng(seed)
+        try:
+            self.rng = np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            raise SettingError(f"DataLoader: seed must be None or an int >= 0, got {seed!r}") \
+                from None
+        if augment is not None and (not callable(augment) or augment is random_shift):
+            raise SettingError(f"DataLoader: augment must be a function (xb, rng) -> xb, such "
+                               f"as random_shift(2) (called), got {augment!r}")
         self.augment = augment
         self._augment_seed = int(np.random.default_rng(seed).integers(2**63)) if augment else 0
         self.epoch = 0          # epochs completed
@@ -100,6 +105,23 @@ class DataLoader:
             raise ShapeError(f"{name} of shape {value.shape} does not broadcast "
                              f"to one sample of shape {sample}")
         return value
+
+    def _check_standardization(self):
+        """std finite and positive, mean finite; for uint8 images both in the units
+        of x / 255, which is what they are applied to."""
+        for name, v, ok, what in (("std", self.std, lambda v: np.isfinite(v) & (v > 0),
+                                   "finite and > 0"), ("mean", self.mean, np.isfinite, "finite")):
+            if v is not None and not np.all(ok(v)):
+                bad = v[~ok(v)]                      # a per-pixel std names only its bad values
+                raise SettingError(f"DataLoader: {name} must be {what}, got {bad.size} value(s) "
+                                   f"that are not, such as {bad.flat[0]}")
+        mean = 0.0 if self.mean is None else float(np.max(np.abs(self.mean)))
+        std = 0.0 if self.std is None else float(np.max(self.std))
+        if self.x.dtype == np.uint8 and (mean > 1 or std > 1):      # pixel units, 0..255
+            raise SettingError(
+                "DataLoader: uint8 images are divided by 255 before mean and std apply, so "
+                "these must be those of x / 255 (MNIST: mean 0.1307, std 0.3081); got "
+                f"mean {mean:g}, std {std:g} (largest values), in the units of 0..255?")
 
     def __len__(self):
         """Number of batches per epoch."""

@@ -10,6 +10,7 @@ This is the same convention as PyTorch's SGD.
 import numpy as np
 
 from minidl.errors import SettingError, check_number
+from minidl.layers.base import Param
 
 
 def decays(param):
@@ -22,6 +23,8 @@ class SGD:
                  decay_filter=decays):
         if hasattr(params, "parameters"):
             raise SettingError("SGD: pass model.parameters(), not the model itself")
+        if callable(params):
+            raise SettingError("SGD: pass model.parameters(), called, not the method itself")
         lr = check_number("SGD", "lr", lr, lambda v: v > 0, "a number > 0")
         momentum = check_number("SGD", "momentum", momentum, lambda v: 0 <= v < 1,
                                 "a number in [0, 1) (0: no momentum)")
@@ -30,6 +33,10 @@ class SGD:
         if nesterov and momentum == 0:
             raise SettingError("SGD: nesterov=True needs momentum > 0")
         self.params = list(params)
+        wrong = next((p for p in self.params if not isinstance(p, Param)), None)
+        if wrong is not None:     # layer.params gives the names, [W] bare arrays
+            raise SettingError(f"SGD: expected the Param objects of model.parameters(), got "
+                               f"a {type(wrong).__name__} ({wrong!r:.40})")
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise SettingError("SGD: parameter names must be unique (momentum buffers and "
