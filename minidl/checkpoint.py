@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from minidl.errors import CheckpointError
+from minidl.errors import CheckpointError, SettingError
 from minidl.files import atomic_path
 
 FORMAT = "minidl-checkpoint-1"
@@ -31,13 +31,44 @@ def _arrays(model, optimizer):
 
 
 def save(model, path, optimizer=None, meta=None):
-    """Write model (and optimizer) state and a metadata dict to ``path`` atomically."""
+    """Write model (and optimizer) state and a metadata dict to ``path`` atomically.
+
+    meta: a dict with str keys whose values are str, int, float, bool, None, lists
+    and dicts of these; NumPy scalars (a loss of type np.float32) are stored as
+    Python numbers. Anything else raises SettingError before the file is touched.
+    """
     path = os.fspath(path)
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):      # load() could never read it back
+        raise SettingError(f"checkpoint.save: meta must be a dict such as {{'step': 100}}, "
+                           f"got {type(meta).__name__} {meta!r:.60}")
+    header = {"format": FORMAT, "meta": _plain(meta, "meta")}
     arrays = _arrays(model, optimizer)
-    header = {"format": FORMAT, "meta": meta or {}}
     arrays["meta"] = np.array(json.dumps(header))
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _plain(value, where):
+    """value as JSON stores it, NumPy scalars made Python numbers; or a SettingError
+    naming where (meta['history'][3]) a value is that JSON cannot store."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):  # JSON would give back 1 as "1", (1, 2) not at all
+                raise SettingError(f"checkpoint.save: {where} has the key {k!r}; "
+                                   "expected str keys, as JSON stores them")
+        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    hint = " (for an array, .tolist())" if isinstance(value, np.ndarray) else ""
+    raise SettingError(f"checkpoint.save: {where} is {type(value).__name__} {value!r:.60}; "
+                       "expected str, int, float, bool, None, or lists and dicts of these, "
+                       f"as JSON stores them{hint}")
 
 
 def load(model, path, optimizer=None, check_meta=None):

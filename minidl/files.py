@@ -15,12 +15,16 @@ def atomic_path(path, suffix=""):
     The file gets the permissions of the one it replaces, or for a new file those
     that open() would give it (0666 less the umask), so data in a shared folder
     stays readable for others. As with open(): a symlink's target is written (the
-    link stays), and a file we may not write raises PermissionError, unchanged.
+    link stays), and a file we may not write raises PermissionError, unchanged;
+    a path that is a folder raises IsADirectoryError before anything is written.
 
         with atomic_path("history.json") as tmp:
             Path(tmp).write_text(text)
     """
     path = os.path.realpath(path)       # through symlinks: replace the target, not the link
+    if os.path.isdir(path):             # else the rename fails naming our hidden temp file
+        raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
+                                "to write (e.g. one inside that folder)", path)
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
                               "(minidl does not replace it; chmod u+w to allow)", path)

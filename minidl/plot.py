@@ -22,8 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from minidl.errors import FormatError  # noqa: E402
+from minidl.errors import FormatError, SettingError, ShapeError, check_int  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
+from minidl.history import History  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
 LABELS = {"bn": "with BN", "plain": "without BN"}
@@ -40,6 +41,7 @@ def setting(model, activation, batch_size, lr=None, extra=""):
 
 def smooth(values, window):
     """Moving average over `window` steps (shorter at the start), same length."""
+    window = check_int("plot.smooth", "window", window)
     values = np.asarray(values, dtype=float)
     if window <= 1 or len(values) == 0:
         return values
@@ -60,9 +62,9 @@ def save(fig, path, formats=None, dpi=None):
     """Save a figure, close it and return the paths written.
 
     The file's suffix picks the format ("accuracy.pdf"; no suffix: PNG).
-    formats=("png", "pdf") writes one file per format instead, the suffix
-    of path replaced if it names a format ("run_lr0.5" + "png" gives
-    "run_lr0.5.png"). PDF and SVG files get no date, and SVG fixed ids, so
+    formats=("png", "pdf") writes one file per format instead (".png" is taken as
+    "png"), the suffix of path replaced if it names a format ("run_lr0.5" + "png"
+    gives "run_lr0.5.png"). PDF and SVG files get no date, and SVG fixed ids, so
     the same plot always gives the same bytes (a figure kept in a course's
     repository changes only when the plot does). Each file is written under a
     temporary name and renamed when complete: never a half-written file.
@@ -76,7 +78,7 @@ def save(fig, path, formats=None, dpi=None):
         if _suffix(stem) in supported:            # else a dot in the name, not a format
             stem = os.path.splitext(stem)[0]
         formats = [formats] if isinstance(formats, str) else formats
-        names = [f"{stem}.{f}" for f in formats]
+        names = [f"{stem}.{f.removeprefix('.')}" for f in formats]     # ".png" as "png"
     try:
         kinds = [_suffix(name) or "png" for name in names]
         for name, kind in zip(names, kinds):      # all checked before any is written
@@ -102,12 +104,37 @@ def _suffix(name):
     return os.path.splitext(name)[1][1:].lower()
 
 
+def _check_histories(owner, histories):
+    """A SettingError unless histories is a non-empty dict of label -> History. A
+    single History is refused rather than given a label the legend would show."""
+    given = type(histories).__name__
+    if isinstance(histories, dict):
+        wrong = {k: type(h).__name__ for k, h in histories.items() if not isinstance(h, History)}
+        if histories and not wrong:
+            return
+        given = f"a dict with {wrong}" if wrong else "an empty dict"
+    raise SettingError(f"{owner}: histories must be a dict of label -> History, "
+                       f"e.g. {{'plain': history}}; got {given}")
+
+
+def _check_test_accuracy(owner, histories):
+    """A SettingError naming a history with no test accuracy to draw."""
+    for key, h in histories.items():
+        if not h.column("test_acc")[0]:       # fit() without eval data records None
+            raise SettingError(f"{owner}: history {key!r} has no test accuracy (test_acc is "
+                               "None in every record); train with eval_loader= given to "
+                               "fit() or Trainer to record it")
+
+
 def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):
     """Training loss against step: raw faint, smoothed bold, test loss as markers.
 
-    histories: {"bn": History, "plain": History} (either key may be missing,
-    other keys get default colours).
+    histories: a dict of label -> History, {"bn": History, "plain": History}
+    (either key may be missing, other keys get default colours); for one run,
+    e.g. {"plain": history}. smooth_window: an int, 1 for no smoothing.
     """
+    _check_histories("plot.loss_curves", histories)
+    smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         for key, h in histories.items():
@@ -127,7 +154,13 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
 
 
 def accuracy_curves(histories, title="", ax=None, ylim=None):
-    """Test accuracy against training step."""
+    """Test accuracy against training step.
+
+    histories: a dict of label -> History, as for loss_curves; each must have
+    test accuracies (trained with eval_loader=), else SettingError.
+    """
+    _check_histories("plot.accuracy_curves", histories)
+    _check_test_accuracy("plot.accuracy_curves", histories)
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         for key, h in histories.items():
@@ -149,7 +182,11 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
     as recorded by minidl.train.LayerInputRecorder (its .steps and .values).
     The median is drawn bold, the other percentiles thin, in the colour of `key`.
     """
-    values = np.asarray(values, dtype=float).reshape(len(steps), -1)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(steps), len(percentiles)):
+        raise ShapeError(f"plot.activation_percentiles: values has shape {values.shape}; "
+                         f"expected ({len(steps)}, {len(percentiles)}): a row per step "
+                         f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
     middle = values.shape[1] // 2
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
@@ -201,6 +238,8 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     those are only their initial values (mean 0, variance 1), so the point would
     show the input un-normalized. The panel says so.
     """
+    _check_histories("plot.figure1", histories)           # before the figure is made
+    _check_test_accuracy("plot.figure1", histories)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=figsize)
         accuracy_curves(histories, title="(a) test accuracy", ax=axes[0],
@@ -224,12 +263,28 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     return fig
 
 
+RUN_KEYS = ("lr", "test_acc", "diverged")       # what lr_sweep needs of each run
+
+
+def _check_runs(results):
+    """A FormatError naming the first run that is not a dict with RUN_KEYS."""
+    if not isinstance(results, dict):
+        raise FormatError(f"plot.lr_sweep: results must be a dict of label -> list of runs, "
+                          f"got {type(results).__name__}")
+    for key, runs in results.items():
+        for run in runs:
+            if not isinstance(run, dict) or not set(RUN_KEYS) <= run.keys():
+                raise FormatError(f"plot.lr_sweep: results[{key!r}] has the run {run!r:.80}; "
+                                  f"expected a dict with the keys {', '.join(RUN_KEYS)}")
+
+
 def lr_sweep(results, title="", ax=None):
     """Final test accuracy against learning rate (log x axis), one line per net.
 
     results: {"bn": [{"lr", "test_acc", "diverged"}, ...], "plain": [...]}
     A diverged run (NaN/inf loss) is drawn as an x at the bottom of the axes.
     """
+    _check_runs(results)
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         bottom = -4

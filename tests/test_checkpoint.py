@@ -1,6 +1,7 @@
 """Checkpoints: exact round trip, clear errors, atomic writes, fuzzed input."""
 import io
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minidl import checkpoint
-from minidl.errors import CheckpointError
+from minidl.errors import CheckpointError, SettingError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
@@ -304,3 +305,69 @@ def test_atomic_path_refuses_a_read_only_file(tmp_path):
         with atomic_path(target) as tmp, open(tmp, "w") as f:
             f.write("overwritten")
     assert target.read_text() == "keep me"
+
+
+def _saved_with(path, meta):
+    """Save with a bad meta into a folder holding a good checkpoint: the error's text,
+    after checking the good file's bytes are unchanged and no temporary file is left."""
+    model, _ = trained(0)
+    checkpoint.save(model, path, meta={"step": 1})
+    good = path.read_bytes()
+    with pytest.raises(SettingError) as e:
+        checkpoint.save(model, path, meta=meta)
+    assert path.read_bytes() == good and os.listdir(path.parent) == [path.name]
+    assert checkpoint.read_meta(path) == {"step": 1}
+    return str(e.value)
+
+
+@pytest.mark.parametrize("meta", ["run 1", ["note"], (("lr", 0.1),)])
+def test_a_meta_that_is_not_a_dict_is_refused_before_the_file_is_touched(tmp_path, meta):
+    """It was saved, replacing a good checkpoint by one load() could never read."""
+    text = _saved_with(tmp_path / "ck.npz", meta)
+    assert text.startswith(f"checkpoint.save: meta must be a dict such as {{'step': 100}}, "
+                           f"got {type(meta).__name__} ")
+
+
+@pytest.mark.parametrize("meta, named", [
+    ({"x": [1, np.arange(3)]}, r"meta\['x'\]\[1\] is ndarray array\(\[0, 1, 2\]\); expected str"
+                               r".*\(for an array, \.tolist\(\)\)$"),
+    ({"h": {"when": object()}}, r"meta\['h'\]\['when'\] is object <object .*; expected str"),
+    ({"by_step": {100: 0.5}}, r"meta\['by_step'\] has the key 100; expected str keys"),
+])
+def test_a_meta_value_json_cannot_store_is_named(tmp_path, meta, named):
+    """It was json's TypeError, naming neither the key nor checkpoint.save (an int
+    key was stored as a str: {100: 0.5} came back as {'100': 0.5})."""
+    assert re.search(named, _saved_with(tmp_path / "ck.npz", meta))
+
+
+def test_numpy_scalars_in_meta_are_stored_as_python_numbers(tmp_path):
+    """A loss of type np.float32 in the metadata used to fail json.dumps."""
+    model, _ = trained(0)
+    checkpoint.save(model, tmp_path / "ck.npz", meta={"loss": np.float32(0.5), "step":
+                                                      np.int64(3), "ok": np.bool_(True)})
+    meta = checkpoint.read_meta(tmp_path / "ck.npz")
+    assert meta == {"loss": 0.5, "step": 3, "ok": True}
+    assert [type(v) for v in meta.values()] == [float, int, bool]
+
+
+def test_saving_to_a_folder_is_refused_naming_it(tmp_path):
+    """Checkpoints, histories and plots (all through atomic_path) failed with an
+    error naming a hidden temporary file: '.tmp-4b22ac1d7f95.npz' -> 'ckdir'."""
+    from minidl.files import atomic_path
+    from minidl.history import History
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "old.npz").write_bytes(b"kept")
+
+    def write_file():
+        with atomic_path(folder) as tmp, open(tmp, "w") as f:
+            f.write("new")
+    saves = [write_file, lambda: checkpoint.save(trained(0)[0], folder),
+             lambda: History().to_json(folder), lambda: History().to_csv(folder)]
+    for save in saves:
+        with pytest.raises(IsADirectoryError, match=r"Is a folder; expected the name of a "
+                                                    r"file to write") as e:
+            save()
+        assert e.value.filename == os.path.realpath(folder)
+    assert os.listdir(folder) == ["old.npz"] and (folder / "old.npz").read_bytes() == b"kept"
+    assert os.listdir(tmp_path) == ["runs"]             # no temporary file left behind

@@ -1,5 +1,7 @@
 """minidl.plot on synthetic histories: every function draws, saves and keeps
 the BN / no-BN colours."""
+import os
+
 import matplotlib
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
@@ -8,7 +10,7 @@ import pytest
 
 from conftest import assert_png
 from minidl import plot
-from minidl.errors import FormatError
+from minidl.errors import FormatError, SettingError, ShapeError
 from minidl.history import History
 
 matplotlib.use("Agg")
@@ -173,3 +175,71 @@ def test_a_dot_in_the_name_is_kept_when_formats_are_given(histories, tmp_path):
     written = plot.save(plot.accuracy_curves(histories), tmp_path / "acc.svg", formats="pdf")
     assert written == [str(tmp_path / "acc.pdf")]                  # one format as a string
     assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.pdf", "run_lr0.5.png"]
+
+
+@pytest.mark.parametrize("fn", [plot.loss_curves, plot.accuracy_curves])
+def test_a_single_history_is_refused_with_an_example(histories, fn):
+    """plot.loss_curves(history) failed with "'History' object has no attribute 'items'"."""
+    open_figures = plt.get_fignums()
+    with pytest.raises(SettingError, match=rf"^plot.{fn.__name__}: histories must be a dict of "
+                                           r"label -> History, e.g. \{'plain': history\}; "
+                                           r"got History$"):
+        fn(histories["plain"])
+    with pytest.raises(SettingError, match=r"got a dict with \{'plain': 'list'\}$"):
+        fn({"plain": histories["plain"].step_loss})
+    assert plt.get_fignums() == open_figures             # refused before drawing
+
+
+def test_accuracy_curves_refuse_a_history_without_test_accuracy(histories):
+    """A run without eval data (test_acc None in every record) gave an empty plot."""
+    for r in histories["bn"].records:
+        r["test_acc"] = None
+    open_figures = plt.get_fignums()
+    for fn in (plot.accuracy_curves, lambda h: plot.figure1(h, recorded())):
+        with pytest.raises(SettingError, match=r"history 'bn' has no test accuracy .*"
+                                               r"train with eval_loader= given to fit\(\)"):
+            fn(histories)
+    assert plt.get_fignums() == open_figures
+    plt.close(plot.loss_curves(histories))               # the loss curves need none
+
+
+def test_save_takes_formats_with_a_leading_dot(histories, tmp_path):
+    """formats=[".png"] wrote "acc..png"."""
+    written = plot.save(plot.accuracy_curves(histories), tmp_path / "acc", formats=[".png", "pdf"])
+    assert written == [str(tmp_path / "acc.png"), str(tmp_path / "acc.pdf")]
+    assert_png(tmp_path / "acc.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.pdf", "acc.png"]
+
+
+def test_saving_a_plot_to_a_folder_is_refused_naming_it(histories, tmp_path):
+    (tmp_path / "plots").mkdir()
+    with pytest.raises(IsADirectoryError, match="Is a folder; expected the name of a file") as e:
+        plot.save(plot.accuracy_curves(histories), tmp_path / "plots")
+    assert e.value.filename == os.path.realpath(tmp_path / "plots")
+    assert [p.name for p in tmp_path.iterdir()] == ["plots"]     # no temporary file left
+    assert not any((tmp_path / "plots").iterdir())
+
+
+def test_activation_percentiles_refuse_values_of_the_wrong_shape():
+    """Two rows for three steps were reshaped to (3, 2) and failed with an IndexError."""
+    with pytest.raises(ShapeError, match=r"values has shape \(2, 3\); expected \(3, 3\): a row "
+                                         r"per step \(3 steps\), a column per percentile "
+                                         r"\(15, 50, 85\)$"):
+        plot.activation_percentiles([0, 100, 200], [[1, 2, 3], [1, 2, 3]])
+
+
+def test_lr_sweep_names_a_run_without_the_keys_it_needs():
+    """It failed with KeyError: 'diverged'."""
+    with pytest.raises(FormatError, match=r"results\['bn'\] has the run \{'lr': 0.1, 'acc': "
+                                          r"0.9\}; expected a dict with the keys lr, test_acc, "
+                                          r"diverged$"):
+        plot.lr_sweep({"bn": [{"lr": 0.1, "acc": 0.9}]})
+
+
+def test_the_smoothing_window_must_be_an_int(histories):
+    """smooth_window=10.5 failed with an IndexError inside smooth()."""
+    with pytest.raises(SettingError, match=r"^plot.loss_curves: smooth_window must be an int "
+                                           r">= 1, got 10.5$"):
+        plot.loss_curves(histories, smooth_window=10.5)
+    with pytest.raises(SettingError, match=r"^plot.smooth: window must be an int >= 1, got 0$"):
+        plot.smooth([1.0, 2.0], 0)
