@@ -4,8 +4,8 @@ Every error minidl raises on bad input is one of these, so a caller can catch
 exactly "minidl refused this" without also catching its own bugs. Each is a
 subclass of the built-in error a Python user would expect (ValueError for bad
 data, RuntimeError for misuse of a layer), so generic handlers keep working.
-check_int and check_number, at the end, are the checks of settings that layers,
-the optimizer and the data loader share.
+check_int, check_number and check_dtype, at the end, are the checks of settings
+that layers, the optimizer and the data loader share.
 """
 import math
 
@@ -76,3 +76,17 @@ def check_number(owner, name, value, ok, expected):
             or not math.isfinite(value) or not ok(value):
         raise SettingError(f"{owner}: {name} must be {expected}, got {value!r}")
     return float(value)
+
+
+def check_dtype(owner, dtype):
+    """The dtype of a layer's parameters: returns np.dtype(dtype) if it is a float
+    dtype, else raises SettingError. With int weights every forward would refuse
+    its input, a float one and an int one alike."""
+    message = f"{owner}: dtype must be a float dtype (float32, float64), got"
+    try:
+        dtype = np.dtype(dtype)        # np.float32, "float32" and float all name a dtype
+    except (TypeError, ValueError):
+        raise SettingError(f"{message} {dtype!r}") from None
+    if dtype.kind != "f":
+        raise SettingError(f"{message} {dtype}")
+    return dtype

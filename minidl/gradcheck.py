@@ -17,6 +17,11 @@ output of BN sums to N*beta whatever x is): analytic and numeric are both
 rounding noise, for a right backward and a wrong one alike, so the check
 proves nothing. gradcheck warns when a gradient is zero on both sides.
 
+At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
+average two slopes and a correct backward gets a large error. gradcheck
+cannot tell that from a bug, but it warns when an error is large and x has
+repeated values or exact zeros, where kinks are likely.
+
 gradients() returns the two gradients themselves, to find which entries of a
 wrong one are off. gradcheck_layers() checks a model layer by layer, to find
 which layer is wrong.
@@ -27,9 +32,34 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from minidl.errors import SettingError, ShapeError
+from minidl.errors import SettingError, ShapeError, check_number
+from minidl.layers.base import Layer
+from minidl.losses import SoftmaxCrossEntropy
+from minidl.model import Sequential
 
 PROGRESS_FROM = 20_000     # entries from which gradients() shows a progress bar
+KINK_FROM = 1e-4           # errors from which gradcheck looks for ties in x
+
+
+def _check_layer(layer):
+    """Refuse, by name, what is not a layer or a model (the class Dense, a loss):
+    otherwise the first call on it fails with a message about astype."""
+    if isinstance(layer, (Layer, Sequential)):
+        return
+    if isinstance(layer, type):
+        got = f"the class {layer.__name__}; write {layer.__name__}(...) to make a layer"
+    elif isinstance(layer, SoftmaxCrossEntropy):
+        got = (f"{layer!r}, a loss. To check a loss, compare loss.backward() after "
+               "loss.forward(z, t) with numeric_grad(lambda: loss.forward(z, t), z) on "
+               "float64 logits z, as tests/test_losses.py does")
+    else:
+        got = f"an object of type {type(layer).__name__} (the call is gradcheck(layer, x))"
+    raise SettingError(f"gradcheck: expected a minidl layer or Sequential to check, got {got}")
+
+
+def _has_ties(x):
+    """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
+    return np.unique(x).size < x.size or not x.all()
 
 
 def _named_tensors(layer):
@@ -68,6 +98,8 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     put the two side by side to see which of its entries are off.
     Runs on a deep copy, as gradcheck does.
     """
+    _check_layer(layer)
+    eps = check_number("gradcheck", "eps", eps, lambda v: v > 0, "a number > 0 (1e-6 works)")
     layer = copy.deepcopy(layer)     # work on a copy: the caller's layer is never touched
     for part in [layer] + list(getattr(layer, "layers", [])):
         part.input_grad = part.needs_input_grad = True    # we check dL/dx too
@@ -80,6 +112,9 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
                            "input (a random mask, as in Dropout?). Finite differences need "
                            "the same function at every call: check it in eval mode, or with "
                            "its random generator reseeded before every forward")
+    if upstream is not None and np.shape(upstream) != y.shape:   # else it fails deep in backward
+        raise ShapeError(f"gradcheck: upstream (dL/dy) has shape {np.shape(upstream)}, but the "
+                         f"output has shape {y.shape}; they must match")
     r = rng.standard_normal(y.shape) if upstream is None else np.asarray(upstream, np.float64)
 
     def loss():
@@ -111,6 +146,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     The check runs on a deep copy, so the layer is left exactly as it was
     found: same objects, parameters, dtype, BN running statistics and mode.
     gradients() gives the two gradients themselves.
+    Warns when a gradient is zero on both sides (the check proves nothing),
+    and when an error exceeds KINK_FROM on an x with ties (a kink, perhaps).
     """
     analytic, numeric = gradients(layer, x, seed, eps, upstream)
     errors = {}
@@ -120,6 +157,14 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           "this check cannot tell a right backward from a wrong one "
                           "(use a random upstream gradient)")
         errors[name] = rel_error(analytic[name], numeric[name])
+    worst = max(errors.values())
+    if worst > KINK_FROM and _has_ties(np.asarray(x, dtype=np.float64)):
+        warnings.warn(f"gradcheck: an error of {worst:.0e}, and x has repeated values or "
+                      "exact zeros: there a layer with kinks (ReLU, max pooling) gets large "
+                      "errors even with a correct backward, as finite differences straddle the "
+                      "kink. Check again on x plus small noise, "
+                      "x + np.random.default_rng(0).normal(0, 0.1, x.shape), or check a model "
+                      "with gradcheck_layers(model, x), which adds noise per layer")
     return errors
 
 
@@ -136,6 +181,10 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     them by far more than eps. Any input point will do for checking a backward.
     Returns {"<index>: <layer>": {"x": err, ...}}. Runs on a copy of the model.
     """
+    if not isinstance(model, Sequential):
+        what = repr(model) if isinstance(model, Layer) else f"a {type(model).__name__}"
+        raise SettingError(f"gradcheck_layers: expected a Sequential, whose layers it checks "
+                           f"one by one, got {what}; gradcheck(layer, x) checks a single layer")
     model = copy.deepcopy(model)
     rng = np.random.default_rng((seed, 2))
     h = np.array(x, dtype=np.float64)

@@ -15,7 +15,7 @@ so the two nets of an experiment start from identical W.
 """
 import numpy as np
 
-from minidl.errors import SettingError
+from minidl.errors import SettingError, check_dtype, check_int
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.init import as_rng
 from minidl.model import Sequential
@@ -23,13 +23,16 @@ from minidl.model import Sequential
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
-def _setup(activation, init, seed):
+def _setup(owner, activation, init, seed, dtype):
     """The activation class, the weight init (he for ReLU, xavier otherwise,
-    unless given) and the random generator every layer of one builder shares."""
+    unless given) and the random generator every layer of one builder shares;
+    dtype is checked here so that the error names the builder, not a layer."""
     if activation not in ACTIVATIONS:
-        raise SettingError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        raise SettingError(f"{owner}: activation must be one of {sorted(ACTIVATIONS)}, "
+                           f"got {activation!r}")
+    check_dtype(owner, dtype)
     default = "he" if activation == "relu" else "xavier"
-    return ACTIVATIONS[activation], default if init is None else init, as_rng(seed)
+    return ACTIVATIONS[activation], default if init is None else init, as_rng(seed, owner, "seed")
 
 
 def _block(layer, features, batchnorm, act, bn_momentum, dtype):
@@ -52,7 +55,7 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
     mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True) is the network
     of the paper's MNIST experiment (section 4.1).
     """
-    act, init, rng = _setup(activation, init, seed)
+    act, init, rng = _setup("mlp", activation, init, seed, dtype)
     layers, fan_in = [], in_features
     for width in [hidden] if np.ndim(hidden) == 0 else hidden:   # 100 is [100]
         dense = Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype)
@@ -65,8 +68,12 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
 def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image_size=28,
         channels=(16, 32), init=None, seed=None, bn_momentum=0.1, dtype="float32"):
     """conv3x3(16, pad 1) -> [BN] -> act -> pool2 -> conv3x3(32, pad 1) -> [BN] -> act
-    -> pool2 -> Flatten -> Dense(num_classes). Input (N, in_channels, H, W), H = W = image_size."""
-    act, init, rng = _setup(activation, init, seed)
+    -> pool2 -> Flatten -> Dense(num_classes). Input (N, in_channels, H, W), H = W = image_size.
+    channels: the output channels of each conv block; one int is one block.
+    """
+    act, init, rng = _setup("cnn", activation, init, seed, dtype)
+    image_size = check_int("cnn", "image_size (the side of a square image, H = W)", image_size)
+    channels = [channels] if np.ndim(channels) == 0 else channels     # 16 is [16]
     layers, c_in, size = [], in_channels, image_size
     for c_out in channels:
         conv = Conv2D(c_in, c_out, 3, padding=1, bias=not batchnorm, init=init, rng=rng,

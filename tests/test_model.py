@@ -386,3 +386,52 @@ def test_sequential_names_what_is_not_a_layer(bad, says):
     (a missing positional argument 'self', 'list' has no attribute 'forget')."""
     with pytest.raises(SettingError, match=says):
         Sequential(Dense(4, 3, rng=0), bad)
+
+
+def test_a_std_init_may_be_any_real_number():
+    """np.float32(0.1), from a config array, used to be refused as not a float."""
+    w = Dense(4, 3, init=0.1, rng=0).params["W"]
+    for std in (np.float32(0.1), np.float64(0.1)):
+        np.testing.assert_allclose(Dense(4, 3, init=std, rng=0).params["W"], w, rtol=1e-6)
+    assert Conv2D(1, 2, 3, init=np.float32(0.05), rng=0).params["W"].dtype == np.float32
+    assert str(mlp(4, [3], 2, init=np.float32(0.1), seed=0)) == str(mlp(4, [3], 2, init=0.1))
+    for bad in ("foo", -0.1, np.inf, True):
+        with pytest.raises(SettingError, match=r"Dense: init must be 'he', 'xavier' or a std "
+                                               rf"> 0, got {re.escape(repr(bad))}"):
+            Dense(4, 3, init=bad)
+
+
+@pytest.mark.parametrize("build, says", [
+    (lambda: Dense(4, 3, dtype=np.int64), "Dense: dtype .* got int64"),
+    (lambda: Dense(4, 3, dtype="foo"), "Dense: dtype .* got 'foo'"),
+    (lambda: Conv2D(1, 2, 3, dtype=np.int32), "Conv2D: dtype .* got int32"),
+    (lambda: BatchNorm(3, dtype=np.int64), "BatchNorm: dtype .* got int64"),
+    (lambda: mlp(4, [3], 2, dtype="int32"), "mlp: dtype .* got int32"),
+    (lambda: cnn(dtype="int32"), "cnn: dtype .* got int32"),
+])
+def test_a_non_float_dtype_is_refused_when_the_layer_is_built(build, says):
+    """Int weights used to be built, and every forward then refused its input: a
+    float x was told to become int64, an int x to become float32."""
+    with pytest.raises(SettingError, match=says.replace(".*", r"must be a float dtype "
+                                                              r"\(float32, float64\),")):
+        build()
+
+
+def test_cnn_sizes_and_seeds_that_are_not_what_the_builders_take():
+    """These failed deep inside: "unsupported operand type(s) for //", "'int'
+    object is not iterable", and NumPy's SeedSequence errors."""
+    with pytest.raises(SettingError, match=r"cnn: image_size \(the side of a square image, "
+                                           r"H = W\) must be an int >= 1, got \(28, 28\)"):
+        cnn(image_size=(28, 28))
+    one_block = cnn(channels=16, seed=0)           # like mlp's hidden: 16 is [16]
+    assert str(one_block) == str(cnn(channels=[16], seed=0))
+    assert one_block.forward(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+    np.testing.assert_array_equal(Dense(3, 2, rng=np.int64(3)).params["W"],
+                                  Dense(3, 2, rng=3).params["W"])
+    accepts = r"must be None, an int >= 0 or a np.random.Generator, got "
+    with pytest.raises(SettingError, match=r"mlp: seed " + accepts + r"0\.5"):
+        mlp(4, [3], 2, seed=0.5)
+    with pytest.raises(SettingError, match=r"Dense: rng " + accepts + r"'a'"):
+        Dense(3, 2, rng="a")
+    with pytest.raises(SettingError, match=r"Conv2D: rng " + accepts + r"-1"):
+        Conv2D(1, 2, 3, rng=-1)

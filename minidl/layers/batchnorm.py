@@ -17,7 +17,7 @@ over the batch and all spatial positions, so m = N*H*W.
 """
 import numpy as np
 
-from minidl.errors import ShapeError, check_int, check_number
+from minidl.errors import ShapeError, check_dtype, check_int, check_number
 from minidl.layers.base import Layer
 
 
@@ -64,6 +64,7 @@ class BatchNorm(Layer):
         self.eps = check_number("BatchNorm", "eps", eps, lambda v: v > 0, "a number > 0")
         self.momentum = None if momentum is None else check_number(
             "BatchNorm", "momentum", momentum, lambda v: 0 < v <= 1, "in (0, 1] or None")
+        dtype = check_dtype("BatchNorm", dtype)
         self._add_param("gamma", np.ones(num_features, dtype))
         self._add_param("beta", np.zeros(num_features, dtype))
         self.running_mean = np.zeros(num_features, dtype)

@@ -14,7 +14,7 @@ returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that matrix.
 """
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError, check_int
+from minidl.errors import SettingError, ShapeError, check_dtype, check_int
 from minidl.layers.base import Layer
 from minidl.layers.init import init_weight
 
@@ -82,10 +82,11 @@ class Conv2D(Layer):
         self.stride = check_int("Conv2D", "stride (one int for both axes)", stride)
         self.padding = check_int("Conv2D", "padding (one int for both axes)", padding, 0)
         self.bias = bias
+        dtype = check_dtype("Conv2D", dtype)
         kh, kw = self.kernel_size
         fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
         self._add_param("W", init_weight((out_channels, in_channels, kh, kw),
-                                         fan_in, fan_out, init, rng, dtype))
+                                         fan_in, fan_out, init, rng, dtype, owner="Conv2D"))
         if bias:
             self._add_param("b", np.zeros(out_channels, dtype))
 

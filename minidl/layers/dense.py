@@ -1,7 +1,7 @@
 """Fully connected layer: y = x W + b."""
 import numpy as np
 
-from minidl.errors import check_int
+from minidl.errors import check_dtype, check_int
 from minidl.layers.base import Layer
 from minidl.layers.init import init_weight
 
@@ -22,9 +22,10 @@ class Dense(Layer):
         super().__init__()
         in_features = check_int("Dense", "in_features", in_features)
         out_features = check_int("Dense", "out_features", out_features)
+        dtype = check_dtype("Dense", dtype)
         self.in_features, self.out_features, self.bias = in_features, out_features, bias
         self._add_param("W", init_weight((in_features, out_features), in_features,
-                                         out_features, init, rng, dtype))
+                                         out_features, init, rng, dtype, owner="Dense"))
         if bias:
             self._add_param("b", np.zeros(out_features, dtype))
 

@@ -1,0 +1,108 @@
+"""gradcheck's own behaviour on misuse and on inputs it cannot judge: what it
+refuses (a class, a loss, eps <= 0, an upstream gradient of another shape) and
+when it warns that a large error may come from a kink, not from the backward."""
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from minidl import Sequential, SoftmaxCrossEntropy
+from minidl.errors import SettingError, ShapeError
+from minidl.gradcheck import gradcheck, gradcheck_layers, gradients
+from minidl.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from minidl.models import cnn
+
+KINK = r"x has repeated values or exact zeros: .* kinks .* gradcheck_layers\(model, x\)"
+
+
+def small_cnn():
+    return Sequential(Conv2D(1, 2, 3, padding=1, rng=0), ReLU(), MaxPool2D(2), Flatten(),
+                      Dense(32, 3, rng=1))
+
+
+def blob():
+    """A dark image with a bright square, like an MNIST digit's background."""
+    x = np.zeros((2, 1, 8, 8))
+    x[:, :, 3:5, 3:5] = 1
+    return x
+
+
+@pytest.mark.parametrize("layer, x", [
+    (ReLU(), np.zeros((2, 3))),                          # every input at the kink: error 1.0
+    (ReLU(), np.arange(-3.0, 3.0).reshape(2, 3)),        # one input at 0, no repeats
+    (MaxPool2D(2), np.zeros((1, 1, 4, 4))),              # tied maxima
+    (small_cnn(), blob()),                               # errors 0.55 (x) and 0.63 (b)
+])
+def test_a_large_error_on_an_input_with_ties_warns_of_kinks(layer, x):
+    """These layers are correct; gradcheck used to report their large errors silently."""
+    with pytest.warns(UserWarning, match=KINK):
+        errors = gradcheck(layer, x)
+    assert max(errors.values()) > 1e-2
+
+
+def test_the_suggested_noise_clears_the_kink_warning():
+    x = blob()
+    noisy = x + np.random.default_rng(0).normal(0, 0.1, x.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert max(gradcheck(small_cnn(), noisy).values()) < 1e-7
+        errors = gradcheck_layers(small_cnn(), x)
+    assert max(max(e.values()) for e in errors.values()) < 1e-7
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (ReLU(), (4, 5)), (MaxPool2D(2), (2, 3, 6, 6)), (Dense(5, 3, rng=0), (4, 5)),
+    (small_cnn(), (2, 1, 8, 8)), (cnn(batchnorm=True, image_size=8, channels=(2, 3), seed=0),
+                                  (2, 1, 8, 8)),
+])
+def test_a_correct_layer_on_a_random_input_gives_no_warning(layer, shape):
+    x = np.random.default_rng(0).standard_normal(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert max(gradcheck(layer, x).values()) < 1e-7
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradients])
+@pytest.mark.parametrize("bad, says", [
+    (Dense, r"got the class Dense; write Dense\(\.\.\.\) to make a layer"),
+    (SoftmaxCrossEntropy(), r"got SoftmaxCrossEntropy\(\), a loss\. To check a loss, .*"
+                            r"numeric_grad\(lambda: loss\.forward\(z, t\), z\).*tests/test_losses"),
+    (np.ones((2, 3)), r"got an object of type ndarray \(the call is gradcheck\(layer, x\)\)"),
+])
+def test_what_is_not_a_layer_is_named(check, bad, says):
+    """These used to fail on astype: "missing 1 required positional argument",
+    "'SoftmaxCrossEntropy' object has no attribute 'astype'"."""
+    with pytest.raises(SettingError, match=r"gradcheck: expected a minidl layer or Sequential "
+                                           r"to check, " + says):
+        check(bad, np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("model, got", [
+    (Dense(3, 2, rng=0), r"Dense\(3, 2, bias=True\)"), ([Dense(3, 2, rng=0)], "a list")])
+def test_gradcheck_layers_needs_a_sequential(model, got):
+    """Used to be "'Dense' object has no attribute 'layers'"."""
+    with pytest.raises(SettingError, match=r"gradcheck_layers: expected a Sequential, whose "
+                                           rf"layers it checks one by one, got {got}; "
+                                           r"gradcheck\(layer, x\) checks a single layer"):
+        gradcheck_layers(model, np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradients,
+                                   lambda layer, x, eps: gradcheck_layers(Sequential(layer), x,
+                                                                          eps=eps)])
+@pytest.mark.parametrize("eps", [0, -1e-6])
+def test_eps_must_be_positive(check, eps):
+    """eps=0 divided by zero; a negative eps passed silently."""
+    with pytest.raises(SettingError, match=rf"gradcheck: eps must be a number > 0 .*got {eps}"):
+        check(ReLU(), np.ones((2, 3)), eps=eps)
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradients])
+@pytest.mark.parametrize("shape", [(2, 3), (2,)])      # (2,) would broadcast against (4, 2)
+def test_an_upstream_gradient_of_another_shape_is_refused(check, shape):
+    """Used to fail inside Dense.backward, in np.matmul."""
+    with pytest.raises(ShapeError, match=rf"gradcheck: upstream \(dL/dy\) has shape "
+                                         rf"{re.escape(str(shape))}, but the output has shape "
+                                         r"\(4, 2\); they must match"):
+        check(Dense(3, 2, rng=0), np.ones((4, 3)), upstream=np.ones(shape))
