@@ -5,7 +5,7 @@ import pytest
 
 from minidl import Sequential
 from minidl.errors import BackwardError, MinidlError, SettingError, ShapeError
-from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.reference import conv2d_naive, maxpool_naive
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
@@ -435,3 +435,18 @@ def test_cnn_sizes_and_seeds_that_are_not_what_the_builders_take():
         Dense(3, 2, rng="a")
     with pytest.raises(SettingError, match=r"Conv2D: rng " + accepts + r"-1"):
         Conv2D(1, 2, 3, rng=-1)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (ReLU(), (4, 3)), (Sigmoid(), (4, 3)), (Tanh(), (2, 3, 4, 4)), (BatchNorm(3), (4, 3)),
+    (BatchNorm(3), (2, 3, 4, 4)), (Dense(3, 5, rng=0), (4, 3)),
+    (Conv2D(3, 2, 3, padding=1, rng=0), (2, 3, 5, 5)), (MaxPool2D(2), (2, 3, 4, 4)),
+    (Flatten(), (2, 3, 4, 4)),
+])
+def test_a_layers_own_backward_refuses_a_dy_that_would_broadcast(layer, shape):
+    """A layer used on its own (as the docs do) took a (1, ...) gradient: ReLU,
+    Sigmoid, Tanh and BN broadcast it into a dx of the right shape, silently
+    wrong; the others failed inside NumPy."""
+    y = layer.forward(rng.standard_normal(shape).astype(np.float32))
+    with pytest.raises(ShapeError, match=re.escape(f"backward expected dy of shape {y.shape}")):
+        layer.backward(np.ones((1, *y.shape[1:]), np.float32))

@@ -27,6 +27,7 @@ class ReLU(_Elementwise):
 
     def backward(self, dy):
         (mask,) = self._saved()
+        self._check_dy(dy, mask.shape)
         return np.multiply(dy, mask, dtype=dy.dtype)
 
 
@@ -51,6 +52,7 @@ class Sigmoid(_Elementwise):
 
     def backward(self, dy):
         (y,) = self._saved()
+        self._check_dy(dy, y.shape)
         return dy * y * (1 - y)
 
 
@@ -65,4 +67,5 @@ class Tanh(_Elementwise):
 
     def backward(self, dy):
         (y,) = self._saved()
+        self._check_dy(dy, y.shape)
         return dy * (1 - y * y)

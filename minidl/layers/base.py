@@ -105,6 +105,13 @@ class Layer:
         values, self._cache = self._cache, None
         return values
 
+    def _check_dy(self, dy, shape):
+        """dy must have the shape of the output it is the gradient of: a (1, C) or
+        (C,) gradient would otherwise broadcast, and give wrong gradients silently."""
+        if np.shape(dy) != tuple(shape):
+            raise ShapeError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the "
+                             f"shape of the forward's output), got {np.shape(dy)}")
+
     def _check(self, x, ndim, size=None, axis=1, what="features"):
         """Raise ShapeError unless x is a floating array with ``ndim`` dims and
         ``x.shape[axis] == size`` (when size is given)."""

@@ -100,6 +100,7 @@ class BatchNorm(Layer):
 
     def backward(self, dy):
         x_hat, inv_std, axes, shape, m, training = self._saved()
+        self._check_dy(dy, x_hat.shape)
         gamma = self.params["gamma"]
         dbeta = channel_sum(dy)                                # dL/dbeta  = sum dy
         dgamma = channel_dot(dy, x_hat)                        # dL/dgamma = sum dy * x_hat

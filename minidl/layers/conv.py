@@ -117,6 +117,7 @@ class Conv2D(Layer):
 
     def backward(self, dy):
         cols, xp_shape, x_shape = self._saved()
+        self._check_dy(dy, (x_shape[0], self.out_channels, *self.output_hw(*x_shape[2:])))
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         n, f, ho, wo = dy.shape
         dy_t = self._buffer("dy", (f, n, ho * wo), dy.dtype)

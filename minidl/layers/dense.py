@@ -39,6 +39,7 @@ class Dense(Layer):
 
     def backward(self, dy):
         (x,) = self._saved()
+        self._check_dy(dy, (len(x), self.out_features))
         np.matmul(x.T, dy, out=self.grads["W"])        # dL/dW = x^T dy
         if self.bias:
             np.sum(dy, axis=0, out=self.grads["b"])    # dL/db = sum over the batch

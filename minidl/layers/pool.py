@@ -68,6 +68,7 @@ class MaxPool2D(Layer):
 
     def backward(self, dy):
         arg, x_shape = self._saved()
+        self._check_dy(dy, arg.shape)                # arg: the winner of each output
         k, s = self.kernel_size, self.stride
         ho, wo = dy.shape[2:]
         dx = np.zeros(x_shape, dy.dtype)

@@ -1,4 +1,6 @@
 """Flatten: (N, C, H, W) -> (N, C*H*W), the bridge from convolutions to Dense."""
+import math
+
 from minidl.layers.base import Layer
 
 
@@ -12,4 +14,5 @@ class Flatten(Layer):
 
     def backward(self, dy):
         (shape,) = self._saved()
+        self._check_dy(dy, (shape[0], math.prod(shape[1:])))
         return dy.reshape(shape)
