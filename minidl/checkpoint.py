@@ -22,6 +22,20 @@ from minidl.files import atomic_path
 FORMAT = "minidl-checkpoint-1"
 
 
+def _check_args(owner, model, path, optimizer):
+    """Name arguments given in the wrong order (save(path, model)) or of the wrong kind,
+    before any file is read or written."""
+    if not all(callable(getattr(model, m, None)) for m in ("parameters", "state")):
+        raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): model must be a "
+                           f"model or layer, got {type(model).__name__} {model!r:.60}")
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): path must be a "
+                           f"file name, got {type(path).__name__}")
+    if optimizer is not None and not callable(getattr(optimizer, "state", None)):
+        raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
+                           f"got {type(optimizer).__name__}")
+
+
 def _arrays(model, optimizer):
     arrays = {f"param/{p.name}": p.value for p in model.parameters()}
     arrays.update({f"state/{k}": v for k, v in model.state().items()})
@@ -37,6 +51,7 @@ def save(model, path, optimizer=None, meta=None):
     and dicts of these; NumPy scalars (a loss of type np.float32) are stored as
     Python numbers. Anything else raises SettingError before the file is touched.
     """
+    _check_args("save", model, path, optimizer)
     path = os.fspath(path)
     if meta is None:
         meta = {}
@@ -79,6 +94,7 @@ def load(model, path, optimizer=None, check_meta=None):
     nothing is changed. check_meta(meta), if given, runs after those checks and
     before anything is written: a CheckpointError from it also changes nothing.
     """
+    _check_args("load", model, path, optimizer)
     path = os.fspath(path)
     stored, meta = _read(path)
     expected = _arrays(model, optimizer)

@@ -17,6 +17,7 @@ position and random state, the step and the history.
 """
 import contextlib
 import math
+import numbers
 import os
 import signal
 import threading
@@ -384,6 +385,9 @@ class LayerInputRecorder(Callback):
 
     def record(self, trainer):
         h = layer_input(trainer.model, self.x, self.index)
+        if not 0 <= self.unit < h.shape[1]:
+            raise SettingError(f"LayerInputRecorder: unit {self.unit} does not exist; the "
+                               f"input to layer {self.index} has {h.shape[1]} units")
         self.steps.append(trainer.step)
         self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
 
@@ -398,6 +402,9 @@ class LayerInputRecorder(Callback):
 
 def layer_input(model, x, index):
     """The input that model.layers[index] receives for x, computed in eval mode."""
+    if not (isinstance(index, numbers.Integral) and 0 <= index < len(model.layers)):
+        raise SettingError(f"layer_input: index must be the index of a layer, 0 to "
+                           f"{len(model.layers) - 1} for this model, got {index!r}")
     with model.inference():
         for layer in model.layers[:index]:
             x = layer.forward(x)

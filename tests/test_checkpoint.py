@@ -371,3 +371,21 @@ def test_saving_to_a_folder_is_refused_naming_it(tmp_path):
         assert e.value.filename == os.path.realpath(folder)
     assert os.listdir(folder) == ["old.npz"] and (folder / "old.npz").read_bytes() == b"kept"
     assert os.listdir(tmp_path) == ["runs"]             # no temporary file left behind
+
+
+def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
+    """save(path, model) and load(path, model) failed inside os.fspath or with
+    "'str' object has no attribute 'parameters'"; save(optimizer, ...) likewise."""
+    model = mlp(4, [3], 2, seed=0)
+    path = tmp_path / "m.npz"
+    with pytest.raises(SettingError, match=r"checkpoint.save\(model, path, optimizer=None\): "
+                                           r"model must be a model or layer, got PosixPath"):
+        checkpoint.save(path, model)
+    with pytest.raises(SettingError, match=r"checkpoint.load\(model, path, optimizer=None\): "
+                                           r"model must be a model or layer, got str"):
+        checkpoint.load(str(path), model)
+    with pytest.raises(SettingError, match=r"model must be a model or layer, got SGD"):
+        checkpoint.save(SGD(model.parameters(), lr=0.1), path)
+    with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got dict"):
+        checkpoint.save(model, path, {"lr": 0.1})
+    assert not path.exists()

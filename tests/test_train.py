@@ -454,3 +454,19 @@ def test_sgd_names_what_is_not_a_parameter(params, match):
     with pytest.raises(SettingError, match=match):
         SGD(given, lr=0.1)
 
+
+
+def test_layer_input_names_an_index_or_unit_that_does_not_exist():
+    """Index 10 of a 4-layer model used to record the model's output, silently;
+    unit 50 of a 6-unit layer failed with a bare IndexError."""
+    x, _ = blobs()
+    model = mlp(8, [6], 3, seed=0)                      # Dense, ReLU, Dense
+    with pytest.raises(SettingError, match=r"index must be the index of a layer, 0 to 2 for "
+                                           r"this model, got 10"):
+        layer_input(model, x[:5], 10)
+    assert layer_input(model, x[:5], np.int64(2)).shape == (5, 6)
+    with pytest.raises(SettingError, match=r"unit 50 does not exist; the input to layer 1 has "
+                                           r"6 units"):
+        LayerInputRecorder(1, x[:5], unit=50).record(Trainer(
+            model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+            DataLoader(x, x[:, 0] > 0, 20)))
