@@ -105,6 +105,9 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
         part.input_grad = part.needs_input_grad = True    # we check dL/dx too
     layer.astype(np.float64)
     x = np.array(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):    # every difference would be NaN, every error too
+        raise ShapeError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
+                         "values; finite differences need a finite input")
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
     y = layer.forward(x)
     if not np.array_equal(layer.forward(x), y, equal_nan=True):

@@ -18,6 +18,7 @@ import matplotlib
 
 if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")
+import matplotlib.figure  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -71,15 +72,21 @@ def save(fig, path, formats=None, dpi=None):
     dpi: pixels per inch of a PNG (default the figure's, 110); 200 or 300 for
     slides and print. PDF and SVG are vector graphics and need none.
     """
+    if not isinstance(fig, matplotlib.figure.Figure):   # an Axes, or a plot's None
+        raise SettingError(f"plot.save: expected a matplotlib Figure (what the plots of this "
+                           f"module return; for an Axes, ax.figure), got {type(fig).__name__}")
     supported = fig.canvas.get_supported_filetypes()
     names = [os.fspath(path)]
-    if formats:
-        stem = names[0]
-        if _suffix(stem) in supported:            # else a dot in the name, not a format
-            stem = os.path.splitext(stem)[0]
-        formats = [formats] if isinstance(formats, str) else formats
-        names = [f"{stem}.{f.removeprefix('.')}" for f in formats]     # ".png" as "png"
     try:
+        if formats:
+            stem = names[0]
+            if _suffix(stem) in supported:        # else a dot in the name, not a format
+                stem = os.path.splitext(stem)[0]
+            formats = [formats] if isinstance(formats, str) else formats
+            if not all(isinstance(f, str) and f.strip(".") for f in formats):
+                raise FormatError(f"plot.save: formats must be names such as 'png' or 'pdf', "
+                                  f"got {formats!r}")
+            names = [f"{stem}.{f.removeprefix('.')}" for f in formats]   # ".png" as "png"
         kinds = [_suffix(name) or "png" for name in names]
         for name, kind in zip(names, kinds):      # all checked before any is written
             if kind not in supported:

@@ -106,3 +106,11 @@ def test_an_upstream_gradient_of_another_shape_is_refused(check, shape):
                                          rf"{re.escape(str(shape))}, but the output has shape "
                                          r"\(4, 2\); they must match"):
         check(Dense(3, 2, rng=0), np.ones((4, 3)), upstream=np.ones(shape))
+
+
+def test_an_input_with_nan_is_refused():
+    """Every difference, and so every error, came out NaN, with no word why."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    x[1, 2] = np.nan
+    with pytest.raises(ShapeError, match=r"x holds 1 NaN or infinite values"):
+        gradcheck(Dense(4, 2, rng=0), x)

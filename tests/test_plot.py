@@ -243,3 +243,17 @@ def test_the_smoothing_window_must_be_an_int(histories):
         plot.loss_curves(histories, smooth_window=10.5)
     with pytest.raises(SettingError, match=r"^plot.smooth: window must be an int >= 1, got 0$"):
         plot.smooth([1.0, 2.0], 0)
+
+
+def test_save_names_what_is_not_a_figure_or_not_a_format(tmp_path):
+    """An Axes failed on a missing attribute, and formats=["."] wrote a file "y."."""
+    fig, ax = plt.subplots()
+    with pytest.raises(SettingError, match=r"expected a matplotlib Figure .* got Axes"):
+        plot.save(ax, tmp_path / "y")
+    for bad in (["."], [""], ["png", None]):
+        other = plt.figure()
+        with pytest.raises(FormatError, match=r"formats must be names such as 'png'"):
+            plot.save(other, tmp_path / "y", formats=bad)
+        assert not plt.fignum_exists(other.number)      # closed, as on every refusal
+    plt.close(fig)
+    assert os.listdir(tmp_path) == []
