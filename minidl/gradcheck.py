@@ -19,8 +19,9 @@ proves nothing. gradcheck warns when a gradient is zero on both sides.
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
 average two slopes and a correct backward gets a large error. gradcheck
-cannot tell that from a bug, but it warns when an error is large and x has
-repeated values or exact zeros, where kinks are likely.
+cannot tell that from a bug, but it warns when an error is large, x has
+repeated values or exact zeros, where kinks are likely, and the layer checked
+is not one known to be smooth.
 
 gradients() returns the two gradients themselves, to find which entries of a
 wrong one are off. gradcheck_layers() checks a model layer by layer, to find
@@ -33,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl.errors import SettingError, ShapeError, check_number
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
@@ -55,6 +57,13 @@ def _check_layer(layer):
     else:
         got = f"an object of type {type(layer).__name__} (the call is gradcheck(layer, x))"
     raise SettingError(f"gradcheck: expected a minidl layer or Sequential to check, got {got}")
+
+
+def _may_have_kinks(layer):
+    """False if every part is a layer minidl knows to be smooth; a new layer may
+    have a kink (a leaky ReLU does), and ReLU and MaxPool2D do."""
+    smooth = (Dense, Conv2D, BatchNorm, Sigmoid, Tanh, Flatten)
+    return not all(isinstance(part, smooth) for part in getattr(layer, "layers", [layer]))
 
 
 def _has_ties(x):
@@ -106,7 +115,7 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     layer.astype(np.float64)
     x = np.array(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):    # every difference would be NaN, every error too
-        raise ShapeError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
+        raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
                          "values; finite differences need a finite input")
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
     y = layer.forward(x)
@@ -161,7 +170,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           "(use a random upstream gradient)")
         errors[name] = rel_error(analytic[name], numeric[name])
     worst = max(errors.values())
-    if worst > KINK_FROM and _has_ties(np.asarray(x, dtype=np.float64)):
+    if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
         warnings.warn(f"gradcheck: an error of {worst:.0e}, and x has repeated values or "
                       "exact zeros: there a layer with kinks (ReLU, max pooling) gets large "
                       "errors even with a correct backward, as finite differences straddle the "

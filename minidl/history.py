@@ -22,7 +22,7 @@ class History:
     step_loss: list = field(default_factory=list)
     step_lr: list = field(default_factory=list)
     records: list = field(default_factory=list)
-    diverged: dict = None      # {"step", "loss", "lr", "last_finite_loss"} if it diverged
+    diverged: dict = None      # {"step", "loss", "lr", "last_finite_loss", "cause"} if it diverged
     interrupted: bool = False
     config: dict = field(default_factory=dict)
 

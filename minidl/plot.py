@@ -44,7 +44,7 @@ def smooth(values, window):
     """Moving average over `window` steps (shorter at the start), same length."""
     window = check_int("plot.smooth", "window", window)
     values = np.asarray(values, dtype=float)
-    if window <= 1 or len(values) == 0:
+    if window == 1 or len(values) == 0:
         return values
     c = np.cumsum(np.insert(values, 0, 0.0))
     n = np.arange(1, len(values) + 1)
@@ -125,9 +125,10 @@ def _check_histories(owner, histories):
 
 
 def _check_test_accuracy(owner, histories):
-    """A SettingError naming a history with no test accuracy to draw."""
+    """A SettingError naming a history with no test accuracy to draw, unless it
+    diverged (before its first evaluation: an empty curve is then the truth)."""
     for key, h in histories.items():
-        if not h.column("test_acc")[0]:       # fit() without eval data records None
+        if not h.column("test_acc")[0] and not h.diverged:   # fit() without eval data
             raise SettingError(f"{owner}: history {key!r} has no test accuracy (test_acc is "
                                "None in every record); train with eval_loader= given to "
                                "fit() or Trainer to record it")

@@ -104,7 +104,7 @@ def evaluate(model, loss_fn, loader):
     in order (loader.in_order()), even if an epoch of it was left unfinished;
     any other iterable of (xb, yb) batches is read as it comes."""
     _check_loader("evaluate", loader)
-    if not _is_instance_of(loss_fn, "forward", "backward"):
+    if not _is_instance_of(loss_fn, "forward"):      # a forward-only metric will do
         raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
                            f"SoftmaxCrossEntropy(), got {loss_fn!r}")
     totals = [0.0, 0, 0]
@@ -164,6 +164,7 @@ class Trainer:
         _check_parts(model, loss_fn, optimizer, eval_loader, schedule)
         if isinstance(callbacks, Callback) or callable(callbacks):
             callbacks = [callbacks]                      # one callback, not in a list
+        callbacks = list(callbacks)                      # a generator is read once, here
         for c in callbacks:
             if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
                 raise SettingError(f"Trainer: callbacks must be Callback instances or functions "
@@ -189,19 +190,7 @@ class Trainer:
             raise SettingError("give exactly one of epochs= or steps=")
         total = (check_int("fit", "steps", steps) if steps is not None else
                  check_int("fit", "epochs", epochs) * len(self.train_loader))
-        if self.step >= total:       # a second fit(epochs=2) would silently do nothing
-            asked, more = ((f"steps={steps}", f"{steps} more steps") if steps is not None else
-                           (f"epochs={epochs}", f"{epochs} more epochs ({total} steps)"))
-            raise SettingError(
-                f"fit({asked}) has nothing to do: it counts from the start of training (so "
-                f"that a resumed run goes on where it stopped), and this trainer has done "
-                f"{self.step} steps already. To train {more}, call fit(steps={self.step + total})")
-        end = getattr(self.schedule, "total_steps", None)     # cosine() knows where it ends
-        if end is not None and end < total and self.schedule(end) == 0:
-            raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
-                               f"training runs to step {total}: the steps after {end} would not "
-                               f"change the weights. Its total_steps counts steps, not epochs "
-                               f"(epochs * len(train_loader)); here cosine(lr, {total})")
+        self._check_target(total, epochs, steps)
         self.stop = False
         for c in self.callbacks:
             c.on_train_begin(self)
@@ -221,6 +210,27 @@ class Trainer:
             c.on_train_end(self)
         return self.history
 
+    def _check_target(self, total, epochs, steps):
+        """Refuse a fit that would do nothing, or train at learning rate 0."""
+        if self.step >= total:       # a second fit(epochs=2) would silently do nothing
+            if steps is not None:
+                asked, more = f"steps={steps}", f"{steps} more step{'s' * (steps > 1)}"
+            else:
+                asked = f"epochs={epochs}"
+                more = f"{epochs} more epoch{'s' * (epochs > 1)} ({total} steps)"
+            raise SettingError(
+                f"fit({asked}) has nothing to do: it counts from the start of training (so "
+                f"that a resumed run goes on where it stopped), and this trainer has done "
+                f"{self.step} steps already. To train {more}, call fit(steps={self.step + total})")
+        end = getattr(self.schedule, "total_steps", None)     # cosine() knows where it ends
+        if end is not None and end < total and self.schedule(end) == 0:
+            raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
+                               f"training runs to step {total}: the steps after {end} would not "
+                               f"change the weights. Its total_steps counts steps, not epochs "
+                               f"(epochs * len(train_loader)): give the Trainer a schedule that "
+                               f"lasts the run, here cosine(lr, {total}) with the same warmup "
+                               f"and min_lr (trainer.schedule may be replaced between fits)")
+
     def _loop(self, total):
         started = time.perf_counter() - self.elapsed
         with _catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
@@ -239,7 +249,7 @@ class Trainer:
                         self._record("epoch" if epoch_end else "eval")   # once per step
                     if self.checkpoint and (epoch_end or (self.checkpoint_every and
                                                           self.step % self.checkpoint_every == 0)):
-                        self.save(self.checkpoint)
+                        self._checkpoint()
                     if sigint["hit"]:
                         self._interrupted()
                     if self.stop or self.step >= total:
@@ -287,11 +297,12 @@ class Trainer:
         return record
 
     def _diverged(self, what, step, lr, loss, xb=None):
-        """Stop training: `what` ("the loss became nan") happened at `step`."""
+        """Stop training: `what` ("the loss became nan") happened at `step`; loss is
+        that step's loss, or None when the weights went first."""
         steps = self.history.step_loss
         last = next((s for s in reversed(steps) if math.isfinite(s)), None)
-        self.history.diverged = {"step": step, "loss": str(loss), "lr": lr,
-                                 "last_finite_loss": last}
+        self.history.diverged = {"step": step, "loss": None if loss is None else str(loss),
+                                 "lr": lr, "last_finite_loss": last, "cause": what}
         self.stop = True
         if self.on_divergence == "raise":
             kept = (f" The last good checkpoint is {self.checkpoint}, from step {self.saved_step}."
@@ -309,18 +320,32 @@ class Trainer:
         self.history.interrupted = True
         self.stop = True
         if self.checkpoint:
-            self.save(self.checkpoint)
+            self._checkpoint()
 
     # --- checkpoints -----------------------------------------------------------
-    def save(self, path):
-        """Write a training checkpoint; one whose weights or statistics are no longer
-        finite is not written, so the last good checkpoint on disk stays."""
-        arrays = ckpt._arrays(self.model, self.optimizer)    # what the file would hold
+    def _checkpoint(self):
+        """The loop's checkpoint. Weights, BN statistics or momentum buffers that are
+        no longer finite (a step blew them up before the loss shows it) stop training
+        instead, as a divergence, and the last good checkpoint on disk stays."""
+        bad = self._non_finite()
+        if bad is None:
+            self.save(self.checkpoint)
+        else:
+            self._diverged(f"{bad} became NaN or infinite", self.step, self.optimizer.lr, None)
+
+    def _non_finite(self):
+        """The name of the first array a checkpoint would hold that is NaN or infinite."""
+        arrays = ckpt._arrays(self.model, self.optimizer)
         bad = next((k for k, v in arrays.items() if not np.all(np.isfinite(v))), None)
-        if bad is not None:    # a step blew the weights up, before the loss shows it
-            self._diverged(f"{bad.split('/', 1)[1]} became NaN or infinite", self.step,
-                           self.optimizer.lr, self.loss)
-            return
+        return None if bad is None else bad.split("/", 1)[1]     # "param/0.W" -> "0.W"
+
+    def save(self, path):
+        """Write a training checkpoint; raises DivergenceError, writing nothing, if an
+        array it would hold is NaN or infinite."""
+        bad = self._non_finite()
+        if bad is not None:
+            raise DivergenceError(f"Trainer.save: {bad} is NaN or infinite; {path} was not "
+                                  "written")
         meta = {"step": self.step, "elapsed": self.elapsed, "since_record": self._since_record,
                 "loader": self.train_loader.state_dict(), "history": self.history.to_dict()}
         ckpt.save(self.model, path, self.optimizer, meta=meta)
@@ -385,7 +410,7 @@ class LayerInputRecorder(Callback):
 
     def record(self, trainer):
         h = layer_input(trainer.model, self.x, self.index)
-        if not 0 <= self.unit < h.shape[1]:
+        if not -h.shape[1] <= self.unit < h.shape[1]:
             raise SettingError(f"LayerInputRecorder: unit {self.unit} does not exist; the "
                                f"input to layer {self.index} has {h.shape[1]} units")
         self.steps.append(trainer.step)
@@ -402,9 +427,10 @@ class LayerInputRecorder(Callback):
 
 def layer_input(model, x, index):
     """The input that model.layers[index] receives for x, computed in eval mode."""
-    if not (isinstance(index, numbers.Integral) and 0 <= index < len(model.layers)):
-        raise SettingError(f"layer_input: index must be the index of a layer, 0 to "
-                           f"{len(model.layers) - 1} for this model, got {index!r}")
+    n = len(model.layers)
+    if not (isinstance(index, numbers.Integral) and -n <= index < n):   # else: the output
+        raise SettingError(f"layer_input: index must be the index of a layer, 0 to {n - 1} "
+                           f"(or -{n} to -1) for this model, got {index!r}")
     with model.inference():
         for layer in model.layers[:index]:
             x = layer.forward(x)

@@ -2,6 +2,7 @@
 guarantee that both nets start from the same weights and see the same batches."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -316,3 +317,18 @@ def test_help_shows_real_defaults_and_no_none_or_false(script, shown):
     text = " ".join(result.stdout.split())          # argparse wraps lines anywhere
     assert "(default: None)" not in text and "(default: False)" not in text
     assert shown in text
+
+
+def test_a_net_that_diverges_before_its_first_evaluation_is_drawn_and_summarized(mnist,
+                                                                                   tmp_path):
+    """The plain ReLU net diverges at lr 50 before step 100: the accuracy plots must
+    still be written (a check for test accuracies refused it for a while), and the
+    summary says it diverged rather than "not reached"."""
+    result = run(["--activation", "relu", "--lr", "50", "--steps", "200", "--eval-every", "100",
+                  "--train-subset", "2000", "--test-subset", "500", "--no-progress",
+                  "--out", str(tmp_path)])
+    assert re.search(r"without BN: final test accuracy none \(diverged at step \d+\)",
+                     result.stdout)
+    assert_png(tmp_path / "accuracy.png")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| final test accuracy | none (diverged at step" in summary

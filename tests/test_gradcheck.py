@@ -112,5 +112,19 @@ def test_an_input_with_nan_is_refused():
     """Every difference, and so every error, came out NaN, with no word why."""
     x = np.random.default_rng(0).standard_normal((3, 4))
     x[1, 2] = np.nan
-    with pytest.raises(ShapeError, match=r"x holds 1 NaN or infinite values"):
+    with pytest.raises(SettingError, match=r"x holds 1 NaN or infinite values"):
         gradcheck(Dense(4, 2, rng=0), x)
+
+
+def test_the_kink_warning_stays_silent_for_layers_without_kinks():
+    """A real bug in a Dense, checked on np.ones, was told it might be a kink:
+    an invitation to dismiss it. Dense (and its subclasses) has no kink."""
+    class BrokenDense(Dense):
+        def backward(self, dy):
+            dx = super().backward(dy)
+            self.grads["W"] *= 1.01
+            return dx
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        errors = gradcheck(BrokenDense(4, 3, rng=0), np.ones((2, 4)))
+    assert errors["W"] > 1e-3

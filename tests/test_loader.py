@@ -299,4 +299,3 @@ def test_shape_may_be_an_int_and_pixel_statistics_of_float_data_are_allowed():
     xb, _ = DataLoader(floats, y, 3, mean=33.3, std=78.5, shuffle=False).batch(np.arange(3))
     np.testing.assert_allclose(xb, (floats[:3] - np.float32(33.3)) / np.float32(78.5),
                                rtol=1e-6)
-

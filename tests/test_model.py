@@ -450,3 +450,5 @@ def test_a_layers_own_backward_refuses_a_dy_that_would_broadcast(layer, shape):
     y = layer.forward(rng.standard_normal(shape).astype(np.float32))
     with pytest.raises(ShapeError, match=re.escape(f"backward expected dy of shape {y.shape}")):
         layer.backward(np.ones((1, *y.shape[1:]), np.float32))
+    dx = layer.backward(np.ones_like(y))         # the refused dy did not use up the forward
+    assert dx.shape == shape

@@ -201,6 +201,8 @@ def test_accuracy_curves_refuse_a_history_without_test_accuracy(histories):
             fn(histories)
     assert plt.get_fignums() == open_figures
     plt.close(plot.loss_curves(histories))               # the loss curves need none
+    histories["bn"].diverged = {"step": 3, "loss": "nan", "lr": 50.0}
+    plt.close(plot.accuracy_curves(histories))           # diverged before an evaluation: fine
 
 
 def test_save_takes_formats_with_a_leading_dot(histories, tmp_path):

@@ -455,14 +455,13 @@ def test_sgd_names_what_is_not_a_parameter(params, match):
         SGD(given, lr=0.1)
 
 
-
 def test_layer_input_names_an_index_or_unit_that_does_not_exist():
-    """Index 10 of a 4-layer model used to record the model's output, silently;
+    """Index 10 of a 3-layer model used to record the model's output, silently;
     unit 50 of a 6-unit layer failed with a bare IndexError."""
     x, _ = blobs()
     model = mlp(8, [6], 3, seed=0)                      # Dense, ReLU, Dense
-    with pytest.raises(SettingError, match=r"index must be the index of a layer, 0 to 2 for "
-                                           r"this model, got 10"):
+    with pytest.raises(SettingError, match=r"index must be the index of a layer, 0 to 2 "
+                                           r"\(or -3 to -1\) for this model, got 10"):
         layer_input(model, x[:5], 10)
     assert layer_input(model, x[:5], np.int64(2)).shape == (5, 6)
     with pytest.raises(SettingError, match=r"unit 50 does not exist; the input to layer 1 has "
@@ -470,3 +469,45 @@ def test_layer_input_names_an_index_or_unit_that_does_not_exist():
         LayerInputRecorder(1, x[:5], unit=50).record(Trainer(
             model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
             DataLoader(x, x[:, 0] > 0, 20)))
+
+
+def test_infinite_weights_in_record_mode_and_a_save_by_hand(tmp_path):
+    """In record mode the divergence used to carry the last finite loss as its loss;
+    a save() by hand of such a model returned None and wrote nothing, silently."""
+    model, opt, train, _ = setup()
+    path = tmp_path / "ck.npz"
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
+                      callbacks=[blow_up_at(2 * len(train))], on_divergence="record",
+                      progress=False)
+    history = trainer.fit(epochs=3)
+    assert history.diverged["cause"] == "0.W became NaN or infinite"
+    assert history.diverged["loss"] is None and history.diverged["step"] == 2 * len(train)
+    assert trainer.step == 2 * len(train) and checkpoint.read_meta(path)["step"] == len(train)
+    with pytest.raises(DivergenceError, match=r"Trainer.save: 0.W is NaN or infinite; .* "
+                                              r"was not written"):
+        trainer.save(tmp_path / "by_hand.npz")
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+def test_callbacks_from_a_generator_and_a_forward_only_metric():
+    """The check of the callbacks used to consume a generator, leaving none;
+    evaluate() needs only forward() of its loss, as a metric has."""
+    model, opt, train, test = setup()
+    calls = []
+    fit(model, SoftmaxCrossEntropy(), opt, train, steps=2, progress=False,
+        callbacks=(f for f in [lambda t: calls.append(t.step)]))
+    assert calls == [1, 2]
+
+    class ErrorRate:
+        def forward(self, logits, labels):
+            return float(np.mean(logits.argmax(1) != labels))
+    loss, acc = evaluate(model, ErrorRate(), test)
+    assert loss == pytest.approx(1 - acc)
+
+
+def test_layer_input_takes_negative_indices_as_python_does():
+    x, _ = blobs()
+    model = mlp(8, [6], 3, seed=0)                      # Dense, ReLU, Dense
+    np.testing.assert_array_equal(layer_input(model, x[:5], -1), layer_input(model, x[:5], 2))
+    with pytest.raises(SettingError, match=r"0 to 2 \(or -3 to -1\) for this model, got -4"):
+        layer_input(model, x[:5], -4)

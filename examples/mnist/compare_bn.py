@@ -307,8 +307,9 @@ def compare(args, data, out):
                         summary["settings"], args.log_scale, args.format, args.dpi)
     for key, _ in NETS:
         s = summary[key]
-        print(f"{plot.LABELS[key]:>10}: final test accuracy {fmt(s['final_test_acc'], True)}, "
-              f"best {fmt(s['best_test_acc'], True)}, {s['wall_time_s']} s, "
+        print(f"{plot.LABELS[key]:>10}: final test accuracy "
+              f"{fmt(s['final_test_acc'], True, s['diverged'])}, "
+              f"best {fmt(s['best_test_acc'], True, s['diverged'])}, {s['wall_time_s']} s, "
               f"{s['ms_per_step']} ms/step")
     print(f"BN reaches the plain net's final accuracy at step "
           f"{fmt(summary['bn_steps_to_plain_final'])}")

@@ -47,9 +47,11 @@ def summarize(settings, runs):
                     "jobs running at the same time inflate them"}
 
 
-def fmt(value, percent=False):
+def fmt(value, percent=False, diverged=None):
+    """A summary value as text; None is "not reached", or for a net that diverged
+    (its history's `diverged` given) "none (diverged at step N)"."""
     if value is None:
-        return "not reached"
+        return f"none (diverged at step {diverged['step']})" if diverged else "not reached"
     if isinstance(value, float):
         return f"{100 * value:.2f}%" if percent else f"{value:.4g}"
     return str(value)
@@ -64,8 +66,9 @@ def summary_markdown(summary):
             ("wall time (s)", "wall_time_s", False), ("ms per step (median)", "ms_per_step", False)]
     lines = ["# BN against no BN on MNIST", "", "| | without BN | with BN |", "|---|---|---|"]
     for name, key, percent in rows:
-        lines.append(f"| {name} | {fmt(summary['plain'][key], percent)} | "
-                     f"{fmt(summary['bn'][key], percent)} |")
+        plain, bn = summary["plain"], summary["bn"]
+        lines.append(f"| {name} | {fmt(plain[key], percent, plain['diverged'])} | "
+                     f"{fmt(bn[key], percent, bn['diverged'])} |")
     for key in ("plain", "bn"):
         if summary[key]["diverged"]:
             lines.append(f"\n{plot.LABELS[key]} diverged: {summary[key]['diverged']}")

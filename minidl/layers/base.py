@@ -103,12 +103,15 @@ class Layer:
                 "allows exactly one backward. (Writing a layer? Its forward must "
                 "call self._save(...) on every path, eval mode included.)")
         values, self._cache = self._cache, None
+        self._taken = values          # until _check_dy has accepted dy: a refused dy keeps them
         return values
 
     def _check_dy(self, dy, shape):
         """dy must have the shape of the output it is the gradient of: a (1, C) or
         (C,) gradient would otherwise broadcast, and give wrong gradients silently."""
+        taken, self._taken = getattr(self, "_taken", None), None
         if np.shape(dy) != tuple(shape):
+            self._cache = taken       # the forward's values stay: backward may be called again
             raise ShapeError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the "
                              f"shape of the forward's output), got {np.shape(dy)}")
 
