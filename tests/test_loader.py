@@ -1,6 +1,7 @@
 """DataLoader: batching, shuffling, conversion, validation, resuming."""
 
 import json
+import warnings
 import tracemalloc
 
 import numpy as np
@@ -299,3 +300,18 @@ def test_shape_may_be_an_int_and_pixel_statistics_of_float_data_are_allowed():
     xb, _ = DataLoader(floats, y, 3, mean=33.3, std=78.5, shuffle=False).batch(np.arange(3))
     np.testing.assert_allclose(xb, (floats[:3] - np.float32(33.3)) / np.float32(78.5),
                                rtol=1e-6)
+
+
+def test_float_pixels_with_statistics_of_scaled_data_get_a_warning():
+    """Float 0..255 images are not divided by 255 (only uint8 ones are), so with
+    MNIST's mean and std the batches reached about 800 and training went nowhere."""
+    x, y = images(10)
+    pixels = x.astype(np.float32)
+    with pytest.warns(UserWarning, match=r"x \(float32\) holds values up to \d+, .* the batches "
+                                         r"will reach \d+\. Divide 0..255 pixels by 255 first"):
+        DataLoader(pixels, y, 3, mean=0.1307, std=0.3081)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DataLoader(pixels / 255, y, 3, mean=0.1307, std=0.3081)       # scaled: fine
+        DataLoader(pixels, y, 3, mean=33.3, std=78.5)                  # in its own units
+        DataLoader(np.linspace(-4, 5, 160).reshape(10, 16), y, 3, mean=0.0, std=1.0)
