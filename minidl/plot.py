@@ -314,3 +314,58 @@ def lr_sweep(results, title="", ax=None):
                title=title or "Learning-rate sweep")
         ax.legend(loc="best", fontsize=9)
     return fig
+
+
+def confusion(counts, title="", ax=None):
+    """A confusion matrix: counts[i, j] samples of class i predicted as class j.
+
+    The errors (off the diagonal) are coloured by their count, so that the
+    frequent confusions stand out; the diagonal, which dwarfs them, is grey
+    and shows each class's accuracy. Every cell that is not 0 shows its count.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ShapeError(f"plot.confusion: counts must be a square (classes, classes) array, "
+                         f"got shape {counts.shape}")
+    n = len(counts)
+    errors = np.where(np.eye(n, dtype=bool), np.nan, counts)     # NaN: drawn as the background
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, ax = _axes(ax, figsize=(7, 6))
+        ax.set_facecolor("0.85")
+        shown = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, np.nanmax(errors, initial=0)))
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    share = counts[i, i] / max(1, counts[i].sum())
+                    ax.text(j, i, f"{100 * share:.1f}%", ha="center", va="center", fontsize=8)
+                elif counts[i, j]:
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+        ax.set(xlabel="predicted class", ylabel="true class",
+               title=title or "Confusion matrix (grey: accuracy per class)")
+        fig.colorbar(shown, ax=ax, label="misclassified samples")
+    return fig
+
+
+def image_grid(images, titles, columns=10, title=""):
+    """Images (N, H, W) or (N, 1, H, W) in rows of `columns`, each with its title,
+    e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white."""
+    images = np.asarray(images)
+    images = images.reshape(len(images), *images.shape[-2:]) if images.ndim == 4 else images
+    if images.ndim != 3 or len(images) != len(titles) or len(images) == 0:
+        raise ShapeError(f"plot.image_grid: expected (N, H, W) images and N titles, N >= 1, "
+                         f"got images of shape {images.shape} and {len(titles)} titles")
+    columns = min(check_int("plot.image_grid", "columns", columns), len(images))
+    rows = -(-len(images) // columns)                                 # ceiling division
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.45 * rows + 0.5),
+                                 squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if k < len(images):
+                ax.imshow(images[k], cmap="gray_r")
+                ax.set_title(titles[k], fontsize=10)
+        if title:
+            fig.suptitle(title)
+    return fig

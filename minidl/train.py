@@ -119,6 +119,23 @@ def evaluate(model, loss_fn, loader):
     return loss_sum / n, correct / n
 
 
+def predict(model, loader):
+    """(predictions, labels): the class ``model`` predicts for every sample of
+    ``loader`` (the largest logit), in eval mode, and the labels, as two arrays
+    in the loader's order. A DataLoader is read whole and in order, as evaluate()
+    reads it."""
+    _check_loader("predict", loader)
+    predictions, labels = [], []
+    batches = loader.in_order() if isinstance(loader, DataLoader) else loader
+    with model.inference():
+        for xb, yb in batches:
+            predictions.append(model.forward(xb).argmax(axis=1))
+            labels.append(np.asarray(yb))
+    if not predictions:
+        raise ShapeError("predict: the loader yielded no batch (an empty or used-up iterable?)")
+    return np.concatenate(predictions), np.concatenate(labels)
+
+
 @contextlib.contextmanager
 def _catch_sigint():
     """While active, the first Ctrl-C only sets flag["hit"]; the loop stops at

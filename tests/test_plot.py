@@ -1,6 +1,7 @@
 """minidl.plot on synthetic histories: every function draws, saves and keeps
 the BN / no-BN colours."""
 import os
+from pathlib import Path
 
 import matplotlib
 import matplotlib.colors as mcolors
@@ -259,3 +260,28 @@ def test_save_names_what_is_not_a_figure_or_not_a_format(tmp_path):
         assert not plt.fignum_exists(other.number)      # closed, as on every refusal
     plt.close(fig)
     assert os.listdir(tmp_path) == []
+
+
+def test_confusion_colours_the_errors_and_labels_every_cell(tmp_path):
+    counts = np.array([[50, 3, 0], [1, 40, 9], [0, 0, 47]])
+    fig = plot.confusion(counts, title="three classes")
+    ax = fig.axes[0]
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}                            # (row, column): its text
+    assert texts[(0, 0)] == "94.3%" and texts[(1, 1)] == "80.0%" and texts[(1, 2)] == "9"
+    assert (2, 0) not in texts and (0, 2) not in texts     # zeros are left blank
+    shown = ax.images[0].get_array()
+    assert np.ma.is_masked(shown[0, 0]) and shown[1, 2] == 9 and ax.images[0].norm.vmax == 9
+    assert_png(Path(plot.save(fig, tmp_path / "c")[0]))
+    with pytest.raises(ShapeError, match="counts must be a square"):
+        plot.confusion(np.zeros((2, 3)))
+
+
+def test_image_grid_lays_out_images_with_their_titles(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (7, 1, 28, 28), dtype=np.uint8)
+    fig = plot.image_grid(images, [f"{i} as {i + 1}" for i in range(7)], columns=3)
+    titled = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titled == [f"{i} as {i + 1}" for i in range(7)] and len(fig.axes) == 9
+    assert_png(Path(plot.save(fig, tmp_path / "g")[0]))
+    with pytest.raises(ShapeError, match=r"expected \(N, H, W\) images and N titles"):
+        plot.image_grid(images, ["one title"])

@@ -14,7 +14,8 @@ from minidl.errors import (BackwardError, CheckpointError, DivergenceError, Sett
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
-from minidl.train import Callback, LayerInputRecorder, Trainer, evaluate, fit, layer_input
+from minidl.train import (Callback, LayerInputRecorder, Trainer, evaluate, fit, layer_input,
+                          predict)
 
 
 def blobs(n=600, seed=0):
@@ -511,3 +512,17 @@ def test_layer_input_takes_negative_indices_as_python_does():
     np.testing.assert_array_equal(layer_input(model, x[:5], -1), layer_input(model, x[:5], 2))
     with pytest.raises(SettingError, match=r"0 to 2 \(or -3 to -1\) for this model, got -4"):
         layer_input(model, x[:5], -4)
+
+
+def test_predict_gives_every_prediction_in_the_loaders_order():
+    model, opt, train, test = setup()
+    fit(model, SoftmaxCrossEntropy(), opt, train, steps=20, progress=False)
+    next(iter(test))                                   # a peek does not change what it reads
+    predicted, labels = predict(model, test)
+    np.testing.assert_array_equal(labels, test.y)
+    with model.inference():
+        expected = model.forward(test.batch(np.arange(len(test.y)))[0]).argmax(axis=1)
+    np.testing.assert_array_equal(predicted, expected)
+    assert np.mean(predicted == labels) == evaluate(model, SoftmaxCrossEntropy(), test)[1]
+    with pytest.raises(SettingError, match="predict got a pair of arrays"):
+        predict(model, (test.x, test.y))

@@ -12,6 +12,7 @@ from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
 CNN_CHANNELS = (16, 32)       # the feature maps of build()'s two convolutions
+SHAPES = {"mlp": (784,), "cnn": (1, 28, 28)}    # one image as each model takes it
 
 
 class Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -30,13 +31,15 @@ def data_root(data_dir):
     return folder / "mnist" if (folder / "mnist").is_dir() else folder
 
 
-def add_data_arguments(parser):
+def add_data_arguments(parser, train_subset=True):
     parser.add_argument("--data-dir", default=None,
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
                              "default $MINIDL_DATA/mnist, else ~/.cache/minidl/mnist, "
                              "downloading if missing")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading when the files are missing")
+    if not train_subset:          # a script that trains nothing
+        return
     parser.add_argument("--train-subset", type=int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
 
@@ -78,14 +81,20 @@ def load_data(args):
 def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
     """Training and test loaders over `data` (load_data), standardized, shaped for
     `model`; shift > 0 moves each training image by up to that many pixels."""
-    shape = (784,) if model == "mlp" else (1, 28, 28)
-    n, m = args.train_subset or len(data.x_train), test_subset or len(data.x_test)
+    n = args.train_subset or len(data.x_train)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
                        drop_last=n % batch_size == 1,    # BN cannot normalize a batch of one
-                       mean=MEAN, std=STD, shape=shape, augment=random_shift(shift) if shift else None)
-    test = DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
-                      mean=MEAN, std=STD, shape=shape)
-    return train, test
+                       mean=MEAN, std=STD, shape=SHAPES[model],
+                       augment=random_shift(shift) if shift else None)
+    return train, loader_of_test_set(data, model, eval_batch, test_subset)
+
+
+def loader_of_test_set(data, model, eval_batch=1000, test_subset=None):
+    """The first test_subset test images (all by default), in order, converted as
+    for training: standardized and shaped for `model`."""
+    m = test_subset or len(data.x_test)
+    return DataLoader(data.x_test[:m], data.y_test[:m], eval_batch, shuffle=False,
+                      mean=MEAN, std=STD, shape=SHAPES[model])
 
 
 def first_samples(loader, n):

@@ -1,0 +1,55 @@
+"""examples/mnist/evaluate.py on a real (short) train.py run."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_png, mnist_root
+
+TRAIN = str(REPO / "examples" / "mnist" / "train.py")
+EVALUATE = str(REPO / "examples" / "mnist" / "evaluate.py")
+
+
+def run(script, args):
+    return subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                          env=dict(os.environ, MPLBACKEND="Agg"), cwd=REPO, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run(TRAIN, ["--model", "mlp", "--epochs", "1", "--train-subset", "2000",
+                         "--data-dir", str(mnist_root()), "--out", str(out), "--no-progress"])
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_evaluation_gives_the_runs_own_final_accuracy_and_its_mistakes(trained):
+    result = run(EVALUATE, [str(trained), "--data-dir", str(mnist_root()), "--mistakes", "12"])
+    assert result.returncode == 0, result.stderr
+    final = json.loads((trained / "history.json").read_text())["records"][-1]["test_acc"]
+    got = json.loads((trained / "evaluation.json").read_text())
+    assert got["test_acc"] == final                   # the same weights, data and conversion
+    counts = np.array(got["confusion"])
+    assert counts.shape == (10, 10) and counts.sum() == 10_000
+    assert np.trace(counts) / 10_000 == pytest.approx(final)
+    np.testing.assert_allclose(got["per_digit_acc"], counts.diagonal() / counts.sum(axis=1))
+    assert len(got["misclassified"]) == 10_000 - np.trace(counts)
+    assert f"test accuracy {100 * final:.2f}%" in result.stdout
+    assert "most frequent mistakes: " in result.stdout
+    for name in ("confusion.png", "mistakes.png"):
+        assert_png(trained / name)
+
+
+def test_a_folder_without_a_train_py_checkpoint_says_so(tmp_path):
+    result = run(EVALUATE, [str(tmp_path)])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no checkpoint.npz there; give the --out folder of a train.py run" in result.stderr
+    from minidl import checkpoint
+    from minidl.models import mlp
+    checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"step": 1})
+    result = run(EVALUATE, [str(tmp_path)])
+    assert result.returncode == 1 and "lacks train.py's options" in result.stderr
