@@ -26,7 +26,7 @@ def fold_batchnorm(model):
     ``model`` to rounding. ``model`` itself is left as it was."""
     layers, i = [], 0
     while i < len(model.layers):
-        layer = copy.deepcopy(model.layers[i])
+        layer = _fresh_copy(model.layers[i])
         after = model.layers[i + 1] if i + 1 < len(model.layers) else None
         if isinstance(layer, (Dense, Conv2D)) and isinstance(after, BatchNorm):
             _fold(layer, after)
@@ -34,6 +34,15 @@ def fold_batchnorm(model):
         layers.append(layer)
         i += 1
     return Sequential(*layers).eval()
+
+
+def _fresh_copy(layer):
+    """A deep copy without what the original kept from its last forward (a backward
+    of the copy must not run on it) and without its scratch buffers (megabytes)."""
+    layer = copy.deepcopy(layer)
+    layer.forget()
+    layer.__dict__.pop("_buffers", None)
+    return layer
 
 
 def _fold(layer, bn):

@@ -3,7 +3,8 @@
 1. Every ```python block of docs/<name>.md runs: a document's blocks run in
    order in one fresh namespace, in a subprocess with the repository root as
    working directory and MPLBACKEND=Agg. A failing block's traceback points at
-   the line of the .md file.
+   the line of the .md file. A ```text block right after it (only blank lines
+   between) is its printed output and must equal what it prints.
 2. Every block fenced ```python from <path> quotes the library: each non-empty
    line of it, stripped, must equal a stripped line of <path> (a line "..."
    marks an omission and is not checked), and between omissions the lines
@@ -17,6 +18,7 @@ needs MNIST and minutes of training) are shown but not run. Any other info
 string starting with "python" is an error, so a typo cannot hide a block.
 The conventions are described in docs/README.md.
 """
+import json
 import os
 import re
 import subprocess
@@ -62,11 +64,20 @@ def kind(info):
 
 
 RUNNER = r"""
-import sys
+import contextlib, io, json, sys
 ns = {"__name__": "__docs__"}
+printed = []
 for path, start, code in BLOCKS:
-    # pad with blank lines so that tracebacks give the line number in the .md file
-    exec(compile("\n" * (start - 1) + code, path, "exec"), ns)
+    out = io.StringIO()      # each block's output, to compare with the text shown after it
+    try:
+        with contextlib.redirect_stdout(out):
+            # pad with blank lines so that tracebacks give the line number in the .md file
+            exec(compile("\n" * (start - 1) + code, path, "exec"), ns)
+    finally:
+        sys.stdout.write(out.getvalue())
+    printed.append(out.getvalue())
+with open(OUTPUTS, "w") as f:
+    json.dump(printed, f)
 """
 
 
@@ -90,16 +101,47 @@ def test_fences_are_known(doc):
         kind(info)          # raises on a misspelled python fence
 
 
+def _lines(text):
+    """Text as compared with what was shown: trailing spaces (which editors strip)
+    and blank lines at either end do not count."""
+    return [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+def shown_outputs(path):
+    """{start line of a run block: the ```text block right after it}, for the run
+    blocks followed, after blank lines only, by a text block."""
+    lines, found = path.read_text().splitlines(), blocks(path)
+    shown = {}
+    for (info, start, code), (next_info, next_start, text) in zip(found, found[1:]):
+        end = start + code.count("\n")              # the line of the closing fence
+        if kind(info) == "run" and next_info == "text" and \
+                not any(line.strip() for line in lines[end:next_start - 2]):
+            shown[start] = text
+    return shown
+
+
 @pytest.mark.parametrize("doc", _with(lambda i: i == "python"), ids=lambda p: p.name)
-def test_python_blocks_run(doc):
-    found = [(f"docs/{doc.name}", start, code) for info, start, code in blocks(doc)
+def test_python_blocks_run_and_print_what_is_shown(doc, tmp_path):
+    check_blocks(doc, tmp_path)
+
+
+def check_blocks(doc, tmp_path):
+    """Run the python blocks of doc (a Markdown file) in order in one namespace, and
+    compare each one's output with the text block shown right after it."""
+    found = [(str(doc.relative_to(REPO)), start, code) for info, start, code in blocks(doc)
              if kind(info) == "run"]
     env = dict(os.environ, MPLBACKEND="Agg")
-    program = f"BLOCKS = {found!r}\n{RUNNER}"
+    outputs = tmp_path / "outputs.json"
+    program = f"BLOCKS = {found!r}\nOUTPUTS = {str(outputs)!r}\n{RUNNER}"
     result = subprocess.run([sys.executable, "-c", program], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, (f"a python block of {doc.name} failed:\n"
                                     f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    printed = dict(zip([start for _, start, _ in found], json.loads(outputs.read_text())))
+    wrong = [f"{doc.name}:{start}: the text block after it shows\n{text}but it printed\n"
+             f"{printed[start]}" for start, text in shown_outputs(doc).items()
+             if _lines(printed[start]) != _lines(text)]
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("doc", _with(lambda i: i.startswith("python from ")),
@@ -243,3 +285,10 @@ def test_commands_use_existing_options(doc):
             if not re.search(rf"{re.escape(option)}\b(?!-)", text):
                 problems.append(f"{doc.name}: {script} has no option {option} ({command})")
     assert not problems, "\n".join(problems)
+
+
+def test_only_a_text_block_right_after_a_run_block_counts_as_its_output(tmp_path):
+    doc = tmp_path / "d.md"
+    doc.write_text("```python\nprint(1)\n```\n\n```text\n1\n```\n\n```python\nprint(2)\n```\n"
+                   "Some prose.\n\n```text\nnot its output\n```\n")
+    assert shown_outputs(doc) == {2: "1\n"}

@@ -5,7 +5,8 @@ import pytest
 from minidl import Sequential, SoftmaxCrossEntropy
 from minidl.data import DataLoader
 from minidl.fold import fold_batchnorm
-from minidl.layers import BatchNorm, Dense, ReLU
+from minidl.errors import BackwardError
+from minidl.layers import BatchNorm, Conv2D, Dense, ReLU
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
 from minidl.train import evaluate, fit
@@ -17,6 +18,8 @@ def with_statistics(model):
     """BN layers with gamma, beta and population statistics far from their
     initial 1, 0, 0, 1, so that a fold that skips any of them shows."""
     for layer in model.layers:
+        if "b" in layer.params:                         # a bias that must be scaled by s too
+            layer.params["b"][:] = rng.normal(0.0, 1.0, layer.params["b"].shape)
         if isinstance(layer, BatchNorm):
             c = layer.num_features
             layer.params["gamma"][:] = rng.uniform(0.5, 2.0, c)
@@ -37,6 +40,8 @@ def eval_output(model, x):
     (mlp(20, [16, 8], 5, batchnorm=True, seed=0), (7, 20), 1e-5),
     (Sequential(Dense(6, 4, bias=True, rng=0), BatchNorm(4), ReLU(), Dense(4, 3, rng=1)),
      (9, 6), 1e-5),                                   # a bias kept before BN folds too
+    (Sequential(Conv2D(2, 3, 3, padding=1, bias=True, rng=0, dtype=np.float64),
+                BatchNorm(3, dtype=np.float64)), (2, 2, 5, 5), 1e-12),
 ])
 def test_the_folded_model_computes_the_same_function_in_eval_mode(model, shape, rtol):
     model = with_statistics(model)
@@ -50,9 +55,25 @@ def test_the_folded_model_computes_the_same_function_in_eval_mode(model, shape, 
     assert not any(isinstance(layer, BatchNorm) for layer in folded.layers)
     assert len(folded.layers) == len(model.layers) - sum(
         isinstance(layer, BatchNorm) for layer in model.layers)
-    assert model.training                              # the original is untouched
+    assert all(layer.training for layer in model.layers)   # the original is untouched,
+    for p in model.parameters():                                # and shares no layer with it
+        np.testing.assert_array_equal(p.value, before[p.name])
+    folded.train().forward(x)
+    folded.backward(np.ones_like(yf))                       # it trains as a plain net
+    SGD(folded.parameters(), lr=0.1).step()
     for p in model.parameters():
         np.testing.assert_array_equal(p.value, before[p.name])
+
+
+def test_the_folded_model_keeps_no_forward_and_no_scratch_buffers():
+    """A deep copy kept the original's last forward (a backward of the folded
+    model then ran on it) and its im2col buffers (hundreds of MB for a CNN)."""
+    model = cnn(1, 10, batchnorm=True, image_size=12, seed=0)
+    model.forward(rng.standard_normal((4, 1, 12, 12)).astype(np.float32))
+    folded = fold_batchnorm(model)
+    with pytest.raises(BackwardError):
+        folded.backward(np.ones((4, 10), np.float32))
+    assert not any(getattr(layer, "_buffers", None) for layer in folded.layers)
 
 
 def test_a_batchnorm_with_no_dense_or_conv_before_it_stays():

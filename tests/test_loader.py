@@ -307,11 +307,17 @@ def test_float_pixels_with_statistics_of_scaled_data_get_a_warning():
     MNIST's mean and std the batches reached about 800 and training went nowhere."""
     x, y = images(10)
     pixels = x.astype(np.float32)
-    with pytest.warns(UserWarning, match=r"x \(float32\) holds values up to \d+, .* the batches "
-                                         r"will reach \d+\. Divide 0..255 pixels by 255 first"):
-        DataLoader(pixels, y, 3, mean=0.1307, std=0.3081)
+    for dtype in (np.float32, np.int64, np.uint16):
+        with pytest.warns(UserWarning, match=rf"x \({np.dtype(dtype)}\) holds values from \d+ to "
+                                             r"\d+, .* the batches will reach \d+\. If x holds "
+                                             r"0..255 pixels, divide it by 255 first"):
+            DataLoader(pixels.astype(dtype), y, 3, mean=0.1307, std=0.3081)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DataLoader(pixels / 255, y, 3, mean=0.1307, std=0.3081)       # scaled: fine
         DataLoader(pixels, y, 3, mean=33.3, std=78.5)                  # in its own units
         DataLoader(np.linspace(-4, 5, 160).reshape(10, 16), y, 3, mean=0.0, std=1.0)
+        outlier = np.linspace(-4, 25, 160).reshape(10, 16)            # standardized, heavy tail
+        DataLoader(outlier, y, 3, mean=0.0, std=1.0)
+        small = np.arange(160, dtype=np.uint16).reshape(10, 16) % 3 + 1   # 1..3: -min wrapped
+        DataLoader(small, y, 3, mean=0, std=0.8)

@@ -1,13 +1,12 @@
 """The README stays true: its Python examples run, and CI runs the exact test
 command that its quick start gives."""
-import os
 import re
-import subprocess
-import sys
 
+import test_docs as docs_check      # as a module: its tests are not collected twice
 from conftest import REPO
 
-README = (REPO / "README.md").read_text()
+README_PATH = REPO / "README.md"
+README = README_PATH.read_text()
 
 
 def quick_start():
@@ -29,12 +28,8 @@ def test_ci_runs_the_readme_test_command():
     assert 'pip install --quiet -e ".[test]"' in "\n".join(ci)
 
 
-def test_python_examples_run():
-    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert blocks, "the README should show runnable Python"
-    result = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=REPO, text=True,
-                            capture_output=True, timeout=120, env=dict(os.environ, MPLBACKEND="Agg"))
-    assert result.returncode == 0, result.stderr
-    shown = re.search(r"```text\n(layer .*?)```", README, re.S).group(1)
-    printed = "\n".join(line.rstrip() for line in result.stdout.splitlines())
-    assert shown.strip() in printed, "the summary shown in the README is not what the code prints"
+def test_python_examples_run_and_print_what_is_shown(tmp_path):
+    """As for docs/ (tests/test_docs.py): the README's python blocks run in order,
+    and a text block right after one is exactly what it prints."""
+    assert any(docs_check.kind(info) == "run" for info, _, _ in docs_check.blocks(README_PATH))
+    docs_check.check_blocks(README_PATH, tmp_path)

@@ -124,13 +124,13 @@ class DataLoader:
                 "these must be those of x / 255 (MNIST: mean 0.1307, std 0.3081); got "
                 f"mean {mean:g}, std {std:g} (largest values), in the units of 0..255?")
         if self.x.dtype != np.uint8 and self.std is not None and mean <= 1 and std <= 1:
-            top = float(max(self.x.max(), -self.x.min()))   # one pass over x, here only
-            if top > 20:    # 0..255 pixels as floats: not divided by 255, unlike uint8
-                warnings.warn(
-                    f"DataLoader: x ({self.x.dtype}) holds values up to {top:g}, and only "
-                    f"uint8 images are divided by 255, but mean and std look like those of "
-                    f"[0, 1] data (std {std:g}): the batches will reach {top / std:.0f}. "
-                    "Divide 0..255 pixels by 255 first (or keep them uint8), or give mean "
+            low, top = float(self.x.min()), float(self.x.max())   # two passes, here only
+            if low >= 0 and 20 < top <= 255:   # like 0..255 pixels, which only uint8 are
+                warnings.warn(                 # divided by 255
+                    f"DataLoader: x ({self.x.dtype}) holds values from {low:g} to {top:g}, "
+                    f"and mean and std look like those of [0, 1] data (std {std:g}): the "
+                    f"batches will reach {top / std:.0f}. If x holds 0..255 pixels, divide "
+                    "it by 255 first (only uint8 images are divided for you), or give mean "
                     "and std in the units of x", stacklevel=3)
 
     def __len__(self):
