@@ -335,8 +335,8 @@ def confusion(counts, title="", ax=None):
         shown = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, np.nanmax(errors, initial=0)))
         for i in range(n):
             for j in range(n):
-                if i == j:
-                    share = counts[i, i] / max(1, counts[i].sum())
+                if i == j and counts[i].sum():               # a class with no samples: blank
+                    share = counts[i, i] / counts[i].sum()
                     ax.text(j, i, f"{100 * share:.1f}%", ha="center", va="center", fontsize=8)
                 elif counts[i, j]:
                     ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
@@ -352,7 +352,8 @@ def image_grid(images, titles, columns=10, title=""):
     """Images (N, H, W) or (N, 1, H, W) in rows of `columns`, each with its title,
     e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white."""
     images = np.asarray(images)
-    images = images.reshape(len(images), *images.shape[-2:]) if images.ndim == 4 else images
+    if images.ndim == 4 and images.shape[1] == 1:                   # one channel: (N, H, W)
+        images = images[:, 0]
     if images.ndim != 3 or len(images) != len(titles) or len(images) == 0:
         raise ShapeError(f"plot.image_grid: expected (N, H, W) images and N titles, N >= 1, "
                          f"got images of shape {images.shape} and {len(titles)} titles")

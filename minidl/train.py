@@ -267,7 +267,7 @@ class Trainer:
                     if self.checkpoint and (epoch_end or (self.checkpoint_every and
                                                           self.step % self.checkpoint_every == 0)):
                         self._checkpoint()
-                    if sigint["hit"]:
+                    if sigint["hit"] and self.step < total:   # after the last step: done
                         self._interrupted()
                     if self.stop or self.step >= total:
                         break

@@ -53,3 +53,39 @@ def test_a_folder_without_a_train_py_checkpoint_says_so(tmp_path):
     checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"step": 1})
     result = run(EVALUATE, [str(tmp_path)])
     assert result.returncode == 1 and "lacks train.py's options" in result.stderr
+
+
+def test_an_interrupted_cnn_run_is_compared_with_its_last_evaluation(mnist, tmp_path,
+                                                                    monkeypatch):
+    """The weights of a Ctrl-C checkpoint are newer than the run's last evaluation:
+    the script used to call that evaluation the run's final accuracy."""
+    import signal
+    from argparse import Namespace
+
+    from minidl.data import load_mnist
+    from minidl.losses import SoftmaxCrossEntropy
+    from minidl.optim import SGD
+    from minidl.train import Trainer
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "mnist"))
+    import common
+
+    def interrupt_at_15(trainer):
+        if trainer.step == 15:
+            os.kill(os.getpid(), signal.SIGINT)     # what Ctrl-C sends
+    data = load_mnist(mnist_root(), download=False)
+    train, test = common.loaders(data, Namespace(train_subset=640), "cnn", 64, seed=0)
+    model = common.build("cnn", True, "relu", [100], 0)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train,
+                      eval_loader=test, checkpoint=tmp_path / "checkpoint.npz",
+                      callbacks=[interrupt_at_15], progress=False)
+    trainer.history.config = {"model": "cnn", "batchnorm": True, "activation": "relu",
+                              "hidden": [100], "seed": 0}
+    history = trainer.fit(epochs=2)
+    assert history.interrupted and history.records[-1]["step"] == 10
+    result = run(EVALUATE, [str(tmp_path), "--data-dir", str(mnist_root())])
+    assert result.returncode == 0, result.stderr
+    last = history.records[-1]["test_acc"]
+    assert ("CNN relu, with BN, step 15: " in result.stdout and
+            f"the run was interrupted at step 15; its last evaluation, at step 10: "
+            f"{100 * last:.2f}%" in result.stdout)
+    assert_png(tmp_path / "mistakes.png")

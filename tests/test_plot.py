@@ -285,3 +285,11 @@ def test_image_grid_lays_out_images_with_their_titles(tmp_path):
     assert_png(Path(plot.save(fig, tmp_path / "g")[0]))
     with pytest.raises(ShapeError, match=r"expected \(N, H, W\) images and N titles"):
         plot.image_grid(images, ["one title"])
+
+
+def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_rgb():
+    fig = plot.confusion(np.array([[5, 1], [0, 0]]))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["83.3%", "1"]
+    plt.close(fig)
+    with pytest.raises(ShapeError, match=r"got images of shape \(2, 3, 4, 4\)"):
+        plot.image_grid(np.zeros((2, 3, 4, 4)), ["a", "b"])

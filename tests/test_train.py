@@ -526,3 +526,15 @@ def test_predict_gives_every_prediction_in_the_loaders_order():
     assert np.mean(predicted == labels) == evaluate(model, SoftmaxCrossEntropy(), test)[1]
     with pytest.raises(SettingError, match="predict got a pair of arrays"):
         predict(model, (test.x, test.y))
+
+
+def test_ctrl_c_at_the_last_step_finishes_the_run(tmp_path):
+    """A Ctrl-C that landed on the last step marked a finished run interrupted;
+    train.py then refused both to start over and to resume it."""
+    model, opt, train, _ = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=tmp_path / "ck.npz",
+                      callbacks=[InterruptAt(2 * len(train))], progress=False)
+    history = trainer.fit(epochs=2)
+    assert not history.interrupted and history.records[-1]["step"] == 2 * len(train)
+    assert not checkpoint.read_meta(tmp_path / "ck.npz")["history"]["interrupted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -45,7 +45,7 @@ def trained_model(run):
     path = os.path.join(run, "checkpoint.npz")
     if not os.path.exists(path):
         raise DataNotFoundError(f"{run}: no checkpoint.npz there; give the --out folder of a "
-                                "train.py run")
+                                "train.py run (compare_bn.py's model_*.npz are not read)")
     meta = checkpoint.read_meta(path)
     config = meta.get("history", {}).get("config") or {}
     if not all(key in config for key in BUILT_FROM):
@@ -54,6 +54,17 @@ def trained_model(run):
     model = build(*(config[key] for key in BUILT_FROM))
     checkpoint.load(model, path)
     return model, meta, config
+
+
+def compared_with_run(meta):
+    """What the run itself measured for these weights, to compare with."""
+    records = meta["history"]["records"]
+    last = records[-1] if records else None
+    if last is not None and last["step"] == meta["step"] and last["test_acc"] is not None:
+        return f"the run's final test accuracy: {100 * last['test_acc']:.2f}%"
+    since = (f"its last evaluation, at step {last['step']}: {100 * last['test_acc']:.2f}%"
+             if last is not None and last["test_acc"] is not None else "no evaluation before")
+    return f"the run was interrupted at step {meta['step']}; {since}"
 
 
 def main(argv=None):
@@ -71,8 +82,8 @@ def main(argv=None):
     wrong = np.flatnonzero(predicted != labels)
     shown = wrong[:args.mistakes]
 
-    what = f"{config['model'].upper()} {config['activation']}, " + \
-        f"{'with' if config['batchnorm'] else 'without'} BN, step {meta['step']}"
+    what = (f"{config['model'].upper()} {config['activation']}, "
+            f"{'with' if config['batchnorm'] else 'without'} BN, step {meta['step']}")
     figures = {
         "confusion": plot.confusion(counts, title=f"Confusion matrix: {what}"),
         "mistakes": plot.image_grid(data.x_test[shown], [f"{labels[i]} as {predicted[i]}"
@@ -90,10 +101,8 @@ def main(argv=None):
         with open(tmp, "w") as f:
             json.dump(result, f, indent=1)
 
-    final = meta["history"]["records"][-1]["test_acc"] if meta["history"]["records"] else None
     print(f"{what}: test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}% "
-          f"({len(wrong)} of {len(labels)} wrong; the run's final test accuracy: "
-          f"{'none' if final is None else f'{100 * final:.2f}%'})")
+          f"({len(wrong)} of {len(labels)} wrong; {compared_with_run(meta)})")
     print("accuracy per digit: " + ", ".join(f"{d}: {100 * a:.1f}%"
                                              for d, a in enumerate(per_digit)))
     print("most frequent mistakes: " + ", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5]))
