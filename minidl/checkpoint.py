@@ -26,8 +26,9 @@ def _check_args(owner, model, path, optimizer):
     """Name arguments given in the wrong order (save(path, model)) or of the wrong kind,
     before any file is read or written."""
     if not all(callable(getattr(model, m, None)) for m in ("parameters", "state")):
+        swapped = " (model and path swapped?)" if isinstance(model, (str, os.PathLike)) else ""
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): model must be a "
-                           f"model or layer, got {type(model).__name__} {model!r:.60}")
+                           f"model or layer, got {type(model).__name__} {model!r:.60}{swapped}")
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): path must be a "
                            f"file name, got {type(path).__name__}")

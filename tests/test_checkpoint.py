@@ -379,8 +379,9 @@ def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
     model = mlp(4, [3], 2, seed=0)
     path = tmp_path / "m.npz"
     with pytest.raises(SettingError, match=r"checkpoint.save\(model, path, optimizer=None\): "
-                                           r"model must be a model or layer, got PosixPath"):
-        checkpoint.save(path, model)
+                                           r"model must be a model or layer, got PosixPath.*"
+                                           r"\(model and path swapped\?\)"):
+        checkpoint.save(path, model)                     # says: model and path swapped?
     with pytest.raises(SettingError, match=r"checkpoint.load\(model, path, optimizer=None\): "
                                            r"model must be a model or layer, got str"):
         checkpoint.load(str(path), model)

@@ -79,13 +79,25 @@ def test_an_interrupted_cnn_run_is_compared_with_its_last_evaluation(mnist, tmp_
                       eval_loader=test, checkpoint=tmp_path / "checkpoint.npz",
                       callbacks=[interrupt_at_15], progress=False)
     trainer.history.config = {"model": "cnn", "batchnorm": True, "activation": "relu",
-                              "hidden": [100], "seed": 0}
+                              "hidden": [100], "seed": 0, "epochs": 2}
     history = trainer.fit(epochs=2)
     assert history.interrupted and history.records[-1]["step"] == 10
     result = run(EVALUATE, [str(tmp_path), "--data-dir", str(mnist_root())])
     assert result.returncode == 0, result.stderr
     last = history.records[-1]["test_acc"]
     assert ("CNN relu, with BN, step 15: " in result.stdout and
-            f"the run was interrupted at step 15; its last evaluation, at step 10: "
-            f"{100 * last:.2f}%" in result.stdout)
+            f"the run stopped before its end, at step 15 of epoch 2 of 2; its last "
+            f"evaluation, at step 10: {100 * last:.2f}%" in result.stdout)
     assert_png(tmp_path / "mistakes.png")
+
+    killed = tmp_path / "killed"               # a checkpoint from the end of epoch 1 of 2
+    train, test = common.loaders(data, Namespace(train_subset=640), "mlp", 64, seed=0)
+    model = common.build("mlp", True, "relu", [100], 0)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train,
+                      eval_loader=test, checkpoint=killed / "checkpoint.npz", progress=False)
+    trainer.history.config = {"model": "mlp", "batchnorm": True, "activation": "relu",
+                              "hidden": [100], "seed": 0, "epochs": 2}
+    killed.mkdir()
+    trainer.fit(epochs=1)
+    result = run(EVALUATE, [str(killed), "--data-dir", str(mnist_root())])
+    assert "the run stopped before its end, at step 10 of epoch 2 of 2" in result.stdout

@@ -7,7 +7,9 @@ matrix, and the misclassified test images.
 rebuilds the network the run trained (from the options its checkpoint records),
 loads the weights, standardizes the test images as train.py does, and writes
 into the run's folder (or --out) confusion.png, mistakes.png and
-evaluation.json. Its test loss and accuracy are the run's final ones.
+evaluation.json. For a finished run its test loss and accuracy are the run's
+final ones; a run that stopped early (Ctrl-C) is compared with its last
+evaluation.
 """
 import argparse
 import json
@@ -56,15 +58,21 @@ def trained_model(run):
     return model, meta, config
 
 
-def compared_with_run(meta):
-    """What the run itself measured for these weights, to compare with."""
-    records = meta["history"]["records"]
+def compared_with_run(meta, config):
+    """What the run itself measured for these weights, to compare with. A run that
+    did not finish (Ctrl-C, killed, or diverged after this checkpoint) has only
+    its last evaluation, which may be from an earlier step."""
+    records = [r for r in meta["history"]["records"] if r["test_acc"] is not None]
     last = records[-1] if records else None
-    if last is not None and last["step"] == meta["step"] and last["test_acc"] is not None:
-        return f"the run's final test accuracy: {100 * last['test_acc']:.2f}%"
-    since = (f"its last evaluation, at step {last['step']}: {100 * last['test_acc']:.2f}%"
-             if last is not None and last["test_acc"] is not None else "no evaluation before")
-    return f"the run was interrupted at step {meta['step']}; {since}"
+    seen = "none" if last is None else f"{100 * last['test_acc']:.2f}%"
+    finished = (not meta["history"].get("interrupted") and
+                meta["loader"]["epoch"] >= config.get("epochs", 0))
+    if finished and last is not None and last["step"] == meta["step"]:
+        return f"the run's final test accuracy: {seen}"
+    at = "" if last is None else f", at step {last['step']}"
+    return (f"the run stopped before its end, at step {meta['step']} of epoch "
+            f"{meta['loader']['epoch'] + 1} of {config.get('epochs', '?')}; "
+            f"its last evaluation{at}: {seen}")
 
 
 def main(argv=None):
@@ -102,7 +110,7 @@ def main(argv=None):
             json.dump(result, f, indent=1)
 
     print(f"{what}: test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}% "
-          f"({len(wrong)} of {len(labels)} wrong; {compared_with_run(meta)})")
+          f"({len(wrong)} of {len(labels)} wrong; {compared_with_run(meta, config)})")
     print("accuracy per digit: " + ", ".join(f"{d}: {100 * a:.1f}%"
                                              for d, a in enumerate(per_digit)))
     print("most frequent mistakes: " + ", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5]))

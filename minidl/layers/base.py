@@ -89,7 +89,7 @@ class Layer:
 
     def _save(self, *values):
         """Keep what backward needs; one backward per forward."""
-        self._cache = values
+        self._cache, self._taken = values, None
 
     def forget(self):
         """Drop what the last forward kept for backward (a backward then raises)."""
