@@ -98,6 +98,12 @@ def _add_batch(totals, loss, logits, yb):
     totals[2] += len(yb)
 
 
+def _batches(loader):
+    """A DataLoader whole and in order (loader.in_order()), even if an epoch of it
+    was left unfinished; any other iterable of (xb, yb) batches as it comes."""
+    return loader.in_order() if isinstance(loader, DataLoader) else loader
+
+
 def evaluate(model, loss_fn, loader):
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
     batches; the model's mode is restored afterwards. A DataLoader is read whole,
@@ -108,9 +114,8 @@ def evaluate(model, loss_fn, loader):
         raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
                            f"SoftmaxCrossEntropy(), got {loss_fn!r}")
     totals = [0.0, 0, 0]
-    batches = loader.in_order() if isinstance(loader, DataLoader) else loader
     with model.inference():
-        for xb, yb in batches:
+        for xb, yb in _batches(loader):
             logits = model.forward(xb)
             _add_batch(totals, loss_fn.forward(logits, yb), logits, yb)
     loss_sum, correct, n = totals
@@ -126,9 +131,8 @@ def predict(model, loader):
     reads it."""
     _check_loader("predict", loader)
     predictions, labels = [], []
-    batches = loader.in_order() if isinstance(loader, DataLoader) else loader
     with model.inference():
-        for xb, yb in batches:
+        for xb, yb in _batches(loader):
             predictions.append(model.forward(xb).argmax(axis=1))
             labels.append(np.asarray(yb))
     if not predictions:
@@ -346,7 +350,7 @@ class Trainer:
         instead, as a divergence, and the last good checkpoint on disk stays."""
         bad = self._non_finite()
         if bad is None:
-            self.save(self.checkpoint)
+            self._write(self.checkpoint)
         else:
             self._diverged(f"{bad} became NaN or infinite", self.step, self.optimizer.lr, None)
 
@@ -363,6 +367,9 @@ class Trainer:
         if bad is not None:
             raise DivergenceError(f"Trainer.save: {bad} is NaN or infinite; {path} was not "
                                   "written")
+        self._write(path)
+
+    def _write(self, path):
         meta = {"step": self.step, "elapsed": self.elapsed, "since_record": self._since_record,
                 "loader": self.train_loader.state_dict(), "history": self.history.to_dict()}
         ckpt.save(self.model, path, self.optimizer, meta=meta)

@@ -452,3 +452,18 @@ def test_a_layers_own_backward_refuses_a_dy_that_would_broadcast(layer, shape):
         layer.backward(np.ones((1, *y.shape[1:]), np.float32))
     dx = layer.backward(np.ones_like(y))         # the refused dy did not use up the forward
     assert dx.shape == shape
+
+
+def test_check_dy_before_saved_keeps_the_forward_too():
+    """A new layer may check dy before taking its saved values; a refused dy then
+    set the cache to None, and the retry found no forward."""
+    class Twice(ReLU):
+        def backward(self, dy):
+            self._check_dy(dy, (2, 3))
+            (mask,) = self._saved()
+            return dy * 2
+    layer = Twice()
+    layer.forward(np.ones((2, 3), np.float32))
+    with pytest.raises(ShapeError, match="backward expected dy of shape"):
+        layer.backward(np.ones((1, 3), np.float32))
+    assert layer.backward(np.ones((2, 3), np.float32)).shape == (2, 3)

@@ -111,7 +111,8 @@ class Layer:
         (C,) gradient would otherwise broadcast, and give wrong gradients silently."""
         taken, self._taken = getattr(self, "_taken", None), None
         if np.shape(dy) != tuple(shape):
-            self._cache = taken       # the forward's values stay: backward may be called again
+            if taken is not None:     # the forward's values stay: backward may be called again
+                self._cache = taken
             raise ShapeError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the "
                              f"shape of the forward's output), got {np.shape(dy)}")
 
