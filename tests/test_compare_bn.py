@@ -332,3 +332,23 @@ def test_a_net_that_diverges_before_its_first_evaluation_is_drawn_and_summarized
     assert_png(tmp_path / "accuracy.png")
     summary = (tmp_path / "summary.md").read_text()
     assert "| final test accuracy | none (diverged at step" in summary
+
+
+@pytest.mark.parametrize("net", ["bn", "plain"])
+def test_evaluate_py_reads_either_net_of_a_comparison(out, net):
+    """evaluate.py rebuilds each net from summary.json's settings, on the run's test
+    subset, and gives the run's own final accuracy."""
+    script = REPO / "examples" / "mnist" / "evaluate.py"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, str(script), str(out), "--net", net, "--data-dir",
+                             str(mnist_root())], capture_output=True, text=True, env=env,
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    final = load(out, "summary.json")[net]["final_test_acc"]
+    got = load(out, f"{net}_evaluation.json")
+    assert got["test_acc"] == final and sum(map(sum, got["confusion"])) == 1000
+    assert f"the run's final test accuracy: {100 * final:.2f}%" in result.stdout
+    assert_png(out / f"{net}_confusion.png")
+    both = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=300)
+    assert both.returncode == 1 and "choose one with --net bn or --net plain" in both.stderr

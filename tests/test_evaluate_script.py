@@ -47,7 +47,8 @@ def test_evaluation_gives_the_runs_own_final_accuracy_and_its_mistakes(trained):
 def test_a_folder_without_a_train_py_checkpoint_says_so(tmp_path):
     result = run(EVALUATE, [str(tmp_path)])
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "no checkpoint.npz there; give the --out folder of a train.py run" in result.stderr
+    assert ("neither checkpoint.npz (train.py) nor summary.json (compare_bn.py) there; give "
+            "the --out folder of a run" in result.stderr)
     from minidl import checkpoint
     from minidl.models import mlp
     checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"step": 1})

@@ -1,26 +1,28 @@
-"""Look at what a train.py run gets wrong: accuracy per digit, the confusion
+"""Look at what a trained net gets wrong: accuracy per digit, the confusion
 matrix, and the misclassified test images.
 
     python examples/mnist/train.py --model mlp --epochs 1 --out runs/mlp
     python examples/mnist/evaluate.py runs/mlp
+    python examples/mnist/evaluate.py runs/paper --net bn      # a compare_bn.py run
 
-rebuilds the network the run trained (from the options its checkpoint records),
-loads the weights, standardizes the test images as train.py does, and writes
-into the run's folder (or --out) confusion.png, mistakes.png and
-evaluation.json. For a finished run its test loss and accuracy are the run's
-final ones; a run that stopped early (Ctrl-C) is compared with its last
-evaluation.
+rebuilds the network a run trained (from the options it recorded), loads the
+weights, standardizes the test images as training did, and writes into the
+run's folder (or --out) confusion.png, mistakes.png and evaluation.json
+(prefixed bn_ or plain_ for a compare_bn.py net). For a finished run its test
+loss and accuracy are the run's final ones; a train.py run that stopped early
+(Ctrl-C) is compared with its last evaluation.
 """
 import argparse
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
                     load_data, loader_of_test_set, names, run_cli)
 from minidl import checkpoint, plot
-from minidl.errors import CheckpointError, DataNotFoundError
+from minidl.errors import CheckpointError, DataNotFoundError, FormatError, SettingError
 from minidl.files import atomic_path
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.train import evaluate, predict
@@ -30,7 +32,10 @@ BUILT_FROM = ("model", "batchnorm", "activation", "hidden", "seed")   # train.py
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
-    p.add_argument("run", metavar="RUN", help="the --out folder of a train.py run")
+    p.add_argument("run", metavar="RUN", help="the --out folder of a train.py or compare_bn.py "
+                                              "run")
+    p.add_argument("--net", choices=["bn", "plain"], default=None,
+                   help="for a compare_bn.py folder: the net with BN or the one without")
     p.add_argument("--out", default=None, help="output folder (default: RUN)")
     p.add_argument("--mistakes", type=int, default=30, metavar="N",
                    help="show the first N misclassified test images")
@@ -42,12 +47,30 @@ def parse_args(argv=None):
     return args
 
 
-def trained_model(run):
-    """The network of a train.py run with its weights, and the run's metadata."""
-    path = os.path.join(run, "checkpoint.npz")
-    if not os.path.exists(path):
-        raise DataNotFoundError(f"{run}: no checkpoint.npz there; give the --out folder of a "
-                                "train.py run (compare_bn.py's model_*.npz are not read)")
+@dataclass
+class Run:
+    """A trained network and what its run measured, to compare with."""
+    model: object
+    config: dict          # model, batchnorm, activation: what the titles name
+    step: int             # steps the weights were trained for
+    measured: str         # the run's own accuracy for these weights, in words
+    test_subset: int      # the test images the run evaluated on (None: all)
+    name: str             # the output files' prefix
+
+
+def trained_run(folder, net):
+    """The network of a train.py run (checkpoint.npz) or of one of the two nets of
+    a compare_bn.py run (model_<net>.npz), with its weights."""
+    if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+        return train_py_run(folder)
+    if os.path.exists(os.path.join(folder, "summary.json")):
+        return compare_bn_run(folder, net)
+    raise DataNotFoundError(f"{folder}: neither checkpoint.npz (train.py) nor summary.json "
+                            "(compare_bn.py) there; give the --out folder of a run")
+
+
+def train_py_run(folder):
+    path = os.path.join(folder, "checkpoint.npz")
     meta = checkpoint.read_meta(path)
     config = meta.get("history", {}).get("config") or {}
     if not all(key in config for key in BUILT_FROM):
@@ -55,13 +78,13 @@ def trained_model(run):
                               f"({', '.join(BUILT_FROM)}); was it written by train.py?")
     model = build(*(config[key] for key in BUILT_FROM))
     checkpoint.load(model, path)
-    return model, meta, config
+    return Run(model, config, meta["step"], compared_with_run(meta, config), None, "")
 
 
 def compared_with_run(meta, config):
-    """What the run itself measured for these weights, to compare with. A run that
-    did not finish (Ctrl-C, killed, or diverged after this checkpoint) has only
-    its last evaluation, which may be from an earlier step."""
+    """What a train.py run itself measured for these weights. A run that did not
+    finish (Ctrl-C, killed, or diverged after this checkpoint) has only its last
+    evaluation, which may be from an earlier step."""
     records = [r for r in meta["history"]["records"] if r["test_acc"] is not None]
     last = records[-1] if records else None
     seen = "none" if last is None else f"{100 * last['test_acc']:.2f}%"
@@ -75,14 +98,37 @@ def compared_with_run(meta, config):
             f"its last evaluation{at}: {seen}")
 
 
+def compare_bn_run(folder, net):
+    if net is None:
+        raise SettingError(f"{folder} holds compare_bn.py's two nets: choose one with "
+                           "--net bn or --net plain")
+    path = os.path.join(folder, "summary.json")
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+        settings, own = summary["settings"], summary[net]
+        model = build(settings["model"], net == "bn", settings["activation"],
+                      settings["hidden"], settings["seed"], init=settings["init"])
+        final, steps, subset = own["final_test_acc"], own["steps_done"], settings["test_subset"]
+    except (ValueError, KeyError, TypeError) as e:     # JSON errors are ValueErrors
+        raise FormatError(f"{path}: not the summary.json compare_bn.py writes ({e!r})") from None
+    checkpoint.load(model, os.path.join(folder, f"model_{net}.npz"))
+    config = {"model": settings["model"], "batchnorm": net == "bn",
+              "activation": settings["activation"]}
+    measured = ("the run's final test accuracy: " +
+                ("none (it diverged)" if final is None else f"{100 * final:.2f}%"))
+    return Run(model, config, steps, measured, subset, f"{net}_")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    model, meta, config = trained_model(args.run)
+    run = trained_run(args.run, args.net)
+    config = run.config
     out = ensure_dir(args.out or args.run)
     data = load_data(args)
-    test = loader_of_test_set(data, config["model"])
-    loss, accuracy = evaluate(model, SoftmaxCrossEntropy(), test)
-    predicted, labels = predict(model, test)
+    test = loader_of_test_set(data, config["model"], test_subset=run.test_subset)
+    loss, accuracy = evaluate(run.model, SoftmaxCrossEntropy(), test)
+    predicted, labels = predict(run.model, test)
     classes = 10
     counts = np.bincount(labels * classes + predicted, minlength=classes ** 2)
     counts = counts.reshape(classes, classes)      # counts[i, j]: digit i taken for j
@@ -91,7 +137,7 @@ def main(argv=None):
     shown = wrong[:args.mistakes]
 
     what = (f"{config['model'].upper()} {config['activation']}, "
-            f"{'with' if config['batchnorm'] else 'without'} BN, step {meta['step']}")
+            f"{'with' if config['batchnorm'] else 'without'} BN, step {run.step}")
     figures = {
         "confusion": plot.confusion(counts, title=f"Confusion matrix: {what}"),
         "mistakes": plot.image_grid(data.x_test[shown], [f"{labels[i]} as {predicted[i]}"
@@ -99,22 +145,24 @@ def main(argv=None):
                                     title=f"The first {len(shown)} of {len(wrong)} "
                                           f"misclassified test images ({what})")}
     plots = [p for name, fig in figures.items()
-             for p in plot.save(fig, os.path.join(out, name), args.format, args.dpi)]
+             for p in plot.save(fig, os.path.join(out, run.name + name), args.format, args.dpi)]
     pairs = sorted(((counts[i, j], i, j) for i in range(classes) for j in range(classes)
                     if i != j and counts[i, j]), reverse=True)
-    result = {"run": args.run, "step": meta["step"], "test_loss": loss, "test_acc": accuracy,
+    result = {"run": args.run, "net": args.net, "step": run.step, "test_loss": loss,
+              "test_acc": accuracy,
               "per_digit_acc": per_digit.tolist(), "confusion": counts.tolist(),
               "misclassified": wrong.tolist()}
-    with atomic_path(os.path.join(out, "evaluation.json"), suffix=".json") as tmp:
+    written = os.path.join(out, f"{run.name}evaluation.json")
+    with atomic_path(written, suffix=".json") as tmp:
         with open(tmp, "w") as f:
             json.dump(result, f, indent=1)
 
     print(f"{what}: test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}% "
-          f"({len(wrong)} of {len(labels)} wrong; {compared_with_run(meta, config)})")
+          f"({len(wrong)} of {len(labels)} wrong; {run.measured})")
     print("accuracy per digit: " + ", ".join(f"{d}: {100 * a:.1f}%"
                                              for d, a in enumerate(per_digit)))
     print("most frequent mistakes: " + ", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5]))
-    print(f"wrote {out}/: {names(plots)} evaluation.json")
+    print(f"wrote {out}/: {names(plots + [written])}")
     return 0
 
 
