@@ -40,6 +40,9 @@ def test_evaluation_gives_the_runs_own_final_accuracy_and_its_mistakes(trained):
     assert len(got["misclassified"]) == 10_000 - np.trace(counts)
     assert f"test accuracy {100 * final:.2f}%" in result.stdout
     assert "most frequent mistakes: " in result.stdout
+    wrong_net = run(EVALUATE, [str(trained), "--net", "bn"])
+    assert wrong_net.returncode == 1 and "--net is for the two nets of a compare_bn.py run" \
+        in wrong_net.stderr
     for name in ("confusion.png", "mistakes.png"):
         assert_png(trained / name)
 

@@ -62,6 +62,9 @@ def trained_run(folder, net):
     """The network of a train.py run (checkpoint.npz) or of one of the two nets of
     a compare_bn.py run (model_<net>.npz), with its weights."""
     if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+        if net is not None:
+            raise SettingError(f"{folder} holds a train.py run, one net: --net is for the "
+                               "two nets of a compare_bn.py run")
         return train_py_run(folder)
     if os.path.exists(os.path.join(folder, "summary.json")):
         return compare_bn_run(folder, net)
