@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from minidl.errors import SettingError, ShapeError, check_number
+from minidl.errors import SettingError, ShapeError, check_int, check_number
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
@@ -109,6 +109,7 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     """
     _check_layer(layer)
     eps = check_number("gradcheck", "eps", eps, lambda v: v > 0, "a number > 0 (1e-6 works)")
+    seed = check_int("gradcheck", "seed", seed, 0)
     layer = copy.deepcopy(layer)     # work on a copy: the caller's layer is never touched
     for part in [layer] + list(getattr(layer, "layers", [])):
         part.input_grad = part.needs_input_grad = True    # we check dL/dx too
@@ -198,7 +199,7 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
         raise SettingError(f"gradcheck_layers: expected a Sequential, whose layers it checks "
                            f"one by one, got {what}; gradcheck(layer, x) checks a single layer")
     model = copy.deepcopy(model)
-    rng = np.random.default_rng((seed, 2))
+    rng = np.random.default_rng((check_int("gradcheck_layers", "seed", seed, 0), 2))
     h = np.array(x, dtype=np.float64)
     errors = {}
     for i, layer in enumerate(model.layers):

@@ -165,7 +165,13 @@ class Sequential:
         model = deepcopy(self)
         with model.inference():
             for i, layer in enumerate(model.layers):
-                x = layer.forward(x)
+                try:
+                    x = layer.forward(x)
+                except ShapeError as e:
+                    hint = (" input_shape is one sample's shape, without the batch axis: "
+                            "784 or (784,) for an MLP, (1, 28, 28) for a CNN" if i == 0 else "")
+                    raise ShapeError(f"summary({input_shape}): layer {i} refused its input "
+                                     f"(2 samples): {e}.{hint}") from None
                 n = sum(v.size for v in layer.params.values())
                 rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
         width = max(len(r[0]) for r in rows) + 2

@@ -89,6 +89,16 @@ def test_gradcheck_layers_needs_a_sequential(model, got):
 
 
 @pytest.mark.parametrize("check", [gradcheck, gradients,
+                                   lambda layer, x, seed: gradcheck_layers(Sequential(layer), x,
+                                                                           seed=seed)])
+def test_seed_must_be_an_int(check):
+    """seed=1.5 used to fail in NumPy's words, without naming gradcheck's seed."""
+    with pytest.raises(SettingError, match=r"gradcheck(_layers)?: seed must be an int >= 0, "
+                                           "got 1.5"):
+        check(ReLU(), np.ones((2, 3)), seed=1.5)
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradients,
                                    lambda layer, x, eps: gradcheck_layers(Sequential(layer), x,
                                                                           eps=eps)])
 @pytest.mark.parametrize("eps", [0, -1e-6])

@@ -27,6 +27,22 @@ def test_summary_lists_shapes_and_counts_without_changing_state():
     assert model.training and model.layers[1].num_batches == 0
 
 
+@pytest.mark.parametrize("model, shape", [(mlp(784, [5], 3), (64, 784)),
+                                          (cnn(seed=0), (64, 1, 28, 28))])
+def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape):
+    """summary((64, 784)) used to fail on "got shape (2, 64, 784)", a 2 the user never gave."""
+    with pytest.raises(ShapeError, match=rf"summary\({re.escape(str(shape))}\): layer 0 .*"
+                                         "without the batch axis"):
+        model.summary(shape)
+
+
+def test_summary_names_a_later_layer_without_the_batch_axis_hint():
+    model = Sequential(Dense(6, 5, rng=0), Dense(4, 3, rng=0))
+    with pytest.raises(ShapeError, match=r"summary\(\(6,\)\): layer 1 .*got shape \(2, 5\)") as e:
+        model.summary(6)
+    assert "batch axis" not in str(e.value)
+
+
 def test_summary_between_forward_and_backward_changes_nothing():
     model = mlp(6, [5], 3, batchnorm=True, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 6)).astype(np.float32)
@@ -399,6 +415,13 @@ def test_a_std_init_may_be_any_real_number():
         with pytest.raises(SettingError, match=r"Dense: init must be 'he', 'xavier' or a std "
                                                rf"> 0, got {re.escape(repr(bad))}"):
             Dense(4, 3, init=bad)
+
+
+def test_an_array_init_is_refused_with_how_to_set_weights():
+    """init=W used to fail in NumPy's words: the truth value of an array is ambiguous."""
+    with pytest.raises(SettingError, match=r"Conv2D: init .* an array of shape \(2, 1, 3, 3\);"
+                                           r" .* assign layer.params\['W'\]\[...\]"):
+        Conv2D(1, 2, 3, init=np.ones((2, 1, 3, 3)))
 
 
 @pytest.mark.parametrize("build, says", [
