@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from minidl.errors import CheckpointError, SettingError
+from minidl.errors import CheckpointError, SettingError, has_methods
 from minidl.files import atomic_path
 
 FORMAT = "minidl-checkpoint-1"
@@ -25,19 +25,21 @@ FORMAT = "minidl-checkpoint-1"
 def _check_args(owner, model, path, optimizer):
     """Name arguments given in the wrong order (save(path, model)) or of the wrong kind,
     before any file is read or written."""
-    if not all(callable(getattr(model, m, None)) for m in ("parameters", "state")):
+    if not has_methods(model, "parameters", "state"):
         swapped = " (model and path swapped?)" if isinstance(model, (str, os.PathLike)) else ""
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): model must be a "
                            f"model or layer, got {type(model).__name__} {model!r:.60}{swapped}")
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): path must be a "
                            f"file name, got {type(path).__name__}")
-    if optimizer is not None and not callable(getattr(optimizer, "state", None)):
+    if optimizer is not None and not has_methods(optimizer, "state"):
         raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
                            f"got {type(optimizer).__name__}")
 
 
-def _arrays(model, optimizer):
+def arrays(model, optimizer=None):
+    """The arrays a checkpoint holds, by name: "param/0.W", "state/1.running_mean",
+    "optim/..." for the optimizer's buffers (the same objects, not copies)."""
     arrays = {f"param/{p.name}": p.value for p in model.parameters()}
     arrays.update({f"state/{k}": v for k, v in model.state().items()})
     if optimizer is not None:
@@ -60,10 +62,10 @@ def save(model, path, optimizer=None, meta=None):
         raise SettingError(f"checkpoint.save: meta must be a dict such as {{'step': 100}}, "
                            f"got {type(meta).__name__} {meta!r:.60}")
     header = {"format": FORMAT, "meta": _plain(meta, "meta")}
-    arrays = _arrays(model, optimizer)
-    arrays["meta"] = np.array(json.dumps(header))
+    contents = arrays(model, optimizer)
+    contents["meta"] = np.array(json.dumps(header))
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **contents)
 
 
 def _plain(value, where):
@@ -98,7 +100,7 @@ def load(model, path, optimizer=None, check_meta=None):
     _check_args("load", model, path, optimizer)
     path = os.fspath(path)
     stored, meta = _read(path)
-    expected = _arrays(model, optimizer)
+    expected = arrays(model, optimizer)
     for name, current in expected.items():      # check everything before changing anything
         if name not in stored:
             raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); "

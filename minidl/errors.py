@@ -4,8 +4,8 @@ Every error minidl raises on bad input is one of these, so a caller can catch
 exactly "minidl refused this" without also catching its own bugs. Each is a
 subclass of the built-in error a Python user would expect (ValueError for bad
 data, RuntimeError for misuse of a layer), so generic handlers keep working.
-check_int, check_number and check_dtype, at the end, are the checks of settings
-that layers, the optimizer and the data loader share.
+check_int, check_number, check_dtype and has_methods, at the end, are the checks
+of settings that layers, the optimizer, the data loader and the trainer share.
 """
 import math
 
@@ -90,3 +90,8 @@ def check_dtype(owner, dtype):
     if dtype.kind != "f":
         raise SettingError(f"{message} {dtype}")
     return dtype
+
+
+def has_methods(obj, *methods):
+    """obj has these methods and is an object, not a class (SGD(...), not SGD)."""
+    return not isinstance(obj, type) and all(callable(getattr(obj, m, None)) for m in methods)

@@ -187,7 +187,7 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
     """How one unit's input is distributed over a fixed batch, along training.
 
     steps: (T,) training steps; values: (T, P) the percentiles at each step,
-    as recorded by minidl.train.LayerInputRecorder (its .steps and .values).
+    as recorded by minidl.callbacks.LayerInputRecorder (its .steps and .values).
     The median is drawn bold, the other percentiles thin, in the colour of `key`.
     """
     values = np.asarray(values, dtype=float)

@@ -14,10 +14,12 @@ recorded, with on_divergence="record"); Ctrl-C stops at the end of the
 current step and, with a checkpoint path, saves everything needed to resume
 bit for bit: weights, BN statistics, momentum buffers, the data loader's
 position and random state, the step and the history.
+
+evaluate() and predict() live in minidl/evaluate.py, Callback and the Figure 1
+recorder in minidl/callbacks.py; all of them may be imported from here too.
 """
 import contextlib
 import math
-import numbers
 import os
 import signal
 import threading
@@ -27,37 +29,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
-from minidl.data.loader import DataLoader
+from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
-                           check_int, check_number)
+                           check_int, check_number, has_methods)
+from minidl.evaluate import check_loader, evaluate, predict, tally
 from minidl.history import History
 from minidl.layers.base import Param
 
-
-class Callback:
-    """Override any of these; each receives the Trainer."""
-
-    def on_train_begin(self, trainer):
-        pass
-
-    def on_step_end(self, trainer):
-        pass
-
-    def on_eval(self, trainer, record):
-        pass
-
-    def on_train_end(self, trainer):
-        pass
+__all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecorder",
+           "layer_input"]
 
 
 class _StepFunction(Callback):
     def __init__(self, fn):
         self.on_step_end = fn
-
-
-def _is_instance_of(obj, *methods):
-    """obj has these methods and is an object, not a class (SGD, not SGD())."""
-    return not isinstance(obj, type) and all(callable(getattr(obj, m, None)) for m in methods)
 
 
 def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
@@ -67,7 +52,7 @@ def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
             ("model", model, ("forward", "backward", "parameters", "train"), "mlp(784, [100], 10)"),
             ("loss_fn", loss_fn, ("forward", "backward"), "SoftmaxCrossEntropy()"),
             ("optimizer", optimizer, ("step",), "SGD(model.parameters(), lr=0.1)")):
-        if not _is_instance_of(obj, *methods):
+        if not has_methods(obj, *methods):
             raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
                                f"such as {example}; got {obj!r}")
     owned = {(id(p.layer), p.key) for p in model.parameters()}
@@ -76,68 +61,10 @@ def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
         raise SettingError("Trainer: the optimizer updates parameters that are not this "
                            "model's (was the model built again after the optimizer?); make it "
                            "from this model: SGD(model.parameters(), ...)")
-    _check_loader("Trainer: eval_loader", eval_loader)
+    check_loader("Trainer: eval_loader", eval_loader)
     if schedule is not None and not callable(schedule):
         raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
                            f"cosine(0.1, total_steps), got {schedule!r}")
-
-
-def _check_loader(owner, loader):
-    """An (x, y) pair of arrays where batches are expected."""
-    if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
-            isinstance(a, np.ndarray) for a in loader):
-        raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
-                           "batches: DataLoader(x, y, batch_size, shuffle=False)")
-
-
-def _add_batch(totals, loss, logits, yb):
-    """totals = [loss summed over samples, correct predictions, samples]: add
-    one batch whose mean loss is `loss`."""
-    totals[0] += loss * len(yb)
-    totals[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
-    totals[2] += len(yb)
-
-
-def _batches(loader):
-    """A DataLoader whole and in order (loader.in_order()), even if an epoch of it
-    was left unfinished; any other iterable of (xb, yb) batches as it comes."""
-    return loader.in_order() if isinstance(loader, DataLoader) else loader
-
-
-def evaluate(model, loss_fn, loader):
-    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
-    batches; the model's mode is restored afterwards. A DataLoader is read whole,
-    in order (loader.in_order()), even if an epoch of it was left unfinished;
-    any other iterable of (xb, yb) batches is read as it comes."""
-    _check_loader("evaluate", loader)
-    if not _is_instance_of(loss_fn, "forward"):      # a forward-only metric will do
-        raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
-                           f"SoftmaxCrossEntropy(), got {loss_fn!r}")
-    totals = [0.0, 0, 0]
-    with model.inference():
-        for xb, yb in _batches(loader):
-            logits = model.forward(xb)
-            _add_batch(totals, loss_fn.forward(logits, yb), logits, yb)
-    loss_sum, correct, n = totals
-    if n == 0:
-        raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")
-    return loss_sum / n, correct / n
-
-
-def predict(model, loader):
-    """(predictions, labels): the class ``model`` predicts for every sample of
-    ``loader`` (the largest logit), in eval mode, and the labels, as two arrays
-    in the loader's order. A DataLoader is read whole and in order, as evaluate()
-    reads it."""
-    _check_loader("predict", loader)
-    predictions, labels = [], []
-    with model.inference():
-        for xb, yb in _batches(loader):
-            predictions.append(model.forward(xb).argmax(axis=1))
-            labels.append(np.asarray(yb))
-    if not predictions:
-        raise ShapeError("predict: the loader yielded no batch (an empty or used-up iterable?)")
-    return np.concatenate(predictions), np.concatenate(labels)
 
 
 @contextlib.contextmanager
@@ -296,7 +223,7 @@ class Trainer:
         self.loss = loss
         self.history.step_loss.append(loss)
         self.history.step_lr.append(lr)
-        _add_batch(self._since_record, loss, logits, yb)
+        tally(self._since_record, loss, logits, yb)
         for c in self.callbacks:
             c.on_step_end(self)
         return not self.stop
@@ -356,7 +283,7 @@ class Trainer:
 
     def _non_finite(self):
         """The name of the first array a checkpoint would hold that is NaN or infinite."""
-        arrays = ckpt._arrays(self.model, self.optimizer)
+        arrays = ckpt.arrays(self.model, self.optimizer)
         bad = next((k for k, v in arrays.items() if not np.all(np.isfinite(v))), None)
         return None if bad is None else bad.split("/", 1)[1]     # "param/0.W" -> "0.W"
 
@@ -417,45 +344,3 @@ class Trainer:
 def fit(model, loss_fn, optimizer, train_loader, epochs=None, steps=None, **options):
     """Train ``model``; a shortcut for Trainer(...).fit(epochs or steps)."""
     return Trainer(model, loss_fn, optimizer, train_loader, **options).fit(epochs, steps)
-
-
-class LayerInputRecorder(Callback):
-    """Every ``every`` steps, the percentiles of one unit of ``model.layers[index]``'s
-    input over a fixed batch x, computed in eval mode (no state changes).
-
-    With index pointing at the last hidden Sigmoid, this is the input to that
-    sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c).
-    """
-
-    def __init__(self, index, x, unit=0, every=100, percentiles=(15, 50, 85)):
-        self.index, self.x, self.unit, self.every = index, x, unit, every
-        self.percentiles = percentiles
-        self.steps, self.values = [], []
-
-    def record(self, trainer):
-        h = layer_input(trainer.model, self.x, self.index)
-        if not -h.shape[1] <= self.unit < h.shape[1]:
-            raise SettingError(f"LayerInputRecorder: unit {self.unit} does not exist; the "
-                               f"input to layer {self.index} has {h.shape[1]} units")
-        self.steps.append(trainer.step)
-        self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
-
-    def on_train_begin(self, trainer):
-        if not self.steps:
-            self.record(trainer)
-
-    def on_step_end(self, trainer):
-        if trainer.step % self.every == 0:
-            self.record(trainer)
-
-
-def layer_input(model, x, index):
-    """The input that model.layers[index] receives for x, computed in eval mode."""
-    n = len(model.layers)
-    if not (isinstance(index, numbers.Integral) and -n <= index < n):   # else: the output
-        raise SettingError(f"layer_input: index must be the index of a layer, 0 to {n - 1} "
-                           f"(or -{n} to -1) for this model, got {index!r}")
-    with model.inference():
-        for layer in model.layers[:index]:
-            x = layer.forward(x)
-    return x

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minidl import checkpoint
+from minidl import Sequential, checkpoint
 from minidl.errors import CheckpointError, SettingError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import cnn, mlp
@@ -77,7 +77,7 @@ def test_a_checkpoint_of_another_precision_is_refused(tmp_path, saved, loaded):
 def test_integer_weights_are_refused_but_any_integer_count_is_taken(tmp_path):
     """BN's num_batches is np.array(int): int32 on Windows with NumPy 1.x."""
     model, opt = trained(0)
-    arrays = checkpoint._arrays(model, None)
+    arrays = checkpoint.arrays(model)
     arrays["meta"] = np.array('{"format": "minidl-checkpoint-1", "meta": {}}')
     counter = next(k for k in arrays if k.endswith("num_batches"))
     np.savez(tmp_path / "int32.npz", **{**arrays, counter: arrays[counter].astype(np.int32)})
@@ -389,4 +389,9 @@ def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
         checkpoint.save(SGD(model.parameters(), lr=0.1), path)
     with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got dict"):
         checkpoint.save(model, path, {"lr": 0.1})
+    with pytest.raises(SettingError, match=r"model must be a model or layer, got type "
+                                           r"<class 'minidl.model.Sequential'>"):
+        checkpoint.save(Sequential, path)              # failed on a missing 'self'
+    with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got type"):
+        checkpoint.save(model, path, SGD)
     assert not path.exists()

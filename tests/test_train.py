@@ -14,8 +14,9 @@ from minidl.errors import (BackwardError, CheckpointError, DivergenceError, Sett
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
-from minidl.train import (Callback, LayerInputRecorder, Trainer, evaluate, fit, layer_input,
-                          predict)
+from minidl.callbacks import Callback, LayerInputRecorder, layer_input
+from minidl.evaluate import evaluate, predict
+from minidl.train import Trainer, fit
 
 
 def blobs(n=600, seed=0):
@@ -538,3 +539,16 @@ def test_ctrl_c_at_the_last_step_finishes_the_run(tmp_path):
     assert not history.interrupted and history.records[-1]["step"] == 2 * len(train)
     assert not checkpoint.read_meta(tmp_path / "ck.npz")["history"]["interrupted"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_what_moved_out_of_train_py_can_still_be_imported_from_it():
+    """evaluate/predict and the callbacks have their own modules now; scripts and
+    course notes written against minidl.train keep working."""
+    import minidl.train as train
+    from minidl import callbacks
+    from minidl import evaluate as evaluation
+    moved = {"Callback": callbacks, "LayerInputRecorder": callbacks, "layer_input": callbacks,
+             "evaluate": evaluation, "predict": evaluation}
+    for name, home in moved.items():
+        assert getattr(train, name) is getattr(home, name) and name in train.__all__
+

@@ -22,7 +22,7 @@ FOLDER redraws the plots of a finished run from its JSON files, training nothing
 activations.png: (a) test accuracy; (b, c) the 15th, 50th and 85th percentiles of the
 input to the last hidden nonlinearity (after BN in the BN net) for one unit (--unit),
 over the first --record-batch test images, computed in eval mode every --record-every steps
-(minidl.train.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
+(minidl.callbacks.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
 block and the percentiles run over the images and all 14x14 positions, as BN normalizes a
 feature map over both.
 
@@ -56,7 +56,8 @@ from minidl.history import History  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
-from minidl.train import Callback, LayerInputRecorder, Trainer  # noqa: E402
+from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
+from minidl.train import Trainer  # noqa: E402
 
 PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,
          "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200}

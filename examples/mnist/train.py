@@ -21,7 +21,8 @@ from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
-from minidl.train import Callback, Trainer
+from minidl.callbacks import Callback
+from minidl.train import Trainer
 
 # Defaults per model: what reaches the README's accuracies.
 DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1, "warmup": 0, "shift": 0},

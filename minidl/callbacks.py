@@ -1,0 +1,76 @@
+"""Callbacks: code the Trainer runs at fixed points of training, and the one
+that records the paper's Figure 1.
+
+    model = mlp(784, [100, 100, 100], 10, activation="sigmoid", batchnorm=True)
+    recorder = LayerInputRecorder(index=8, x=x_test[:1000])   # layer 8: the last Sigmoid
+    Trainer(model, ..., callbacks=[recorder]).fit(epochs=1)
+    recorder.steps, recorder.values   # step numbers; 15th, 50th, 85th percentiles at each
+
+A plain function of the trainer works as a callback too: it runs after every
+step.
+"""
+import numbers
+
+import numpy as np
+
+from minidl.errors import SettingError
+
+
+class Callback:
+    """Override any of these; each receives the Trainer (and on_eval the record
+    it just appended to trainer.history). Setting trainer.stop = True ends
+    training after the current step."""
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_step_end(self, trainer):
+        pass
+
+    def on_eval(self, trainer, record):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+
+class LayerInputRecorder(Callback):
+    """Every ``every`` steps, the percentiles of one unit of ``model.layers[index]``'s
+    input over a fixed batch x, computed in eval mode (no state changes).
+
+    With index pointing at the last hidden Sigmoid, this is the input to that
+    sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c).
+    """
+
+    def __init__(self, index, x, unit=0, every=100, percentiles=(15, 50, 85)):
+        self.index, self.x, self.unit, self.every = index, x, unit, every
+        self.percentiles = percentiles
+        self.steps, self.values = [], []
+
+    def record(self, trainer):
+        h = layer_input(trainer.model, self.x, self.index)
+        if not -h.shape[1] <= self.unit < h.shape[1]:
+            raise SettingError(f"LayerInputRecorder: unit {self.unit} does not exist; the "
+                               f"input to layer {self.index} has {h.shape[1]} units")
+        self.steps.append(trainer.step)
+        self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
+
+    def on_train_begin(self, trainer):
+        if not self.steps:
+            self.record(trainer)
+
+    def on_step_end(self, trainer):
+        if trainer.step % self.every == 0:
+            self.record(trainer)
+
+
+def layer_input(model, x, index):
+    """The input that model.layers[index] receives for x, computed in eval mode."""
+    n = len(model.layers)
+    if not (isinstance(index, numbers.Integral) and -n <= index < n):   # else: the output
+        raise SettingError(f"layer_input: index must be the index of a layer, 0 to {n - 1} "
+                           f"(or -{n} to -1) for this model, got {index!r}")
+    with model.inference():
+        for layer in model.layers[:index]:
+            x = layer.forward(x)
+    return x

@@ -1,0 +1,71 @@
+"""Measuring a model: mean loss and accuracy over a data set, and its predictions.
+
+    loss, accuracy = evaluate(model, SoftmaxCrossEntropy(), test_loader)
+    predicted, labels = predict(model, test_loader)
+
+Both run the model in eval mode (BatchNorm uses its population statistics,
+Algorithm 2 of the paper) and restore the mode it was in. The Trainer calls
+evaluate() at every record; evaluate.py in examples/mnist uses both.
+"""
+import numpy as np
+
+from minidl.data.loader import DataLoader
+from minidl.errors import SettingError, ShapeError, has_methods
+
+
+def check_loader(owner, loader):
+    """An (x, y) pair of arrays where batches are expected."""
+    if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
+            isinstance(a, np.ndarray) for a in loader):
+        raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
+                           "batches: DataLoader(x, y, batch_size, shuffle=False)")
+
+
+def tally(totals, loss, logits, yb):
+    """totals = [loss summed over samples, correct predictions, samples]: add
+    one batch whose mean loss is `loss`."""
+    totals[0] += loss * len(yb)
+    totals[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+    totals[2] += len(yb)
+
+
+def _batches(loader):
+    """A DataLoader whole and in order (loader.in_order()), even if an epoch of it
+    was left unfinished; any other iterable of (xb, yb) batches as it comes."""
+    return loader.in_order() if isinstance(loader, DataLoader) else loader
+
+
+def evaluate(model, loss_fn, loader):
+    """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
+    batches; the model's mode is restored afterwards. A DataLoader is read whole,
+    in order (loader.in_order()), even if an epoch of it was left unfinished;
+    any other iterable of (xb, yb) batches is read as it comes."""
+    check_loader("evaluate", loader)
+    if not has_methods(loss_fn, "forward"):      # a forward-only metric will do
+        raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
+                           f"SoftmaxCrossEntropy(), got {loss_fn!r}")
+    totals = [0.0, 0, 0]
+    with model.inference():
+        for xb, yb in _batches(loader):
+            logits = model.forward(xb)
+            tally(totals, loss_fn.forward(logits, yb), logits, yb)
+    loss_sum, correct, n = totals
+    if n == 0:
+        raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")
+    return loss_sum / n, correct / n
+
+
+def predict(model, loader):
+    """(predictions, labels): the class ``model`` predicts for every sample of
+    ``loader`` (the largest logit), in eval mode, and the labels, as two arrays
+    in the loader's order. A DataLoader is read whole and in order, as evaluate()
+    reads it."""
+    check_loader("predict", loader)
+    predictions, labels = [], []
+    with model.inference():
+        for xb, yb in _batches(loader):
+            predictions.append(model.forward(xb).argmax(axis=1))
+            labels.append(np.asarray(yb))
+    if not predictions:
+        raise ShapeError("predict: the loader yielded no batch (an empty or used-up iterable?)")
+    return np.concatenate(predictions), np.concatenate(labels)
