@@ -28,13 +28,20 @@ def _check_args(owner, model, path, optimizer):
     if not has_methods(model, "parameters", "state"):
         swapped = " (model and path swapped?)" if isinstance(model, (str, os.PathLike)) else ""
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): model must be a "
-                           f"model or layer, got {type(model).__name__} {model!r:.60}{swapped}")
+                           f"model or layer, got {_kind(model)}{swapped}")
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): path must be a "
                            f"file name, got {type(path).__name__}")
     if optimizer is not None and not has_methods(optimizer, "state"):
         raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
-                           f"got {type(optimizer).__name__}")
+                           f"got {_kind(optimizer)}")
+
+
+def _kind(obj):
+    """What was given instead, for an error: "the class SGD (write SGD(...))", "str 'm.npz'"."""
+    if isinstance(obj, type):
+        return f"the class {obj.__name__}, not an instance (write {obj.__name__}(...))"
+    return f"{type(obj).__name__} {obj!r:.60}"
 
 
 def arrays(model, optimizer=None):

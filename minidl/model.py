@@ -168,10 +168,9 @@ class Sequential:
                 try:
                     x = layer.forward(x)
                 except ShapeError as e:
-                    hint = (" input_shape is one sample's shape, without the batch axis: "
-                            "784 or (784,) for an MLP, (1, 28, 28) for a CNN" if i == 0 else "")
                     raise ShapeError(f"summary({input_shape}): layer {i} refused its input "
-                                     f"(2 samples): {e}.{hint}") from None
+                                     f"(2 samples): {e}{self._batch_axis_hint(input_shape)}"
+                                     ) from None
                 n = sum(v.size for v in layer.params.values())
                 rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
         width = max(len(r[0]) for r in rows) + 2
@@ -179,6 +178,17 @@ class Sequential:
         lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]
         lines += ["-" * (width + 30), f"total parameters: {self.num_parameters():,}"]
         return "\n".join(lines)
+
+    def _batch_axis_hint(self, input_shape):
+        """A hint when input_shape works without its first axis: the batch axis."""
+        if len(input_shape) < 2:
+            return ""
+        try:
+            self.summary(input_shape[1:])
+        except ValueError:                 # ShapeError, or a layer's own complaint
+            return ""
+        return (". input_shape is one sample's shape, without the batch axis: "
+                f"summary({input_shape[1:]})")
 
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))

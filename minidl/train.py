@@ -15,7 +15,7 @@ current step and, with a checkpoint path, saves everything needed to resume
 bit for bit: weights, BN statistics, momentum buffers, the data loader's
 position and random state, the step and the history.
 
-evaluate() and predict() live in minidl/evaluate.py, Callback and the Figure 1
+evaluate() and predict() live in minidl/evaluation.py, Callback and the Figure 1
 recorder in minidl/callbacks.py; all of them may be imported from here too.
 """
 import contextlib
@@ -32,7 +32,7 @@ from minidl import checkpoint as ckpt
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
                            check_int, check_number, has_methods)
-from minidl.evaluate import check_loader, evaluate, predict, tally
+from minidl.evaluation import check_loader, evaluate, predict, tally
 from minidl.history import History
 from minidl.layers.base import Param
 

@@ -389,9 +389,10 @@ def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
         checkpoint.save(SGD(model.parameters(), lr=0.1), path)
     with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got dict"):
         checkpoint.save(model, path, {"lr": 0.1})
-    with pytest.raises(SettingError, match=r"model must be a model or layer, got type "
-                                           r"<class 'minidl.model.Sequential'>"):
+    with pytest.raises(SettingError, match=r"model must be a model or layer, got the class "
+                                           r"Sequential, not an instance \(write Sequential"):
         checkpoint.save(Sequential, path)              # failed on a missing 'self'
-    with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got type"):
+    with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got "
+                                           r"the class SGD, not an instance \(write SGD\(...\)\)"):
         checkpoint.save(model, path, SGD)
     assert not path.exists()

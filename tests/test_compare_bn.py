@@ -72,7 +72,7 @@ def test_every_output_is_written_and_well_formed(out):
 def test_the_trained_nets_are_saved_and_score_what_the_history_says(out, compare_bn):
     from minidl import checkpoint
     from minidl.losses import SoftmaxCrossEntropy
-    from minidl.evaluate import evaluate
+    from minidl.evaluation import evaluate
     args = compare_bn.parse_args([*QUICK, "--data-dir", str(mnist_root())])
     _, test = compare_bn.loaders(compare_bn.load_data(args), args, args.model, args.batch_size,
                                  args.seed, test_subset=args.test_subset)

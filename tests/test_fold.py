@@ -9,7 +9,7 @@ from minidl.errors import BackwardError
 from minidl.layers import BatchNorm, Conv2D, Dense, ReLU
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
-from minidl.evaluate import evaluate
+from minidl.evaluation import evaluate
 from minidl.train import fit
 
 rng = np.random.default_rng(0)

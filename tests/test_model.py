@@ -27,19 +27,24 @@ def test_summary_lists_shapes_and_counts_without_changing_state():
     assert model.training and model.layers[1].num_batches == 0
 
 
-@pytest.mark.parametrize("model, shape", [(mlp(784, [5], 3), (64, 784)),
-                                          (cnn(seed=0), (64, 1, 28, 28))])
-def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape):
+@pytest.mark.parametrize("model, shape, layer", [
+    (mlp(784, [5], 3), (64, 784), 0), (cnn(seed=0), (64, 1, 28, 28), 0),
+    (Sequential(Flatten(), Dense(784, 5, rng=0)), (64, 784), 1)])   # Flatten takes any shape
+def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape, layer):
     """summary((64, 784)) used to fail on "got shape (2, 64, 784)", a 2 the user never gave."""
-    with pytest.raises(ShapeError, match=rf"summary\({re.escape(str(shape))}\): layer 0 .*"
-                                         "without the batch axis"):
+    with pytest.raises(ShapeError, match=rf"summary\({re.escape(str(shape))}\): layer {layer} "
+                                         r".*without the batch axis: summary\("
+                                         rf"{re.escape(str(shape[1:]))}\)$"):
         model.summary(shape)
 
 
-def test_summary_names_a_later_layer_without_the_batch_axis_hint():
-    model = Sequential(Dense(6, 5, rng=0), Dense(4, 3, rng=0))
-    with pytest.raises(ShapeError, match=r"summary\(\(6,\)\): layer 1 .*got shape \(2, 5\)") as e:
-        model.summary(6)
+@pytest.mark.parametrize("model, shape, says", [
+    (Sequential(Dense(6, 5, rng=0), Dense(4, 3, rng=0)), 6, r"layer 1 .*got shape \(2, 5\)"),
+    (mlp(784, [5], 3), 100, r"layer 0 .*expected 784 features"),
+    (mlp(784, [5], 3), (2, 100), r"layer 0 .*got shape \(2, 2, 100\)")])
+def test_summary_of_a_wrong_shape_gives_no_batch_axis_hint(model, shape, says):
+    with pytest.raises(ShapeError, match=says) as e:
+        model.summary(shape)
     assert "batch axis" not in str(e.value)
 
 
@@ -419,9 +424,10 @@ def test_a_std_init_may_be_any_real_number():
 
 def test_an_array_init_is_refused_with_how_to_set_weights():
     """init=W used to fail in NumPy's words: the truth value of an array is ambiguous."""
-    with pytest.raises(SettingError, match=r"Conv2D: init .* an array of shape \(2, 1, 3, 3\);"
-                                           r" .* assign layer.params\['W'\]\[...\]"):
-        Conv2D(1, 2, 3, init=np.ones((2, 1, 3, 3)))
+    for init in (np.ones((2, 1, 3, 3)), [[1, 2], [3]]):    # a ragged list as well
+        with pytest.raises(SettingError, match=r"Conv2D: init .* got a (ndarray|list); .* "
+                                               r"assign layer.params\['W'\]\[...\]"):
+            Conv2D(1, 2, 3, init=init)
 
 
 @pytest.mark.parametrize("build, says", [

@@ -15,7 +15,7 @@ from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
-from minidl.evaluate import evaluate, predict
+from minidl.evaluation import evaluate, predict
 from minidl.train import Trainer, fit
 
 
@@ -546,7 +546,7 @@ def test_what_moved_out_of_train_py_can_still_be_imported_from_it():
     course notes written against minidl.train keep working."""
     import minidl.train as train
     from minidl import callbacks
-    from minidl import evaluate as evaluation
+    from minidl import evaluation
     moved = {"Callback": callbacks, "LayerInputRecorder": callbacks, "layer_input": callbacks,
              "evaluate": evaluation, "predict": evaluation}
     for name, home in moved.items():

@@ -23,7 +23,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
                     load_data, loader_of_test_set, names, run_cli)
 from minidl import checkpoint, plot
 from minidl.errors import CheckpointError, DataNotFoundError, FormatError, SettingError
-from minidl.evaluate import evaluate, predict
+from minidl.evaluation import evaluate, predict
 from minidl.files import atomic_path
 from minidl.losses import SoftmaxCrossEntropy
 

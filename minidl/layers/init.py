@@ -28,9 +28,9 @@ def init_weight(shape, fan_in, fan_out, init="he", rng=None, dtype=np.float32,
                 owner="init_weight"):
     """Weights of the given shape drawn as init says, in dtype; owner ("Dense")
     names the layer in the error on a bad init or rng."""
-    if np.ndim(init) > 0:   # init == "he" would compare elementwise
-        raise SettingError(f"{owner}: init must be 'he', 'xavier' or a std > 0, got an array "
-                           f"of shape {np.shape(init)}; to set the weights themselves, build the "
+    if isinstance(init, (np.ndarray, list, tuple)):   # init == "he" would compare elementwise
+        raise SettingError(f"{owner}: init must be 'he', 'xavier' or a std > 0, got a "
+                           f"{type(init).__name__}; to set the weights themselves, build the "
                            "layer and assign layer.params['W'][...] = array")
     if init == "he":
         std = np.sqrt(2.0 / fan_in)
