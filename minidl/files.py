@@ -21,13 +21,7 @@ def atomic_path(path, suffix=""):
         with atomic_path("history.json") as tmp:
             Path(tmp).write_text(text)
     """
-    path = os.path.realpath(path)       # through symlinks: replace the target, not the link
-    if os.path.isdir(path):             # else the rename fails naming our hidden temp file
-        raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
-                                "to write (e.g. one inside that folder)", path)
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
-                              "(minidl does not replace it; chmod u+w to allow)", path)
+    path = check_writable(path)
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     tmp = _new_file(folder, suffix)
@@ -53,3 +47,18 @@ def _new_file(folder, suffix):
             return tmp
         except FileExistsError:     # a name already taken: draw another
             continue
+
+
+def check_writable(path):
+    """The real path (through symlinks: the target is replaced, not the link) that
+    atomic_path would write; raises IsADirectoryError or PermissionError first if
+    it is a folder or a read-only file. For writers of several files, to check
+    them all before writing any."""
+    path = os.path.realpath(path)
+    if os.path.isdir(path):             # else the rename fails naming our hidden temp file
+        raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
+                                "to write (e.g. one inside that folder)", path)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
+                              "(minidl does not replace it; chmod u+w to allow)", path)
+    return path

@@ -24,7 +24,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minidl.errors import FormatError, SettingError, ShapeError, check_int  # noqa: E402
-from minidl.files import atomic_path  # noqa: E402
+from minidl.files import atomic_path, check_writable  # noqa: E402
 from minidl.history import History  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
@@ -93,6 +93,7 @@ def save(fig, path, formats=None, dpi=None):
                 raise FormatError(f"cannot save a plot as {name!r}: {kind!r} is not an image "
                                   "format matplotlib writes; use one of "
                                   f"{', '.join(sorted(supported))}")
+            check_writable(name)                   # not a folder, not a read-only file
         for name, kind in zip(names, kinds):
             with atomic_path(name, suffix="." + kind) as tmp, \
                     plt.rc_context({"svg.hashsalt": "minidl"}):

@@ -223,6 +223,16 @@ def test_saving_a_plot_to_a_folder_is_refused_naming_it(histories, tmp_path):
     assert not any((tmp_path / "plots").iterdir())
 
 
+def test_a_folder_in_the_way_of_one_format_stops_every_format_before_any_is_written(
+        histories, tmp_path):
+    """formats=("png", "pdf") with a folder acc.pdf used to write acc.png, then fail."""
+    (tmp_path / "acc.pdf").mkdir()
+    with pytest.raises(IsADirectoryError, match="Is a folder") as e:
+        plot.save(plot.accuracy_curves(histories), tmp_path / "acc", formats=("png", "pdf"))
+    assert e.value.filename == os.path.realpath(tmp_path / "acc.pdf")
+    assert [p.name for p in tmp_path.iterdir()] == ["acc.pdf"]
+
+
 def test_activation_percentiles_refuse_values_of_the_wrong_shape():
     """Two rows for three steps were reshaped to (3, 2) and failed with an IndexError."""
     with pytest.raises(ShapeError, match=r"values has shape \(2, 3\); expected \(3, 3\): a row "
