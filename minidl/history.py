@@ -40,6 +40,20 @@ class History:
     def final(self):
         return self.records[-1] if self.records else None
 
+    def __repr__(self):
+        """One line, not the thousands of step losses a run has (history.step_loss)."""
+        n = len(self.records)
+        parts = [f"{len(self.step_loss)} steps", f"{n} record{'s' * (n != 1)}"]
+        if self.final is not None:
+            shown = [f"{k} {self.final[k]:.4g}" for k in ("train_loss", "train_acc", "test_loss",
+                                                          "test_acc") if self.final[k] is not None]
+            parts.append(f"at step {self.final['step']}: {', '.join(shown)}")
+        if self.diverged:
+            parts.append(f"diverged at step {self.diverged['step']}")
+        if self.interrupted:
+            parts.append("interrupted")
+        return f"History({'; '.join(parts)})"
+
     def to_dict(self):
         return asdict(self)
 

@@ -321,3 +321,18 @@ def test_float_pixels_with_statistics_of_scaled_data_get_a_warning():
         DataLoader(outlier, y, 3, mean=0.0, std=1.0)
         small = np.arange(160, dtype=np.uint16).reshape(10, 16) % 3 + 1   # 1..3: -min wrapped
         DataLoader(small, y, 3, mean=0, std=0.8)
+
+
+def test_a_loader_prints_what_it_yields():
+    x, y = np.zeros((130, 28, 28), np.uint8), np.zeros(130, np.int64)
+    loader = DataLoader(x, y, 64, seed=0, mean=0.1307, std=0.3081, shape=(1, 28, 28),
+                        augment=random_shift(2))
+    assert repr(loader) == ("DataLoader(130 samples of shape (28, 28) uint8, batch_size=64, "
+                            "shuffle=True, drop_last=False: 3 batches per epoch; standardized, "
+                            "reshaped to (1, 28, 28), augmented; 0 epochs done)")
+    list(loader)
+    plain = DataLoader(x, y, 64, shuffle=False, drop_last=True)
+    assert repr(loader).endswith("; 1 epoch done)")
+    assert repr(plain) == ("DataLoader(130 samples of shape (28, 28) uint8, batch_size=64, "
+                           "shuffle=False, drop_last=True: 2 batches per epoch; 0 epochs done)")
+

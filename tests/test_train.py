@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from minidl import checkpoint
+from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.data import DataLoader
 from minidl.errors import (BackwardError, CheckpointError, DivergenceError, SettingError,
                            ShapeError)
+from minidl.evaluation import evaluate, predict
+from minidl.history import History
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
 from minidl.optim import SGD, cosine, step_decay
-from minidl.callbacks import Callback, LayerInputRecorder, layer_input
-from minidl.evaluation import evaluate, predict
 from minidl.train import Trainer, fit
 
 
@@ -551,4 +552,24 @@ def test_what_moved_out_of_train_py_can_still_be_imported_from_it():
              "evaluate": evaluation, "predict": evaluation}
     for name, home in moved.items():
         assert getattr(train, name) is getattr(home, name) and name in train.__all__
+
+
+def test_a_history_prints_as_one_short_line():
+    """The dataclass repr printed every step loss: 10,000 floats for one notebook cell."""
+    h = History(step_loss=[0.5] * 10_000, step_lr=[0.1] * 10_000)
+    h.records.append({"kind": "epoch", "step": 10_000, "epoch": 1, "train_loss": 0.123456,
+                      "train_acc": 0.97, "test_loss": None, "test_acc": 0.9721, "lr": 0.1,
+                      "time": 1.0})
+    assert repr(h) == ("History(10000 steps; 1 record; at step 10000: train_loss 0.1235, "
+                       "train_acc 0.97, test_acc 0.9721)")
+    h.diverged, h.interrupted = {"step": 10_001}, True
+    assert repr(h).endswith("; diverged at step 10001; interrupted)")
+    assert repr(History()) == "History(0 steps; 0 records)"
+
+
+def test_sgd_prints_its_settings():
+    model = mlp(4, [3], 2, seed=0)
+    assert repr(SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
+                    weight_decay=5e-4)) == ("SGD(lr=0.05, momentum=0.9, nesterov=True, "
+                                            "weight_decay=0.0005, 4 parameter arrays)")
 

@@ -138,6 +138,16 @@ class DataLoader:
         n = len(self.x)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def __repr__(self):
+        steps = ["standardized" if self.mean is not None or self.std is not None else "",
+                 f"reshaped to {self.shape}" if self.shape else "",
+                 "augmented" if self.augment else ""]
+        done = ", ".join(s for s in steps if s)
+        return (f"DataLoader({len(self.x)} samples of shape {self.x.shape[1:]} {self.x.dtype}, "
+                f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}: {len(self)} batches per epoch"
+                f"{'; ' + done if done else ''}; {self.epoch} epoch{'s' * (self.epoch != 1)} done)")
+
     def _end(self):
         """Samples an epoch yields: all of them, or with drop_last only whole batches."""
         n = len(self.x)

@@ -62,6 +62,10 @@ class SGD:
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
 
+    def __repr__(self):
+        return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay:g}, {len(self.params)} parameter arrays)")
+
     def state(self):
         """Momentum buffers, named like the parameters (for checkpoints)."""
         return {f"velocity.{k}": v for k, v in self.velocity.items()}
