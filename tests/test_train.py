@@ -16,7 +16,7 @@ from minidl.evaluation import evaluate, predict
 from minidl.history import History
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import mlp
-from minidl.optim import SGD, cosine, step_decay
+from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Trainer, fit
 
 
@@ -572,4 +572,20 @@ def test_sgd_prints_its_settings():
     assert repr(SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                     weight_decay=5e-4)) == ("SGD(lr=0.05, momentum=0.9, nesterov=True, "
                                             "weight_decay=0.0005, 4 parameter arrays)")
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda: cosine(0.1, 100, warmup=100), r"cosine: warmup \(100 steps\) must be shorter than "
+                                           r"total_steps \(100\)"),
+    (lambda: cosine(0.1, 10.5), r"cosine: total_steps must be an int >= 1, got 10.5"),
+    (lambda: cosine(-0.1, 10), r"cosine: lr must be a number > 0, got -0.1"),
+    (lambda: cosine(0.1, 10, min_lr=-1), r"cosine: min_lr must be a number >= 0"),
+    (lambda: step_decay(0.1, 2.5), r"step_decay: step_size must be an int >= 1, got 2.5"),
+    (lambda: step_decay(0.1, 10, gamma=0), r"step_decay: gamma must be a number > 0"),
+    (lambda: constant(float("nan")), r"constant: lr must be a number > 0, got nan")])
+def test_schedules_refuse_settings_that_cannot_work(make, says):
+    """cosine(0.1, 100, warmup=200) warmed up for the whole run, then jumped to 0;
+    the others failed at the first step, or never."""
+    with pytest.raises(SettingError, match=says):
+        make()
 

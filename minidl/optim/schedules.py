@@ -5,26 +5,36 @@ schedule is just a function; these build the usual ones.
 """
 import math
 
-from minidl.errors import SettingError
+from minidl.errors import SettingError, check_int, check_number
+
+
+def _rate(owner, name, value, positive=True):
+    return check_number(owner, name, value, (lambda v: v > 0) if positive else (lambda v: v >= 0),
+                        "a number > 0" if positive else "a number >= 0")
 
 
 def constant(lr):
     """lr at every step."""
+    lr = _rate("constant", "lr", lr)
     return lambda step: lr
 
 
 def step_decay(lr, step_size, gamma=0.1):
     """lr * gamma^(step // step_size): divide by 1/gamma every step_size steps."""
-    if step_size < 1:
-        raise SettingError(f"step_size must be >= 1, got {step_size}")
+    lr, gamma = _rate("step_decay", "lr", lr), _rate("step_decay", "gamma", gamma)
+    step_size = check_int("step_decay", "step_size", step_size)
     return lambda step: lr * gamma ** (step // step_size)
 
 
 def cosine(lr, total_steps, min_lr=0.0, warmup=0):
     """Linear warm-up over `warmup` steps, then half a cosine from lr down to
     min_lr at total_steps (Loshchilov & Hutter, 2017, without restarts)."""
-    if total_steps < 1:
-        raise SettingError(f"total_steps must be >= 1, got {total_steps}")
+    lr, min_lr = _rate("cosine", "lr", lr), _rate("cosine", "min_lr", min_lr, positive=False)
+    total_steps = check_int("cosine", "total_steps", total_steps)
+    warmup = check_int("cosine", "warmup", warmup, 0)
+    if warmup >= total_steps:     # the cosine part would be a jump from lr to min_lr
+        raise SettingError(f"cosine: warmup ({warmup} steps) must be shorter than total_steps "
+                           f"({total_steps}); both count steps, not epochs")
 
     def schedule(step):
         if step < warmup:
