@@ -575,8 +575,9 @@ def test_sgd_prints_its_settings():
 
 
 @pytest.mark.parametrize("make, says", [
-    (lambda: cosine(0.1, 100, warmup=100), r"cosine: warmup \(100 steps\) must be shorter than "
-                                           r"total_steps \(100\)"),
+    (lambda: cosine(0.1, 100, warmup=101), r"cosine: warmup \(101 steps\) is longer than "
+                                           r"total_steps \(100\), so the learning rate would "
+                                           r"never reach lr"),
     (lambda: cosine(0.1, 10.5), r"cosine: total_steps must be an int >= 1, got 10.5"),
     (lambda: cosine(-0.1, 10), r"cosine: lr must be a number > 0, got -0.1"),
     (lambda: cosine(0.1, 10, min_lr=-1), r"cosine: min_lr must be a number >= 0"),
@@ -584,8 +585,14 @@ def test_sgd_prints_its_settings():
     (lambda: step_decay(0.1, 10, gamma=0), r"step_decay: gamma must be a number > 0"),
     (lambda: constant(float("nan")), r"constant: lr must be a number > 0, got nan")])
 def test_schedules_refuse_settings_that_cannot_work(make, says):
-    """cosine(0.1, 100, warmup=200) warmed up for the whole run, then jumped to 0;
-    the others failed at the first step, or never."""
+    """cosine(0.1, 100, warmup=200) warmed up for the whole run and never reached
+    lr; the others failed at the first step, or never."""
     with pytest.raises(SettingError, match=says):
         make()
+
+
+def test_a_warmup_as_long_as_the_run_is_allowed():
+    """train.py --model cnn --epochs 1 warms up over its one epoch (the CNN's default)."""
+    c = cosine(0.1, 4, warmup=4)
+    np.testing.assert_allclose([c(s) for s in range(4)], [0.025, 0.05, 0.075, 0.1], rtol=1e-12)
 

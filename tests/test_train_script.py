@@ -85,7 +85,7 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
 
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
                                           ("--epochs", "0"), ("--shift", "-1"),
-                                          ("--warmup", "10"),    # the MLP's 10 epochs
+                                          ("--warmup", "10.5"),  # the MLP's 10 epochs
                                           ("--format", "jpg"), ("--dpi", "0")])
 def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
     result = run([option, value, "--out", str(tmp_path)])

@@ -77,8 +77,8 @@ def parse_args(argv=None):
               (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
               (args.weight_decay >= 0, "--weight-decay must be >= 0"),
               (args.warmup >= 0, "--warmup must be >= 0"),
-              (args.schedule != "cosine" or args.warmup < args.epochs,
-               f"--warmup ({args.warmup:g} epochs) must be shorter than --epochs ({args.epochs})"),
+              (args.schedule != "cosine" or args.warmup <= args.epochs,   # so warm-up steps
+               f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
               (args.shift >= 0, "--shift must be >= 0"),
               (args.train_subset is None or args.train_subset >= 2, "--train-subset must be >= 2"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]

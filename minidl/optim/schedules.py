@@ -32,9 +32,10 @@ def cosine(lr, total_steps, min_lr=0.0, warmup=0):
     lr, min_lr = _rate("cosine", "lr", lr), _rate("cosine", "min_lr", min_lr, positive=False)
     total_steps = check_int("cosine", "total_steps", total_steps)
     warmup = check_int("cosine", "warmup", warmup, 0)
-    if warmup >= total_steps:     # the cosine part would be a jump from lr to min_lr
-        raise SettingError(f"cosine: warmup ({warmup} steps) must be shorter than total_steps "
-                           f"({total_steps}); both count steps, not epochs")
+    if warmup > total_steps:      # lr would never be reached
+        raise SettingError(f"cosine: warmup ({warmup} steps) is longer than total_steps "
+                           f"({total_steps}), so the learning rate would never reach lr; both "
+                           "count steps, not epochs")
 
     def schedule(step):
         if step < warmup:
