@@ -47,7 +47,8 @@ class History:
         if self.final is not None:
             shown = [f"{k} {self.final[k]:.4g}" for k in ("train_loss", "train_acc", "test_loss",
                                                           "test_acc") if self.final[k] is not None]
-            parts.append(f"at step {self.final['step']}: {', '.join(shown)}")
+            values = f": {', '.join(shown)}" if shown else ""
+            parts.append(f"at step {self.final['step']}{values}")
         if self.diverged:
             parts.append(f"diverged at step {self.diverged['step']}")
         if self.interrupted:

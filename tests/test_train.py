@@ -565,6 +565,8 @@ def test_a_history_prints_as_one_short_line():
     h.diverged, h.interrupted = {"step": 10_001}, True
     assert repr(h).endswith("; diverged at step 10001; interrupted)")
     assert repr(History()) == "History(0 steps; 0 records)"
+    empty = {k: None for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+    assert repr(History(records=[{"step": 0, **empty}])) == "History(0 steps; 1 record; at step 0)"
 
 
 def test_sgd_prints_its_settings():
