@@ -45,10 +45,11 @@ class History:
         n = len(self.records)
         parts = [f"{len(self.step_loss)} steps", f"{n} record{'s' * (n != 1)}"]
         if self.final is not None:
-            shown = [f"{k} {self.final[k]:.4g}" for k in ("train_loss", "train_acc", "test_loss",
-                                                          "test_acc") if self.final[k] is not None]
+            last = self.final
+            shown = [f"{k} {last[k]:.4g}" for k in ("train_loss", "train_acc", "test_loss",
+                                                    "test_acc") if last.get(k) is not None]
             values = f": {', '.join(shown)}" if shown else ""
-            parts.append(f"at step {self.final['step']}{values}")
+            parts.append(f"at step {last.get('step')}{values}")
         if self.diverged:
             parts.append(f"diverged at step {self.diverged['step']}")
         if self.interrupted:
