@@ -50,13 +50,13 @@ from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, plot  # noqa: E402
+from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
 from minidl.errors import DataNotFoundError, FormatError  # noqa: E402
 from minidl.files import atomic_path  # noqa: E402
 from minidl.history import History  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
-from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
 from minidl.train import Trainer  # noqa: E402
 
 PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,

@@ -17,11 +17,11 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
                     load_data, loaders, names, run_cli)
 
 from minidl import plot
+from minidl.callbacks import Callback
 from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
-from minidl.callbacks import Callback
 from minidl.train import Trainer
 
 # Defaults per model: what reaches the README's accuracies.
@@ -77,7 +77,7 @@ def parse_args(argv=None):
               (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
               (args.weight_decay >= 0, "--weight-decay must be >= 0"),
               (args.warmup >= 0, "--warmup must be >= 0"),
-              (args.schedule != "cosine" or args.warmup <= args.epochs,   # so warm-up steps
+              (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
                f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
               (args.shift >= 0, "--shift must be >= 0"),
               (args.train_subset is None or args.train_subset >= 2, "--train-subset must be >= 2"),

@@ -9,6 +9,7 @@ from minidl.errors import SettingError, check_int, check_number
 
 
 def _rate(owner, name, value, positive=True):
+    """A learning rate or factor: a finite number > 0 (>= 0 with positive=False)."""
     return check_number(owner, name, value, (lambda v: v > 0) if positive else (lambda v: v >= 0),
                         "a number > 0" if positive else "a number >= 0")
 
