@@ -66,6 +66,19 @@ def _may_have_kinks(layer):
     return not all(isinstance(part, smooth) for part in getattr(layer, "layers", [layer]))
 
 
+def _unregistered(layer):
+    """Public float arrays of the layer (or of a Sequential's layers) that are neither
+    params nor state: weights kept as self.W, which no optimizer, gradcheck or
+    checkpoint sees."""
+    found = []
+    for part in getattr(layer, "layers", [layer]):
+        known = {id(v) for v in [*part.params.values(), *part.state().values()]}
+        found += [f"{part!r}.{name}" for name, v in vars(part).items()
+                  if not name.startswith("_") and isinstance(v, np.ndarray)
+                  and v.dtype.kind == "f" and id(v) not in known]
+    return found
+
+
 def _has_ties(x):
     """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
     return np.unique(x).size < x.size or not x.all()
@@ -160,9 +173,16 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     found: same objects, parameters, dtype, BN running statistics and mode.
     gradients() gives the two gradients themselves.
     Warns when a gradient is zero on both sides (the check proves nothing),
-    and when an error exceeds KINK_FROM on an x with ties (a kink, perhaps).
+    when an error exceeds KINK_FROM on an x with ties (a kink, perhaps), and
+    when the layer keeps float arrays outside params (weights it never checks).
     """
     analytic, numeric = gradients(layer, x, seed, eps, upstream)
+    unregistered = _unregistered(layer)
+    if unregistered:
+        warnings.warn(f"gradcheck: {', '.join(unregistered)}: float arrays that are not in "
+                      "params, so neither gradcheck nor an optimizer (nor a checkpoint) sees "
+                      "them. If they are learned, register each in __init__ with "
+                      "self._add_param(name, value) and use self.params[name]")
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:

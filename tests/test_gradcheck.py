@@ -1,6 +1,7 @@
 """gradcheck's own behaviour on misuse and on inputs it cannot judge: what it
 refuses (a class, a loss, eps <= 0, an upstream gradient of another shape) and
-when it warns that a large error may come from a kink, not from the backward."""
+when it warns that a large error may come from a kink, not from the backward,
+or that a layer keeps weights where no check or optimizer sees them."""
 import re
 import warnings
 
@@ -10,7 +11,7 @@ import pytest
 from minidl import Sequential, SoftmaxCrossEntropy
 from minidl.errors import SettingError, ShapeError
 from minidl.gradcheck import gradcheck, gradcheck_layers, gradients
-from minidl.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from minidl.layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
 from minidl.models import cnn
 
 KINK = r"x has repeated values or exact zeros: .* kinks .* gradcheck_layers\(model, x\)"
@@ -138,3 +139,34 @@ def test_the_kink_warning_stays_silent_for_layers_without_kinks():
         warnings.simplefilter("error")
         errors = gradcheck(BrokenDense(4, 3, rng=0), np.ones((2, 4)))
     assert errors["W"] > 1e-3
+
+
+class Scale(Layer):
+    """y = x * s with s meant to be learned, but kept as self.s, not in params."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.s = np.ones(n, np.float32)
+
+    def forward(self, x):
+        self._check(x, 2, len(self.s))
+        self._save(x)
+        return x * self.s
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self._check_dy(dy, x.shape)
+        return dy * self.s
+
+
+@pytest.mark.parametrize("layer, features", [(Scale(3), 3),
+                                             (Sequential(Dense(4, 3, rng=0), Scale(3)), 4)])
+def test_a_weight_kept_outside_params_is_named(layer, features):
+    """gradcheck passed such a layer in silence: it checked only x, and SGD never
+    trained s."""
+    x = np.random.default_rng(0).standard_normal((5, features))
+    with pytest.warns(UserWarning, match=r"gradcheck: Scale\(\)\.s: float arrays that are not "
+                                         r"in params, .* self\._add_param\(name, value\)"):
+        errors = gradcheck(layer, x)
+    assert "s" not in errors and max(errors.values()) < 1e-7
+
