@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from minidl.errors import CheckpointError, SettingError, has_methods
+from minidl.errors import CheckpointError, SettingError, a_class, has_methods
 from minidl.files import atomic_path
 
 FORMAT = "minidl-checkpoint-1"
@@ -40,7 +40,7 @@ def _check_args(owner, model, path, optimizer):
 def _kind(obj):
     """What was given instead, for an error: "the class SGD (write SGD(...))", "str 'm.npz'"."""
     if isinstance(obj, type):
-        return f"the class {obj.__name__}, not an instance (write {obj.__name__}(...))"
+        return a_class(obj)
     return f"{type(obj).__name__} {obj!r:.60}"
 
 

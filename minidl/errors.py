@@ -92,6 +92,11 @@ def check_dtype(owner, dtype):
     return dtype
 
 
+def a_class(cls):
+    """How an error names a class given where an instance belongs (SGD for SGD(...))."""
+    return f"the class {cls.__name__}, not an instance (write {cls.__name__}(...))"
+
+
 def has_methods(obj, *methods):
     """obj has these methods and is an object, not a class (SGD(...), not SGD)."""
     return not isinstance(obj, type) and all(callable(getattr(obj, m, None)) for m in methods)

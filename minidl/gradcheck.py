@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from minidl.errors import SettingError, ShapeError, check_int, check_number
+from minidl.errors import SettingError, ShapeError, a_class, check_int, check_number
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
@@ -49,7 +49,7 @@ def _check_layer(layer):
     if isinstance(layer, (Layer, Sequential)):
         return
     if isinstance(layer, type):
-        got = f"the class {layer.__name__}; write {layer.__name__}(...) to make a layer"
+        got = a_class(layer)
     elif isinstance(layer, SoftmaxCrossEntropy):
         got = (f"{layer!r}, a loss. To check a loss, compare loss.backward() after "
                "loss.forward(z, t) with numeric_grad(lambda: loss.forward(z, t), z) on "

@@ -4,7 +4,7 @@ from copy import deepcopy
 
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError
+from minidl.errors import SettingError, ShapeError, a_class
 from minidl.layers.base import Layer, Param
 
 
@@ -201,7 +201,7 @@ def _check_layer(i, layer):
     if isinstance(layer, Layer):
         return
     if isinstance(layer, type) and issubclass(layer, Layer):
-        hint = f"the class {layer.__name__}, not a layer: write {layer.__name__}(...) to make one"
+        hint = a_class(layer)
     elif isinstance(layer, (list, tuple)):
         hint = f"a {type(layer).__name__}: pass the layers one by one, Sequential(*layers)"
     elif isinstance(layer, Sequential):

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from minidl import checkpoint as ckpt
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
-                           check_int, check_number, has_methods)
+                           a_class, check_int, check_number, has_methods)
 from minidl.evaluation import check_loader, evaluate, predict, tally
 from minidl.history import History
 from minidl.layers.base import Param
@@ -115,9 +115,9 @@ class Trainer:
         callbacks = list(callbacks)                      # a generator is read once, here
         for c in callbacks:
             if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
-                raise SettingError(f"Trainer: callbacks must be Callback instances or functions "
-                                   f"of the trainer, got {c!r}"
-                                   + (f"; write {c.__name__}()" if isinstance(c, type) else ""))
+                got = a_class(c) if isinstance(c, type) else repr(c)
+                raise SettingError("Trainer: callbacks must be Callback instances or functions "
+                                   f"of the trainer, got {got}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every

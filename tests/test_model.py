@@ -396,7 +396,7 @@ def test_sgd_refuses_momentum_buffers_of_another_dtype_than_the_weights():
 
 
 @pytest.mark.parametrize("bad, says", [
-    (ReLU, r"argument 1 is the class ReLU, not a layer: write ReLU\(\.\.\.\)"),
+    (ReLU, r"argument 1 is the class ReLU, not an instance \(write ReLU\(\.\.\.\)\)"),
     ([ReLU()], r"argument 1 is a list: pass the layers one by one, Sequential\(\*layers\)"),
     (Sequential(ReLU()), r"argument 1 is a Sequential, which cannot be nested"),
     (np.tanh, r"argument 1 is <ufunc 'tanh'> of type ufunc, not a minidl layer"),

@@ -430,7 +430,7 @@ def test_parts_in_the_wrong_place_are_named():
         ((model, loss, opt, train), {"eval_loader": (test.x, test.y)},
          r"eval_loader got a pair of arrays \(x, y\); wrap them in a loader"),
         ((model, loss, opt, train), {"schedule": 0.1}, r"schedule must be a function of the step"),
-        ((model, loss, opt, train), {"callbacks": [Callback]}, r"write Callback\(\)"),
+        ((model, loss, opt, train), {"callbacks": [Callback]}, r"got the class Callback, not an instance \(write Callback\(\.\.\.\)\)"),
     ]
     for args, options, match in cases:
         with pytest.raises(SettingError, match=match):

@@ -1,5 +1,6 @@
-"""What the MNIST scripts share: finding the data, loaders, building the model."""
+"""What the MNIST scripts share: finding the data, loaders, building the model, writing files."""
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 
 from minidl.data import DataLoader, load_mnist, random_shift
 from minidl.errors import MinidlError
+from minidl.files import atomic_path
 from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
@@ -127,3 +129,12 @@ def run_cli(main):
 def ensure_dir(path):
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def write_text(path, text):
+    with atomic_path(path) as tmp, open(tmp, "w") as f:   # never half a file under the name
+        f.write(text)
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=1) + "\n")

@@ -46,13 +46,13 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
-                    build, ensure_dir, first_samples, load_data, loaders, names, run_cli)
+                    build, ensure_dir, first_samples, load_data, loaders, names, run_cli,
+                    write_json, write_text)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, plot  # noqa: E402
 from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
 from minidl.errors import DataNotFoundError, FormatError  # noqa: E402
-from minidl.files import atomic_path  # noqa: E402
 from minidl.history import History  # noqa: E402
 from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -238,15 +238,6 @@ def settings(args):
 
 
 # --- outputs -------------------------------------------------------------------------
-def write_text(path, text):
-    with atomic_path(path) as tmp, open(tmp, "w") as f:   # never half a file under the name
-        f.write(text)
-
-
-def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=1) + "\n")
-
-
 def write_histories(out, runs):
     for key, run in runs.items():
         run.history.to_json(os.path.join(out, f"history_{key}.json"))

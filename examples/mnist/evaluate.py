@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
-                    load_data, loader_of_test_set, names, run_cli)
+                    load_data, loader_of_test_set, names, run_cli, write_json)
 from minidl import checkpoint, plot
 from minidl.errors import CheckpointError, DataNotFoundError, FormatError, SettingError
 from minidl.evaluation import evaluate, predict
-from minidl.files import atomic_path
 from minidl.losses import SoftmaxCrossEntropy
 
 BUILT_FROM = ("model", "batchnorm", "activation", "hidden", "seed")   # train.py's options
@@ -156,9 +155,7 @@ def main(argv=None):
               "per_digit_acc": per_digit.tolist(), "confusion": counts.tolist(),
               "misclassified": wrong.tolist()}
     written = os.path.join(out, f"{run.name}evaluation.json")
-    with atomic_path(written, suffix=".json") as tmp:
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(written, result)
 
     print(f"{what}: test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}% "
           f"({len(wrong)} of {len(labels)} wrong; {run.measured})")
