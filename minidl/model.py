@@ -168,8 +168,10 @@ class Sequential:
                 try:
                     x = layer.forward(x)
                 except ShapeError as e:
+                    hint = getattr(e, "hint", "")       # a layer's hint about data x
+                    said = str(e)[:len(str(e)) - len(hint)]
                     raise ShapeError(f"summary({input_shape}): layer {i} refused its input "
-                                     f"(2 samples): {e}{self._batch_axis_hint(input_shape)}"
+                                     f"(2 samples): {said}{self._batch_axis_hint(input_shape)}"
                                      ) from None
                 n = sum(v.size for v in layer.params.values())
                 rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))

@@ -48,6 +48,33 @@ def test_summary_of_a_wrong_shape_gives_no_batch_axis_hint(model, shape, says):
     assert "batch axis" not in str(e.value)
 
 
+@pytest.mark.parametrize("model, shape, hint", [
+    (mlp(784, [5], 3), (4, 28, 28), r"put a Flatten\(\) before this layer, or flatten the data: "
+                                    r"x\.reshape\(len\(x\), -1\)"),
+    (Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0)), (4, 1, 28, 28),
+     r"layer 1 of the Sequential: Dense\(1352, 3.*put a Flatten\(\) before this layer"),
+    (mlp(784, [5], 3), (784,), r"for one sample, add the batch axis: x\[None\]"),
+    (cnn(seed=0), (4, 28, 28), r"x\[:, None\] adds the channel axis"),
+    (Sequential(MaxPool2D(2)), (4, 28, 28), r"x\[:, None\] adds the channel axis"),
+    (cnn(seed=0), (4, 784), r"x\.reshape\(-1, 1, 28, 28\) or DataLoader\(\.\.\., "
+                            r"shape=\(1, 28, 28\)\)")])
+def test_a_wrong_number_of_dimensions_names_the_usual_fix(model, shape, hint):
+    """Images into an MLP, one sample without its batch axis, MNIST without its
+    channel axis: the message says what to write, not only the shape it wanted."""
+    with pytest.raises(ShapeError, match=hint):
+        model.forward(np.zeros(shape, np.float32))
+
+
+def test_summary_leaves_out_the_hints_about_data():
+    """summary() is given a shape, not data x: a hint about x would mislead there."""
+    for model, shape in [(mlp(784, [5], 3), (28, 28)), (cnn(seed=0), (28, 28)),
+                         (mlp(784, [5], 3), (64, 784))]:
+        with pytest.raises(ShapeError, match=r"expected a [24]-D input") as e:
+            model.summary(shape)
+        assert "x.reshape" not in str(e.value) and "x[" not in str(e.value)
+        assert str(e.value).endswith(f"summary({shape[1:]})") == (shape == (64, 784))
+
+
 def test_summary_between_forward_and_backward_changes_nothing():
     model = mlp(6, [5], 3, batchnorm=True, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 6)).astype(np.float32)

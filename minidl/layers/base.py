@@ -131,12 +131,31 @@ class Layer:
                              f"got {x.dtype}; convert with x.astype(np.{dtype})")
         if x.ndim not in ndims:
             want = " or ".join(f"{d}-D" for d in ndims)
-            raise ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}")
+            hint = _ndim_hint(x.ndim, ndims)
+            error = ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}{hint}")
+            error.hint = hint           # about the data x: summary() leaves it out
+            raise error
         if x.shape[0] == 0:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
                              f"got shape {x.shape}")
+
+
+def _ndim_hint(got, ndims):
+    """The usual cause of a wrong number of dimensions, for the error message."""
+    if ndims == (2,) and got > 2:
+        return ("; put a Flatten() before this layer, or flatten the data: "
+                "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST")
+    if ndims == (2,) and got == 1:
+        return "; for one sample, add the batch axis: x[None]"
+    if ndims == (4,) and got == 3:
+        return ("; images are (N, C, H, W): x[:, None] adds the channel axis to a batch of "
+                "grayscale images, x[None] the batch axis to one image")
+    if ndims == (4,) and got == 2:
+        return ("; images are (N, C, H, W): reshape flat ones, for MNIST x.reshape(-1, 1, 28, 28) "
+                "or DataLoader(..., shape=(1, 28, 28))")
+    return ""
 
 
 class Param:
