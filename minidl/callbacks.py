@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from minidl.errors import SettingError
+from minidl.errors import SettingError, ShapeError, at_layer
 
 
 class Callback:
@@ -71,6 +71,9 @@ def layer_input(model, x, index):
         raise SettingError(f"layer_input: index must be the index of a layer, 0 to {n - 1} "
                            f"(or -{n} to -1) for this model, got {index!r}")
     with model.inference():
-        for layer in model.layers[:index]:
-            x = layer.forward(x)
+        for i, layer in enumerate(model.layers[:index]):
+            try:
+                x = layer.forward(x)
+            except ShapeError as e:
+                raise at_layer(e, i) from None
     return x

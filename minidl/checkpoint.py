@@ -28,19 +28,20 @@ def _check_args(owner, model, path, optimizer):
     if not has_methods(model, "parameters", "state"):
         swapped = " (model and path swapped?)" if isinstance(model, (str, os.PathLike)) else ""
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): model must be a "
-                           f"model or layer, got {_kind(model)}{swapped}")
+                           f"model or layer, got {_kind(model, 'parameters', 'state')}{swapped}")
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise SettingError(f"checkpoint.{owner}(model, path, optimizer=None): path must be a "
                            f"file name, got {type(path).__name__}")
     if optimizer is not None and not has_methods(optimizer, "state"):
         raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
-                           f"got {_kind(optimizer)}")
+                           f"got {_kind(optimizer, 'state')}")
 
 
-def _kind(obj):
-    """What was given instead, for an error: "the class SGD (write SGD(...))", "str 'm.npz'"."""
+def _kind(obj, *methods):
+    """What was given instead, for an error: "str 'm.npz'", or for a class that has
+    these methods "the class SGD, not an instance (write SGD(...))"."""
     if isinstance(obj, type):
-        return a_class(obj)
+        return a_class(obj, *methods)
     return f"{type(obj).__name__} {obj!r:.60}"
 
 

@@ -22,7 +22,16 @@ class SettingError(MinidlError, ValueError):
 
 
 class ShapeError(MinidlError, ValueError):
-    """An array has the wrong number of dimensions, size or dtype for a layer."""
+    """An array has the wrong number of dimensions, size or dtype for a layer.
+
+    A layer's check of its input may add the usual fix to the message: ``hint``
+    if x is the user's data; ``model_hint`` (not in the message) for a Sequential
+    to use when x is the output of the layer before. ``said`` is the message
+    without the hint."""
+
+    def __init__(self, message, hint="", model_hint=""):
+        super().__init__(message + hint)
+        self.said, self.hint, self.model_hint = message, hint, model_hint
 
 
 class LabelError(MinidlError, ValueError):
@@ -92,9 +101,27 @@ def check_dtype(owner, dtype):
     return dtype
 
 
-def a_class(cls):
-    """How an error names a class given where an instance belongs (SGD for SGD(...))."""
-    return f"the class {cls.__name__}, not an instance (write {cls.__name__}(...))"
+def at_layer(error, i):
+    """A layer's ShapeError as raised from layer i of a Sequential. Past layer 0 the
+    input was the output of the layer before, not data: the hint about the model
+    replaces the one about data."""
+    said = f"{error.said}{error.model_hint}" if i else str(error)
+    return ShapeError(f"layer {i} of the Sequential: {said}")
+
+
+def a_class(cls, *methods):
+    """How an error names a class given where an object belongs: "the class SGD,
+    not an instance (write SGD(...))" if the class has the methods the object
+    needs, else just "the class dict"."""
+    name = cls.__name__
+    if all(callable(getattr(cls, m, None)) for m in methods):
+        return f"the class {name}, not an instance (write {name}(...))"
+    return f"the class {name}"
+
+
+def given(obj, *methods):
+    """What was given, for an error: a class as a_class names it, else its repr."""
+    return a_class(obj, *methods) if isinstance(obj, type) else repr(obj)
 
 
 def has_methods(obj, *methods):

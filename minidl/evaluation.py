@@ -10,7 +10,7 @@ evaluate() at every record; evaluate.py in examples/mnist uses both.
 import numpy as np
 
 from minidl.data.loader import DataLoader
-from minidl.errors import SettingError, ShapeError, has_methods
+from minidl.errors import SettingError, ShapeError, given, has_methods
 
 
 def check_loader(owner, loader):
@@ -43,7 +43,7 @@ def evaluate(model, loss_fn, loader):
     check_loader("evaluate", loader)
     if not has_methods(loss_fn, "forward"):      # a forward-only metric will do
         raise SettingError(f"evaluate(model, loss_fn, loader): loss_fn must be a loss such as "
-                           f"SoftmaxCrossEntropy(), got {loss_fn!r}")
+                           f"SoftmaxCrossEntropy(), got {given(loss_fn, 'forward')}")
     totals = [0.0, 0, 0]
     with model.inference():
         for xb, yb in _batches(loader):

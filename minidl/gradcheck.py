@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from minidl.errors import SettingError, ShapeError, a_class, check_int, check_number
+from minidl.errors import SettingError, ShapeError, a_class, at_layer, check_int, check_number
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
@@ -49,7 +49,7 @@ def _check_layer(layer):
     if isinstance(layer, (Layer, Sequential)):
         return
     if isinstance(layer, type):
-        got = a_class(layer)
+        got = a_class(layer, "forward", "backward")
     elif isinstance(layer, SoftmaxCrossEntropy):
         got = (f"{layer!r}, a loss. To check a loss, compare loss.backward() after "
                "loss.forward(z, t) with numeric_grad(lambda: loss.forward(z, t), z) on "
@@ -224,7 +224,10 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     errors = {}
     for i, layer in enumerate(model.layers):
         noisy = h + rng.normal(0, 0.1, h.shape)      # no ties, no input at a kink
-        errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
+        try:
+            errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
+        except ShapeError as e:
+            raise at_layer(e, i) from None
         h = layer.astype(np.float64).forward(h)     # the next layer's input
         layer.forget()
     return errors

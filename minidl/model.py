@@ -4,7 +4,7 @@ from copy import deepcopy
 
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError, a_class
+from minidl.errors import SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
 
 
@@ -39,7 +39,7 @@ class Sequential:
                 for done in self.layers:     # half a forward: nothing to go back through
                     done.forget()
                 if isinstance(e, ShapeError):    # say where in the model it happened
-                    raise ShapeError(f"layer {i} of the Sequential: {e}") from None
+                    raise at_layer(e, i) from None
                 raise
             inputs.append((x.shape, x.dtype))    # x passed the layer's checks: an array
             x = y
@@ -167,9 +167,8 @@ class Sequential:
             for i, layer in enumerate(model.layers):
                 try:
                     x = layer.forward(x)
-                except ShapeError as e:
-                    hint = getattr(e, "hint", "")       # a layer's hint about data x
-                    said = str(e)[:len(str(e)) - len(hint)]
+                except ShapeError as e:          # given a shape, not data: no hint about data
+                    said = e.said + (e.model_hint if i else "")
                     raise ShapeError(f"summary({input_shape}): layer {i} refused its input "
                                      f"(2 samples): {said}{self._batch_axis_hint(input_shape)}"
                                      ) from None
@@ -203,7 +202,7 @@ def _check_layer(i, layer):
     if isinstance(layer, Layer):
         return
     if isinstance(layer, type) and issubclass(layer, Layer):
-        hint = a_class(layer)
+        hint = a_class(layer, "forward", "backward")
     elif isinstance(layer, (list, tuple)):
         hint = f"a {type(layer).__name__}: pass the layers one by one, Sequential(*layers)"
     elif isinstance(layer, Sequential):

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from minidl import checkpoint as ckpt
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
-                           a_class, check_int, check_number, has_methods)
+                           check_int, check_number, given, has_methods)
 from minidl.evaluation import check_loader, evaluate, predict, tally
 from minidl.history import History
 from minidl.layers.base import Param
@@ -54,7 +54,7 @@ def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
             ("optimizer", optimizer, ("step",), "SGD(model.parameters(), lr=0.1)")):
         if not has_methods(obj, *methods):
             raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
-                               f"such as {example}; got {obj!r}")
+                               f"such as {example}; got {given(obj, *methods)}")
     owned = {(id(p.layer), p.key) for p in model.parameters()}
     params = [p for p in getattr(optimizer, "params", []) if isinstance(p, Param)]
     if not all((id(p.layer), p.key) in owned for p in params):
@@ -115,9 +115,8 @@ class Trainer:
         callbacks = list(callbacks)                      # a generator is read once, here
         for c in callbacks:
             if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
-                got = a_class(c) if isinstance(c, type) else repr(c)
                 raise SettingError("Trainer: callbacks must be Callback instances or functions "
-                                   f"of the trainer, got {got}")
+                                   f"of the trainer, got {given(c, 'on_step_end')}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every

@@ -395,4 +395,6 @@ def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
     with pytest.raises(SettingError, match=r"optimizer must be an optimizer such as SGD, got "
                                            r"the class SGD, not an instance \(write SGD\(...\)\)"):
         checkpoint.save(model, path, SGD)
+    with pytest.raises(SettingError, match=r"model must be a model or layer, got the class SGD$"):
+        checkpoint.save(SGD, path)                     # a class, but not of a model: no advice
     assert not path.exists()

@@ -67,6 +67,7 @@ def test_a_correct_layer_on_a_random_input_gives_no_warning(layer, shape):
 @pytest.mark.parametrize("check", [gradcheck, gradients])
 @pytest.mark.parametrize("bad, says", [
     (Dense, r"got the class Dense, not an instance \(write Dense\(\.\.\.\)\)"),
+    (np.ndarray, r"got the class ndarray$"),                  # no advice to write ndarray(...)
     (SoftmaxCrossEntropy(), r"got SoftmaxCrossEntropy\(\), a loss\. To check a loss, .*"
                             r"numeric_grad\(lambda: loss\.forward\(z, t\), z\).*tests/test_losses"),
     (np.ones((2, 3)), r"got an object of type ndarray \(the call is gradcheck\(layer, x\)\)"),

@@ -51,9 +51,14 @@ def test_summary_of_a_wrong_shape_gives_no_batch_axis_hint(model, shape, says):
 @pytest.mark.parametrize("model, shape, hint", [
     (mlp(784, [5], 3), (4, 28, 28), r"put a Flatten\(\) before this layer, or flatten the data: "
                                     r"x\.reshape\(len\(x\), -1\)"),
-    (Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0)), (4, 1, 28, 28),
-     r"layer 1 of the Sequential: Dense\(1352, 3.*put a Flatten\(\) before this layer"),
+    (Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0)), (4, 1, 28, 28),   # not the data:
+     r"layer 1 of the Sequential: Dense\(1352, 3.*got shape \(4, 2, 26, 26\); put a Flatten\(\) "
+     r"before this layer$"),
+    (Sequential(Dense(784, 784, rng=0), Conv2D(1, 2, 3, rng=0)), (4, 784),
+     r"layer 1 .*got shape \(4, 784\); this layer takes images \(N, C, H, W\): is it in the "
+     r"right place\?$"),
     (mlp(784, [5], 3), (784,), r"for one sample, add the batch axis: x\[None\]"),
+    (Sequential(Dense(1, 3, rng=0)), (5,), r"for N samples of one feature, x\[:, None\] gives"),
     (cnn(seed=0), (4, 28, 28), r"x\[:, None\] adds the channel axis"),
     (Sequential(MaxPool2D(2)), (4, 28, 28), r"x\[:, None\] adds the channel axis"),
     (cnn(seed=0), (4, 784), r"x\.reshape\(-1, 1, 28, 28\) or DataLoader\(\.\.\., "
@@ -66,13 +71,28 @@ def test_a_wrong_number_of_dimensions_names_the_usual_fix(model, shape, hint):
 
 
 def test_summary_leaves_out_the_hints_about_data():
-    """summary() is given a shape, not data x: a hint about x would mislead there."""
+    """summary() is given a shape, not data x: a hint about x would mislead there;
+    the one about the model (a missing Flatten) stays."""
     for model, shape in [(mlp(784, [5], 3), (28, 28)), (cnn(seed=0), (28, 28)),
                          (mlp(784, [5], 3), (64, 784))]:
         with pytest.raises(ShapeError, match=r"expected a [24]-D input") as e:
             model.summary(shape)
         assert "x.reshape" not in str(e.value) and "x[" not in str(e.value)
         assert str(e.value).endswith(f"summary({shape[1:]})") == (shape == (64, 784))
+    with pytest.raises(ShapeError, match=r"layer 1 refused .*put a Flatten\(\) before this layer$"):
+        Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0)).summary((1, 28, 28))
+
+
+def test_layer_input_and_gradcheck_layers_say_which_layer_and_give_the_model_hint():
+    from minidl.callbacks import layer_input
+    from minidl.gradcheck import gradcheck_layers
+    model = Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0), ReLU())     # no Flatten
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    says = r"layer 1 of the Sequential: Dense\(1352, 3.*; put a Flatten\(\) before this layer$"
+    with pytest.raises(ShapeError, match=says):
+        layer_input(model, x, -1)
+    with pytest.raises(ShapeError, match=says):
+        gradcheck_layers(model, x.astype(np.float64))
 
 
 def test_summary_between_forward_and_backward_changes_nothing():

@@ -425,12 +425,15 @@ def test_parts_in_the_wrong_place_are_named():
     loss = SoftmaxCrossEntropy()
     cases = [
         ((model, opt, loss, train), {}, r"loss_fn must be an object with forward, backward"),
-        ((model, SoftmaxCrossEntropy, opt, train), {}, r"loss_fn .* got <class"),
+        ((model, SoftmaxCrossEntropy, opt, train), {},
+         r"loss_fn .* got the class SoftmaxCrossEntropy, not an instance \(write Soft"),
         ((mlp, loss, opt, train), {}, r"model must be an object with forward, backward"),
         ((model, loss, opt, train), {"eval_loader": (test.x, test.y)},
          r"eval_loader got a pair of arrays \(x, y\); wrap them in a loader"),
         ((model, loss, opt, train), {"schedule": 0.1}, r"schedule must be a function of the step"),
-        ((model, loss, opt, train), {"callbacks": [Callback]}, r"got the class Callback, not an instance \(write Callback\(\.\.\.\)\)"),
+        ((model, loss, opt, train), {"callbacks": [Callback]},
+         r"got the class Callback, not an instance \(write Callback\(\.\.\.\)\)"),
+        ((model, loss, opt, train), {"callbacks": [dict]}, r"got the class dict$"),   # no advice
     ]
     for args, options, match in cases:
         with pytest.raises(SettingError, match=match):
@@ -439,6 +442,8 @@ def test_parts_in_the_wrong_place_are_named():
         evaluate(model, loss, (test.x, test.y))
     with pytest.raises(SettingError, match=r"loss_fn must be a loss such as"):
         evaluate(model, test, loss)
+    with pytest.raises(SettingError, match=r"got the class SoftmaxCrossEntropy, not an instance"):
+        evaluate(model, SoftmaxCrossEntropy, test)
     calls = []                                       # one callback, not in a list: fine
     fit(model, loss, opt, train, steps=2, callbacks=lambda t: calls.append(t.step),
         progress=False)

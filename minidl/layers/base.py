@@ -131,10 +131,8 @@ class Layer:
                              f"got {x.dtype}; convert with x.astype(np.{dtype})")
         if x.ndim not in ndims:
             want = " or ".join(f"{d}-D" for d in ndims)
-            hint = _ndim_hint(x.ndim, ndims)
-            error = ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}{hint}")
-            error.hint = hint           # about the data x: summary() leaves it out
-            raise error
+            raise ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}",
+                             *_ndim_hints(x.shape, ndims, size))
         if x.shape[0] == 0:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
@@ -142,20 +140,27 @@ class Layer:
                              f"got shape {x.shape}")
 
 
-def _ndim_hint(got, ndims):
-    """The usual cause of a wrong number of dimensions, for the error message."""
+def _ndim_hints(shape, ndims, size):
+    """The usual fix for an input x with the wrong number of dimensions: (hint if x
+    is the user's data, hint if x is the output of the layer before)."""
+    got = len(shape)
     if ndims == (2,) and got > 2:
         return ("; put a Flatten() before this layer, or flatten the data: "
-                "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST")
-    if ndims == (2,) and got == 1:
-        return "; for one sample, add the batch axis: x[None]"
+                "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST",
+                "; put a Flatten() before this layer")
+    if ndims == (2,) and got == 1 and size is not None:
+        if shape[0] == size:
+            return "; for one sample, add the batch axis: x[None]", ""
+        if size == 1:
+            return "; for N samples of one feature, x[:, None] gives (N, 1)", ""
     if ndims == (4,) and got == 3:
         return ("; images are (N, C, H, W): x[:, None] adds the channel axis to a batch of "
-                "grayscale images, x[None] the batch axis to one image")
+                "grayscale images, x[None] the batch axis to one image", "")
     if ndims == (4,) and got == 2:
         return ("; images are (N, C, H, W): reshape flat ones, for MNIST x.reshape(-1, 1, 28, 28) "
-                "or DataLoader(..., shape=(1, 28, 28))")
-    return ""
+                "or DataLoader(..., shape=(1, 28, 28))",
+                "; this layer takes images (N, C, H, W): is it in the right place?")
+    return "", ""
 
 
 class Param:
