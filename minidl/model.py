@@ -159,6 +159,21 @@ class Sequential:
         mode on zeros, on a copy: the model's state (a forward waiting for its
         backward, say) is untouched."""
         input_shape = (input_shape,) if np.ndim(input_shape) == 0 else tuple(input_shape)
+        rows, refused = self._trace(input_shape)
+        if refused:
+            i, e = refused
+            said = e.said + (e.model_hint if i else "")   # given a shape, not data: no data hint
+            raise ShapeError(f"summary({input_shape}): layer {i} refused its input (2 samples): "
+                             f"{said}{self._shape_hint(input_shape)}")
+        width = max(len(r[0]) for r in rows) + 2
+        lines = [f"{'layer':<{width}}{'output shape':<20}{'params':>10}", "-" * (width + 30)]
+        lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]
+        lines += ["-" * (width + 30), f"total parameters: {self.num_parameters():,}"]
+        return "\n".join(lines)
+
+    def _trace(self, input_shape):
+        """summary's forward pass: (rows, None), or (rows so far, (i, error)) when
+        layer i refuses its input."""
         dtype = self.parameters()[0].value.dtype if self.parameters() else np.float32
         x = np.zeros((2, *input_shape), dtype)
         rows = [("input", str((None, *input_shape)), "")]
@@ -167,29 +182,30 @@ class Sequential:
             for i, layer in enumerate(model.layers):
                 try:
                     x = layer.forward(x)
-                except ShapeError as e:          # given a shape, not data: no hint about data
-                    said = e.said + (e.model_hint if i else "")
-                    raise ShapeError(f"summary({input_shape}): layer {i} refused its input "
-                                     f"(2 samples): {said}{self._batch_axis_hint(input_shape)}"
-                                     ) from None
+                except ShapeError as e:
+                    return rows, (i, e)
                 n = sum(v.size for v in layer.params.values())
                 rows.append((f"{i}: {layer!r}", str((None, *x.shape[1:])), f"{n:,}" if n else ""))
-        width = max(len(r[0]) for r in rows) + 2
-        lines = [f"{'layer':<{width}}{'output shape':<20}{'params':>10}", "-" * (width + 30)]
-        lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]
-        lines += ["-" * (width + 30), f"total parameters: {self.num_parameters():,}"]
-        return "\n".join(lines)
+        return rows, None
 
-    def _batch_axis_hint(self, input_shape):
-        """A hint when input_shape works without its first axis: the batch axis."""
-        if len(input_shape) < 2:
-            return ""
-        try:
-            self.summary(input_shape[1:])
-        except ValueError:                 # ShapeError, or a layer's own complaint
-            return ""
-        return (". input_shape is one sample's shape, without the batch axis: "
-                f"summary({input_shape[1:]})")
+    def _shape_hint(self, input_shape):
+        """A hint when input_shape works without its first axis (the batch axis), for
+        an (H, W) image with a channel axis in front, or flattened (an MLP)."""
+        tries = []
+        if len(input_shape) >= 2:
+            tries.append((input_shape[1:], "input_shape is one sample's shape, without the "
+                                           "batch axis"))
+        if len(input_shape) == 2:
+            tries.append(((1, *input_shape), "Images are (C, H, W), C = 1 for grayscale ones"))
+        if len(input_shape) >= 2:
+            tries.append(((int(np.prod(input_shape)),), "This model takes flat samples"))
+        for works, why in tries:
+            try:
+                if self._trace(works)[1] is None:
+                    return f". {why}: summary({works})"
+            except ValueError:             # a layer's own complaint
+                pass
+        return ""
 
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))

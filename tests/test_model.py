@@ -70,6 +70,16 @@ def test_a_wrong_number_of_dimensions_names_the_usual_fix(model, shape, hint):
         model.forward(np.zeros(shape, np.float32))
 
 
+@pytest.mark.parametrize("model, shape, says", [
+    (cnn(seed=0), (28, 28), r"Images are \(C, H, W\), C = 1 for grayscale ones: "
+                            r"summary\(\(1, 28, 28\)\)$"),
+    (mlp(784, [5], 3), (28, 28), r"This model takes flat samples: summary\(\(784,\)\)$"),
+    (mlp(784, [5], 3), (1, 28, 28), r"This model takes flat samples: summary\(\(784,\)\)$")])
+def test_summary_of_an_image_shape_names_the_shape_the_model_takes(model, shape, says):
+    with pytest.raises(ShapeError, match=says):
+        model.summary(shape)
+
+
 def test_summary_leaves_out_the_hints_about_data():
     """summary() is given a shape, not data x: a hint about x would mislead there;
     the one about the model (a missing Flatten) stays."""
