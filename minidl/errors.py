@@ -29,9 +29,9 @@ class ShapeError(MinidlError, ValueError):
     to use when x is the output of the layer before. ``said`` is the message
     without the hint."""
 
-    def __init__(self, message, hint="", model_hint=""):
-        super().__init__(message + hint)
-        self.said, self.hint, self.model_hint = message, hint, model_hint
+    def __init__(self, message="", *args, hint="", model_hint=""):
+        super().__init__(f"{message}{hint}", *args)      # args: as ValueError takes them
+        self.said, self.hint, self.model_hint = str(message), hint, model_hint
 
 
 class LabelError(MinidlError, ValueError):
@@ -105,8 +105,8 @@ def at_layer(error, i):
     """A layer's ShapeError as raised from layer i of a Sequential. Past layer 0 the
     input was the output of the layer before, not data: the hint about the model
     replaces the one about data."""
-    said = f"{error.said}{error.model_hint}" if i else str(error)
-    return ShapeError(f"layer {i} of the Sequential: {said}")
+    return ShapeError(f"layer {i} of the Sequential: {error.said}",
+                      hint=error.model_hint if i else error.hint, model_hint=error.model_hint)
 
 
 def a_class(cls, *methods):

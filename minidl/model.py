@@ -191,19 +191,18 @@ class Sequential:
     def _shape_hint(self, input_shape):
         """A hint when input_shape works without its first axis (the batch axis), for
         an (H, W) image with a channel axis in front, or flattened (an MLP)."""
-        tries = []
-        if len(input_shape) >= 2:
-            tries.append((input_shape[1:], "input_shape is one sample's shape, without the "
-                                           "batch axis"))
-        if len(input_shape) == 2:
+        if len(input_shape) < 2:
+            return ""
+        tries = [(input_shape[1:], f"If {input_shape[0]} is the batch size, leave it out "
+                                   "(input_shape is one sample's shape)")]
+        if len(input_shape) == 2:          # (H, W): an image without its channel axis?
             tries.append(((1, *input_shape), "Images are (C, H, W), C = 1 for grayscale ones"))
-        if len(input_shape) >= 2:
-            tries.append(((int(np.prod(input_shape)),), "This model takes flat samples"))
+        tries.append(((int(np.prod(input_shape)),), "This model takes flat samples"))
         for works, why in tries:
             try:
                 if self._trace(works)[1] is None:
                     return f". {why}: summary({works})"
-            except ValueError:             # a layer's own complaint
+            except Exception:              # a layer's own complaint: no hint from this try
                 pass
         return ""
 

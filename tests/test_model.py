@@ -33,7 +33,8 @@ def test_summary_lists_shapes_and_counts_without_changing_state():
 def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape, layer):
     """summary((64, 784)) used to fail on "got shape (2, 64, 784)", a 2 the user never gave."""
     with pytest.raises(ShapeError, match=rf"summary\({re.escape(str(shape))}\): layer {layer} "
-                                         r".*without the batch axis: summary\("
+                                         rf".*If {shape[0]} is the batch size, leave it out "
+                                         r"\(input_shape is one sample's shape\): summary\("
                                          rf"{re.escape(str(shape[1:]))}\)$"):
         model.summary(shape)
 
@@ -45,7 +46,7 @@ def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape, layer):
 def test_summary_of_a_wrong_shape_gives_no_batch_axis_hint(model, shape, says):
     with pytest.raises(ShapeError, match=says) as e:
         model.summary(shape)
-    assert "batch axis" not in str(e.value)
+    assert "batch size" not in str(e.value)
 
 
 @pytest.mark.parametrize("model, shape, hint", [
@@ -78,6 +79,19 @@ def test_a_wrong_number_of_dimensions_names_the_usual_fix(model, shape, hint):
 def test_summary_of_an_image_shape_names_the_shape_the_model_takes(model, shape, says):
     with pytest.raises(ShapeError, match=says):
         model.summary(shape)
+
+
+def test_shape_errors_raised_as_valueerrors_are_and_hints_survive_nesting():
+    """A student's own layer may raise ShapeError("...", x.shape) as it would a
+    ValueError; a Sequential inside a layer keeps the hints of the inner error."""
+    from minidl.errors import at_layer
+    e = ShapeError("bad shape", (2, 3))
+    assert e.args == ("bad shape", (2, 3)) and isinstance(e, ValueError)
+    inner = ShapeError("Dense: got (4, 2, 3, 3)", hint="; data hint", model_hint="; model hint")
+    assert str(at_layer(inner, 0)) == "layer 0 of the Sequential: Dense: got (4, 2, 3, 3); data hint"
+    outer = at_layer(at_layer(inner, 0), 2)          # past layer 0: the model hint only
+    assert str(outer) == ("layer 2 of the Sequential: layer 0 of the Sequential: Dense: got "
+                          "(4, 2, 3, 3); model hint")
 
 
 def test_summary_leaves_out_the_hints_about_data():

@@ -131,8 +131,9 @@ class Layer:
                              f"got {x.dtype}; convert with x.astype(np.{dtype})")
         if x.ndim not in ndims:
             want = " or ".join(f"{d}-D" for d in ndims)
+            hint, model_hint = _ndim_hints(x.shape, ndims, size)
             raise ShapeError(f"{self!r}: expected a {want} input, got shape {x.shape}",
-                             *_ndim_hints(x.shape, ndims, size))
+                             hint=hint, model_hint=model_hint)
         if x.shape[0] == 0:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
