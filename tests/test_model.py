@@ -88,7 +88,8 @@ def test_shape_errors_raised_as_valueerrors_are_and_hints_survive_nesting():
     e = ShapeError("bad shape", (2, 3))
     assert e.args == ("bad shape", (2, 3)) and isinstance(e, ValueError)
     inner = ShapeError("Dense: got (4, 2, 3, 3)", hint="; data hint", model_hint="; model hint")
-    assert str(at_layer(inner, 0)) == "layer 0 of the Sequential: Dense: got (4, 2, 3, 3); data hint"
+    assert str(at_layer(inner, 0)) == ("layer 0 of the Sequential: Dense: got (4, 2, 3, 3); "
+                                       "data hint")
     outer = at_layer(at_layer(inner, 0), 2)          # past layer 0: the model hint only
     assert str(outer) == ("layer 2 of the Sequential: layer 0 of the Sequential: Dense: got "
                           "(4, 2, 3, 3); model hint")
