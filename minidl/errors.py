@@ -5,7 +5,8 @@ exactly "minidl refused this" without also catching its own bugs. Each is a
 subclass of the built-in error a Python user would expect (ValueError for bad
 data, RuntimeError for misuse of a layer), so generic handlers keep working.
 check_int, check_number, check_dtype and has_methods, at the end, are the checks
-of settings that layers, the optimizer, the data loader and the trainer share.
+of settings that layers, the optimizer, the data loader and the trainer share;
+at_layer, a_class and given word the messages they share.
 """
 import math
 
