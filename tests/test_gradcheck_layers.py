@@ -20,7 +20,8 @@ def check(layer, x_shape, seed=0):
     return errors
 
 
-@pytest.mark.parametrize("shape,bias", [((2, 5, 3), True), ((32, 7, 4), False), ((1, 3, 9), True)])
+@pytest.mark.parametrize("shape,bias", [((2, 5, 3), True), ((32, 7, 4), False), ((1, 3, 9), True),
+                                        ((4, 5, 5), True)])   # square: a missing .T fits too
 def test_dense(shape, bias):
     n, i, o = shape
     check(Dense(i, o, bias=bias, rng=0), (n, i))

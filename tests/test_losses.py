@@ -45,6 +45,15 @@ def test_huge_logits_stay_finite(dtype):
     assert np.isfinite(value) and value == pytest.approx(2e4)
 
 
+def test_each_row_is_shifted_by_its_own_max():
+    """One max over the whole batch would leave the second row at exp(-1e4) = 0 in
+    float64, log(0) = -inf: each row must be shifted by its own largest logit."""
+    z = np.array([[1e4, 0.0, 0.0], [0.0, 1.0, 2.0]])
+    loss = SoftmaxCrossEntropy().forward(z, np.array([0, 2]))
+    second_row = -(2.0 - np.log(np.exp(0.0) + np.exp(1.0) + np.exp(2.0)))
+    assert loss == pytest.approx((0.0 + second_row) / 2, rel=1e-12)
+
+
 def test_keeps_float32():
     loss = SoftmaxCrossEntropy()
     loss.forward(rng.standard_normal((4, 3)).astype(np.float32), np.array([0, 1, 2, 0]))
