@@ -233,6 +233,26 @@ def test_sgd_step_matches_the_formula():
     np.testing.assert_allclose(p.value, w1 - 0.1 * (0.9 * v1 + g2 + 0.01 * w1))
 
 
+def test_nesterov_step_matches_the_formula():
+    """Without PyTorch at hand (as in CI), the Nesterov update by hand, two steps:
+    v = mu v + g, w -= lr (g + mu v), with g including the weight decay."""
+    model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
+    p = model.parameters()[0]
+    w0 = p.value.copy()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    g1, g2 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    p.grad[...] = g1
+    opt.step()
+    d1 = g1 + 0.01 * w0
+    w1 = w0 - 0.1 * (d1 + 0.9 * d1)
+    np.testing.assert_allclose(p.value, w1)
+    p.grad[...] = g2
+    opt.step()
+    d2 = g2 + 0.01 * w1
+    v2 = 0.9 * d1 + d2
+    np.testing.assert_allclose(p.value, w1 - 0.1 * (d2 + 0.9 * v2))
+
+
 def test_sgd_matches_pytorch():
     torch = pytest.importorskip("torch")
     w = rng.standard_normal((4, 3))

@@ -1,0 +1,25 @@
+"""tests/mutation.py stays usable: every mutant's edit applies to the code as it
+is now, and changes it. (Running the mutants takes minutes: see that script.)"""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SPEC = importlib.util.spec_from_file_location("mutation", Path(__file__).with_name("mutation.py"))
+mutation = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(mutation)
+
+
+@pytest.mark.parametrize("mutant", mutation.MUTANTS, ids=[m[0] for m in mutation.MUTANTS])
+def test_each_mutant_still_applies(mutant):
+    name, file, old, new, tests = mutant
+    text = (mutation.REPO / file).read_text()
+    assert text.count(old) == 1, (f"mutant {name}: its text no longer occurs once in {file}; "
+                                  "update it in tests/mutation.py")
+    assert new != old
+    assert all((mutation.REPO / "tests" / t).is_file() for t in tests)
+
+
+def test_mutant_names_are_unique():
+    names = [m[0] for m in mutation.MUTANTS]
+    assert len(set(names)) == len(names)
