@@ -32,7 +32,8 @@ class ShapeError(MinidlError, ValueError):
 
     def __init__(self, message="", *args, hint="", model_hint=""):
         super().__init__(f"{message}{hint}", *args)      # args: as ValueError takes them
-        self.said, self.hint, self.model_hint = str(message), hint, model_hint
+        self.said = str((message, *args)) if args else str(message)   # as str() shows them
+        self.hint, self.model_hint = hint, model_hint
 
 
 class LabelError(MinidlError, ValueError):

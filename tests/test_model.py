@@ -87,6 +87,7 @@ def test_shape_errors_raised_as_valueerrors_are_and_hints_survive_nesting():
     from minidl.errors import at_layer
     e = ShapeError("bad shape", (2, 3))
     assert e.args == ("bad shape", (2, 3)) and isinstance(e, ValueError)
+    assert str(at_layer(e, 1)) == "layer 1 of the Sequential: ('bad shape', (2, 3))"   # kept
     inner = ShapeError("Dense: got (4, 2, 3, 3)", hint="; data hint", model_hint="; model hint")
     assert str(at_layer(inner, 0)) == ("layer 0 of the Sequential: Dense: got (4, 2, 3, 3); "
                                        "data hint")
