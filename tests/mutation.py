@@ -120,13 +120,16 @@ MUTANTS = [
 
 
 def apply(root, mutant):
-    """Make the mutant's edit in the copy at root; the old text must occur once."""
-    _, file, old, new, _ = mutant
+    """Make the mutant's edit in the copy at root (the old text must occur once
+    there) and return the file's text as it was."""
+    name, file, old, new, _ = mutant
     path = Path(root) / file
     text = path.read_text()
     if text.count(old) != 1:
-        raise ValueError(f"{file}: the text to replace occurs {text.count(old)} times")
+        raise ValueError(f"mutant {name}: its text occurs {text.count(old)} times in {file}, "
+                         "not once; update it in tests/mutation.py")
     path.write_text(text.replace(old, new))
+    return text
 
 
 def fails(root, test_files):
@@ -158,8 +161,7 @@ def main(argv=None):
             print("the tests fail without any mutant: fix them first")
             return 2
         for mutant in chosen:
-            original = (root / mutant[1]).read_text()
-            apply(root, mutant)
+            original = apply(root, mutant)
             try:
                 ok = fails(root, mutant[4])
             finally:
