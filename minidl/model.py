@@ -158,7 +158,7 @@ class Sequential:
         shape (N, *input_shape) (an int n means (n,)). Runs one forward pass in eval
         mode on zeros, on a copy: the model's state (a forward waiting for its
         backward, say) is untouched."""
-        input_shape = (input_shape,) if np.ndim(input_shape) == 0 else tuple(input_shape)
+        input_shape = _sample_shape(input_shape)
         rows, refused = self._trace(input_shape)
         if refused:
             i, e = refused
@@ -209,6 +209,23 @@ class Sequential:
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
+
+
+def _sample_shape(input_shape):
+    """summary()'s input_shape as a tuple of ints >= 1; an int n is (n,). A batch
+    axis written as -1, None or 0 (as in reshape or Keras) gets its own advice."""
+    def ints(dims):
+        return dims and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                            and d >= 1 for d in dims)
+
+    shape = (input_shape,) if np.ndim(input_shape) == 0 else tuple(input_shape)
+    if ints(shape):
+        return tuple(int(d) for d in shape)
+    hint = ""
+    if ints(shape[1:]) and (shape[0] is None or shape[0] in (-1, 0)):
+        hint = f": leave out the batch axis, summary({tuple(int(d) for d in shape[1:])})"
+    raise ShapeError(f"summary({input_shape!r}): input_shape must be one sample's shape, "
+                     f"a tuple of ints >= 1 such as (784,) or (1, 28, 28){hint}")
 
 
 def _check_layer(i, layer):

@@ -39,6 +39,18 @@ def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape, layer):
         model.summary(shape)
 
 
+@pytest.mark.parametrize("shape, hint", [
+    ((-1, 784), True), ((None, 784), True), ((0, 784), True), ((784.0,), False),
+    (("784",), False), ((), False), ((True,), False), ((-1, "x"), False)])
+def test_summary_refuses_what_is_not_a_sample_shape(shape, hint):
+    """(-1, 784) used to fail in NumPy's words ("negative dimensions are not allowed"),
+    (784.0,) with "'float' object cannot be interpreted as an integer"."""
+    with pytest.raises(ShapeError, match=rf"^summary\({re.escape(repr(shape))}\): input_shape "
+                                         r"must be one sample's shape, a tuple of ints >= 1") as e:
+        mlp(784, [5], 3).summary(shape)
+    assert str(e.value).endswith(": leave out the batch axis, summary((784,))") == hint
+
+
 @pytest.mark.parametrize("model, shape, says", [
     (Sequential(Dense(6, 5, rng=0), Dense(4, 3, rng=0)), 6, r"layer 1 .*got shape \(2, 5\)"),
     (mlp(784, [5], 3), 100, r"layer 0 .*expected 784 features"),
