@@ -13,9 +13,9 @@ entry of a 288-entry Conv2D weight gradient is 5% off. A gradient whose shape
 differs from its tensor's is refused (ShapeError), not broadcast.
 
 Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
-output of BN sums to N*beta whatever x is): analytic and numeric are both
-rounding noise, for a right backward and a wrong one alike, so the check
-proves nothing. gradcheck warns when a gradient is zero on both sides.
+output of BN sums to m*beta per feature whatever x is): analytic and numeric
+are both rounding noise, for a right backward and a wrong one alike, so the
+check proves nothing. gradcheck warns when a gradient is zero on both sides.
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
 average two slopes and a correct backward gets a large error. gradcheck

@@ -52,8 +52,9 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
     """Fully connected net in_features -> hidden[0] -> ... -> out_features
     (hidden: the widths of the hidden layers; one int is one hidden layer).
 
-    mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True) is the network
-    of the paper's MNIST experiment (section 4.1).
+    mlp(784, [100, 100, 100], 10, "sigmoid", batchnorm=True, init=0.1) is the
+    network of the paper's MNIST experiment (section 4.1), as compare_bn.py --paper
+    trains it.
     """
     act, init, rng = _setup("mlp", activation, init, seed, dtype)
     layers, fan_in = [], in_features

@@ -2,8 +2,9 @@
 
 - "he": N(0, 2/fan_in), keeps the variance of ReLU activations constant
   across layers (He et al., 2015). The default for ReLU networks.
-- "xavier": N(0, 2/(fan_in + fan_out)) (Glorot & Bengio, 2010), suited to
-  sigmoid and tanh, which are roughly linear around zero.
+- "xavier": N(0, 2/(fan_in + fan_out)) (Glorot & Bengio, 2010), derived for
+  activations with slope 1 around zero, as tanh. The sigmoid's slope there is
+  1/4, so with it the gradients still shrink about 4x per layer going down.
 - a number s > 0: N(0, s^2), a plain small Gaussian, as in the BN paper's MNIST
   experiment.
 """

@@ -1,11 +1,13 @@
 """Mini-batch stochastic gradient descent, with optional momentum and weight decay.
 
 For each parameter w with gradient g, learning rate lr:
-    g = g + weight_decay * w            (L2 penalty, skipped for BN and biases)
+    g = g + weight_decay * w            (L2 penalty; decay_filter skips BN and biases)
     v = momentum * v + g                (velocity; v = g when momentum = 0)
     w = w - lr * v                      (plain / heavy-ball momentum)
     w = w - lr * (g + momentum * v)     (nesterov=True)
-This is the same convention as PyTorch's SGD.
+These are PyTorch's SGD formulas (with dampening 0); PyTorch decays every
+parameter it is given, the default decay_filter is minidl's. Note that BatchNorm's
+momentum is the other way round: the weight of the new value (0.1).
 """
 import numpy as np
 
