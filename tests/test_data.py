@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import mnist_root
 from minidl.data import MNIST_FILES, load_mnist, md5_decompressed, read_idx
 from minidl.data import mnist as mnist_module
 from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError
@@ -205,6 +206,62 @@ def test_default_folder(tmp_path, monkeypatch, env):
         folder = tmp_path / ".cache" / "minidl" / "mnist"
     with pytest.raises(DataNotFoundError, match=str(folder)):
         load_mnist(download=False)
+
+
+# ---------------------------------------------------------------- $MINIDL_DATA: mnist/ or the files
+
+def no_download(monkeypatch):
+    monkeypatch.setattr(mnist_module, "_download", lambda *a: pytest.fail("downloaded"))
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_minidl_data_naming_the_folder_of_the_files_reads_them_there(tmp_path, fake, gz,
+                                                                     monkeypatch):
+    """MINIDL_DATA=.../mnist used to look in .../mnist/mnist and download a second copy."""
+    write(tmp_path / "digits", fake, gz=gz)
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "digits"))
+    no_download(monkeypatch)
+    check_fake(load_mnist(), fake)
+    assert not (tmp_path / "digits" / "mnist").exists()
+
+
+def test_minidl_data_naming_the_folder_of_the_real_files(tmp_path, mnist, monkeypatch):
+    """The user's case, MINIDL_DATA=<shared>/data/mnist, with links to the real files."""
+    (tmp_path / "mnist").mkdir()
+    for path in mnist_root().iterdir():
+        (tmp_path / "mnist" / path.name).symlink_to(path)
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "mnist"))
+    no_download(monkeypatch)
+    data = load_mnist()
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(data, field), getattr(mnist, field))
+    assert not (tmp_path / "mnist" / "mnist").exists()
+
+
+def test_files_in_minidl_data_itself_are_verified(tmp_path, fake, monkeypatch):
+    name = "train-labels-idx1-ubyte"
+    write(tmp_path, {**fake, name: fake[name][:-1] + b"\x09"})
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path))
+    with pytest.raises(ChecksumError, match=str(tmp_path / f"{name}.gz")):
+        load_mnist(download=False)
+
+
+@pytest.mark.parametrize("complete, partial", [("flat", "nested"), ("nested", "flat"),
+                                               ("both", None)])
+def test_a_complete_set_wins_mnist_folder_first(tmp_path, fake, complete,
+                                                                   partial, monkeypatch):
+    """The set that is not read is junk: reading any of it would fail."""
+    folders = {"flat": tmp_path, "nested": tmp_path / "mnist"}
+    junk = {name: b"junk" for name in fake}
+    if complete == "both":
+        write(folders["nested"], fake)
+        write(folders["flat"], junk)
+    else:
+        write(folders[complete], fake)
+        write(folders[partial], dict(list(junk.items())[:2]))
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path))
+    no_download(monkeypatch)
+    check_fake(load_mnist(), fake)
 
 
 # ---------------------------------------------------------------- downloads

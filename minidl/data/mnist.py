@@ -8,7 +8,8 @@ The four files live in one folder, each either gzipped (name.gz) or not
 (name). Every file is checked against the MD5 of its uncompressed bytes; the
 hash is computed while the file is read, so each file is decompressed once.
 
-Folder: the `root` argument if given, else $MINIDL_DATA/mnist, else
+Folder: the `root` argument if given, else $MINIDL_DATA/mnist (or $MINIDL_DATA
+itself if it holds all four files and mnist/ does not), else
 ~/.cache/minidl/mnist. Missing files are downloaded (if download=True) from
 the MIRRORS in turn into a temporary file, which is verified and only then
 renamed to its final name: an interrupted download leaves nothing behind.
@@ -72,7 +73,7 @@ def load_mnist(root=None, download=True):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
             f"load_mnist(root) takes the folder that holds the files, here "
-            f"load_mnist({str(folder / 'mnist')!r}) ($MINIDL_DATA names the folder above it)")
+            f"load_mnist({str(folder / 'mnist')!r}) ($MINIDL_DATA may name either)")
     if missing and not download:
         raise DataNotFoundError(_not_found_message(folder, missing))
     for name in missing:
@@ -99,8 +100,15 @@ def _folder(root):
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
-        return Path(os.environ["MINIDL_DATA"]).expanduser() / "mnist"
+        data = Path(os.environ["MINIDL_DATA"]).expanduser()
+        if _complete(data) and not _complete(data / "mnist"):
+            return data          # MINIDL_DATA named the files' own folder, not the one above
+        return data / "mnist"
     return Path.home() / ".cache" / "minidl" / "mnist"
+
+
+def _complete(folder):
+    return all(_find(folder, name) for name in MNIST_FILES)
 
 
 def _find(folder, name):
