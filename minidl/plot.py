@@ -62,7 +62,10 @@ def _axes(ax, figsize=(7, 4.5)):
 def save(fig, path, formats=None, dpi=None):
     """Save a figure, close it and return the paths written.
 
-    The file's suffix picks the format ("accuracy.pdf"; no suffix: PNG).
+    The file's suffix picks the format ("accuracy.pdf"). A suffix starting with a
+    letter names a format, so "acc.txt" is refused; a path with no suffix, or whose
+    last dot is part of the name ("run_lr0.5", "v1.2_bn"), gets ".png" added ("grid"
+    gives "grid.png", as with savefig), and the paths returned say so.
     formats=("png", "pdf") writes one file per format instead (".png" is taken as
     "png"), the suffix of path replaced if it names a format ("run_lr0.5" + "png"
     gives "run_lr0.5.png"). PDF and SVG files get no date, and SVG fixed ids, so
@@ -78,6 +81,8 @@ def save(fig, path, formats=None, dpi=None):
     supported = fig.canvas.get_supported_filetypes()
     names = [os.fspath(path)]
     try:
+        if not formats and not _names_format(names[0]) and not os.path.isdir(names[0]):
+            formats = ["png"]                     # "grid", "run_lr0.5": PNG, suffix added
         if formats:
             stem = names[0]
             if _suffix(stem) in supported:        # else a dot in the name, not a format
@@ -87,13 +92,13 @@ def save(fig, path, formats=None, dpi=None):
                 raise FormatError(f"plot.save: formats must be names such as 'png' or 'pdf', "
                                   f"got {formats!r}")
             names = [f"{stem}.{f.removeprefix('.')}" for f in formats]   # ".png" as "png"
-        kinds = [_suffix(name) or "png" for name in names]
+        kinds = [_suffix(name) for name in names]
         for name, kind in zip(names, kinds):      # all checked before any is written
+            check_writable(name)                   # not a folder, not a read-only file
             if kind not in supported:
                 raise FormatError(f"cannot save a plot as {name!r}: {kind!r} is not an image "
                                   "format matplotlib writes; use one of "
                                   f"{', '.join(sorted(supported))}")
-            check_writable(name)                   # not a folder, not a read-only file
         for name, kind in zip(names, kinds):
             with atomic_path(name, suffix="." + kind) as tmp, \
                     plt.rc_context({"svg.hashsalt": "minidl"}):
@@ -110,6 +115,12 @@ NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
 def _suffix(name):
     """The suffix of name in lower case, without the dot: "acc.PDF" gives "pdf"."""
     return os.path.splitext(name)[1][1:].lower()
+
+
+def _names_format(name):
+    """Whether the suffix of name is meant as a format: it starts with a letter
+    ("acc.pdf", "acc.txt"); in "run_lr0.5", "v1.2_bn" or "grid" there is none."""
+    return _suffix(name)[:1].isalpha()
 
 
 def _check_histories(owner, histories):

@@ -1,6 +1,7 @@
 """minidl.plot on synthetic histories: every function draws, saves and keeps
 the BN / no-BN colours."""
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -156,8 +157,9 @@ def test_the_suffix_picks_the_format_and_pdf_svg_are_reproducible(histories, tmp
     assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF-")
     for kind in ("pdf", "svg"):      # no date, fixed ids: the same plot, the same bytes
         assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
-    plot.save(plot.loss_curves(histories), tmp_path / "no_suffix")
-    assert_png(tmp_path / "no_suffix")                   # no suffix: PNG, as before
+    assert plot.save(plot.loss_curves(histories), tmp_path / "no_suffix") == \
+        [str(tmp_path / "no_suffix.png")]
+    assert_png(tmp_path / "no_suffix.png")               # no suffix: PNG, and says so
 
 
 def test_an_unknown_format_is_refused_before_anything_is_written(histories, tmp_path):
@@ -176,6 +178,38 @@ def test_a_dot_in_the_name_is_kept_when_formats_are_given(histories, tmp_path):
     written = plot.save(plot.accuracy_curves(histories), tmp_path / "acc.svg", formats="pdf")
     assert written == [str(tmp_path / "acc.pdf")]                  # one format as a string
     assert sorted(p.name for p in tmp_path.iterdir()) == ["acc.pdf", "run_lr0.5.png"]
+
+
+def test_a_path_without_a_format_gets_png_added_and_returned(histories, tmp_path):
+    """plot.save(fig, "grid") wrote a PNG named "grid", and "run_lr0.5" was refused
+    with "'5' is not an image format": a dot in a name was taken for a format."""
+    for name in ("grid", "run_lr0.5", "acc_lr1.5e-05_bn"):
+        written = plot.save(plot.accuracy_curves(histories), tmp_path / name)
+        assert written == [str(tmp_path / f"{name}.png")]
+        assert_png(tmp_path / f"{name}.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["acc_lr1.5e-05_bn.png", "grid.png", "run_lr0.5.png"]
+
+
+def test_a_suffix_starting_with_a_letter_is_a_format_and_is_refused_if_unknown(
+        histories, tmp_path):
+    """Not renamed to acc.txt.png: the suffix is taken as meant, and refused."""
+    for name, kind in (("acc.txt", "txt"), ("model.v2", "v2"), ("acc.PNGX", "pngx")):
+        fig = plot.accuracy_curves(histories)
+        with pytest.raises(FormatError, match=rf"{re.escape(name)}': '{kind}' is not an image"):
+            plot.save(fig, tmp_path / name)
+        assert not plt.fignum_exists(fig.number)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_with_a_dot_in_its_name_is_refused_as_a_folder(histories, tmp_path):
+    """plot.save(fig, "runs/lr0.5") for a run's folder said "'5' is not an image
+    format", and must not write lr0.5.png beside it either."""
+    (tmp_path / "lr0.5").mkdir()
+    with pytest.raises(IsADirectoryError, match="Is a folder") as e:
+        plot.save(plot.accuracy_curves(histories), tmp_path / "lr0.5")
+    assert e.value.filename == os.path.realpath(tmp_path / "lr0.5")
+    assert [p.name for p in tmp_path.iterdir()] == ["lr0.5"]
 
 
 @pytest.mark.parametrize("fn", [plot.loss_curves, plot.accuracy_curves])
