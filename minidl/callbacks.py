@@ -10,10 +10,11 @@ A plain function of the trainer works as a callback too: it runs after every
 step.
 """
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError, at_layer
+from minidl.errors import SettingError, ShapeError, at_layer, check_int, check_number
 
 
 class Callback:
@@ -43,6 +44,26 @@ class LayerInputRecorder(Callback):
     """
 
     def __init__(self, index, x, unit=0, every=100, percentiles=(15, 50, 85)):
+        # checked here, not at the first recording (whether index and unit exist
+        # depends on the model: record() says)
+        owner = "LayerInputRecorder"
+        for name, value in (("index", index), ("unit", unit)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise SettingError(f"{owner}: {name} must be an int (negative counts from the "
+                                   f"end), got {value!r}")
+        if isinstance(x, np.ndarray) and (x.ndim == 0 or len(x) == 0):  # else: the model says
+            raise SettingError(f"{owner}: x must be a batch of one or more samples, got an "
+                               f"array of shape {x.shape}")
+        every = check_int(owner, "every", every)
+        if isinstance(percentiles, (str, bytes)) or not isinstance(percentiles, Iterable):
+            raise SettingError(f"{owner}: percentiles must be a sequence of numbers in 0..100, "
+                               f"such as (15, 50, 85), got {percentiles!r}")
+        percentiles = tuple(percentiles)     # a generator would be used up by the checks
+        if not percentiles:
+            raise SettingError(f"{owner}: percentiles must name at least one percentile, "
+                               "such as (15, 50, 85), got none")
+        for q in percentiles:
+            check_number(owner, "percentiles", q, lambda v: 0 <= v <= 100, "numbers in 0..100")
         self.index, self.x, self.unit, self.every = index, x, unit, every
         self.percentiles = percentiles
         self.steps, self.values = [], []

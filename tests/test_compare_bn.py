@@ -278,6 +278,61 @@ def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
             compare_bn.parse_args(argv)
 
 
+@pytest.mark.parametrize("options,message", [
+    # each used to fail only once the data was loaded, or once the plain net was trained
+    (["--batch-size", "0"], "argument --batch-size: must be an int >= 1, got 0"),  # modulo by 0
+    (["--batch-size", "1"], "--batch-size must be at least 2 with --model mlp, got 1: BN needs "
+                            "two or more values per feature to estimate a variance"),
+    (["--record-every", "0"], "argument --record-every: must be an int >= 1, got 0"),
+    (["--hidden", "0"], "argument --hidden: must be an int >= 1, got 0"),   # "--unit ... 0..-1"
+    (["--hidden", "100", "-3"], "argument --hidden: must be an int >= 1, got -3"),
+    (["--record-batch", "0"], "argument --record-batch: must be an int >= 1, got 0"),
+    (["--steps", "0"], "argument --steps: must be an int >= 1, got 0"),
+    (["--steps", "2.5"], "argument --steps: must be an int >= 1, got '2.5'"),
+    (["--eval-every", "0"], "argument --eval-every: must be an int >= 1, got 0"),
+    (["--seed", "-1"], "argument --seed: must be an int >= 0, got -1"),
+    (["--lr", "0"], "argument --lr: must be a number > 0, got 0"),
+    (["--lr", "nan"], "argument --lr: must be a number > 0, got nan"),
+    (["--lr=-inf"], "argument --lr: must be a number > 0, got -inf"),
+    (["--lr-sweep", "--sweep-lrs", "0.1", "-1"], "argument --sweep-lrs: must be a number > 0, "
+                                                 "got -1"),
+    (["--init", "0"], "argument --init: must be \"he\", \"xavier\" or a std > 0, got '0'"),
+    (["--init", "inf"], "argument --init: must be \"he\", \"xavier\" or a std > 0, got 'inf'"),
+    (["--unit", "-1"], "--unit must be in 0..99 for --model mlp"),
+    (["--train-subset", "1"], "--train-subset must be an int >= 2 (BN needs a batch of two or "
+                              "more), got 1; leave it out to train on all the training images"),
+    (["--train-subset", "0"], "--train-subset must be an int >= 2"),    # used to mean "all"
+    (["--test-subset", "0"], "--test-subset must be an int >= 1, got 0; leave it out to test on "
+                             "all the test images"),                     # used to mean "all"
+    (["--paper", "--record-every", "0"], "argument --record-every: must be an int >= 1, got 0"),
+    (["--dpi", "0"], "argument --dpi: must be at least 1, got 0")])
+def test_a_bad_number_is_an_argparse_error_before_anything_runs(compare_bn, monkeypatch, capsys,
+                                                               tmp_path, options, message):
+    """The message names the option and what it takes; nothing is loaded, trained or written."""
+    monkeypatch.setattr(compare_bn, "load_data", lambda args: pytest.fail("loaded the data"))
+    monkeypatch.setattr(compare_bn, "train_net", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as info:
+        compare_bn.main(["--out", str(tmp_path / "out"), *options])
+    assert info.value.code == 2
+    assert f"error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_smallest_good_numbers_are_taken(compare_bn):
+    args = compare_bn.parse_args(["--steps", "1", "--batch-size", "2", "--eval-every", "1",
+                                  "--record-every", "1", "--record-batch", "1", "--seed", "0",
+                                  "--hidden", "1", "--unit", "0", "--lr", "1e-9", "--init", "1e-3",
+                                  "--train-subset", "2", "--test-subset", "1",
+                                  "--sweep-lrs", "0.5", "2"])
+    assert (args.steps, args.batch_size, args.eval_every, args.record_every, args.record_batch,
+            args.seed, args.hidden, args.unit, args.lr, args.init, args.train_subset,
+            args.test_subset, args.sweep_lrs) == (1, 2, 1, 1, 1, 0, [1], 0, 1e-9, 1e-3, 2, 1,
+                                                  [0.5, 2.0])
+    # the CNN normalizes each channel over the 14x14 positions too: a batch of one works
+    assert compare_bn.parse_args(["--model", "cnn", "--batch-size", "1"]).batch_size == 1
+    assert compare_bn.parse_args(["--init", "he"]).init == "he"
+
+
 def test_lr_sweep_records_divergence_instead_of_crashing(mnist, tmp_path):
     run(["--lr-sweep", "--activation", "relu", "--sweep-lrs", "0.1", "100", "--steps", "40",
          "--train-subset", "2000", "--test-subset", "500", "--eval-every", "40",

@@ -479,6 +479,38 @@ def test_layer_input_names_an_index_or_unit_that_does_not_exist():
             DataLoader(x, x[:, 0] > 0, 20)))
 
 
+@pytest.mark.parametrize("setting,match", [
+    ({"every": 0}, r"every must be an int >= 1, got 0$"),
+    ({"every": -2}, r"every must be an int >= 1, got -2$"),
+    ({"every": 2.5}, r"every must be an int >= 1, got 2\.5$"),
+    ({"every": True}, r"every must be an int >= 1, got True$"),
+    ({"every": "5"}, r"every must be an int >= 1, got '5'$"),
+    ({"unit": 2.5}, r"unit must be an int \(negative counts from the end\), got 2\.5$"),
+    ({"index": "3"}, r"index must be an int \(negative counts from the end\), got '3'$"),
+    ({"percentiles": (15, 150)}, r"percentiles must be numbers in 0\.\.100, got 150$"),
+    ({"percentiles": (-1,)}, r"percentiles must be numbers in 0\.\.100, got -1$"),
+    ({"percentiles": 50}, r"percentiles must be a sequence of numbers in 0\.\.100, such as "
+                          r"\(15, 50, 85\), got 50$"),
+    ({"percentiles": ()}, r"percentiles must name at least one percentile"),
+    ({"x": np.zeros((0, 8), np.float32)}, r"x must be a batch of one or more samples, got an "
+                                          r"array of shape \(0, 8\)$")])
+def test_layer_input_recorder_refuses_a_bad_setting_when_built(setting, match):
+    """every=0 used to fail at the first step with a ZeroDivisionError, every=-2 and 2.5
+    recorded nothing at all, silently; percentiles out of 0..100 failed at the first
+    recording with NumPy's error, and an empty x with a ShapeError of layer 0."""
+    x, _ = blobs()
+    with pytest.raises(SettingError, match=r"^LayerInputRecorder: " + match):
+        LayerInputRecorder(**{"index": 1, "x": x[:5], **setting})
+
+
+def test_layer_input_recorder_takes_numpy_ints_and_any_sequence_of_percentiles():
+    x, _ = blobs()
+    rec = LayerInputRecorder(np.int64(1), x[:5], unit=np.int64(-1), every=np.int64(5),
+                             percentiles=(q for q in [10, 90.5]))
+    assert rec.every == 5 and type(rec.every) is int
+    assert rec.percentiles == (10, 90.5)              # a generator, read once
+
+
 def test_infinite_weights_in_record_mode_and_a_save_by_hand(tmp_path):
     """In record mode the divergence used to carry the last finite loss as its loss;
     a save() by hand of such a model returned None and wrote nothing, silently."""

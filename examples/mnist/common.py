@@ -1,6 +1,7 @@
 """What the MNIST scripts share: finding the data, loaders, building the model, writing files."""
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -56,6 +57,35 @@ def pixels_per_inch(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def int_at_least(minimum):
+    """argparse type of a count (steps, a batch size, a seed): an int >= minimum.
+    A bad value is an argparse error naming the option, before anything runs:
+    "argument --steps: must be an int >= 1, got 0"."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}") \
+                from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {value}")
+        return value
+    parse.__name__ = f"int >= {minimum}"
+    return parse
+
+
+def positive_number(text):
+    """argparse type of a learning rate: a finite number > 0 ("nan" and "inf" parse
+    as floats but train nothing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text.strip()}")
     return value
 
 

@@ -46,8 +46,8 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
-                    build, ensure_dir, first_samples, load_data, loaders, names, run_cli,
-                    write_json, write_text)
+                    build, ensure_dir, first_samples, int_at_least, load_data, loaders, names,
+                    positive_number, run_cli, write_json, write_text)
 from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, plot  # noqa: E402
@@ -68,8 +68,14 @@ NETS = (("plain", False), ("bn", True))      # key, batchnorm
 
 
 def init_arg(text):
-    """--init: "he", "xavier" or a float std."""
-    return text if text in ("he", "xavier") else float(text)
+    """--init: "he", "xavier" or the std of a plain Gaussian, a number > 0."""
+    if text in ("he", "xavier"):
+        return text
+    try:
+        return positive_number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f'must be "he", "xavier" or a std > 0, got {text!r}') \
+            from None
 
 
 # what --replot uses, and options that change nothing in the plots
@@ -84,27 +90,31 @@ def parse_args(argv=None):
                    help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
     p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="sigmoid",
                    help="hidden nonlinearity (the paper's: sigmoid)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[100, 100, 100],
+    p.add_argument("--hidden", type=int_at_least(1), nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
                    help='"he", "xavier" or the std of a plain Gaussian; default: the '
                         'builder\'s choice ("he" for relu, "xavier" for sigmoid and tanh); '
                         '--paper: 0.1')
-    p.add_argument("--steps", type=int, default=2000, help="training steps (per run)")
-    p.add_argument("--batch-size", type=int, default=60, help="mini-batch size")
-    p.add_argument("--lr", type=float, default=0.1, help="constant SGD learning rate")
-    p.add_argument("--eval-every", type=int, default=100, help="test every this many steps")
-    p.add_argument("--record-every", type=int, default=100,
+    p.add_argument("--steps", type=int_at_least(1), default=2000,
+                   help="training steps (per run)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=60,
+                   help="mini-batch size (2 or more for the MLP)")
+    p.add_argument("--lr", type=positive_number, default=0.1, help="constant SGD learning rate")
+    p.add_argument("--eval-every", type=int_at_least(1), default=100,
+                   help="test every this many steps")
+    p.add_argument("--record-every", type=int_at_least(1), default=100,
                    help="record the activation percentiles every this many steps")
     p.add_argument("--unit", type=int, default=0,
                    help="which unit (MLP) or channel (CNN) of the last hidden layer to record")
-    p.add_argument("--record-batch", type=int, default=1000,
+    p.add_argument("--record-batch", type=int_at_least(1), default=1000,
                    help="the first N test images form the fixed batch for the percentiles")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seeds the weights and the batch order (the same for both nets)")
     add_data_arguments(p)
     p.add_argument("--test-subset", type=int, default=None, metavar="N",
-                   help="test on the first N test images only (quick runs)")
+                   help="test on the first N test images only (quick runs); default: all "
+                        "10,000")
     p.add_argument("--out", default=None,
                    help="output folder (default runs/compare_bn; with --replot, its FOLDER)")
     p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
@@ -112,7 +122,7 @@ def parse_args(argv=None):
     p.add_argument("--paper", action="store_true", help="Ioffe & Szegedy 2015, Figure 1 preset")
     p.add_argument("--lr-sweep", action="store_true",
                    help="instead: final test accuracy against lr, --steps steps per run")
-    p.add_argument("--sweep-lrs", type=float, nargs="+", default=None,
+    p.add_argument("--sweep-lrs", type=positive_number, nargs="+", default=None,
                    help="learning rates of the sweep (default: 0.01 ... 30 for sigmoid, "
                         "0.01 ... 10 for tanh, 0.01 ... 3 for relu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -138,9 +148,21 @@ def parse_args(argv=None):
         args = p.parse_args(argv)
     args.out = args.out or "runs/compare_bn"
     args.log_scale = bool(args.log_scale)
+    # the counts, rates and seed were checked by their argparse types; what is left
+    # depends on other options, or needs a hint
     units = args.hidden[-1] if args.model == "mlp" else CNN_CHANNELS[-1]
     if not 0 <= args.unit < units:
         p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
+    if args.model == "mlp" and args.batch_size < 2:
+        p.error(f"--batch-size must be at least 2 with --model mlp, got {args.batch_size}: "
+                "BN needs two or more values per feature to estimate a variance")
+    # 0 used to mean all the images, undocumented (`or` in common.loaders)
+    if args.train_subset is not None and args.train_subset < 2:
+        p.error(f"--train-subset must be an int >= 2 (BN needs a batch of two or more), got "
+                f"{args.train_subset}; leave it out to train on all the training images")
+    if args.test_subset is not None and args.test_subset < 1:
+        p.error(f"--test-subset must be an int >= 1, got {args.test_subset}; leave it out to "
+                "test on all the test images")
     return args
 
 
