@@ -9,6 +9,8 @@ steps.csv (loss and learning rate per step), checkpoint.npz, loss_curve.png (--f
 in those formats).
 Ctrl-C saves a checkpoint and stops; the same command with --resume goes on
 (without --resume it refuses to start over on top of the interrupted run).
+A finished run in --out is replaced by one with the same settings, but by one
+with other settings only with --overwrite.
 """
 import argparse
 import os
@@ -64,6 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output folder (default runs/<model>-<bn|nobn>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from <out>/checkpoint.npz (after Ctrl-C)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run with other settings in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_format_argument(p)
     args = p.parse_args(argv)
@@ -88,10 +92,18 @@ def parse_args(argv=None):
     return args
 
 
-# What must match between a run and its --resume (the rest may change).
+# The settings that make a run what it is: they must match between a run and its
+# --resume, and a finished run with other values is not replaced without --overwrite.
 RESUME_KEYS = ["model", "batchnorm", "activation", "hidden", "epochs", "batch_size", "lr",
                "schedule", "warmup", "shift", "momentum", "nesterov", "weight_decay", "seed",
                "train_subset"]
+
+
+def changed_settings(before, args):
+    """'--lr 0.1 there, 0.5 here' for each RESUME_KEYS setting in which the config
+    of an earlier run (its history.config) differs from args."""
+    return [f"--{k.replace('_', '-')} {before[k]} there, {vars(args)[k]} here"
+            for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
 
 
 def make_schedule(name, lr, total, warmup_steps=0):
@@ -114,10 +126,14 @@ def main(argv=None):
                 raise CheckpointError(f"{saved}: its metadata garbles the history")
         except CheckpointError as e:
             raise CheckpointError(f"{e}. To train anew in {out}, {start_over}") from None
-        interrupted = history.get("interrupted")
-        if interrupted:
+        if history.get("interrupted"):
             raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
                                   f"continue it, or {start_over}")
+        changed = changed_settings(history.get("config", {}), args)
+        if changed and not args.overwrite:   # its files would be lost to another net's
+            raise CheckpointError(f"{saved} holds a finished run with other settings ("
+                                  f"{'; '.join(changed)}): choose another --out, or add "
+                                  "--overwrite to replace it")
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
@@ -132,13 +148,10 @@ def main(argv=None):
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(saved)
-        before = trainer.history.config                 # the interrupted run's options
-        changed = [k for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
+        changed = changed_settings(trainer.history.config, args)   # the saved run's
         if changed:
-            options = ", ".join("--" + k.replace("_", "-") for k in changed)
-            verb = "differs" if len(changed) == 1 else "differ"
-            raise CheckpointError(f"--resume: {options} {verb} from the interrupted run; "
-                                  "resume with the same options")
+            raise CheckpointError(f"--resume: the run in {saved} has other settings ("
+                                  f"{'; '.join(changed)}); resume with the same options")
         if trainer.step >= total:
             raise CheckpointError(f"--resume: {saved} holds a finished run ({total} steps); "
                                   "there is nothing to resume")
