@@ -55,6 +55,12 @@ def arrays(model, optimizer=None):
     return arrays
 
 
+def layer_kinds(model):
+    """The class names of a Sequential's layers (of a single layer: its own), which
+    a checkpoint records: the arrays alone do not tell Sigmoid from ReLU."""
+    return [type(layer).__name__ for layer in getattr(model, "layers", [model])]
+
+
 def save(model, path, optimizer=None, meta=None):
     """Write model (and optimizer) state and a metadata dict to ``path`` atomically.
 
@@ -69,7 +75,7 @@ def save(model, path, optimizer=None, meta=None):
     if not isinstance(meta, dict):      # load() could never read it back
         raise SettingError(f"checkpoint.save: meta must be a dict such as {{'step': 100}}, "
                            f"got {type(meta).__name__} {meta!r:.60}")
-    header = {"format": FORMAT, "meta": _plain(meta, "meta")}
+    header = {"format": FORMAT, "layers": layer_kinds(model), "meta": _plain(meta, "meta")}
     contents = arrays(model, optimizer)
     contents["meta"] = np.array(json.dumps(header))
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
@@ -100,19 +106,23 @@ def _plain(value, where):
 def load(model, path, optimizer=None, check_meta=None):
     """Load a checkpoint into ``model`` (and ``optimizer``); return its metadata.
 
-    Every array the model (and optimizer) needs must be present with the right
-    shape and dtype; otherwise CheckpointError names the first that is not, and
-    nothing is changed. check_meta(meta), if given, runs after those checks and
+    The model must have the layers the checkpoint was saved from (their kinds,
+    in order: a model built with ReLU where the checkpoint has Sigmoid would load
+    every array and compute something else), and every array the model (and
+    optimizer) needs must be present with the right shape and dtype; otherwise
+    CheckpointError names the first difference, and nothing is changed. check_meta(meta), if given, runs after those checks and
     before anything is written: a CheckpointError from it also changes nothing.
     """
     _check_args("load", model, path, optimizer)
     path = os.fspath(path)
-    stored, meta = _read(path)
+    stored, meta, kinds = _read(path)
+    _check_layers(path, kinds, layer_kinds(model))
     expected = arrays(model, optimizer)
     for name, current in expected.items():      # check everything before changing anything
         if name not in stored:
-            raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); "
-                                  "was it saved from a different model or without the optimizer?")
+            why = ("was it saved without the optimizer?" if name.startswith("optim/") else
+                   "was it saved from a different model?")
+            raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); {why}")
         if stored[name].shape != current.shape:
             raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
                                   f"the model expects {current.shape}")
@@ -143,13 +153,27 @@ def load(model, path, optimizer=None, check_meta=None):
     return meta
 
 
+def _check_layers(path, saved, current):
+    """A CheckpointError naming the first layer whose kind differs (checkpoints
+    written before minidl recorded the layers have saved=None: not checked)."""
+    if saved is None or saved == current:
+        return
+    i = next((i for i, (a, b) in enumerate(zip(saved, current)) if a != b), None)
+    differ = (f"this model has {len(current)} layers" if i is None else
+              f"this model's layer {i} is {current[i]} where the checkpoint has {saved[i]}")
+    raise CheckpointError(f"{path}: saved from a model with the {len(saved)} layers "
+                          f"{', '.join(saved)}; {differ}. Build the model as the saved one "
+                          "was built (its activation, BN, sizes)")
+
+
 def read_meta(path):
     """The metadata dict of the checkpoint at ``path``, without a model."""
     return _read(os.fspath(path))[1]
 
 
 def _read(path):
-    """({name: array}, metadata) of a checkpoint file, or a CheckpointError."""
+    """({name: array}, metadata, layer kinds or None) of a checkpoint file, or a
+    CheckpointError."""
     if os.path.isdir(path):
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
@@ -167,7 +191,11 @@ def _read(path):
         header = json.loads(str(stored.pop("meta")))
         if header.get("format") != FORMAT:
             raise ValueError(f"format {header.get('format')!r}")
-        return stored, dict(header["meta"])
+        kinds = header.get("layers")
+        if kinds is not None and not (isinstance(kinds, list) and
+                                      all(isinstance(k, str) for k in kinds)):
+            raise ValueError(f"layers {kinds!r:.60}")
+        return stored, dict(header["meta"]), kinds
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise CheckpointError(f"{path}: unreadable metadata ({e}); expected {FORMAT}") from None
 

@@ -111,6 +111,8 @@ MUTANTS = [
      'return "xavier" if init in ("he", "xavier") else init', "return init", ["test_batchnorm.py"]),
     ("mnist-checksum-skipped", "minidl/data/mnist.py", "    if md5 != expected:\n",
      "    if False:\n", ["test_data.py"]),
+    ("checkpoint-layer-kinds-not-checked", "minidl/checkpoint.py",
+     "    _check_layers(path, kinds, layer_kinds(model))\n", "", ["test_checkpoint.py"]),
     ("checkpoint-without-bn-statistics", "minidl/checkpoint.py",
      '    arrays.update({f"state/{k}": v for k, v in model.state().items()})\n', "",
      ["test_checkpoint.py"]),
