@@ -4,7 +4,7 @@ from copy import deepcopy
 
 import numpy as np
 
-from minidl.errors import SettingError, ShapeError, a_class, at_layer
+from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
 
 
@@ -62,8 +62,15 @@ class Sequential:
         # so backward stops at that layer and drops what they kept for it.
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
-        shape = self._out_shape                          # None: no forward to go back through
-        if shape is not None and np.shape(dy) != shape:  # else dy would broadcast, silently
+        shape = self._out_shape
+        if shape is None:
+            raise BackwardError(
+                "model.backward(dy): no forward to go back through. Call model.forward(x) "
+                "first; each forward allows one backward. A forward inside `with "
+                "model.inference():` (or evaluate()) keeps nothing, and leaving that block "
+                "drops what the training forward before it kept: evaluate after the step's "
+                "backward, not between its forward and backward.")
+        if np.shape(dy) != shape:                        # else dy would broadcast, silently
             raise ShapeError(f"backward: expected dy of shape {shape} (the shape of the "
                              f"last forward's output), got {np.shape(dy)}")
         if first < len(self.layers):
@@ -133,22 +140,25 @@ class Sequential:
 
     @contextlib.contextmanager
     def inference(self):
-        """Eval mode for the block, then the previous mode again; forward passes
-        inside keep nothing for backward, so a stray backward() still raises.
+        """Eval mode for the block, then each layer's previous mode again (a BN
+        layer kept in eval mode stays so); forward passes inside keep nothing for
+        backward, so a stray backward() still raises.
 
             with model.inference():
                 logits = model.forward(x)
         """
+        modes = [(layer, layer.training) for layer in self.layers]
         was_training = self.training
         self.eval()
         try:
             yield self
         finally:
-            for layer in self.layers:
+            for layer, training in modes:
                 layer.forget()
+                if training:
+                    layer.train()
             self._inputs = self._out_shape = None
-            if was_training:
-                self.train()
+            self.training = was_training
 
     def num_parameters(self):
         return sum(p.value.size for p in self.parameters())

@@ -5,6 +5,7 @@ import pytest
 
 from minidl import Sequential
 from minidl.errors import BackwardError, MinidlError, SettingError, ShapeError
+from minidl.losses import SoftmaxCrossEntropy
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.reference import conv2d_naive, maxpool_naive
 from minidl.models import cnn, mlp
@@ -415,6 +416,34 @@ def test_inference_block_restores_mode_and_keeps_nothing_for_backward():
     assert model.training and all(layer.training for layer in model.layers)
     with pytest.raises(BackwardError):
         model.backward(np.ones((2, 2), np.float32))
+
+
+def test_evaluating_between_forward_and_backward_is_named_as_the_cause():
+    """inference() drops what the training forward kept; the backward after it used
+    to fail in a layer's words ("Writing a layer? Its forward must call self._save")."""
+    model, loss = mlp(4, [3], 2, seed=0), SoftmaxCrossEntropy()
+    x, y = np.ones((2, 4), np.float32), np.array([0, 1])
+    loss.forward(model.forward(x), y)
+    with model.inference():
+        model.forward(x)
+    with pytest.raises(BackwardError, match=r"^model.backward\(dy\): no forward to go back "
+                                            r"through.*evaluate after the step's backward"):
+        model.backward(loss.backward())
+
+
+def test_inference_gives_each_layer_back_its_own_mode():
+    """A BN layer kept in eval mode (frozen statistics for fine-tuning) used to come
+    out of inference(), and so of evaluate(), in training mode."""
+    model = mlp(4, [3, 3], 2, batchnorm=True, seed=0)
+    model[1].eval()
+    modes = [layer.training for layer in model.layers]
+    with model.inference():
+        assert not any(layer.training for layer in model.layers)
+    assert [layer.training for layer in model.layers] == modes and model.training
+    model.eval()
+    with model.inference():
+        pass
+    assert not model.training and not any(layer.training for layer in model.layers)
 
 
 @pytest.mark.parametrize("build, match", [
