@@ -14,11 +14,18 @@ from minidl.errors import SettingError, ShapeError, given, has_methods
 
 
 def check_loader(owner, loader):
-    """An (x, y) pair of arrays where batches are expected."""
+    """An (x, y) pair of arrays, or images alone, where batches are expected."""
     if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
             isinstance(a, np.ndarray) for a in loader):
         raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
                            "batches: DataLoader(x, y, batch_size, shuffle=False)")
+    if isinstance(loader, np.ndarray):   # iterating it would unpack rows as (xb, yb)
+        raise SettingError(
+            f"{owner} got an array of shape {loader.shape}; it takes a loader of (x, y) "
+            "batches: DataLoader(x, y, batch_size, shuffle=False). To classify images "
+            "without labels, convert them as the training loader did (xb, _ = "
+            "loader.batch(indices) for its own images) and take `with model.inference(): "
+            "model.forward(xb).argmax(axis=1)`")
 
 
 def tally(totals, loss, logits, yb):

@@ -211,13 +211,16 @@ class Trainer:
         lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
             "Trainer", f"the schedule's learning rate at step {self.step}", lr,
             lambda v: v >= 0, "a number >= 0")
-        logits = self.model.forward(xb)
-        loss = self.loss_fn.forward(logits, yb)
-        if not math.isfinite(loss):
-            self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
-            return False
-        self.model.backward(self.loss_fn.backward())
-        self.optimizer.step()
+        # a diverging run overflows on its way to a NaN loss: no NumPy warnings
+        # then, _diverged() says what happened and what to do
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.model.forward(xb)
+            loss = self.loss_fn.forward(logits, yb)
+            if not math.isfinite(loss):
+                self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
+                return False
+            self.model.backward(self.loss_fn.backward())
+            self.optimizer.step()
         self.step += 1
         self.loss = loss
         self.history.step_loss.append(loss)

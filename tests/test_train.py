@@ -125,9 +125,9 @@ def test_plain_function_callback_and_stop():
     assert len(h.step_loss) == 7 and h.final["kind"] == "final"
 
 
-# the exploding weights make NumPy warn (overflow, inf * 0) before the trainer
-# sees the non-finite loss; in these two tests that is expected, not a fault
-diverging = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+# the exploding weights overflow (and give inf * 0) before the trainer sees the
+# non-finite loss; it says so itself, and NumPy's warnings used to come first
+diverging = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
 @diverging
@@ -565,6 +565,10 @@ def test_predict_gives_every_prediction_in_the_loaders_order():
     assert np.mean(predicted == labels) == evaluate(model, SoftmaxCrossEntropy(), test)[1]
     with pytest.raises(SettingError, match="predict got a pair of arrays"):
         predict(model, (test.x, test.y))
+    for f in (lambda x: predict(model, x), lambda x: evaluate(model, SoftmaxCrossEntropy(), x)):
+        with pytest.raises(SettingError, match=r"got an array of shape \(5, 8\); it takes a "
+                                               r"loader.*model.forward\(xb\).argmax"):
+            f(test.x[:5])          # used to fail with "too many values to unpack"
 
 
 def test_ctrl_c_at_the_last_step_finishes_the_run(tmp_path):
