@@ -169,3 +169,24 @@ def test_a_finished_run_is_not_replaced_by_one_with_other_settings(mnist, tmp_pa
     replaced = run(common + ["--activation", "sigmoid", "--overwrite"])
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads((tmp_path / "history.json").read_text())["config"]["activation"] == "sigmoid"
+
+
+def test_an_out_that_is_a_file_and_a_resume_with_nothing_to_resume_are_named(tmp_path):
+    """They ended in "[Errno 17] File exists" and in an error after the data was
+    loaded that left an empty folder behind."""
+    (tmp_path / "afile").write_text("keep me")
+    result = run(["--out", str(tmp_path / "afile"), "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "afile: is a file, not a folder; choose another output folder" in result.stderr
+    assert (tmp_path / "afile").read_text() == "keep me"
+    result = run(["--out", str(tmp_path / "never"), "--resume", "--no-progress"])
+    assert result.returncode == 1 and "no checkpoint to resume from" in result.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_subset_larger_than_mnist_is_refused(mnist, tmp_path):
+    """--train-subset 100000 trained on the 60,000 images without a word."""
+    result = run(["--train-subset", "100000", "--data-dir", mnist_dir(), "--out", str(tmp_path),
+                  "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--train-subset 100000: there are only 60,000 images" in result.stderr

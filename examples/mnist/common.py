@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl.data import DataLoader, load_mnist, random_shift
-from minidl.errors import MinidlError
+from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path
 from minidl.models import cnn, mlp
 
@@ -113,6 +113,11 @@ def load_data(args):
 def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
     """Training and test loaders over `data` (load_data), standardized, shaped for
     `model`; shift > 0 moves each training image by up to that many pixels."""
+    for option, wanted, have in (("--train-subset", args.train_subset, len(data.x_train)),
+                                 ("--test-subset", test_subset, len(data.x_test))):
+        if wanted is not None and wanted > have:      # [:wanted] would quietly take them all
+            raise SettingError(f"{option} {wanted}: there are only {have:,} images; leave the "
+                               "option out to use them all")
     n = args.train_subset or len(data.x_train)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
                        drop_last=n % batch_size == 1,    # BN cannot normalize a batch of one
@@ -157,6 +162,10 @@ def run_cli(main):
 
 
 def ensure_dir(path):
+    """Create the output folder `path` if needed; a file in its place is an error
+    that says so (os.makedirs says only "[Errno 17] File exists")."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SettingError(f"{path}: is a file, not a folder; choose another output folder")
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -116,8 +116,11 @@ def make_schedule(name, lr, total, warmup_steps=0):
 
 def main(argv=None):
     args = parse_args(argv)
+    saved = os.path.join(args.out, "checkpoint.npz")
+    if args.resume and not os.path.isfile(saved):     # before any folder is made
+        raise CheckpointError(f"--resume: {saved}: no checkpoint to resume from (is --out "
+                              "the folder of the interrupted run?)")
     out = ensure_dir(args.out)
-    saved = os.path.join(out, "checkpoint.npz")
     if not args.resume and os.path.exists(saved):
         start_over = "delete that file (or choose another --out) to start over"
         try:
