@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -138,6 +139,8 @@ class Trainer:
         total = (check_int("fit", "steps", steps) if steps is not None else
                  check_int("fit", "epochs", epochs) * len(self.train_loader))
         self._check_target(total, epochs, steps)
+        if self.step == 0:
+            self._check_fresh_loader()
         self.stop = False
         for c in self.callbacks:
             c.on_train_begin(self)
@@ -156,6 +159,21 @@ class Trainer:
         for c in self.callbacks:
             c.on_train_end(self)
         return self.history
+
+    def _check_fresh_loader(self):
+        """Warn when a new run starts from a DataLoader that was used before (by a
+        peek with next(iter(loader)), or another model's run): its batches then
+        differ from those of a fresh loader with the same seed, and a comparison
+        of two models on "the same data" silently is not one."""
+        state = self.train_loader.state_dict() if hasattr(self.train_loader, "state_dict") \
+            else {}
+        epochs, position = state.get("epoch", 0), state.get("position", 0)
+        if epochs or position:
+            warnings.warn(f"Trainer.fit: the training loader has been used before ({epochs} "
+                          f"epochs and {position} samples in), so this run's "
+                          "epochs begin where it stands, not where a fresh loader with the "
+                          "same seed would: build one DataLoader per run to compare runs on "
+                          "the same batches", stacklevel=3)
 
     def _check_target(self, total, epochs, steps):
         """Refuse a fit that would do nothing, or train at learning rate 0."""

@@ -3,6 +3,7 @@ import csv
 import json
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -551,6 +552,25 @@ def test_layer_input_takes_negative_indices_as_python_does():
     np.testing.assert_array_equal(layer_input(model, x[:5], -1), layer_input(model, x[:5], 2))
     with pytest.raises(SettingError, match=r"0 to 2 \(or -3 to -1\) for this model, got -4"):
         layer_input(model, x[:5], -4)
+
+
+def test_a_run_from_a_used_loader_warns_that_its_batches_differ():
+    """A peek with next(iter(train)), or a second model trained on the first one's
+    loader, silently started mid-way or at epoch 2: a BN-vs-plain comparison in
+    a notebook then compared different batches."""
+    model, opt, train, _ = setup()
+    next(iter(train))
+    with pytest.warns(UserWarning, match=r"has been used before \(0 epochs and 20 samples in\)"):
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False)
+    other, other_opt, _, _ = setup(batchnorm=False)
+    with pytest.warns(UserWarning, match=r"\(1 epochs and 20 samples in\).*one DataLoader per"):
+        fit(other, SoftmaxCrossEntropy(), other_opt, train, epochs=1, progress=False)
+    fresh_model, fresh_opt, fresh, _ = setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # a fresh loader, and a second fit: no warning
+        trainer = Trainer(fresh_model, SoftmaxCrossEntropy(), fresh_opt, fresh, progress=False)
+        trainer.fit(epochs=1)
+        trainer.fit(epochs=2)
 
 
 def test_predict_gives_every_prediction_in_the_loaders_order():
