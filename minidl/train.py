@@ -161,19 +161,20 @@ class Trainer:
         return self.history
 
     def _check_fresh_loader(self):
-        """Warn when a new run starts from a DataLoader that was used before (by a
-        peek with next(iter(loader)), or another model's run): its batches then
+        """Warn when a new Trainer starts from a DataLoader that was used before (by
+        a peek with next(iter(loader)), or another model's run): its batches then
         differ from those of a fresh loader with the same seed, and a comparison
-        of two models on "the same data" silently is not one."""
+        of two models on "the same data" silently is not one. (A second phase of
+        training on purpose may ignore it.)"""
         state = self.train_loader.state_dict() if hasattr(self.train_loader, "state_dict") \
             else {}
         epochs, position = state.get("epoch", 0), state.get("position", 0)
         if epochs or position:
-            warnings.warn(f"Trainer.fit: the training loader has been used before ({epochs} "
-                          f"epochs and {position} samples in), so this run's "
-                          "epochs begin where it stands, not where a fresh loader with the "
-                          "same seed would: build one DataLoader per run to compare runs on "
-                          "the same batches", stacklevel=3)
+            warnings.warn(f"Trainer.fit: the training loader was used before; it stands at "
+                          f"epoch {epochs + 1}, sample {position}, so this run's batches are "
+                          "not those of a fresh loader with the same seed. Fine for more "
+                          "training on purpose; to compare runs on the same batches, build "
+                          "one DataLoader per run", stacklevel=3)
 
     def _check_target(self, total, epochs, steps):
         """Refuse a fit that would do nothing, or train at learning rate 0."""
@@ -229,16 +230,13 @@ class Trainer:
         lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
             "Trainer", f"the schedule's learning rate at step {self.step}", lr,
             lambda v: v >= 0, "a number >= 0")
-        # a diverging run overflows on its way to a NaN loss: no NumPy warnings
-        # then, _diverged() says what happened and what to do
-        with np.errstate(over="ignore", invalid="ignore"):
-            logits = self.model.forward(xb)
-            loss = self.loss_fn.forward(logits, yb)
-            if not math.isfinite(loss):
-                self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
-                return False
-            self.model.backward(self.loss_fn.backward())
-            self.optimizer.step()
+        logits = self.model.forward(xb)
+        loss = self.loss_fn.forward(logits, yb)
+        if not math.isfinite(loss):
+            self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
+            return False
+        self.model.backward(self.loss_fn.backward())
+        self.optimizer.step()
         self.step += 1
         self.loss = loss
         self.history.step_loss.append(loss)

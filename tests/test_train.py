@@ -126,9 +126,10 @@ def test_plain_function_callback_and_stop():
     assert len(h.step_loss) == 7 and h.final["kind"] == "final"
 
 
-# the exploding weights overflow (and give inf * 0) before the trainer sees the
-# non-finite loss; it says so itself, and NumPy's warnings used to come first
-diverging = pytest.mark.filterwarnings("error::RuntimeWarning")
+# the exploding weights make NumPy warn (overflow, inf * 0) before the trainer
+# sees the non-finite loss; in these tests that is expected, not a fault (the
+# warnings stay: for a student's broken layer they point at the line)
+diverging = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 @diverging
@@ -560,10 +561,10 @@ def test_a_run_from_a_used_loader_warns_that_its_batches_differ():
     a notebook then compared different batches."""
     model, opt, train, _ = setup()
     next(iter(train))
-    with pytest.warns(UserWarning, match=r"has been used before \(0 epochs and 20 samples in\)"):
+    with pytest.warns(UserWarning, match=r"was used before; it stands at epoch 1, sample 20,"):
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False)
     other, other_opt, _, _ = setup(batchnorm=False)
-    with pytest.warns(UserWarning, match=r"\(1 epochs and 20 samples in\).*one DataLoader per"):
+    with pytest.warns(UserWarning, match=r"at epoch 2, sample 20,.*one DataLoader per run$"):
         fit(other, SoftmaxCrossEntropy(), other_opt, train, epochs=1, progress=False)
     fresh_model, fresh_opt, fresh, _ = setup()
     with warnings.catch_warnings():
