@@ -56,9 +56,15 @@ def arrays(model, optimizer=None):
 
 
 def layer_kinds(model):
-    """The class names of a Sequential's layers (of a single layer: its own), which
-    a checkpoint records: the arrays alone do not tell Sigmoid from ReLU."""
-    return [type(layer).__name__ for layer in getattr(model, "layers", [model])]
+    """The kinds of a Sequential's layers (of a single layer: its own), which a
+    checkpoint records: the arrays alone do not tell Sigmoid from ReLU. A kind is
+    the first public minidl class of the layer: BatchNorm for a student's
+    subclass of BatchNorm, Layer for a new layer."""
+    def kind(layer):
+        return next((c.__name__ for c in type(layer).__mro__
+                     if c.__module__.startswith("minidl.") and not c.__name__.startswith("_")),
+                    type(layer).__name__)
+    return [kind(layer) for layer in getattr(model, "layers", [model])]
 
 
 def save(model, path, optimizer=None, meta=None):
