@@ -64,8 +64,8 @@ class LayerInputRecorder(Callback):
                                "such as (15, 50, 85), got none")
         for q in percentiles:
             check_number(owner, "percentiles", q, lambda v: 0 <= v <= 100, "numbers in 0..100")
-        self.index, self.x, self.unit, self.every = index, x, unit, every
         self.percentiles = percentiles
+        self.index, self.x, self.unit, self.every = int(index), x, int(unit), every   # for JSON
         self.steps, self.values = [], []
 
     def record(self, trainer):

@@ -96,8 +96,6 @@ class Sequential:
     def _check_dx(self, i, dx):
         """A layer's dL/dx must look like its input: name the layer if not (a
         student's new layer that forgot `return dx`, or summed over the batch)."""
-        if self._inputs is None:     # no forward of the model itself (a layer's own, say)
-            return
         shape, dtype = self._inputs[i]
         if getattr(dx, "shape", None) != shape or dx.dtype != dtype:
             got = ("None (a missing `return dx`?)" if dx is None else
