@@ -299,13 +299,14 @@ def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
     (["--init", "0"], "argument --init: must be \"he\", \"xavier\" or a std > 0, got '0'"),
     (["--init", "inf"], "argument --init: must be \"he\", \"xavier\" or a std > 0, got 'inf'"),
     (["--unit", "-1"], "--unit must be in 0..99 for --model mlp"),
-    (["--train-subset", "1"], "--train-subset must be an int >= 2 (BN needs a batch of two or "
-                              "more), got 1; leave it out to train on all the training images"),
-    (["--train-subset", "0"], "--train-subset must be an int >= 2"),    # used to mean "all"
-    (["--test-subset", "0"], "--test-subset must be an int >= 1, got 0; leave it out to test on "
-                             "all the test images"),                     # used to mean "all"
+    (["--train-subset", "1"], "argument --train-subset: must be an int from 2 to 60,000, got 1"),
+    (["--train-subset", "0"], "argument --train-subset: must be an int from 2"),  # was: all
+    (["--test-subset", "0"], "argument --test-subset: must be an int from 1 to 10,000, got 0"),
+    (["--train-subset", "60001"], "argument --train-subset: must be an int from 2 to 60,000, "
+                                  "got 60001"),                         # was: quietly 60,000
+    (["--test-subset", "20000"], "argument --test-subset: must be an int from 1 to 10,000"),
     (["--paper", "--record-every", "0"], "argument --record-every: must be an int >= 1, got 0"),
-    (["--dpi", "0"], "argument --dpi: must be at least 1, got 0")])
+    (["--dpi", "0"], "argument --dpi: must be an int >= 1, got 0")])
 def test_a_bad_number_is_an_argparse_error_before_anything_runs(compare_bn, monkeypatch, capsys,
                                                                tmp_path, options, message):
     """The message names the option and what it takes; nothing is loaded, trained or written."""
@@ -324,6 +325,8 @@ def test_the_smallest_good_numbers_are_taken(compare_bn):
                                   "--hidden", "1", "--unit", "0", "--lr", "1e-9", "--init", "1e-3",
                                   "--train-subset", "2", "--test-subset", "1",
                                   "--sweep-lrs", "0.5", "2"])
+    assert compare_bn.parse_args(["--train-subset", "60000", "--test-subset", "10000"]
+                                 ).train_subset == 60_000
     assert (args.steps, args.batch_size, args.eval_every, args.record_every, args.record_batch,
             args.seed, args.hidden, args.unit, args.lr, args.init, args.train_subset,
             args.test_subset, args.sweep_lrs) == (1, 2, 1, 1, 1, 0, [1], 0, 1e-9, 1e-3, 2, 1,

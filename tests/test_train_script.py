@@ -81,7 +81,7 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
 
     other = run(common + ["--out", out, "--resume", "--lr", "0.05"])   # not the same run
     assert other.returncode == 1 and "Traceback" not in other.stderr
-    assert re.search(r"has other settings \(--lr [\d.]+ there, 0.05 here\)", other.stderr)
+    assert re.search(r"has other settings \(--lr [\d.]+ there, --lr 0.05 here\)", other.stderr)
 
 
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
@@ -162,8 +162,9 @@ def test_a_finished_run_is_not_replaced_by_one_with_other_settings(mnist, tmp_pa
     before = (tmp_path / "checkpoint.npz").read_bytes()
     other = run(common + ["--activation", "sigmoid", "--lr", "0.5"])
     assert other.returncode == 1 and "Traceback" not in other.stderr
-    assert ("holds a finished run with other settings (--activation relu there, sigmoid here; "
-            "--lr 0.1 there, 0.5 here): choose another --out, or add --overwrite") in other.stderr
+    assert ("holds a finished run with other settings (--activation relu there, --activation "
+            "sigmoid here; --lr 0.1 there, --lr 0.5 here): choose another --out, or add "
+            "--overwrite") in other.stderr
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
     assert run(common).returncode == 0                    # the same settings: a rerun
     replaced = run(common + ["--activation", "sigmoid", "--overwrite"])
@@ -184,9 +185,61 @@ def test_an_out_that_is_a_file_and_a_resume_with_nothing_to_resume_are_named(tmp
     assert not (tmp_path / "never").exists()
 
 
-def test_a_subset_larger_than_mnist_is_refused(mnist, tmp_path):
+def test_a_subset_larger_than_mnist_is_refused_before_any_work(tmp_path):
     """--train-subset 100000 trained on the 60,000 images without a word."""
-    result = run(["--train-subset", "100000", "--data-dir", mnist_dir(), "--out", str(tmp_path),
-                  "--no-progress"])
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "--train-subset 100000: there are only 60,000 images" in result.stderr
+    result = run(["--train-subset", "100000", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --train-subset: must be an int from 2 to 60,000, got 100000" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_out_folder_names_the_settings_that_differ_from_the_defaults():
+    """Runs with other settings used to share runs/<model>-<bn|nobn>, the second
+    overwriting the first (now refused), as the README's own commands did."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import train as script
+    finally:
+        sys.path.pop(0)
+    cases = {(): "mlp-bn", ("--epochs", "1"): "mlp-bn-epochs-1",
+             ("--no-batchnorm", "--activation", "sigmoid", "--lr", "0.5"):
+                 "mlp-nobn-activation-sigmoid-lr-0.5",
+             ("--model", "cnn", "--epochs", "1", "--train-subset", "5000"):
+                 "cnn-bn-epochs-1-train-subset-5000",
+             ("--hidden", "50", "50", "--no-nesterov", "--lr", "0.1"):
+                 "mlp-bn-hidden-50-50-no-nesterov",
+             ("--model", "cnn", "--lr", "0.1", "--warmup", "1"): "cnn-bn"}
+    for options, name in cases.items():
+        assert script.parse_args(list(options)).out == os.path.join("runs", name), options
+    assert script.parse_args(["--epochs", "1", "--out", "mine"]).out == "mine"
+
+
+def test_a_diverged_run_may_be_rerun_with_other_settings(mnist, tmp_path):
+    """The divergence message says to try a smaller learning rate; the rerun with
+    one was refused as if it would replace a finished run."""
+    common = ["--no-batchnorm", "--warmup", "4", "--epochs", "5", "--train-subset", "3000",
+              "--data-dir", mnist_dir(), "--out", str(tmp_path), "--no-progress"]
+    diverged = run(common + ["--lr", "1.2"])          # after the checkpoint of an epoch's end
+    assert diverged.returncode == 1 and "training diverged" in diverged.stderr
+    assert (tmp_path / "checkpoint.npz").exists()
+    rerun = run(common + ["--lr", "0.12"])
+    assert rerun.returncode == 0, rerun.stderr
+
+
+def test_data_dir_takes_the_folder_that_holds_the_files(tmp_path):
+    """--data-dir X with the four files in X and an empty X/mnist looked in X/mnist
+    (and would have downloaded a second copy there), unlike MINIDL_DATA=X."""
+    from minidl.data import MNIST_FILES
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        from common import data_root
+    finally:
+        sys.path.pop(0)
+    (tmp_path / "mnist").mkdir()
+    assert data_root(tmp_path) == tmp_path / "mnist"        # files nowhere: mnist/ as before
+    for name in MNIST_FILES:
+        (tmp_path / f"{name}.gz").write_bytes(b"")
+    assert data_root(tmp_path) == tmp_path
+    for name in MNIST_FILES:
+        (tmp_path / "mnist" / name).write_bytes(b"")
+    assert data_root(tmp_path) == tmp_path / "mnist"        # both: mnist/, as MINIDL_DATA does

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl.data import DataLoader, load_mnist, random_shift
+from minidl.data.mnist import has_all_files
 from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path
 from minidl.models import cnn, mlp
@@ -27,24 +28,28 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
 def data_root(data_dir):
     """--data-dir may be the folder with the four files or one with an mnist/ subfolder
-    (like $MINIDL_DATA). None: load_mnist's default ($MINIDL_DATA/mnist or ~/.cache)."""
+    (like $MINIDL_DATA; the folder with all four files wins, mnist/ if both have them).
+    None: load_mnist's default ($MINIDL_DATA/mnist or ~/.cache)."""
     if data_dir is None:
         return None
     folder = Path(data_dir).expanduser()
+    if has_all_files(folder) and not has_all_files(folder / "mnist"):
+        return folder
     return folder / "mnist" if (folder / "mnist").is_dir() else folder
 
 
 def add_data_arguments(parser, train_subset=True):
     parser.add_argument("--data-dir", default=None,
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
-                             "default $MINIDL_DATA/mnist, else ~/.cache/minidl/mnist, "
-                             "downloading if missing")
+                             "default $MINIDL_DATA/mnist (or $MINIDL_DATA if the files are "
+                             "there), else ~/.cache/minidl/mnist, downloading if missing")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading when the files are missing")
     if not train_subset:          # a script that trains nothing
         return
-    parser.add_argument("--train-subset", type=int, default=None, metavar="N",
-                        help="train on the first N training images only (quick runs)")
+    parser.add_argument("--train-subset", type=int_at_least(2, 60_000), default=None,
+                        metavar="N", help="train on the first N training images only (quick "
+                                          "runs; BN needs a batch of two or more)")
 
 
 # for slides and papers (not EPS: PostScript has no transparency, and the faint
@@ -52,29 +57,25 @@ def add_data_arguments(parser, train_subset=True):
 PLOT_FORMATS = ("png", "pdf", "svg")
 
 
-def pixels_per_inch(text):
-    """argparse type of --dpi: an int >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_at_least(minimum, most=None):
+    """argparse type of a count (steps, a batch size, a seed): an int >= minimum
+    (and <= most). A bad value is an argparse error naming the option, before
+    anything runs: "argument --steps: must be an int >= 1, got 0"."""
+    expected = f"an int >= {minimum}" if most is None else f"an int from {minimum} to {most:,}"
 
-
-def int_at_least(minimum):
-    """argparse type of a count (steps, a batch size, a seed): an int >= minimum.
-    A bad value is an argparse error naming the option, before anything runs:
-    "argument --steps: must be an int >= 1, got 0"."""
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}") \
-                from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if value < minimum or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {value}")
         return value
-    parse.__name__ = f"int >= {minimum}"
+    parse.__name__ = expected
     return parse
+
+
+pixels_per_inch = int_at_least(1)      # --dpi
 
 
 def positive_number(text):
@@ -113,11 +114,6 @@ def load_data(args):
 def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):
     """Training and test loaders over `data` (load_data), standardized, shaped for
     `model`; shift > 0 moves each training image by up to that many pixels."""
-    for option, wanted, have in (("--train-subset", args.train_subset, len(data.x_train)),
-                                 ("--test-subset", test_subset, len(data.x_test))):
-        if wanted is not None and wanted > have:      # [:wanted] would quietly take them all
-            raise SettingError(f"{option} {wanted}: there are only {have:,} images; leave the "
-                               "option out to use them all")
     n = args.train_subset or len(data.x_train)
     train = DataLoader(data.x_train[:n], data.y_train[:n], batch_size, shuffle=True, seed=seed,
                        drop_last=n % batch_size == 1,    # BN cannot normalize a batch of one
@@ -161,11 +157,16 @@ def run_cli(main):
         sys.exit("interrupted")
 
 
-def ensure_dir(path):
-    """Create the output folder `path` if needed; a file in its place is an error
-    that says so (os.makedirs says only "[Errno 17] File exists")."""
+def check_out_dir(path):
+    """A file where the output folder should be is an error that says so (os.makedirs
+    says only "[Errno 17] File exists")."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise SettingError(f"{path}: is a file, not a folder; choose another output folder")
+
+
+def ensure_dir(path):
+    """Create the output folder `path` if needed."""
+    check_out_dir(path)
     os.makedirs(path, exist_ok=True)
     return path
 

@@ -112,7 +112,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seeds the weights and the batch order (the same for both nets)")
     add_data_arguments(p)
-    p.add_argument("--test-subset", type=int, default=None, metavar="N",
+    p.add_argument("--test-subset", type=int_at_least(1, 10_000), default=None, metavar="N",
                    help="test on the first N test images only (quick runs); default: all "
                         "10,000")
     p.add_argument("--out", default=None,
@@ -156,13 +156,6 @@ def parse_args(argv=None):
     if args.model == "mlp" and args.batch_size < 2:
         p.error(f"--batch-size must be at least 2 with --model mlp, got {args.batch_size}: "
                 "BN needs two or more values per feature to estimate a variance")
-    # 0 used to mean all the images, undocumented (`or` in common.loaders)
-    if args.train_subset is not None and args.train_subset < 2:
-        p.error(f"--train-subset must be an int >= 2 (BN needs a batch of two or more), got "
-                f"{args.train_subset}; leave it out to train on all the training images")
-    if args.test_subset is not None and args.test_subset < 1:
-        p.error(f"--test-subset must be an int >= 1, got {args.test_subset}; leave it out to "
-                "test on all the test images")
     return args
 
 

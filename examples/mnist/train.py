@@ -15,8 +15,8 @@ with other settings only with --overwrite.
 import argparse
 import os
 
-from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
-                    load_data, loaders, names, run_cli)
+from common import (Help, add_data_arguments, add_format_argument, build, check_out_dir,
+                    ensure_dir, load_data, loaders, names, positive_number, run_cli)
 
 from minidl import plot
 from minidl.callbacks import Callback
@@ -47,7 +47,8 @@ def parse_args(argv=None):
                    help="hidden layer widths of the MLP")
     p.add_argument("--epochs", type=int, default=None, help=per_model("epochs"))
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate; " + per_model("lr"))
+    p.add_argument("--lr", type=positive_number, default=None,
+                   help="peak learning rate; " + per_model("lr"))
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine",
                    help="cosine: lr -> 0 over the run; step: lr/10 after each third")
     p.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
@@ -63,7 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the weights and the batch order")
     add_data_arguments(p)
-    p.add_argument("--out", default=None, help="output folder (default runs/<model>-<bn|nobn>)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default runs/<model>-<bn|nobn>, plus the settings that "
+                        "differ from the defaults: runs/mlp-nobn-activation-sigmoid-lr-0.5)")
     p.add_argument("--resume", action="store_true",
                    help="continue from <out>/checkpoint.npz (after Ctrl-C)")
     p.add_argument("--overwrite", action="store_true",
@@ -74,10 +77,9 @@ def parse_args(argv=None):
     for key, value in DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.out = args.out or os.path.join("runs", f"{args.model}-{'bn' if args.batchnorm else 'nobn'}")
+    args.out = args.out or default_out(p, args)
     checks = [(args.epochs >= 1, "--epochs must be at least 1"),
               (args.batch_size >= 1, "--batch-size must be at least 1"),
-              (args.lr > 0, "--lr must be positive"),
               (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
               (args.weight_decay >= 0, "--weight-decay must be >= 0"),
               (args.warmup >= 0, "--warmup must be >= 0"),
@@ -99,10 +101,31 @@ RESUME_KEYS = ["model", "batchnorm", "activation", "hidden", "epochs", "batch_si
                "train_subset"]
 
 
+def option(key, value):
+    """A setting as it is typed: --lr 0.5, --no-batchnorm, --hidden 100 100."""
+    name = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    if value is None:
+        return f"no --{name}"
+    return f"--{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+
+
+def default_out(parser, args):
+    """runs/<model>-<bn|nobn>, plus each setting that differs from its default
+    (runs/mlp-bn-epochs-1), so that runs with other settings get other folders."""
+    parts = [args.model, "bn" if args.batchnorm else "nobn"]
+    for key in RESUME_KEYS[2:]:
+        value = vars(args)[key]
+        if value != DEFAULTS[args.model].get(key, parser.get_default(key)):
+            parts.append(option(key, value).removeprefix("--").replace(" ", "-"))
+    return os.path.join("runs", "-".join(parts))
+
+
 def changed_settings(before, args):
-    """'--lr 0.1 there, 0.5 here' for each RESUME_KEYS setting in which the config
-    of an earlier run (its history.config) differs from args."""
-    return [f"--{k.replace('_', '-')} {before[k]} there, {vars(args)[k]} here"
+    """'--lr 0.1 there, --lr 0.5 here' for each RESUME_KEYS setting in which the
+    config of an earlier run (its history.config) differs from args."""
+    return [f"{option(k, before[k])} there, {option(k, vars(args)[k])} here"
             for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
 
 
@@ -116,11 +139,12 @@ def make_schedule(name, lr, total, warmup_steps=0):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_out_dir(args.out)                           # before the data is loaded
     saved = os.path.join(args.out, "checkpoint.npz")
     if args.resume and not os.path.isfile(saved):     # before any folder is made
         raise CheckpointError(f"--resume: {saved}: no checkpoint to resume from (is --out "
                               "the folder of the interrupted run?)")
-    out = ensure_dir(args.out)
+    out = args.out
     if not args.resume and os.path.exists(saved):
         start_over = "delete that file (or choose another --out) to start over"
         try:
@@ -132,8 +156,10 @@ def main(argv=None):
         if history.get("interrupted"):
             raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
                                   f"continue it, or {start_over}")
-        changed = changed_settings(history.get("config", {}), args)
-        if changed and not args.overwrite:   # its files would be lost to another net's
+        config, records = history.get("config", {}), history.get("records") or [{}]
+        finished = records[-1].get("epoch") == config.get("epochs")   # else it diverged
+        changed = changed_settings(config, args)
+        if finished and changed and not args.overwrite:   # its files would be lost
             raise CheckpointError(f"{saved} holds a finished run with other settings ("
                                   f"{'; '.join(changed)}): choose another --out, or add "
                                   "--overwrite to replace it")
@@ -162,6 +188,7 @@ def main(argv=None):
     else:
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
+    ensure_dir(out)                    # only now: a run refused above leaves no empty folder
     try:
         history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at

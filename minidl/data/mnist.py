@@ -101,13 +101,14 @@ def _folder(root):
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
         data = Path(os.environ["MINIDL_DATA"]).expanduser()
-        if _complete(data) and not _complete(data / "mnist"):
+        if has_all_files(data) and not has_all_files(data / "mnist"):
             return data          # MINIDL_DATA named the files' own folder, not the one above
         return data / "mnist"
     return Path.home() / ".cache" / "minidl" / "mnist"
 
 
-def _complete(folder):
+def has_all_files(folder):
+    """Whether `folder` holds the four MNIST files (each gzipped or not)."""
     return all(_find(folder, name) for name in MNIST_FILES)
 
 
