@@ -56,14 +56,13 @@ def arrays(model, optimizer=None):
 
 
 def layer_kinds(model):
-    """The kinds of a Sequential's layers (of a single layer: its own), which a
-    checkpoint records: the arrays alone do not tell Sigmoid from ReLU. A kind is
-    the first public minidl class of the layer: BatchNorm for a student's
-    subclass of BatchNorm, Layer for a new layer."""
+    """For each layer of a Sequential (or the one layer given), its class and the
+    public classes it derives from, below Layer (["NoBesselBatchNorm", "BatchNorm"]):
+    a checkpoint records them, since the arrays alone do not tell Sigmoid from ReLU."""
     def kind(layer):
-        return next((c.__name__ for c in type(layer).__mro__
-                     if c.__module__.startswith("minidl.") and not c.__name__.startswith("_")),
-                    type(layer).__name__)
+        return [c.__name__ for c in type(layer).__mro__[:-1]              # not object
+                if c.__name__ != "Layer" and not c.__name__.startswith("_")] \
+            or [type(layer).__name__]
     return [kind(layer) for layer in getattr(model, "layers", [model])]
 
 
@@ -160,16 +159,22 @@ def load(model, path, optimizer=None, check_meta=None):
 
 
 def _check_layers(path, saved, current):
-    """A CheckpointError naming the first layer whose kind differs (checkpoints
-    written before minidl recorded the layers have saved=None: not checked)."""
-    if saved is None or saved == current:
+    """A CheckpointError naming the first layer of another class, unless one of the
+    two classes derives from the other (a student's BatchNorm subclass loads a
+    BatchNorm checkpoint). Checkpoints written before minidl recorded the layers
+    have saved=None: not checked."""
+    if saved is None:
         return
-    i = next((i for i, (a, b) in enumerate(zip(saved, current)) if a != b), None)
+    i = next((i for i, (a, b) in enumerate(zip(saved, current))
+              if a[0] not in b and b[0] not in a), None)
+    if i is None and len(saved) == len(current):
+        return
     differ = (f"this model has {len(current)} layers" if i is None else
-              f"this model's layer {i} is {current[i]} where the checkpoint has {saved[i]}")
+              f"this model's layer {i} is {current[i][0]} where the checkpoint has "
+              f"{saved[i][0]}")
     raise CheckpointError(f"{path}: saved from a model with the {len(saved)} layers "
-                          f"{', '.join(saved)}; {differ}. Build the model as the saved one "
-                          "was built (its activation, BN, sizes)")
+                          f"{', '.join(k[0] for k in saved)}; {differ}. Build the model as "
+                          "the saved one was built (its activation, BN, sizes)")
 
 
 def read_meta(path):
@@ -198,8 +203,9 @@ def _read(path):
         if header.get("format") != FORMAT:
             raise ValueError(f"format {header.get('format')!r}")
         kinds = header.get("layers")
-        if kinds is not None and not (isinstance(kinds, list) and
-                                      all(isinstance(k, str) for k in kinds)):
+        if kinds is not None and not (isinstance(kinds, list) and all(
+                isinstance(k, list) and k and all(isinstance(n, str) for n in k)
+                for k in kinds)):
             raise ValueError(f"layers {kinds!r:.60}")
         return stored, dict(header["meta"]), kinds
     except (ValueError, TypeError, KeyError, AttributeError) as e:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from minidl import Sequential, checkpoint
 from minidl.errors import CheckpointError, SettingError
-from minidl.layers import BatchNorm, Dense
+from minidl.layers import BatchNorm, Dense, ReLU
+from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
@@ -171,6 +172,32 @@ def test_a_subclass_of_a_layer_loads_its_checkpoint_both_ways(tmp_path):
     checkpoint.load(model(NoBesselBatchNorm), tmp_path / "bn.npz")
     checkpoint.save(model(NoBesselBatchNorm), tmp_path / "nobessel.npz")
     checkpoint.load(model(BatchNorm), tmp_path / "nobessel.npz")
+
+
+def test_two_new_layers_of_a_student_are_told_apart(tmp_path):
+    """Both subclass Layer only: a check of the first minidl class alone ("Layer")
+    would load one's checkpoint into the other."""
+    class Swish(ReLU):
+        pass
+
+    class Gelu(ReLU):
+        pass
+
+    class Square(Layer):
+        def forward(self, x):
+            self._save(x)
+            return x * x
+
+    def model(act):
+        return Sequential(Dense(6, 4, rng=0), act(), Dense(4, 2, rng=1))
+
+    checkpoint.save(model(Swish), tmp_path / "swish.npz")
+    with pytest.raises(CheckpointError, match="layer 1 is Gelu where the checkpoint has Swish"):
+        checkpoint.load(model(Gelu), tmp_path / "swish.npz")
+    checkpoint.load(model(ReLU), tmp_path / "swish.npz")     # Swish derives from ReLU
+    checkpoint.save(model(Square), tmp_path / "square.npz")
+    with pytest.raises(CheckpointError, match="layer 1 is ReLU where the checkpoint has Square"):
+        checkpoint.load(model(ReLU), tmp_path / "square.npz")
 
 
 def test_a_checkpoint_without_its_layers_recorded_still_loads(tmp_path):

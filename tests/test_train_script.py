@@ -208,7 +208,10 @@ def test_the_default_out_folder_names_the_settings_that_differ_from_the_defaults
                  "cnn-bn-epochs-1-train-subset-5000",
              ("--hidden", "50", "50", "--no-nesterov", "--lr", "0.1"):
                  "mlp-bn-hidden-50-50-no-nesterov",
-             ("--model", "cnn", "--lr", "0.1", "--warmup", "1"): "cnn-bn"}
+             ("--model", "cnn", "--lr", "0.1", "--warmup", "1"): "cnn-bn",
+             ("--lr", "5", "--weight-decay", "5e-5"): "mlp-bn-lr-5-weight-decay-5e-05",
+             ("--model", "cnn", "--hidden", "50"): "cnn-bn",          # the CNN has no --hidden
+             ("--schedule", "step", "--warmup", "1"): "mlp-bn-schedule-step"}   # cosine only
     for options, name in cases.items():
         assert script.parse_args(list(options)).out == os.path.join("runs", name), options
     assert script.parse_args(["--epochs", "1", "--out", "mine"]).out == "mine"
@@ -243,3 +246,19 @@ def test_data_dir_takes_the_folder_that_holds_the_files(tmp_path):
     for name in MNIST_FILES:
         (tmp_path / "mnist" / name).write_bytes(b"")
     assert data_root(tmp_path) == tmp_path / "mnist"        # both: mnist/, as MINIDL_DATA does
+
+
+def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
+    """A run killed (SIGTERM, out of memory) after an epoch's checkpoint is neither
+    interrupted nor diverged: a run with other settings must not replace it."""
+    from minidl import checkpoint
+    from minidl.models import mlp
+    history = {"config": {"model": "mlp", "epochs": 4, "lr": 0.1}, "records": [{"epoch": 2}],
+               "interrupted": False, "diverged": None}
+    checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"history": history})
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    result = run(["--epochs", "4", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("holds an unfinished run (epoch 2 of 4 saved): add --resume to continue it, or "
+            "--overwrite to start over") in result.stderr
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before

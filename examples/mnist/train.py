@@ -13,10 +13,12 @@ A finished run in --out is replaced by one with the same settings, but by one
 with other settings only with --overwrite.
 """
 import argparse
+import json
 import os
 
 from common import (Help, add_data_arguments, add_format_argument, build, check_out_dir,
-                    ensure_dir, load_data, loaders, names, positive_number, run_cli)
+                    ensure_dir, int_at_least, load_data, loaders, names, positive_number,
+                    run_cli)
 
 from minidl import plot
 from minidl.callbacks import Callback
@@ -61,7 +63,7 @@ def parse_args(argv=None):
                    help="Nesterov momentum")
     p.add_argument("--weight-decay", type=float, default=5e-4,
                    help="L2 penalty on weights (not on biases, gamma, beta)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seeds the weights and the batch order")
     add_data_arguments(p)
     p.add_argument("--out", default=None,
@@ -86,7 +88,6 @@ def parse_args(argv=None):
               (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
                f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
               (args.shift >= 0, "--shift must be >= 0"),
-              (args.train_subset is None or args.train_subset >= 2, "--train-subset must be >= 2"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
     for ok, message in checks:
         if not ok:
@@ -102,13 +103,22 @@ RESUME_KEYS = ["model", "batchnorm", "activation", "hidden", "epochs", "batch_si
 
 
 def option(key, value):
-    """A setting as it is typed: --lr 0.5, --no-batchnorm, --hidden 100 100."""
+    """A setting written as its option: --lr 0.5, --no-batchnorm, --hidden 100 100."""
     name = key.replace("_", "-")
     if isinstance(value, bool):
         return f"--{name}" if value else f"--no-{name}"
     if value is None:
         return f"no --{name}"
+    if isinstance(value, float):      # 5.0 as 5, 5e-05 as 5e-05; repr if :g would round
+        value = f"{value:g}" if float(f"{value:g}") == value else repr(value)
     return f"--{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+
+
+def applies(key, settings):
+    """Whether a setting changes the run: --hidden not for the CNN, --warmup only
+    with the cosine schedule."""
+    return not ((key == "hidden" and settings.get("model") == "cnn") or
+                (key == "warmup" and settings.get("schedule") != "cosine"))
 
 
 def default_out(parser, args):
@@ -117,7 +127,8 @@ def default_out(parser, args):
     parts = [args.model, "bn" if args.batchnorm else "nobn"]
     for key in RESUME_KEYS[2:]:
         value = vars(args)[key]
-        if value != DEFAULTS[args.model].get(key, parser.get_default(key)):
+        if applies(key, vars(args)) and \
+                value != DEFAULTS[args.model].get(key, parser.get_default(key)):
             parts.append(option(key, value).removeprefix("--").replace(" ", "-"))
     return os.path.join("runs", "-".join(parts))
 
@@ -126,7 +137,44 @@ def changed_settings(before, args):
     """'--lr 0.1 there, --lr 0.5 here' for each RESUME_KEYS setting in which the
     config of an earlier run (its history.config) differs from args."""
     return [f"{option(k, before[k])} there, {option(k, vars(args)[k])} here"
-            for k in RESUME_KEYS if k in before and before[k] != vars(args)[k]]
+            for k in RESUME_KEYS if k in before and before[k] != vars(args)[k] and
+            (applies(k, before) or applies(k, vars(args)))]
+
+
+def check_run_in_the_way(saved, args):
+    """A CheckpointError unless training anew may replace the run saved in --out:
+    only a finished run with the same settings (a rerun) or a run that diverged
+    (its error advises a rerun with a smaller --lr) may be; an interrupted or
+    killed run is resumed with --resume, anything else needs --overwrite."""
+    start_over = "delete that file (or choose another --out) to start over"
+    try:
+        history = read_meta(saved).get("history", {})
+        if not isinstance(history, dict):
+            raise CheckpointError(f"{saved}: its metadata garbles the history")
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}. To train anew in {args.out}, {start_over}") from None
+    if history.get("interrupted"):
+        raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
+                              f"continue it, or {start_over}")
+    config, records = history.get("config", {}), history.get("records") or [{}]
+    done, epochs = records[-1].get("epoch"), config.get("epochs")
+    if done != epochs and not diverged(args.out):     # a run killed before its end
+        raise CheckpointError(f"{saved} holds an unfinished run (epoch {done} of {epochs} "
+                              "saved): add --resume to continue it, or --overwrite to start over")
+    changed = changed_settings(config, args)
+    if done == epochs and changed:                     # its files would be lost
+        raise CheckpointError(f"{saved} holds a finished run with other settings ("
+                              f"{'; '.join(changed)}): choose another --out, or add "
+                              "--overwrite to replace it")
+
+
+def diverged(out):
+    """Whether the history.json in out records a divergence (train.py writes it then)."""
+    try:
+        with open(os.path.join(out, "history.json")) as f:
+            return bool(json.load(f).get("diverged"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def make_schedule(name, lr, total, warmup_steps=0):
@@ -142,27 +190,15 @@ def main(argv=None):
     check_out_dir(args.out)                           # before the data is loaded
     saved = os.path.join(args.out, "checkpoint.npz")
     if args.resume and not os.path.isfile(saved):     # before any folder is made
+        old = os.path.join("runs", f"{args.model}-{'bn' if args.batchnorm else 'nobn'}")
+        moved = (f"; a run started before the default folder named its settings is in {old}: "
+                 f"add --out {old}" if old != args.out and
+                 os.path.isfile(os.path.join(old, "checkpoint.npz")) else "")
         raise CheckpointError(f"--resume: {saved}: no checkpoint to resume from (is --out "
-                              "the folder of the interrupted run?)")
+                              f"the folder of the interrupted run?){moved}")
     out = args.out
-    if not args.resume and os.path.exists(saved):
-        start_over = "delete that file (or choose another --out) to start over"
-        try:
-            history = read_meta(saved).get("history", {})
-            if not isinstance(history, dict):
-                raise CheckpointError(f"{saved}: its metadata garbles the history")
-        except CheckpointError as e:
-            raise CheckpointError(f"{e}. To train anew in {out}, {start_over}") from None
-        if history.get("interrupted"):
-            raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
-                                  f"continue it, or {start_over}")
-        config, records = history.get("config", {}), history.get("records") or [{}]
-        finished = records[-1].get("epoch") == config.get("epochs")   # else it diverged
-        changed = changed_settings(config, args)
-        if finished and changed and not args.overwrite:   # its files would be lost
-            raise CheckpointError(f"{saved} holds a finished run with other settings ("
-                                  f"{'; '.join(changed)}): choose another --out, or add "
-                                  "--overwrite to replace it")
+    if not args.resume and not args.overwrite and os.path.exists(saved):
+        check_run_in_the_way(saved, args)
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
