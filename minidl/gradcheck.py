@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from minidl.errors import SettingError, ShapeError, a_class, at_layer, check_int, check_number
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
-from minidl.layers.base import Layer
+from minidl.layers.base import Layer, skipped_init
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 
@@ -46,9 +46,11 @@ KINK_FROM = 1e-4           # errors from which gradcheck looks for ties in x
 def _check_layer(layer):
     """Refuse, by name, what is not a layer or a model (the class Dense, a loss):
     otherwise the first call on it fails with a message about astype."""
-    if isinstance(layer, (Layer, Sequential)):
+    if isinstance(layer, Sequential) or (isinstance(layer, Layer) and not skipped_init(layer)):
         return
-    if isinstance(layer, type):
+    if isinstance(layer, Layer):
+        got = skipped_init(layer)
+    elif isinstance(layer, type):
         got = a_class(layer, "forward", "backward")
     elif isinstance(layer, SoftmaxCrossEntropy):
         got = (f"{layer!r}, a loss. To check a loss, compare loss.backward() after "

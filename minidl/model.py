@@ -5,7 +5,7 @@ from copy import deepcopy
 import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
-from minidl.layers.base import Layer, Param
+from minidl.layers.base import Layer, Param, skipped_init
 
 
 class Sequential:
@@ -239,9 +239,11 @@ def _sample_shape(input_shape):
 def _check_layer(i, layer):
     """Refuse, by name, what students pass instead of a layer; otherwise the
     first forward fails deep inside with "missing 1 required positional argument"."""
-    if isinstance(layer, Layer):
+    if isinstance(layer, Layer) and not skipped_init(layer):
         return
-    if isinstance(layer, type) and issubclass(layer, Layer):
+    if isinstance(layer, Layer):
+        hint = skipped_init(layer)
+    elif isinstance(layer, type) and issubclass(layer, Layer):
         hint = a_class(layer, "forward", "backward")
     elif isinstance(layer, (list, tuple)):
         hint = f"a {type(layer).__name__}: pass the layers one by one, Sequential(*layers)"

@@ -7,6 +7,7 @@ from minidl import Sequential
 from minidl.errors import BackwardError, MinidlError, SettingError, ShapeError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from minidl.layers.base import Layer
 from minidl.layers.reference import conv2d_naive, maxpool_naive
 from minidl.models import cnn, mlp
 from minidl.optim import SGD
@@ -630,3 +631,54 @@ def test_check_dy_before_saved_keeps_the_forward_too():
     with pytest.raises(ShapeError, match="backward expected dy of shape"):
         layer.backward(np.ones((1, 3), np.float32))
     assert layer.backward(np.ones((2, 3), np.float32)).shape == (2, 3)
+
+
+class NoSuper(Layer):
+    """A student's layer whose __init__ forgot super().__init__()."""
+
+    def __init__(self):
+        self.k = 2
+
+    def forward(self, x):
+        self._save()
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class Bias64(Layer):
+    """A parameter made with NumPy's default dtype, float64, in a float32 model."""
+
+    def __init__(self, n):
+        super().__init__()
+        self._add_param("c", np.zeros(n))
+
+    def forward(self, x):
+        self._check(x, 2, len(self.params["c"]))
+        self._save()
+        return x + self.params["c"]
+
+    def backward(self, dy):
+        self._saved()
+        self.grads["c"][...] = dy.sum(axis=0)
+        return dy
+
+
+def test_a_student_layer_without_super_init_or_with_a_float64_parameter_is_named():
+    """They failed with "'NoSuper' object has no attribute 'params'", and with advice
+    to convert an input that comes from the layer before, not from the user."""
+    from minidl.gradcheck import gradcheck
+    said = r"NoSuper\(\): its __init__ did not call super\(\).__init__\(\)"
+    with pytest.raises(SettingError, match=r"Sequential: argument 1 is " + said):
+        Sequential(Dense(3, 3, rng=0), NoSuper())
+    with pytest.raises(SettingError, match=r"gradcheck: .*got " + said):
+        gradcheck(NoSuper(), np.ones((2, 3)))
+    model = Sequential(Dense(5, 5, rng=0), Bias64(5))
+    with pytest.raises(ShapeError, match=r"layer 1 of the Sequential: Bias64\(\): expected float64 "
+                                         r"input .*got float32; a model's layers share one dtype: "
+                                         r"create this layer's parameters as float32") as e:
+        model.forward(np.ones((2, 5), np.float32))
+    assert "x.astype" not in str(e.value)
+    with pytest.raises(ShapeError, match=r"got float32; convert with x.astype\(np.float64\)$"):
+        Bias64(5).forward(np.ones((2, 5), np.float32))            # the user's own data

@@ -128,7 +128,10 @@ class Layer:
         dtype = next(iter(self.params.values())).dtype if self.params else x.dtype
         if x.dtype != dtype:                                    # no silent up- or downcast
             raise ShapeError(f"{self!r}: expected {dtype} input (the dtype of its parameters), "
-                             f"got {x.dtype}; convert with x.astype(np.{dtype})")
+                             f"got {x.dtype}", hint=f"; convert with x.astype(np.{dtype})",
+                             model_hint=f"; a model's layers share one dtype: create this "
+                             f"layer's parameters as {x.dtype} (np.zeros(n, np.{x.dtype})), or "
+                             f"convert the model with model.astype(np.{x.dtype})")
         if x.ndim not in ndims:
             want = " or ".join(f"{d}-D" for d in ndims)
             hint, model_hint = _ndim_hints(x.shape, ndims, size)
@@ -139,6 +142,15 @@ class Layer:
         if size is not None and x.shape[axis] != size:
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
                              f"got shape {x.shape}")
+
+
+def skipped_init(layer):
+    """What is wrong with a layer whose __init__ did not call super().__init__()
+    (it has no params, and fails later with an AttributeError), or ""."""
+    if hasattr(layer, "params"):
+        return ""
+    return (f"{type(layer).__name__}(): its __init__ did not call super().__init__(), which "
+            "sets up params, grads and the training flag (call it first)")
 
 
 def _ndim_hints(shape, ndims, size):

@@ -80,10 +80,12 @@ class BatchNorm(Layer):
         m = x.size // self.num_features                        # values per feature
         xc = self._buffer("x_hat", x.shape, x.dtype)          # holds x - mu, then x_hat
         if self.training:
-            if m == 1:
+            if m == 1:   # often an epoch's last batch: len(x) % batch_size == 1
                 raise ShapeError(f"{self!r}: training mode needs more than one value "
                                  f"per feature to estimate a variance, got shape {x.shape}; "
-                                 "use a batch of 2 or more, or call eval()")
+                                 "use a batch of 2 or more, or call eval(). A DataLoader's "
+                                 "last batch has one sample when len(x) % batch_size == 1: "
+                                 "DataLoader(..., drop_last=True) leaves it out")
             mu = channel_sum(x) / m                            # mu_B
             np.subtract(x, per_feature(mu, x), out=xc)        # x_i - mu_B
             var = channel_dot(xc, xc) / m                      # sigma2_B (biased)
