@@ -121,16 +121,22 @@ def applies(key, settings):
                 (key == "warmup" and settings.get("schedule") != "cosine"))
 
 
+def plain_out(args):
+    """runs/<model>-<bn|nobn>: the default --out of runs with default settings (and,
+    before the settings were named in it, of every run)."""
+    return os.path.join("runs", f"{args.model}-{'bn' if args.batchnorm else 'nobn'}")
+
+
 def default_out(parser, args):
     """runs/<model>-<bn|nobn>, plus each setting that differs from its default
     (runs/mlp-bn-epochs-1), so that runs with other settings get other folders."""
-    parts = [args.model, "bn" if args.batchnorm else "nobn"]
+    parts = [plain_out(args)]
     for key in RESUME_KEYS[2:]:
         value = vars(args)[key]
         if applies(key, vars(args)) and \
                 value != DEFAULTS[args.model].get(key, parser.get_default(key)):
             parts.append(option(key, value).removeprefix("--").replace(" ", "-"))
-    return os.path.join("runs", "-".join(parts))
+    return "-".join(parts)
 
 
 def changed_settings(before, args):
@@ -190,7 +196,7 @@ def main(argv=None):
     check_out_dir(args.out)                           # before the data is loaded
     saved = os.path.join(args.out, "checkpoint.npz")
     if args.resume and not os.path.isfile(saved):     # before any folder is made
-        old = os.path.join("runs", f"{args.model}-{'bn' if args.batchnorm else 'nobn'}")
+        old = plain_out(args)
         moved = (f"; a run started before the default folder named its settings is in {old}: "
                  f"add --out {old}" if old != args.out and
                  os.path.isfile(os.path.join(old, "checkpoint.npz")) else "")

@@ -69,7 +69,7 @@ def load_mnist(root=None, download=True):
     """
     folder = _folder(root)
     missing = [name for name in MNIST_FILES if _find(folder, name) is None]
-    if missing and all(_find(folder / "mnist", name) for name in MNIST_FILES):
+    if missing and has_all_files(folder / "mnist"):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
             f"load_mnist(root) takes the folder that holds the files, here "
