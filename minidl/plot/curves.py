@@ -1,0 +1,168 @@
+"""Plots of training runs: loss and test accuracy against the step, one
+unit's input distribution along training, and the paper's Figure 1."""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from minidl.errors import SettingError, ShapeError, check_int
+from minidl.history import History
+from minidl.plot.style import COLORS, LABELS, STYLE, _axes, smooth
+
+
+def _check_histories(owner, histories):
+    """A SettingError unless histories is a non-empty dict of label -> History. A
+    single History is refused rather than given a label the legend would show."""
+    given = type(histories).__name__
+    if isinstance(histories, dict):
+        wrong = {k: type(h).__name__ for k, h in histories.items() if not isinstance(h, History)}
+        if histories and not wrong:
+            return
+        given = f"a dict with {wrong}" if wrong else "an empty dict"
+    raise SettingError(f"{owner}: histories must be a dict of label -> History, "
+                       f"e.g. {{'plain': history}}; got {given}")
+
+
+def _check_test_accuracy(owner, histories):
+    """A SettingError naming a history with no test accuracy to draw, unless it
+    diverged (before its first evaluation: an empty curve is then the truth)."""
+    for key, h in histories.items():
+        if not h.column("test_acc")[0] and not h.diverged:   # fit() without eval data
+            raise SettingError(f"{owner}: history {key!r} has no test accuracy (test_acc is "
+                               "None in every record); train with eval_loader= given to "
+                               "fit() or Trainer to record it")
+
+
+def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):
+    """Training loss against step: raw faint, smoothed bold, test loss as markers.
+
+    histories: a dict of label -> History, {"bn": History, "plain": History}
+    (either key may be missing, other keys get default colours); for one run,
+    e.g. {"plain": history}. smooth_window: an int, 1 for no smoothing.
+    """
+    _check_histories("plot.loss_curves", histories)
+    smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        for key, h in histories.items():
+            color, label = COLORS.get(key), LABELS.get(key, key)
+            steps = np.arange(1, len(h.step_loss) + 1)
+            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6)
+            ax.plot(steps, smooth(h.step_loss, smooth_window), color=color, lw=2,
+                    label=f"{label}: training loss ({smooth_window}-step mean)")
+            s, v = h.column("test_loss")
+            if s:
+                ax.plot(s, v, "o--", color=color, ms=4, lw=1, label=f"{label}: test loss")
+        ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
+        if log_scale:
+            ax.set_yscale("log")
+        ax.legend()
+    return fig
+
+
+def accuracy_curves(histories, title="", ax=None, ylim=None):
+    """Test accuracy against training step.
+
+    histories: a dict of label -> History, as for loss_curves; each must have
+    test accuracies (trained with eval_loader=), else SettingError.
+    """
+    _check_histories("plot.accuracy_curves", histories)
+    _check_test_accuracy("plot.accuracy_curves", histories)
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        for key, h in histories.items():
+            s, v = h.column("test_acc")
+            ax.plot(s, np.asarray(v) * 100, "-", color=COLORS.get(key), lw=2,
+                    label=LABELS.get(key, key))
+        ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.legend(loc="lower right")
+    return fig
+
+
+def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), title="",
+                           ax=None, ylim=None, quantity="input to the sigmoid", legend=True):
+    """How one unit's input is distributed over a fixed batch, along training.
+
+    steps: (T,) training steps; values: (T, P) the percentiles at each step,
+    as recorded by minidl.callbacks.LayerInputRecorder (its .steps and .values).
+    The median is drawn bold, the other percentiles thin, in the colour of `key`.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(steps), len(percentiles)):
+        raise ShapeError(f"plot.activation_percentiles: values has shape {values.shape}; "
+                         f"expected ({len(steps)}, {len(percentiles)}): a row per step "
+                         f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
+    middle = values.shape[1] // 2
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        for j, p in enumerate(percentiles):
+            ax.plot(steps, values[:, j], color=COLORS.get(key), lw=2 if j == middle else 1,
+                    alpha=1 if j == middle else 0.7, label=f"{p}th percentile")
+        if values.shape[1] >= 2:
+            ax.fill_between(steps, values[:, 0], values[:, -1], color=COLORS.get(key),
+                            alpha=0.1, lw=0)
+        ax.set(xlabel="training step", ylabel=quantity,
+               title=title or f"Input distribution, {LABELS.get(key, key)}")
+        if ylim:
+            ax.set_ylim(*ylim)
+        if legend:
+            ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+def _common_ylim(*arrays, margin=0.05):
+    lo = min(float(np.min(a)) for a in arrays)
+    hi = max(float(np.max(a)) for a in arrays)
+    pad = (hi - lo) * margin or 0.5
+    return lo - pad, hi + pad
+
+
+def _accuracy_ylim(histories):
+    """Lower limit that hides the first few evaluations' near-chance points (as
+    the paper's Figure 1(a) starts at 70%), but never hides a whole curve."""
+    lows = []
+    for h in histories.values():
+        s, v = h.column("test_acc")
+        if s:
+            late = [a for step, a in zip(s, v) if step >= 0.1 * s[-1]] or v
+            lows.append(min(late) * 100)
+    return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), 100.5) if lows else None
+
+
+def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
+            figsize=(16, 4.6)):
+    """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
+    input percentiles without BN, (c) the same with BN, on the same y-axis.
+
+    histories: {"bn": History, "plain": History}
+    recorded: {"bn": (steps, values), "plain": (steps, values)}, from
+        LayerInputRecorder (values (T, 3): 15th, 50th, 85th percentiles)
+
+    The BN net's panel leaves out step 0: the recorder runs in eval mode, where
+    BN uses its population statistics, and before the first training batch
+    those are only their initial values (mean 0, variance 1), so the point would
+    show the input un-normalized. The panel says so.
+    """
+    _check_histories("plot.figure1", histories)           # before the figure is made
+    _check_test_accuracy("plot.figure1", histories)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 3, figsize=figsize)
+        accuracy_curves(histories, title="(a) test accuracy", ax=axes[0],
+                        ylim=_accuracy_ylim(histories))
+        ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
+        for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
+            if key in recorded:
+                steps, values = recorded[key]
+                if key == "bn" and len(steps) > 1 and steps[0] == 0:   # see the docstring
+                    steps, values = steps[1:], values[1:]
+                    ax.text(0.01, 0.01, "step 0 left out: BN had no population statistics yet",
+                            transform=ax.transAxes, fontsize=8, alpha=0.7)
+                activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
+                                       quantity=quantity, legend=key == "plain",
+                                       title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
+        if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
+            axes[2].set_xlim(axes[1].get_xlim())
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig

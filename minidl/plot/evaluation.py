@@ -1,0 +1,109 @@
+"""Plots of results: final accuracy against the learning rate, a confusion
+matrix, and a grid of (misclassified) images."""
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+
+from minidl.errors import FormatError, ShapeError, check_int
+from minidl.plot.style import COLORS, LABELS, STYLE, _axes
+
+
+RUN_KEYS = ("lr", "test_acc", "diverged")       # what lr_sweep needs of each run
+
+
+def _check_runs(results):
+    """A FormatError naming the first run that is not a dict with RUN_KEYS."""
+    if not isinstance(results, dict):
+        raise FormatError(f"plot.lr_sweep: results must be a dict of label -> list of runs, "
+                          f"got {type(results).__name__}")
+    for key, runs in results.items():
+        for run in runs:
+            if not isinstance(run, dict) or not set(RUN_KEYS) <= run.keys():
+                raise FormatError(f"plot.lr_sweep: results[{key!r}] has the run {run!r:.80}; "
+                                  f"expected a dict with the keys {', '.join(RUN_KEYS)}")
+
+
+def lr_sweep(results, title="", ax=None):
+    """Final test accuracy against learning rate (log x axis), one line per net.
+
+    results: {"bn": [{"lr", "test_acc", "diverged"}, ...], "plain": [...]}
+    A diverged run (NaN/inf loss) is drawn as an x at the bottom of the axes.
+    """
+    _check_runs(results)
+    with plt.rc_context(STYLE):
+        fig, ax = _axes(ax)
+        bottom = -4
+        for key, runs in results.items():
+            color, label = COLORS.get(key), LABELS.get(key, key)
+            ok = [r for r in runs if not r["diverged"]]
+            bad = [r for r in runs if r["diverged"]]
+            ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "o-",
+                    color=color, lw=2, label=label)
+            if bad:
+                ax.plot([r["lr"] for r in bad], [bottom] * len(bad), "x", color=color,
+                        ms=11, mew=2.5, label=f"{label}: diverged (loss NaN/inf)")
+        ax.axhline(10, color="0.5", ls=":", lw=1, label="chance (10%)")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        diverged = any(r["diverged"] for runs in results.values() for r in runs)
+        ax.set_ylim(bottom - 4 if diverged else 0, 101)
+        ax.set(xlabel="learning rate (log scale)", ylabel="final test accuracy (%)",
+               title=title or "Learning-rate sweep")
+        ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+def confusion(counts, title="", ax=None):
+    """A confusion matrix: counts[i, j] samples of class i predicted as class j.
+
+    The errors (off the diagonal) are coloured by their count, so that the
+    frequent confusions stand out; the diagonal, which dwarfs them, is grey
+    and shows each class's accuracy. Every cell that is not 0 shows its count.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ShapeError(f"plot.confusion: counts must be a square (classes, classes) array, "
+                         f"got shape {counts.shape}")
+    n = len(counts)
+    errors = np.where(np.eye(n, dtype=bool), np.nan, counts)     # NaN: drawn as the background
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        fig, ax = _axes(ax, figsize=(7, 6))
+        ax.set_facecolor("0.85")
+        shown = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, np.nanmax(errors, initial=0)))
+        for i in range(n):
+            for j in range(n):
+                if i == j and counts[i].sum():               # a class with no samples: blank
+                    share = counts[i, i] / counts[i].sum()
+                    ax.text(j, i, f"{100 * share:.1f}%", ha="center", va="center", fontsize=8)
+                elif counts[i, j]:
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+        ax.set(xlabel="predicted class", ylabel="true class",
+               title=title or "Confusion matrix (grey: accuracy per class)")
+        fig.colorbar(shown, ax=ax, label="misclassified samples")
+    return fig
+
+
+def image_grid(images, titles, columns=10, title=""):
+    """Images (N, H, W) or (N, 1, H, W) in rows of `columns`, each with its title,
+    e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[1] == 1:                   # one channel: (N, H, W)
+        images = images[:, 0]
+    if images.ndim != 3 or len(images) != len(titles) or len(images) == 0:
+        raise ShapeError(f"plot.image_grid: expected (N, H, W) images and N titles, N >= 1, "
+                         f"got images of shape {images.shape} and {len(titles)} titles")
+    columns = min(check_int("plot.image_grid", "columns", columns), len(images))
+    rows = -(-len(images) // columns)                                 # ceiling division
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.45 * rows + 0.5),
+                                 squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if k < len(images):
+                ax.imshow(images[k], cmap="gray_r")
+                ax.set_title(titles[k], fontsize=10)
+        if title:
+            fig.suptitle(title)
+    return fig
