@@ -7,16 +7,19 @@ from pathlib import Path
 import pytest
 
 from minidl.data import load_mnist
+from minidl.data.mnist import files_folder
 from minidl.errors import DataNotFoundError
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def mnist_root():
-    """Folder with the real MNIST files: $MINIDL_DATA/mnist if MINIDL_DATA is
-    set, else <repo>/../shared/data/mnist if it exists, else None."""
+    """Folder with the real MNIST files: the one load_mnist() reads if MINIDL_DATA
+    is set ($MINIDL_DATA/mnist, or $MINIDL_DATA itself if the files are there),
+    else <repo>/../shared/data/mnist if it exists, else None."""
     if os.environ.get("MINIDL_DATA"):
-        return Path(os.environ["MINIDL_DATA"]) / "mnist"
+        data = Path(os.environ["MINIDL_DATA"]).expanduser()
+        return files_folder(data, fallback=data / "mnist")
     shared = REPO.parent / "shared" / "data" / "mnist"
     return shared if shared.is_dir() else None
 

@@ -55,7 +55,8 @@ GOOD = idx_bytes(np.arange(6, dtype=np.int16).reshape(2, 3))  # 4 + 8 + 12 bytes
 
 @pytest.mark.parametrize("data, message", [
     (b"\x00\x00", "truncated header: expected 4 bytes, got 2"),
-    (b"\x01" + GOOD[1:], "bad magic number: expected first two bytes 00 00, got 01 00"),
+    (b"\x01" + GOOD[1:],
+     r"bad magic number: expected first two bytes 00 00 \(IDX\) or 1f 8b \(gzip\), got 01 00"),
     (GOOD[:2] + b"\x07" + GOOD[3:], "unknown dtype code 0x07"),
     (GOOD[:3] + b"\x00" + GOOD[4:], "expected 1..32, got 0"),
     (GOOD[:7], "truncated header: 2 dims need 8 bytes, got 3"),
@@ -267,19 +268,26 @@ def test_a_complete_set_wins_mnist_folder_first(tmp_path, fake, complete,
 # ---------------------------------------------------------------- downloads
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """GET /good/<name> serves the file, /drop/<name> half of it, else 404."""
+    """GET /good/<name> serves the file, /drop/<name> half of it, /cut/<name> half
+    of it without a Content-Length, /raw/<name> its uncompressed bytes (as a
+    decompressing proxy would), /html/<name> an HTML page; anything else is 404."""
 
     def do_GET(self):
         mode, _, name = self.path.strip("/").partition("/")
         path = self.server.folder / name
-        if mode not in ("good", "drop") or not path.is_file():
+        if mode not in ("good", "drop", "cut", "raw", "html") or not path.is_file():
             self.send_error(404)
             return
         data = path.read_bytes()
+        length = len(data)          # "drop" promises all, sends half
+        data = {"drop": data[:len(data) // 2], "cut": data[:len(data) // 2],
+                "raw": gzip.decompress(data),
+                "html": b"<!DOCTYPE html><html>Please log in</html>"}.get(mode, data)
         self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
+        if mode != "cut":
+            self.send_header("Content-Length", str(length if mode == "drop" else len(data)))
         self.end_headers()
-        self.wfile.write(data if mode == "good" else data[:len(data) // 2])
+        self.wfile.write(data)
         self.close_connection = True
 
     def log_message(self, *args):
@@ -358,6 +366,132 @@ def test_interrupted_download_leaves_nothing(tmp_path, fake, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         load_mnist(dest)
     assert list(dest.iterdir()) == []
+
+
+def test_a_mirror_serving_uncompressed_bytes_gives_files_that_load(tmp_path, fake, server,
+                                                                   monkeypatch):
+    """The .gz name then holds raw IDX bytes: read by their content, not their name
+    (they used to pass the download's check and then fail as 'corrupt gzip')."""
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/raw/"])
+    check_fake(load_mnist(tmp_path / "m"), fake)
+    check_fake(load_mnist(tmp_path / "m", download=False), fake)
+
+
+@pytest.mark.parametrize("mode, words", [
+    ("html", "the server sent something that is not MNIST (neither gzip nor IDX), "
+             "starting b'<!DOCTYPE html"),
+    ("cut", "the download is incomplete or damaged gzip")])
+def test_a_bad_copy_is_named_for_what_it_is_and_every_mirror_is_listed(
+        tmp_path, server, monkeypatch, mode, words):
+    """An HTML page (a captive portal) was reported as an MD5 mismatch, a cut transfer
+    named a deleted temporary file, and a bad copy hid the other mirrors' failures
+    and the advice to put the files in place."""
+    monkeypatch.setattr(mnist_module, "MIRRORS", [f"{server}/{mode}/", UNREACHABLE])
+    dest = tmp_path / "m"
+    with pytest.raises(ChecksumError) as info:
+        load_mnist(dest)
+    msg = str(info.value)
+    assert words in msg and UNREACHABLE in msg and "MINIDL_DATA" in msg
+    assert ".tmp-" not in msg and ".part" not in msg
+    assert list(dest.iterdir()) == []
+
+
+def test_after_a_partial_download_only_the_files_still_missing_are_named(tmp_path, fake,
+                                                                         server, monkeypatch):
+    (tmp_path / "served" / "train-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/good/"])
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(tmp_path / "m")
+    first = str(info.value).splitlines()[0]
+    assert "train-images-idx3-ubyte" not in first          # it was downloaded
+    assert all(n in first for n in fake if n != "train-images-idx3-ubyte")
+
+
+def test_minidl_mnist_mirror_is_tried_first(tmp_path, fake, server, monkeypatch):
+    monkeypatch.setattr(mnist_module, "MIRRORS", [UNREACHABLE])
+    monkeypatch.setenv("MINIDL_MNIST_MIRROR", server + "/good/")
+    check_fake(load_mnist(tmp_path / "m"), fake)
+
+
+def test_a_folder_that_cannot_be_written_is_named_before_any_mirror(tmp_path, fake,
+                                                                    monkeypatch):
+    """It used to be reported as a failure of every mirror, naming temporary files."""
+    monkeypatch.setattr(mnist_module, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataNotFoundError, match=r"cannot download MNIST into .*file: .*a "
+                                                r"file, not a folder"):
+        load_mnist(tmp_path / "file")
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(30, "Read-only file system", str(self))
+    monkeypatch.setattr(mnist_module.Path, "touch", read_only)
+    with pytest.raises(DataNotFoundError, match=r"cannot download MNIST into .*ro: Read-only "
+                                                r"file system\. .*set MINIDL_DATA") as info:
+        load_mnist(tmp_path / "ro")
+    assert "write-test" not in str(info.value)
+
+
+def test_files_under_other_names_are_pointed_out(tmp_path, fake):
+    """A browser's "name (1).gz", Kaggle's "train-images.idx3-ubyte" and a folder of the
+    file's name used to be passed over in silence."""
+    names = list(fake)
+    write(tmp_path, {names[2]: fake[names[2]], names[3]: fake[names[3]]})
+    (tmp_path / f"{names[0]} (1).gz").write_bytes(gzip.compress(fake[names[0]]))
+    (tmp_path / names[1]).mkdir()
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(tmp_path, download=False)
+    msg = str(info.value)
+    assert f"found {names[0]} (1).gz: rename it to {names[0]}" in msg
+    assert f"{names[1]} is a folder, not the file" in msg
+    (tmp_path / f"{names[0]} (1).gz").rename(tmp_path / names[0])   # raw name, gzip content
+    (tmp_path / names[1]).rmdir()
+    (tmp_path / names[1].replace("-idx", ".idx")).write_bytes(fake[names[1]])
+    with pytest.raises(DataNotFoundError, match=rf"found {names[1].replace('-idx', '.idx')}: "
+                                                rf"rename it to {names[1]}"):
+        load_mnist(tmp_path, download=False)
+
+
+@pytest.mark.parametrize("gz_name", [True, False])
+def test_the_content_not_the_name_says_gzip(tmp_path, fake, gz_name):
+    """Uncompressed bytes named .gz (a browser that unpacks but keeps the name) were
+    refused as 'corrupt gzip', with the advice to delete the good file."""
+    for name, data in fake.items():
+        (tmp_path / (f"{name}.gz" if gz_name else name)).write_bytes(
+            data if gz_name else gzip.compress(data))
+    check_fake(load_mnist(tmp_path, download=False), fake)
+
+
+def test_minidl_data_with_some_of_the_files_names_the_missing_one_there(tmp_path, fake,
+                                                                        monkeypatch):
+    """MINIDL_DATA holding three of the four files was passed over for MINIDL_DATA/mnist,
+    where all four were reported missing (and would have been downloaded)."""
+    names = list(fake)
+    write(tmp_path, {n: fake[n] for n in names[1:]})
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path))
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist(download=False)
+    assert str(info.value).splitlines()[0] == f"MNIST files missing from {tmp_path}: {names[0]}."
+
+
+def test_a_damaged_gzip_stream_that_inflates_to_too_much_is_called_damaged(tmp_path):
+    """It was reported as 'trailing bytes' of the IDX file: the CRC was never checked."""
+    packed = bytearray(gzip.compress(GOOD + b"\x00"))
+    packed[-8:] = gzip.compress(GOOD)[-8:]                 # CRC and size of GOOD alone
+    (tmp_path / "f.gz").write_bytes(bytes(packed))
+    with pytest.raises(IDXFormatError, match="corrupt or truncated gzip stream"):
+        read_idx(tmp_path / "f.gz")
+
+
+def test_mnist_root_follows_the_loader(tmp_path, monkeypatch):
+    """conftest's folder for the real data follows load_mnist's rule: with MINIDL_DATA
+    naming the files' own folder, the real-data tests used to skip (or fail in CI)."""
+    real = mnist_root()
+    if real is None or not (real / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.skip("real MNIST not here")
+    monkeypatch.setenv("MINIDL_DATA", str(real))
+    assert mnist_root() == real
+    monkeypatch.setenv("MINIDL_DATA", str(real.parent))
+    assert mnist_root() == real
 
 
 # ---------------------------------------------------------------- the real data

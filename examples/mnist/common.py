@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl.data import DataLoader, load_mnist, random_shift
-from minidl.data.mnist import has_all_files
+from minidl.data.mnist import files_folder
 from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path
 from minidl.models import cnn, mlp
@@ -27,15 +27,14 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def data_root(data_dir):
-    """--data-dir may be the folder with the four files or one with an mnist/ subfolder
-    (like $MINIDL_DATA; the folder with all four files wins, mnist/ if both have them).
+    """--data-dir may be the folder with the four files or one with an mnist/ subfolder,
+    as $MINIDL_DATA may (minidl.data.mnist.files_folder picks the one with the files).
     None: load_mnist's default ($MINIDL_DATA/mnist or ~/.cache)."""
     if data_dir is None:
         return None
     folder = Path(data_dir).expanduser()
-    if has_all_files(folder) and not has_all_files(folder / "mnist"):
-        return folder
-    return folder / "mnist" if (folder / "mnist").is_dir() else folder
+    return files_folder(folder, fallback=folder / "mnist" if (folder / "mnist").is_dir()
+                        else folder)
 
 
 def add_data_arguments(parser, train_subset=True):

@@ -10,7 +10,8 @@ An IDX file is a short header followed by the array's bytes:
     payload      prod(dims) items      big-endian, C (row-major) order
 
 MNIST images are (N, 28, 28) uint8 and labels (N,) uint8. A file may be gzip
-compressed (name ending in .gz, or first two bytes 1f 8b).
+compressed; its first two bytes (1f 8b) say so, not its name: a browser may
+save the unpacked bytes under the name ending in .gz, or the reverse.
 
 The header is checked before anything large is allocated: the payload is read
 in chunks, never more than the header promises plus one byte (to notice
@@ -48,9 +49,7 @@ def _open(path):
     """Open `path` as a binary stream of its decompressed bytes."""
     with open(path, "rb") as f:
         starts_like_gzip = f.read(2) == b"\x1f\x8b"
-    if starts_like_gzip or str(path).endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+    return gzip.open(path, "rb") if starts_like_gzip else open(path, "rb")
 
 
 def _read_up_to(f, n):
@@ -86,8 +85,8 @@ def read_idx(path, *, return_md5=False):
             if len(header) < 4:
                 _fail(path, f"truncated header: expected 4 bytes, got {len(header)}")
             if header[:2] != b"\x00\x00":
-                _fail(path, f"bad magic number: expected first two bytes 00 00, "
-                            f"got {header[:2].hex(' ')}")
+                _fail(path, f"bad magic number: expected first two bytes 00 00 (IDX) or "
+                            f"1f 8b (gzip), got {header[:2].hex(' ')} ({bytes(header)!r})")
             code, ndim = header[2], header[3]
             if code not in DTYPES:
                 known = ", ".join(f"0x{c:02X}" for c in DTYPES)
@@ -105,6 +104,9 @@ def read_idx(path, *, return_md5=False):
                 _fail(path, f"header says shape {dims} of {dtype.name}, i.e. {nbytes} payload "
                             f"bytes, more than a {os.path.getsize(path)}-byte file can hold")
             payload = _read_up_to(f, nbytes + 1)
+            if len(payload) > nbytes:      # a damaged gzip stream may inflate to too much:
+                while f.read(CHUNK):       # read to its end, where gzip checks the CRC
+                    pass
     except _GZIP_ERRORS as e:
         raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from e
 

@@ -9,14 +9,17 @@ The four files live in one folder, each either gzipped (name.gz) or not
 hash is computed while the file is read, so each file is decompressed once.
 
 Folder: the `root` argument if given, else $MINIDL_DATA/mnist (or $MINIDL_DATA
-itself if it holds all four files and mnist/ does not), else
-~/.cache/minidl/mnist. Missing files are downloaded (if download=True) from
-the MIRRORS in turn into a temporary file, which is verified and only then
-renamed to its final name: an interrupted download leaves nothing behind.
+itself if the files are there: see files_folder), else ~/.cache/minidl/mnist.
+Missing files are downloaded (if download=True) from $MINIDL_MNIST_MIRROR (a
+URL prefix, if set) and then the MIRRORS in turn, each into a temporary file
+that is verified and only then renamed to its final name: an interrupted
+download leaves nothing behind.
 """
 
+import errno
 import http.client
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import urlopen
@@ -36,7 +39,7 @@ MNIST_FILES = {
     "t10k-labels-idx1-ubyte": (10008, "27ae3e4e09519cfbb04c329615203637"),
 }
 
-# Tried in order; each serves <mirror>/<name>.gz.
+# Tried in order, after $MINIDL_MNIST_MIRROR if set; each serves <mirror>/<name>.gz.
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -68,16 +71,18 @@ def load_mnist(root=None, download=True):
     a file is not valid IDX or images and labels disagree in number.
     """
     folder = _folder(root)
-    missing = [name for name in MNIST_FILES if _find(folder, name) is None]
+    missing = _missing(folder)
     if missing and has_all_files(folder / "mnist"):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
             f"load_mnist(root) takes the folder that holds the files, here "
             f"load_mnist({str(folder / 'mnist')!r}) ($MINIDL_DATA may name either)")
     if missing and not download:
-        raise DataNotFoundError(_not_found_message(folder, missing))
+        raise DataNotFoundError(_not_found_message(folder))
+    if missing:
+        _check_folder_writable(folder)
     for name in missing:
-        _download(name, folder, missing)
+        _download(name, folder)
 
     arrays = {name: _read_verified(_find(folder, name), name) for name in MNIST_FILES}
     for split in ("train", "t10k"):
@@ -101,15 +106,32 @@ def _folder(root):
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
         data = Path(os.environ["MINIDL_DATA"]).expanduser()
-        if has_all_files(data) and not has_all_files(data / "mnist"):
-            return data          # MINIDL_DATA named the files' own folder, not the one above
-        return data / "mnist"
+        return files_folder(data, fallback=data / "mnist")
     return Path.home() / ".cache" / "minidl" / "mnist"
+
+
+def files_folder(folder, fallback):
+    """Of `folder` and its mnist/ subfolder, the one that holds the MNIST files:
+    the one with all four (mnist/ if both have them), else the one with some of
+    them (mnist/ first), else `fallback`. For $MINIDL_DATA and the scripts'
+    --data-dir, which may name either folder."""
+    folder = Path(folder).expanduser()
+    candidates = (folder / "mnist", folder)
+    for has in (has_all_files, lambda f: len(_missing(f)) < len(MNIST_FILES)):
+        for candidate in candidates:
+            if has(candidate):
+                return candidate
+    return fallback
 
 
 def has_all_files(folder):
     """Whether `folder` holds the four MNIST files (each gzipped or not)."""
-    return all(_find(folder, name) for name in MNIST_FILES)
+    return not _missing(folder)
+
+
+def _missing(folder):
+    """The names of the MNIST files that `folder` lacks."""
+    return [name for name in MNIST_FILES if _find(folder, name) is None]
 
 
 def _find(folder, name):
@@ -137,8 +159,10 @@ def _read_verified(path, name):
     return array
 
 
-def _not_found_message(folder, missing, failures=()):
+def _not_found_message(folder, failures=()):
+    missing = _missing(folder)
     lines = [f"MNIST files missing from {folder}: {', '.join(missing)}."]
+    lines += [f"    {hint}" for name in missing for hint in _look_alikes(folder, name)]
     if failures:
         lines.append("Downloading failed from every mirror:")
         lines += [f"    {url}: {error}" for url, error in failures]
@@ -150,24 +174,61 @@ def _not_found_message(folder, missing, failures=()):
     return "\n".join(lines)
 
 
-def _download(name, folder, missing):
+def _look_alikes(folder, name):
+    """What in `folder` looks like file `name` under another name, with what to do:
+    a browser's "name (1).gz", the "train-images.idx3-ubyte" spelling, a folder."""
+    if (folder / name).is_dir():
+        return [f"{name} is a folder, not the file; the file may be inside it"]
+    key = name.replace(".", "-")
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        bare = re.sub(r" \(\d+\)", "", path.name).removesuffix(".gz").replace(".", "-")
+        if bare == key and path.is_file():
+            found.append(f"found {path.name}: rename it to {name}")
+    return found
+
+
+def _check_folder_writable(folder):
+    """Before any download: a DataNotFoundError if files cannot be written into
+    `folder` (a file stands there, no permission, a read-only file system), which
+    would otherwise be reported as a failure of every mirror."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".minidl-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise DataNotFoundError(f"cannot download MNIST into {folder}: {e.strerror or e}. "
+                                "Download it into a folder you can write (set MINIDL_DATA, or "
+                                "give the scripts --data-dir), or put the files there:\n"
+                                + _not_found_message(folder)) from e
+
+
+def _mirrors():
+    """$MINIDL_MNIST_MIRROR (a URL prefix, e.g. a course's own copy) first, then MIRRORS."""
+    own = os.environ.get("MINIDL_MNIST_MIRROR")
+    return ([own] if own else []) + MIRRORS
+
+
+def _download(name, folder):
     """Fetch name.gz into folder from the first mirror that gives a good copy.
-    (`missing`, all the files still to fetch, is for the error message.)"""
+    If none does, one error lists every mirror's failure: a ChecksumError if one
+    of them sent a file that is not the original, else DataNotFoundError."""
     dest = folder / f"{name}.gz"
-    failures, bad_copy = [], None
-    for mirror in MIRRORS:
+    failures, error = [], DataNotFoundError
+    for mirror in _mirrors():
         url = mirror.rstrip("/") + "/" + dest.name
         try:
             _fetch(url, dest, MNIST_FILES[name][1])
             return
         except ChecksumError as e:
             failures.append((url, e))
-            bad_copy = e
+            error = ChecksumError
         except (OSError, http.client.HTTPException, ValueError) as e:
             failures.append((url, e))
-    if bad_copy is not None:
-        raise bad_copy
-    raise DataNotFoundError(_not_found_message(folder, missing, failures))
+    raise error(_not_found_message(folder, failures))
 
 
 def _fetch(url, dest, expected_md5):
@@ -176,11 +237,19 @@ def _fetch(url, dest, expected_md5):
     (files.atomic_path)."""
     with atomic_path(dest, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urlopen(url, timeout=TIMEOUT) as response:
+            first = response.read(2)                 # gzip (1f 8b) or IDX (00 00)?
+            if not first:
+                raise OSError("the server sent no data")
+            if first not in (b"\x1f\x8b", b"\x00\x00"):
+                rest = first + response.read(60)
+                raise ChecksumError(f"the server sent something that is not MNIST (neither "
+                                    f"gzip nor IDX), starting {rest!r}")
+            out.write(first)
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
-            received = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                      leave=False) as bar:
+            received = len(first)
+            with tqdm(total=total, initial=received, unit="B", unit_scale=True,
+                      desc=dest.name, leave=False) as bar:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     received += len(chunk)
@@ -189,10 +258,9 @@ def _fetch(url, dest, expected_md5):
                 raise OSError(f"connection closed after {received} of {total} bytes")
         try:
             md5 = md5_decompressed(tmp)
-        except IDXFormatError as e:
-            raise ChecksumError(f"{url}: download is not a valid gzip file ({e}); "
-                                "discarded") from e
+        except IDXFormatError as e:        # its message names the temporary file: not shown
+            raise ChecksumError(f"the download is incomplete or damaged gzip "
+                                f"({e.__cause__}); discarded") from e
         if md5 != expected_md5:
-            raise ChecksumError(
-                f"{url}: MD5 of the uncompressed bytes is {md5}, expected "
-                f"{expected_md5}; the download was discarded")
+            raise ChecksumError(f"MD5 of the uncompressed bytes is {md5}, expected "
+                                f"{expected_md5}; the download was discarded")
