@@ -33,7 +33,8 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from minidl.errors import SettingError, ShapeError, a_class, at_layer, check_int, check_number
+from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_layer, check_int,
+                           check_number)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer, skipped_init
 from minidl.losses import SoftmaxCrossEntropy
@@ -150,8 +151,16 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     def loss():
         return float(np.sum(layer.forward(x) * r))
 
-    dx = layer.backward(r)
     params = _named_tensors(layer)
+    for p in params.values():   # NaN shows a backward that adds to a gradient or skips it
+        p.grad[...] = np.nan
+    dx = layer.backward(r)
+    kept = [name for name, p in params.items() if np.isnan(p.grad).any()]
+    if kept:
+        raise BackwardError(f"gradcheck: after backward, the gradient of {', '.join(kept)} "
+                            "still holds NaN, which gradcheck put there before: backward must "
+                            "set every gradient (self.grads[name][...] = g), not add to it "
+                            "(+= would make it grow step by step in training) nor leave it out")
     analytic = {"x": dx, **{name: p.grad.copy() for name, p in params.items()}}
     values = {"x": x, **{name: p.value for name, p in params.items()}}
     if dx is None:

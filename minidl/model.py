@@ -86,6 +86,7 @@ class Sequential:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
                 dy = self.layers[i].backward(dy)
+                self.layers[i].fresh_grads = True        # for the optimizer: see SGD.step
                 if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
                     self._check_dx(i, dy)
         finally:

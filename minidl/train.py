@@ -142,6 +142,7 @@ class Trainer:
         if self.step == 0:
             self._check_fresh_loader()
         self.stop = False
+        self.history.interrupted = False     # a fit after a Ctrl-C goes on: it ends anew
         for c in self.callbacks:
             c.on_train_begin(self)
         self.model.train()

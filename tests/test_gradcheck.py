@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from minidl import Sequential, SoftmaxCrossEntropy
-from minidl.errors import SettingError, ShapeError
+from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck, gradcheck_layers, gradients
 from minidl.layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
 from minidl.models import cnn
@@ -171,3 +171,38 @@ def test_a_weight_kept_outside_params_is_named(layer, features):
         errors = gradcheck(layer, x)
     assert "s" not in errors and max(errors.values()) < 1e-7
 
+
+
+class Scale(Layer):
+    """y = a * x, with a backward that sets, adds to (+=) or forgets dL/da."""
+
+    def __init__(self, n, how):
+        super().__init__()
+        self._add_param("a", np.ones(n))
+        self.how = how
+
+    def forward(self, x):
+        self._save(x)
+        return x * self.params["a"]
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        if self.how == "set":
+            self.grads["a"][...] = (dy * x).sum(axis=0)
+        elif self.how == "add":                     # PyTorch's habit: accumulate
+            self.grads["a"] += (dy * x).sum(axis=0)
+        return dy * self.params["a"]
+
+
+@pytest.mark.parametrize("how", ["add", "forget"])
+def test_a_backward_that_adds_to_a_gradient_or_skips_it_is_named(how):
+    """A += passed with errors of 1e-10 (gradcheck's gradients start at zero), and then
+    trained with a gradient that grew every step."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    assert max(gradcheck(Scale(3, "set"), x).values()) < 1e-6
+    for check in (gradcheck, gradcheck_layers):
+        layer = Scale(3, how) if check is gradcheck else Sequential(Dense(3, 3, rng=0),
+                                                                   Scale(3, how))
+        with pytest.raises(BackwardError, match=r"the gradient of .*a still holds NaN.* not "
+                                                r"add to it \(\+="):
+            check(layer, x)

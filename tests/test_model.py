@@ -682,3 +682,32 @@ def test_a_student_layer_without_super_init_or_with_a_float64_parameter_is_named
     assert "x.astype" not in str(e.value)
     with pytest.raises(ShapeError, match=r"got float32; convert with x.astype\(np.float64\)$"):
         Bias64(5).forward(np.ones((2, 5), np.float32))            # the user's own data
+
+
+def test_an_optimizer_of_a_model_built_before_is_refused_in_a_hand_written_loop():
+    """Running `model = mlp(...)` again in a notebook, and then the loop's cell: opt.step()
+    went on moving the old model with its last gradients, and the new model never
+    learned (only Trainer checked this)."""
+    x, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    loss = SoftmaxCrossEntropy()
+
+    def train_step(model, opt):
+        loss.forward(model.forward(x), y)
+        model.backward(loss.backward())
+        opt.step()
+    model = mlp(4, [3], 2, seed=0).astype(np.float64)
+    opt = SGD(model.parameters(), lr=0.1)
+    train_step(model, opt)
+    train_step(model, opt)                                   # one step per backward: fine
+    model = mlp(4, [3], 2, seed=0).astype(np.float64)        # the cell run again
+    with pytest.raises(SettingError, match=r"no backward has run through this optimizer's "
+                                           r"parameters since the last step; was the model "
+                                           r"built again"):
+        train_step(model, opt)
+    train_step(model, SGD(model.parameters(), lr=0.1))
+    layer = Dense(4, 2, rng=0).astype(np.float64)            # a layer on its own: unchecked
+    opt = SGD(layer.parameters(), lr=0.1)
+    layer.forward(x)
+    layer.backward(np.ones((8, 2)))
+    opt.step()
+    opt.step()

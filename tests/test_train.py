@@ -606,6 +606,21 @@ def test_ctrl_c_at_the_last_step_finishes_the_run(tmp_path):
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_fit_again_after_ctrl_c_goes_on_and_ends_with_a_final_record():
+    """Interrupting a notebook cell and running fit again on the same trainer left
+    the history marked interrupted, with no final record: history.final stayed at
+    the record before the Ctrl-C."""
+    model, opt, train, test = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
+                      callbacks=[InterruptAt(7)], progress=False)
+    assert trainer.fit(epochs=2).interrupted and trainer.step == 7
+    trainer.callbacks = []
+    history = trainer.fit(steps=30)
+    assert not history.interrupted
+    assert history.final["step"] == 30 and history.final["kind"] == "final"
+    assert history.final["test_acc"] == evaluate(model, SoftmaxCrossEntropy(), test)[1]
+
+
 def test_what_moved_out_of_train_py_can_still_be_imported_from_it():
     """evaluate/predict and the callbacks have their own modules now; scripts and
     course notes written against minidl.train keep working."""

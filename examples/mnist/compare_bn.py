@@ -48,7 +48,7 @@ from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,
                     build, ensure_dir, first_samples, int_at_least, load_data, loaders, names,
                     positive_number, run_cli, write_json, write_text)
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
-from summary import fmt, net_summary, summarize, summary_markdown  # noqa: E402
+from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, plot  # noqa: E402
 from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
@@ -282,8 +282,7 @@ def compare(args, data, out):
               f"{fmt(s['final_test_acc'], True, s['diverged'])}, "
               f"best {fmt(s['best_test_acc'], True, s['diverged'])}, {s['wall_time_s']} s, "
               f"{s['ms_per_step']} ms/step")
-    print(f"BN reaches the plain net's final accuracy at step "
-          f"{fmt(summary['bn_steps_to_plain_final'])}")
+    print(bn_reaches_plain(summary))
     print(f"wrote {out}/: {names(plots)} history_*.json/csv "
           "steps_*.csv model_*.npz activations.json summary.json summary.md")
 

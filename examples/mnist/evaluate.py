@@ -134,34 +134,37 @@ def main(argv=None):
     classes = 10
     counts = np.bincount(labels * classes + predicted, minlength=classes ** 2)
     counts = counts.reshape(classes, classes)      # counts[i, j]: digit i taken for j
-    per_digit = counts.diagonal() / counts.sum(axis=1)
+    with np.errstate(invalid="ignore"):            # a digit absent from a subset: NaN
+        per_digit = counts.diagonal() / counts.sum(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     shown = wrong[:args.mistakes]
 
     what = (f"{config['model'].upper()} {config['activation']}, "
             f"{'with' if config['batchnorm'] else 'without'} BN, step {run.step}")
-    figures = {
-        "confusion": plot.confusion(counts, title=f"Confusion matrix: {what}"),
-        "mistakes": plot.image_grid(data.x_test[shown], [f"{labels[i]} as {predicted[i]}"
-                                                         for i in shown],
-                                    title=f"The first {len(shown)} of {len(wrong)} "
-                                          f"misclassified test images ({what})")}
+    figures = {"confusion": plot.confusion(counts, title=f"Confusion matrix: {what}")}
+    if len(shown):                                 # a small test subset may have no mistake
+        figures["mistakes"] = plot.image_grid(
+            data.x_test[shown], [f"{labels[i]} as {predicted[i]}" for i in shown],
+            title=f"The first {len(shown)} of {len(wrong)} misclassified test images ({what})")
     plots = [p for name, fig in figures.items()
              for p in plot.save(fig, os.path.join(out, run.name + name), args.format, args.dpi)]
     pairs = sorted(((counts[i, j], i, j) for i in range(classes) for j in range(classes)
                     if i != j and counts[i, j]), reverse=True)
     result = {"run": args.run, "net": args.net, "step": run.step, "test_loss": loss,
               "test_acc": accuracy,
-              "per_digit_acc": per_digit.tolist(), "confusion": counts.tolist(),
+              "per_digit_acc": [None if np.isnan(a) else a for a in per_digit.tolist()],
+              "confusion": counts.tolist(),
               "misclassified": wrong.tolist()}
     written = os.path.join(out, f"{run.name}evaluation.json")
     write_json(written, result)
 
     print(f"{what}: test loss {loss:.4f}, test accuracy {100 * accuracy:.2f}% "
           f"({len(wrong)} of {len(labels)} wrong; {run.measured})")
-    print("accuracy per digit: " + ", ".join(f"{d}: {100 * a:.1f}%"
-                                             for d, a in enumerate(per_digit)))
-    print("most frequent mistakes: " + ", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5]))
+    print("accuracy per digit: " + ", ".join(
+        f"{d}: {'no test image' if np.isnan(a) else f'{100 * a:.1f}%'}"
+        for d, a in enumerate(per_digit)))
+    print("most frequent mistakes: " + (", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5])
+                                        or "none"))
     print(f"wrote {out}/: {names(plots + [written])}")
     return 0
 

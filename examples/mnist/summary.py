@@ -22,7 +22,11 @@ def net_summary(run):
     steps, accs = h.column("test_acc")
     best = int(np.argmax(accs)) if accs else None
     tail = h.step_loss[-100:]
-    return {"final_test_acc": h.final["test_acc"] if h.final else None,
+    if h.diverged:      # its last evaluation was of a net on its way to NaN: no final result
+        tail, final = [], None
+    else:
+        final = h.final["test_acc"] if h.final else None
+    return {"final_test_acc": final,
             "best_test_acc": accs[best] if accs else None,
             "best_step": steps[best] if accs else None,
             **{f"steps_to_{round(100 * t)}": steps_to(h, t) for t in THRESHOLDS},
@@ -57,6 +61,16 @@ def fmt(value, percent=False, diverged=None):
     return str(value)
 
 
+def bn_reaches_plain(summary):
+    """A sentence: when the BN net reaches the plain net's final accuracy."""
+    step = summary["bn_steps_to_plain_final"]
+    if summary["plain"]["diverged"]:
+        return "The plain net diverged: it has no final accuracy for the BN net to reach."
+    if step is None:
+        return "The BN net does not reach the plain net's final accuracy."
+    return f"The BN net reaches the plain net's final accuracy at step {step}."
+
+
 def summary_markdown(summary):
     rows = [("final test accuracy", "final_test_acc", True),
             ("best test accuracy", "best_test_acc", True), ("at step", "best_step", False),
@@ -72,8 +86,7 @@ def summary_markdown(summary):
     for key in ("plain", "bn"):
         if summary[key]["diverged"]:
             lines.append(f"\n{plot.LABELS[key]} diverged: {summary[key]['diverged']}")
-    lines += ["", f"Steps the BN net needs to reach the plain net's final accuracy: "
-              f"{fmt(summary['bn_steps_to_plain_final'])}.",
+    lines += ["", bn_reaches_plain(summary),
               f"Same batches in the same order: {summary['same_batches']}; "
               f"same initial weights: {summary['same_initial_weights']}.",
               f"Note: {summary['note']}.", "", "Settings:", ""]

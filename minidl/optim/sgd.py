@@ -47,8 +47,10 @@ class SGD:
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.weight_decay, self.decay_filter = weight_decay, decay_filter
         self.velocity = {p.name: np.zeros_like(p.value) for p in self.params} if momentum else {}
+        self._layers = list({id(p.layer): p.layer for p in self.params}.values())
 
     def step(self):
+        self._check_fresh()
         lr, mu = self.lr, self.momentum
         for p in self.params:
             w, g = p.value, p.grad
@@ -63,6 +65,21 @@ class SGD:
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
+        for layer in self._layers:
+            if hasattr(layer, "fresh_grads"):    # marked by Sequential.backward: now used
+                layer.fresh_grads = False
+
+    def _check_fresh(self):
+        """Refuse gradients that an earlier step used already: a model's backward
+        marks its layers' gradients fresh, a step marks them used. The usual cause
+        is an optimizer made from a model that a notebook cell has built again
+        since: it would go on moving the old model's weights, silently."""
+        if any(getattr(layer, "fresh_grads", True) is False for layer in self._layers):
+            raise SettingError(
+                "SGD.step: no backward has run through this optimizer's parameters since the "
+                "last step; was the model built again after the optimizer (a notebook cell "
+                "run again)? Make the optimizer from the model you train: "
+                "SGD(model.parameters(), ...), and call step() once per backward")
 
     def __repr__(self):
         return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, nesterov={self.nesterov}, "
