@@ -392,6 +392,33 @@ def test_a_net_that_diverges_before_its_first_evaluation_is_drawn_and_summarized
     assert "| final test accuracy | none (diverged at step" in summary
 
 
+def test_a_net_that_diverges_after_its_first_evaluation_has_no_final_accuracy(mnist, tmp_path):
+    """Its last evaluation before the NaN was printed as its final test accuracy (and the
+    BN net 'reached' it); evaluate.py then also failed on the BN net of such a small test
+    subset, which made no mistake (an empty grid of mistakes)."""
+    result = run(["--activation", "relu", "--lr", "0.5", "--steps", "60", "--eval-every", "5",
+                  "--train-subset", "2000", "--test-subset", "8", "--no-progress",
+                  "--out", str(tmp_path)])
+    assert re.search(r"without BN: final test accuracy none \(diverged at step \d+\), best "
+                     r"\d+\.\d\d%", result.stdout)              # evaluated before it diverged
+    said = "The plain net diverged: it has no final accuracy for the BN net to reach."
+    assert said in result.stdout and said in (tmp_path / "summary.md").read_text()
+    summary = load(tmp_path, "summary.json")
+    assert summary["plain"]["final_test_acc"] is None and summary["plain"]["best_test_acc"]
+    script = REPO / "examples" / "mnist" / "evaluate.py"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    outputs = {net: subprocess.run([sys.executable, str(script), str(tmp_path), "--net", net,
+                                    "--data-dir", str(mnist_root())], capture_output=True,
+                                   text=True, env=env, cwd=REPO, timeout=300)
+               for net in ("plain", "bn")}
+    assert all(r.returncode == 0 for r in outputs.values()), outputs
+    assert "the run's final test accuracy: none (it diverged)" in outputs["plain"].stdout
+    assert load(tmp_path, "bn_evaluation.json")["misclassified"] == []   # 8 of 8 right
+    assert "most frequent mistakes: none" in outputs["bn"].stdout
+    assert not (tmp_path / "bn_mistakes.png").exists()
+    assert "no test image" in outputs["bn"].stdout            # 8 images: some digit is absent
+
+
 @pytest.mark.parametrize("net", ["bn", "plain"])
 def test_evaluate_py_reads_either_net_of_a_comparison(out, net):
     """evaluate.py rebuilds each net from summary.json's settings, on the run's test

@@ -36,7 +36,8 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
 
     histories: a dict of label -> History, {"bn": History, "plain": History}
     (either key may be missing, other keys get default colours); for one run,
-    e.g. {"plain": history}. smooth_window: an int, 1 for no smoothing.
+    e.g. {"plain": history}. smooth_window: the width of the centred moving
+    average drawn bold (plot.smooth), an int, 1 for no smoothing.
     """
     _check_histories("plot.loss_curves", histories)
     smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
@@ -47,7 +48,7 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
             steps = np.arange(1, len(h.step_loss) + 1)
             ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6)
             ax.plot(steps, smooth(h.step_loss, smooth_window), color=color, lw=2,
-                    label=f"{label}: training loss ({smooth_window}-step mean)")
+                    label=f"{label}: training loss ({smooth_window}-step centred mean)")
             s, v = h.column("test_loss")
             if s:
                 ax.plot(s, v, "o--", color=color, ms=4, lw=1, label=f"{label}: test loss")
