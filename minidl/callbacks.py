@@ -2,7 +2,8 @@
 that records the paper's Figure 1.
 
     model = mlp(784, [100, 100, 100], 10, activation="sigmoid", batchnorm=True)
-    recorder = LayerInputRecorder(index=8, x=x_test[:1000])   # layer 8: the last Sigmoid
+    xb, _ = test.batch(np.arange(1000))      # the first 1000 test images, as the loader
+    recorder = LayerInputRecorder(index=8, x=xb)   # gives them; layer 8: the last Sigmoid
     Trainer(model, ..., callbacks=[recorder]).fit(epochs=1)
     recorder.steps, recorder.values   # step numbers; 15th, 50th, 85th percentiles at each
 

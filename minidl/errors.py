@@ -9,6 +9,8 @@ of settings that layers, the optimizer, the data loader and the trainer share;
 at_layer, a_class and given word the messages they share.
 """
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -68,6 +70,21 @@ class FormatError(MinidlError, ValueError):
 
 class DivergenceError(MinidlError, FloatingPointError):
     """Training produced a NaN or infinite loss."""
+
+
+class CheckpointWarning(UserWarning):
+    """A new run is about to replace another run's checkpoint file."""
+
+
+def user_stacklevel():
+    """The stacklevel for warnings.warn that points at the user's line: the first
+    frame outside the minidl package, counted from the function that warns (a
+    warning from Trainer.fit reached through fit() would name minidl's own line)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_int(owner, name, value, minimum=1):

@@ -31,8 +31,9 @@ from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
-from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError,
-                           check_int, check_number, given, has_methods)
+from minidl.errors import (CheckpointError, CheckpointWarning, DivergenceError, SettingError,
+                           ShapeError, check_int, check_number, given, has_methods,
+                           user_stacklevel)
 from minidl.evaluation import check_loader, evaluate, predict, tally
 from minidl.history import History
 from minidl.layers.base import Param
@@ -141,6 +142,7 @@ class Trainer:
         self._check_target(total, epochs, steps)
         if self.step == 0:
             self._check_fresh_loader()
+            self._check_old_checkpoint()
         self.stop = False
         self.history.interrupted = False     # a fit after a Ctrl-C goes on: it ends anew
         for c in self.callbacks:
@@ -175,7 +177,24 @@ class Trainer:
                           f"epoch {epochs + 1}, sample {position}, so this run's batches are "
                           "not those of a fresh loader with the same seed. Fine for more "
                           "training on purpose; to compare runs on the same batches, build "
-                          "one DataLoader per run", stacklevel=3)
+                          "one DataLoader per run", stacklevel=user_stacklevel())
+
+    def _check_old_checkpoint(self):
+        """Warn when a new run's checkpoint= path holds a checkpoint already: the
+        run replaces it at its first epoch end (a notebook cell run again with a
+        quick setting replaced a long run's checkpoint in silence). train.py
+        refuses instead, unless the settings match or --overwrite is given."""
+        path = self.checkpoint
+        if not path or self.saved_step is not None or not os.path.isfile(path):
+            return
+        try:
+            what = f"the checkpoint of a run at step {ckpt.read_meta(path)['step']}"
+        except (CheckpointError, KeyError, TypeError):
+            what = "a file"
+        warnings.warn(f"Trainer.fit: {path} holds {what}; this new run replaces it at its "
+                      "first checkpoint. To go on from it instead, call trainer.resume(path) "
+                      "before fit(); to keep it, give another checkpoint= path",
+                      CheckpointWarning, stacklevel=user_stacklevel())
 
     def _check_target(self, total, epochs, steps):
         """Refuse a fit that would do nothing, or train at learning rate 0."""

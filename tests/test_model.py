@@ -711,3 +711,15 @@ def test_an_optimizer_of_a_model_built_before_is_refused_in_a_hand_written_loop(
     layer.backward(np.ones((8, 2)))
     opt.step()
     opt.step()
+
+
+def test_uint8_images_are_told_to_be_scaled_as_in_training():
+    """The error said x.astype(np.float32), which skips the division by 255 and the
+    standardization: a BN MLP so given its test images scored 73.8% instead of 90.7%."""
+    model = mlp(784, [5], 10, seed=0)
+    with pytest.raises(ShapeError, match=r"got dtype uint8; images as uint8 must be scaled as "
+                                         r"in training, not only converted: loader.batch"):
+        model.forward(np.zeros((2, 784), np.uint8))
+    with pytest.raises(ShapeError, match=r"got dtype complex128; convert with "
+                                         r"x.astype\(np.float32\)"):
+        model.forward(np.zeros((2, 784), complex))

@@ -289,6 +289,22 @@ def test_activation_percentiles_refuse_values_of_the_wrong_shape():
         plot.activation_percentiles([0, 100, 200], [[1, 2, 3], [1, 2, 3]])
 
 
+def test_percentile_lines_are_labelled_with_the_percentiles_recorded(histories):
+    """figure1 labelled every recording 15th/50th/85th, and activation_percentiles drew
+    the middle column bold as the median (the 90th of (10, 90)) and wrote "1th"."""
+    steps, values = [0, 100, 200], [[-1.0, 0.0, 1.0]] * 3
+
+    def lines(ax):
+        return [(line.get_label(), line.get_linewidth()) for line in ax.get_lines()]
+    fig = plot.activation_percentiles(steps, [[0.0, 1.0]] * 3, percentiles=(1, 90))
+    assert lines(fig.axes[0]) == [("1st percentile", 1), ("90th percentile", 1)]
+    fig = plot.figure1(histories, {"plain": (steps, values), "bn": (steps, values)},
+                       percentiles=(5, 50, 95))
+    assert lines(fig.axes[1]) == [("5th percentile", 1), ("50th percentile", 2),
+                                  ("95th percentile", 1)]
+    plt.close("all")
+
+
 def test_lr_sweep_names_a_run_without_the_keys_it_needs():
     """It failed with KeyError: 'diverged'."""
     with pytest.raises(FormatError, match=r"results\['bn'\] has the run \{'lr': 0.1, 'acc': "

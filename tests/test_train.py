@@ -11,8 +11,8 @@ import pytest
 from minidl import checkpoint
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.data import DataLoader
-from minidl.errors import (BackwardError, CheckpointError, DivergenceError, SettingError,
-                           ShapeError)
+from minidl.errors import (BackwardError, CheckpointError, CheckpointWarning, DivergenceError,
+                           SettingError, ShapeError)
 from minidl.evaluation import evaluate, predict
 from minidl.history import History
 from minidl.losses import SoftmaxCrossEntropy
@@ -271,6 +271,7 @@ class InterruptAt(Callback):
 
 
 @pytest.mark.parametrize("stop_step,augment", [(13, None), (25, None), (13, jitter)])
+@pytest.mark.filterwarnings("ignore::minidl.errors.CheckpointWarning")   # replaced on purpose
 def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step, augment):
     """Mid-epoch, exactly at an epoch end, and with data augmentation."""
     def run(callbacks=(), resume=None, loader_seed=0):
@@ -562,8 +563,10 @@ def test_a_run_from_a_used_loader_warns_that_its_batches_differ():
     a notebook then compared different batches."""
     model, opt, train, _ = setup()
     next(iter(train))
-    with pytest.warns(UserWarning, match=r"was used before; it stands at epoch 1, sample 20,"):
+    with pytest.warns(UserWarning, match=r"was used before; it stands at epoch 1, sample 20,") \
+            as caught:
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False)
+    assert caught[0].filename == __file__                   # the user's line, not minidl's
     other, other_opt, _, _ = setup(batchnorm=False)
     with pytest.warns(UserWarning, match=r"at epoch 2, sample 20,.*one DataLoader per run$"):
         fit(other, SoftmaxCrossEntropy(), other_opt, train, epochs=1, progress=False)
@@ -573,6 +576,29 @@ def test_a_run_from_a_used_loader_warns_that_its_batches_differ():
         trainer = Trainer(fresh_model, SoftmaxCrossEntropy(), fresh_opt, fresh, progress=False)
         trainer.fit(epochs=1)
         trainer.fit(epochs=2)
+
+
+def test_a_new_run_over_another_runs_checkpoint_warns(tmp_path):
+    """A notebook cell run again with a quick setting replaced a 5-epoch run's checkpoint
+    at its first epoch end, silently. The warning names the user's line, also through
+    fit() (the loader's warning pointed into minidl/train.py)."""
+    path = tmp_path / "run.npz"
+    model, opt, train, _ = setup()
+    fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, checkpoint=path, progress=False)
+    model, opt, train, _ = setup()
+    with pytest.warns(CheckpointWarning, match=rf"{path} holds the checkpoint of a run at step "
+                                               rf"{2 * len(train)}; this new run replaces it") \
+            as caught:
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, checkpoint=path, progress=False)
+    assert caught[0].filename == __file__
+    model, opt, train, _ = setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # going on from it, or a second fit: no warning
+        trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
+                          progress=False)
+        trainer.resume(path)
+        trainer.fit(epochs=2)
+        trainer.fit(epochs=3)
 
 
 def test_predict_gives_every_prediction_in_the_loaders_order():

@@ -15,6 +15,7 @@ with other settings only with --overwrite.
 import argparse
 import json
 import os
+import warnings
 
 from common import (Help, add_data_arguments, add_format_argument, build, check_out_dir,
                     ensure_dir, int_at_least, load_data, loaders, names, positive_number,
@@ -23,7 +24,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, check_
 from minidl import plot
 from minidl.callbacks import Callback
 from minidl.checkpoint import read_meta
-from minidl.errors import CheckpointError, DivergenceError
+from minidl.errors import CheckpointError, CheckpointWarning, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.train import Trainer
@@ -217,6 +218,8 @@ def main(argv=None):
                                              round(args.warmup * len(train))),
                       callbacks=[print_epoch], checkpoint=saved,
                       progress=not args.no_progress)
+    # the checks above decided whether this run may replace the checkpoint in --out
+    warnings.simplefilter("ignore", CheckpointWarning)
     if args.resume:
         trainer.resume(saved)
         changed = changed_settings(trainer.history.config, args)   # the saved run's

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import SettingError, ShapeError, check_int
+from ..errors import SettingError, ShapeError, check_int, user_stacklevel
 from .augment import random_shift
 
 
@@ -123,15 +123,29 @@ class DataLoader:
                 "DataLoader: uint8 images are divided by 255 before mean and std apply, so "
                 "these must be those of x / 255 (MNIST: mean 0.1307, std 0.3081); got "
                 f"mean {mean:g}, std {std:g} (largest values), in the units of 0..255?")
-        if self.x.dtype != np.uint8 and self.std is not None and mean <= 1 and std <= 1:
-            low, top = float(self.x.min()), float(self.x.max())   # two passes, here only
-            if low >= 0 and 20 < top <= 255:   # like 0..255 pixels, which only uint8 are
-                warnings.warn(                 # divided by 255
-                    f"DataLoader: x ({self.x.dtype}) holds values from {low:g} to {top:g}, "
-                    f"and mean and std look like those of [0, 1] data (std {std:g}): the "
-                    f"batches will reach {top / std:.0f}. If x holds 0..255 pixels, divide "
-                    "it by 255 first (only uint8 images are divided for you), or give mean "
-                    "and std in the units of x", stacklevel=3)
+        if self.x.dtype == np.uint8 or self.x.size == 0:
+            return
+        low, top = float(self.x.min()), float(self.x.max())       # two passes, here only
+        pixels = low >= 0 and 20 < top <= 255       # like 0..255 pixels, which only uint8 are
+        if pixels and self.std is None:             # divided by 255
+            self._warn(f"x ({self.x.dtype}) holds values from {low:g} to {top:g} and no mean "
+                       "and std are given, so the batches reach them: if x holds 0..255 "
+                       "pixels, divide it by 255 first (only uint8 images are divided for you)")
+        elif pixels and mean <= 1 and std <= 1:
+            self._warn(f"x ({self.x.dtype}) holds values from {low:g} to {top:g}, and mean "
+                       f"and std look like those of [0, 1] data (std {std:g}): the batches "
+                       f"will reach {top / std:.0f}. If x holds 0..255 pixels, divide it by "
+                       "255 first (only uint8 images are divided for you), or give mean and "
+                       "std in the units of x")
+        elif low >= 0 and top <= 1 and (mean > 1 or std > 1):
+            self._warn(f"x holds values from {low:g} to {top:g}, but mean and std look like "
+                       f"those of 0..255 pixels (mean {mean:g}, std {std:g}): standardized, "
+                       "every value lands near -mean/std. Give the mean and std of x itself "
+                       "(MNIST scaled to [0, 1]: 0.1307 and 0.3081)")
+
+    @staticmethod
+    def _warn(message):
+        warnings.warn(f"DataLoader: {message}", stacklevel=user_stacklevel())
 
     def __len__(self):
         """Number of batches per epoch."""

@@ -122,6 +122,11 @@ class Layer:
         ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"{self!r}: expected a NumPy array, got {type(x).__name__}")
+        if x.dtype.kind in "ui":                                # images as 0..255 pixels?
+            raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
+                             f"float64), got dtype {x.dtype}; images as uint8 must be scaled "
+                             "as in training, not only converted: loader.batch(index) gives "
+                             "samples as the DataLoader does (divided by 255, standardized)")
         if x.dtype.kind != "f":                                 # float16/32/64
             raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
                              f"float64), got dtype {x.dtype}; convert with x.astype(np.float32)")

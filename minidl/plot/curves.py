@@ -85,20 +85,22 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
     """How one unit's input is distributed over a fixed batch, along training.
 
     steps: (T,) training steps; values: (T, P) the percentiles at each step,
-    as recorded by minidl.callbacks.LayerInputRecorder (its .steps and .values).
-    The median is drawn bold, the other percentiles thin, in the colour of `key`.
+    as recorded by minidl.callbacks.LayerInputRecorder (its .steps and .values);
+    percentiles: the recorder's, in the same order. The 50th (the median, if
+    recorded) is drawn bold, the other percentiles thin, in the colour of `key`.
     """
     values = np.asarray(values, dtype=float)
     if values.shape != (len(steps), len(percentiles)):
         raise ShapeError(f"plot.activation_percentiles: values has shape {values.shape}; "
                          f"expected ({len(steps)}, {len(percentiles)}): a row per step "
                          f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
-    middle = values.shape[1] // 2
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         for j, p in enumerate(percentiles):
-            ax.plot(steps, values[:, j], color=COLORS.get(key), lw=2 if j == middle else 1,
-                    alpha=1 if j == middle else 0.7, label=f"{p}th percentile")
+            median = p == 50
+            ax.plot(steps, values[:, j], color=COLORS.get(key), lw=2 if median else 1,
+                    alpha=1 if median else 0.7,
+                    label=f"{_ordinal(p)} percentile")
         if values.shape[1] >= 2:
             ax.fill_between(steps, values[:, 0], values[:, -1], color=COLORS.get(key),
                             alpha=0.1, lw=0)
@@ -109,6 +111,13 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
         if legend:
             ax.legend(loc="best", fontsize=9)
     return fig
+
+
+def _ordinal(p):
+    """15 -> "15th", 1 -> "1st", 2.5 -> "2.5th"."""
+    if p != int(p) or int(p) % 100 in (11, 12, 13):
+        return f"{p:g}th"
+    return f"{p:g}" + {1: "st", 2: "nd", 3: "rd"}.get(int(p) % 10, "th")
 
 
 def _common_ylim(*arrays, margin=0.05):
@@ -131,13 +140,14 @@ def _accuracy_ylim(histories):
 
 
 def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
-            figsize=(16, 4.6)):
+            figsize=(16, 4.6), percentiles=(15, 50, 85)):
     """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
     input percentiles without BN, (c) the same with BN, on the same y-axis.
 
     histories: {"bn": History, "plain": History}
     recorded: {"bn": (steps, values), "plain": (steps, values)}, from
-        LayerInputRecorder (values (T, 3): 15th, 50th, 85th percentiles)
+        LayerInputRecorder (values (T, P): one column per percentile)
+    percentiles: those the recorder took (its default, the paper's: 15, 50, 85)
 
     The BN net's panel leaves out step 0: the recorder runs in eval mode, where
     BN uses its population statistics, and before the first training batch
@@ -159,6 +169,7 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                     ax.text(0.01, 0.01, "step 0 left out: BN had no population statistics yet",
                             transform=ax.transAxes, fontsize=8, alpha=0.7)
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
+                                       percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
         if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
