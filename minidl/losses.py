@@ -53,6 +53,9 @@ class SoftmaxCrossEntropy:
         n, c = logits.shape
         if n == 0:
             raise ShapeError("SoftmaxCrossEntropy: got an empty batch")
+        if labels.shape == (n, c):                               # one-hot rows
+            raise LabelError(f"SoftmaxCrossEntropy: labels of shape {labels.shape} look one-hot; "
+                             "minidl takes class indices, one per row: y.argmax(axis=1)")
         if labels.dtype.kind not in "iu":                        # signed or unsigned int
             raise LabelError("SoftmaxCrossEntropy: labels must be integer class indices "
                              f"(dtype int), got dtype {labels.dtype}")

@@ -42,6 +42,13 @@ class Sequential:
                     raise at_layer(e, i) from None
                 raise
             inputs.append((x.shape, x.dtype))    # x passed the layer's checks: an array
+            if getattr(y, "dtype", x.dtype) != x.dtype:   # else the next layer is blamed
+                for done in self.layers:
+                    done.forget()
+                raise ShapeError(f"layer {i} of the Sequential: {layer!r} returned {y.dtype} "
+                                 f"for a {x.dtype} input: a parameter or constant of it is "
+                                 f"{y.dtype} (NumPy's default is float64: np.ones(n) is; "
+                                 f"write np.ones(n, np.{x.dtype}))")
             x = y
         self._inputs, self._out_shape = inputs, x.shape
         return x
@@ -52,7 +59,10 @@ class Sequential:
         return len(self.layers)
 
     def __getitem__(self, i):
-        """model[i] is layers[i]."""
+        """model[i] is layers[i]; model[a:b] a Sequential of those layers (the same
+        objects, as in PyTorch: training one trains the other)."""
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
         return self.layers[i]
 
     def backward(self, dy):

@@ -19,6 +19,8 @@ evaluate() and predict() live in minidl/evaluation.py, Callback and the Figure 1
 recorder in minidl/callbacks.py; all of them may be imported from here too.
 """
 import contextlib
+import difflib
+import inspect
 import math
 import os
 import signal
@@ -105,12 +107,17 @@ class Trainer:
         if on_divergence not in ("raise", "record"):
             raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
         if not all(hasattr(train_loader, a) for a in ("epoch", "__len__", "__iter__")):
+            kind = type(train_loader)
+            name = (kind.__name__ if kind.__module__ == "builtins" else
+                    f"{kind.__module__}.{kind.__name__}")           # torch.utils.data...
             raise SettingError(f"Trainer: train_loader must be a minidl DataLoader (the trainer "
                                f"counts its epochs and saves its position in checkpoints), got "
-                               f"{type(train_loader).__name__}; evaluate() takes any iterable")
+                               f"{name}; evaluate() takes any iterable")
         for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
             if value is not None:
                 check_int("Trainer", name, value)
+        if checkpoint_every is not None and not checkpoint:     # it would be ignored
+            raise SettingError("Trainer: checkpoint_every needs checkpoint=path, the file to write")
         _check_parts(model, loss_fn, optimizer, eval_loader, schedule)
         if isinstance(callbacks, Callback) or callable(callbacks):
             callbacks = [callbacks]                      # one callback, not in a list
@@ -128,6 +135,7 @@ class Trainer:
         self.history = History()
         self.step, self.elapsed, self.stop = 0, 0.0, False
         self.loss = None                 # loss of the last step
+        self._last_lr = None             # learning rate of the last step
         self.saved_step = None           # step of `checkpoint` on disk, once saved or resumed
         self._since_record = [0.0, 0, 0]   # loss sum, correct, samples since the last record
 
@@ -145,6 +153,11 @@ class Trainer:
             self._check_old_checkpoint()
         self.stop = False
         self.history.interrupted = False     # a fit after a Ctrl-C goes on: it ends anew
+        if self.schedule and self._last_lr not in (None, self.optimizer.lr):
+            warnings.warn(f"Trainer.fit: optimizer.lr was set to {self.optimizer.lr:g} since "
+                          "the last step, but the trainer's schedule sets the learning rate at "
+                          "every step; to change it, give the trainer another schedule "
+                          "(trainer.schedule = constant(lr), say)", stacklevel=user_stacklevel())
         for c in self.callbacks:
             c.on_train_begin(self)
         self.model.train()
@@ -250,6 +263,7 @@ class Trainer:
         lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
             "Trainer", f"the schedule's learning rate at step {self.step}", lr,
             lambda v: v >= 0, "a number >= 0")
+        self._last_lr = lr                   # fit() notices a change by hand against a schedule
         logits = self.model.forward(xb)
         loss = self.loss_fn.forward(logits, yb)
         if not math.isfinite(loss):
@@ -380,5 +394,15 @@ class Trainer:
 
 
 def fit(model, loss_fn, optimizer, train_loader, epochs=None, steps=None, **options):
-    """Train ``model``; a shortcut for Trainer(...).fit(epochs or steps)."""
+    """Train ``model``; a shortcut for Trainer(...).fit(epochs or steps). ``options``
+    are Trainer's (eval_loader, schedule, callbacks, checkpoint, ...)."""
+    known = inspect.signature(Trainer).parameters
+    unknown = [name for name in options if name not in known]
+    if unknown:               # else a TypeError names Trainer.__init__, which was not called
+        close = difflib.get_close_matches(unknown[0], [*known, "epochs", "steps"], n=1)
+        raise SettingError(f"fit: unknown option {unknown[0]!r}"
+                           + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + "; fit takes epochs or steps, and Trainer's options: "
+                           + ", ".join(n for n in known if n not in ("self", "model", "loss_fn",
+                                                                     "optimizer", "train_loader")))
     return Trainer(model, loss_fn, optimizer, train_loader, **options).fit(epochs, steps)

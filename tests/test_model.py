@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minidl import Sequential
-from minidl.errors import BackwardError, MinidlError, SettingError, ShapeError
+from minidl.errors import BackwardError, LabelError, MinidlError, SettingError, ShapeError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.base import Layer
@@ -680,7 +680,8 @@ def test_a_student_layer_without_super_init_or_with_a_float64_parameter_is_named
                                          r"create this layer's parameters as float32") as e:
         model.forward(np.ones((2, 5), np.float32))
     assert "x.astype" not in str(e.value)
-    with pytest.raises(ShapeError, match=r"got float32; convert with x.astype\(np.float64\)$"):
+    with pytest.raises(ShapeError, match=r"got float32; convert with x.astype\(np.float64\) "
+                                         r"\(a DataLoader gives it with dtype=np.float64\)$"):
         Bias64(5).forward(np.ones((2, 5), np.float32))            # the user's own data
 
 
@@ -723,3 +724,39 @@ def test_uint8_images_are_told_to_be_scaled_as_in_training():
     with pytest.raises(ShapeError, match=r"got dtype complex128; convert with "
                                          r"x.astype\(np.float32\)"):
         model.forward(np.zeros((2, 784), complex))
+
+
+def test_a_layer_that_changes_the_dtype_is_named_not_the_next_one():
+    """A student's layer with a float64 constant (np.ones(n)) and no input check made the
+    Dense after it refuse its input, with the advice to make that Dense float64."""
+    class Scale(Layer):
+        def __init__(self, n):
+            super().__init__()
+            self.a = np.ones(n)                       # float64, NumPy's default
+
+        def forward(self, x):
+            return x * self.a
+
+        def backward(self, dy):
+            return dy * self.a
+    model = Sequential(Dense(5, 5, rng=0), Scale(5), ReLU(), Dense(5, 2, rng=1))
+    with pytest.raises(ShapeError, match=r"^layer 1 of the Sequential: Scale\(\) returned float64 "
+                                         r"for a float32 input: .*np.ones\(n, np.float32\)"):
+        model.forward(np.ones((4, 5), np.float32))
+
+
+def test_slicing_a_sequential_gives_a_sequential_of_the_same_layers():
+    model = mlp(4, [3], 2, seed=0)
+    head = model[:2]
+    assert isinstance(head, Sequential) and head.layers[0] is model.layers[0]
+    assert head.forward(np.ones((2, 4), np.float32)).shape == (2, 3)
+
+
+def test_hints_for_channels_last_images_and_one_hot_labels():
+    with pytest.raises(ShapeError, match=r"channels last\? minidl's images are \(N, C, H, W\): "
+                                         r"x.transpose\(0, 3, 1, 2\)"):
+        cnn().forward(np.zeros((2, 28, 28, 1), np.float32))
+    loss = SoftmaxCrossEntropy()
+    with pytest.raises(LabelError, match=r"labels of shape \(2, 10\) look one-hot; minidl takes "
+                                         r"class indices, one per row: y.argmax\(axis=1\)"):
+        loss.forward(np.zeros((2, 10), np.float32), np.eye(10)[:2])

@@ -367,3 +367,13 @@ def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_rgb():
     plt.close(fig)
     with pytest.raises(ShapeError, match=r"got images of shape \(2, 3, 4, 4\)"):
         plot.image_grid(np.zeros((2, 3, 4, 4)), ["a", "b"])
+
+
+def test_save_may_leave_the_figure_open_for_a_notebook(histories, tmp_path):
+    """save() closes the figure, so a notebook cell that plots and saves showed nothing."""
+    fig = plot.loss_curves(histories)
+    plot.save(fig, tmp_path / "a.png", close=False)
+    assert plt.fignum_exists(fig.number)
+    plot.save(fig, tmp_path / "b.png")
+    assert not plt.fignum_exists(fig.number)
+    assert_png(tmp_path / "a.png") and assert_png(tmp_path / "b.png")

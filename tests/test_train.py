@@ -703,3 +703,42 @@ def test_a_warmup_as_long_as_the_run_is_allowed():
     c = cosine(0.1, 4, warmup=4)
     np.testing.assert_allclose([c(s) for s in range(4)], [0.025, 0.05, 0.075, 0.1], rtol=1e-12)
 
+
+
+def test_notebook_papercuts_are_named():
+    """An optimizer.lr set by hand against a schedule was ignored in silence; fit(epoch=1)
+    raised a TypeError about Trainer.__init__; checkpoint_every without checkpoint= was
+    ignored; a DataLoader of another library was named only 'DataLoader'."""
+    model, opt, train, _ = setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, schedule=constant(0.1),
+                      progress=False)
+    trainer.fit(epochs=1)
+    opt.lr = 0.001
+    with pytest.warns(UserWarning, match=r"optimizer.lr was set to 0.001 since the last step, "
+                                         r"but the trainer's schedule sets the learning rate"):
+        trainer.fit(epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(epochs=3)                         # the schedule's own rates: no warning
+    with pytest.raises(SettingError, match=r"fit: unknown option 'epoch' \(did you mean "
+                                           r"'epochs'\?\); fit takes epochs or steps"):
+        fit(model, SoftmaxCrossEntropy(), opt, train, epoch=1)
+    with pytest.raises(SettingError, match=r"checkpoint_every needs checkpoint=path"):
+        Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint_every=5)
+
+    class DataLoader(list):                            # a look-alike of another library
+        pass
+    with pytest.raises(SettingError, match=r"got test_train.DataLoader;"):
+        Trainer(model, SoftmaxCrossEntropy(), opt, DataLoader())
+
+
+def test_a_float64_model_trains_on_a_float64_loader():
+    """The loader always gave float32, so a model built with dtype='float64' could not
+    be trained at all (the error's advice, x.astype(np.float64), had no place to go)."""
+    x, y = blobs()
+    model = mlp(8, [16], 3, batchnorm=True, seed=0, dtype="float64")
+    train = DataLoader(x, y, 20, seed=0, dtype=np.float64)
+    assert train.batch(np.arange(5))[0].dtype == np.float64 and "as float64" in repr(train)
+    history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train,
+                  epochs=2, progress=False)
+    assert history.step_loss[-1] < history.step_loss[0]

@@ -263,8 +263,9 @@ class PrintEpoch(Callback):
 
     def on_eval(self, trainer, r):
         if r["kind"] == "epoch":
-            print(f"epoch {r['epoch']:3d}  step {r['step']:6d}  lr {r['lr']:.4f}  "
-                  f"train_loss {r['train_loss']:.4f}  train_acc {r['train_acc']:.4f}  "
+            print(f"epoch {r['epoch']:3d}  step {r['step']:6d}  lr {r['lr']:.3g}  "
+                  f"train_loss {r['train_loss']:.4f}  train_acc {r['train_acc']:.4f} (epoch "
+                  f"mean)  "
                   f"test_loss {r['test_loss']:.4f}  test_acc {r['test_acc']:.4f}  "
                   f"time {r['time']:.1f}s", flush=True)
 

@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import SettingError, ShapeError, check_int, user_stacklevel
+from ..errors import SettingError, ShapeError, check_dtype, check_int, user_stacklevel
 from .augment import random_shift
 
 
@@ -48,13 +48,16 @@ class DataLoader:
     augment: if given, a function (xb, rng) -> xb applied to each batch after
         scaling to [0, 1], e.g. minidl.data.random_shift(2). Its rng is seeded
         from (seed, epoch, batch position), so runs repeat and resume exactly.
+    dtype: of xb, float32 (the models' default) or float64 (a model built with
+        dtype="float64" or converted with model.astype(np.float64))
 
     Yields xb float32 (B, *x.shape[1:]) or (B, *shape), and yb (B, ...).
     """
 
     def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False,
-                 mean=None, std=None, shape=None, augment=None):
+                 mean=None, std=None, shape=None, augment=None, dtype=np.float32):
         x, y = np.asarray(x), np.asarray(y)
+        self.dtype = check_dtype("DataLoader", dtype)
         batch_size = check_int("DataLoader", "batch_size", batch_size)
         if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
             raise ShapeError(f"x and y need the same number of samples (first axis), "
@@ -93,10 +96,10 @@ class DataLoader:
         self._epoch_start = None  # rng state when the current epoch began
 
     def _per_sample(self, name, value):
-        """value as float32, checked to broadcast to one sample (x.shape[1:])."""
+        """value in the loader's dtype, checked to broadcast to one sample (x.shape[1:])."""
         if value is None:
             return None
-        value = np.asarray(value, dtype=np.float32)
+        value = np.asarray(value, dtype=self.dtype)
         sample = self.x.shape[1:]
         try:
             ok = np.broadcast_shapes(value.shape, sample) == sample
@@ -155,7 +158,8 @@ class DataLoader:
     def __repr__(self):
         steps = ["standardized" if self.mean is not None or self.std is not None else "",
                  f"reshaped to {self.shape}" if self.shape else "",
-                 "augmented" if self.augment else ""]
+                 "augmented" if self.augment else "",
+                 f"as {self.dtype}" if self.dtype != np.float32 else ""]
         done = ", ".join(s for s in steps if s)
         return (f"DataLoader({len(self.x)} samples of shape {self.x.shape[1:]} {self.x.dtype}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
@@ -196,12 +200,12 @@ class DataLoader:
 
     def batch(self, index, rng=None):
         """Samples x[index], y[index] as one batch (xb, yb), converted as every
-        batch of this loader is (float32, /255 for uint8, mean, std, shape). The
+        batch of this loader is (dtype, /255 for uint8, mean, std, shape). The
         augmentation runs only when an rng is given, as iteration does. index:
         an array of indices, a slice, or one index (a batch of one)."""
         if isinstance(index, (int, np.integer)):
             index = [index]
-        xb = np.array(self.x[index], dtype=np.float32)   # always a copy: x is never written
+        xb = np.array(self.x[index], dtype=self.dtype)   # always a copy: x is never written
         if self.x.dtype == np.uint8:
             xb /= 255
         if self.augment is not None and rng is not None:

@@ -133,7 +133,8 @@ class Layer:
         dtype = next(iter(self.params.values())).dtype if self.params else x.dtype
         if x.dtype != dtype:                                    # no silent up- or downcast
             raise ShapeError(f"{self!r}: expected {dtype} input (the dtype of its parameters), "
-                             f"got {x.dtype}", hint=f"; convert with x.astype(np.{dtype})",
+                             f"got {x.dtype}", hint=f"; convert with x.astype(np.{dtype}) "
+                             f"(a DataLoader gives it with dtype=np.{dtype})",
                              model_hint=f"; a model's layers share one dtype: create this "
                              f"layer's parameters as {x.dtype} (np.zeros(n, np.{x.dtype})), or "
                              f"convert the model with model.astype(np.{x.dtype})")
@@ -145,8 +146,12 @@ class Layer:
         if x.shape[0] == 0:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
+            last = x.ndim == 4 and axis == 1 and x.shape[-1] == size     # (N, H, W, C)?
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
-                             f"got shape {x.shape}")
+                             f"got shape {x.shape}", hint=(
+                                 "; channels last? minidl's images are (N, C, H, W): "
+                                 "x.transpose(0, 3, 1, 2), or DataLoader(..., shape=(C, H, W))"
+                                 if last else ""))
 
 
 def skipped_init(layer):

@@ -9,7 +9,7 @@ from minidl.errors import FormatError, SettingError
 from minidl.files import atomic_path, check_writable
 
 
-def save(fig, path, formats=None, dpi=None):
+def save(fig, path, formats=None, dpi=None, close=True):
     """Save a figure, close it and return the paths written.
 
     The file's suffix picks the format ("accuracy.pdf"). A suffix starting with a
@@ -24,6 +24,8 @@ def save(fig, path, formats=None, dpi=None):
     temporary name and renamed when complete: never a half-written file.
     dpi: pixels per inch of a PNG (default the figure's, 110); 200 or 300 for
     slides and print. PDF and SVG are vector graphics and need none.
+    close: close the figure afterwards (frees its memory in a script); in a
+    notebook, close=False keeps it, so that the cell still shows it.
     """
     if not isinstance(fig, matplotlib.figure.Figure):   # an Axes, or a plot's None
         raise SettingError(f"plot.save: expected a matplotlib Figure (what the plots of this "
@@ -55,7 +57,8 @@ def save(fig, path, formats=None, dpi=None):
                 fig.savefig(tmp, format=kind, bbox_inches="tight", metadata=NO_DATE.get(kind),
                             dpi=dpi or "figure")
     finally:
-        plt.close(fig)
+        if close:
+            plt.close(fig)
     return names
 
 
