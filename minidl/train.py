@@ -15,30 +15,29 @@ current step and, with a checkpoint path, saves everything needed to resume
 bit for bit: weights, BN statistics, momentum buffers, the data loader's
 position and random state, the step and the history.
 
-evaluate() and predict() live in minidl/evaluation.py, Callback and the Figure 1
-recorder in minidl/callbacks.py; all of them may be imported from here too.
+What the Trainer refuses or warns about before it trains (a part in the wrong
+place, an optimizer of another model, a fit with nothing to do) is in
+minidl/trainer_checks.py. evaluate() and predict() live in minidl/evaluation.py,
+Callback and the Figure 1 recorder in minidl/callbacks.py; all of them may be
+imported from here too.
 """
 import contextlib
-import difflib
-import inspect
 import math
 import os
 import signal
 import threading
 import time
-import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from minidl import checkpoint as ckpt
+from minidl import trainer_checks as checks
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
-from minidl.errors import (CheckpointError, CheckpointWarning, DivergenceError, SettingError,
-                           ShapeError, check_int, check_number, given, has_methods,
-                           user_stacklevel)
-from minidl.evaluation import check_loader, evaluate, predict, tally
+from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError, check_int,
+                           check_number)
+from minidl.evaluation import evaluate, predict, tally
 from minidl.history import History
-from minidl.layers.base import Param
 
 __all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecorder",
            "layer_input"]
@@ -47,28 +46,6 @@ __all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecor
 class _StepFunction(Callback):
     def __init__(self, fn):
         self.on_step_end = fn
-
-
-def _check_parts(model, loss_fn, optimizer, eval_loader, schedule):
-    """Name a part given in the wrong place, or as a class or builder: each used to
-    fail deep inside the first step or evaluation, in words of another object."""
-    for name, obj, methods, example in (
-            ("model", model, ("forward", "backward", "parameters", "train"), "mlp(784, [100], 10)"),
-            ("loss_fn", loss_fn, ("forward", "backward"), "SoftmaxCrossEntropy()"),
-            ("optimizer", optimizer, ("step",), "SGD(model.parameters(), lr=0.1)")):
-        if not has_methods(obj, *methods):
-            raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
-                               f"such as {example}; got {given(obj, *methods)}")
-    owned = {(id(p.layer), p.key) for p in model.parameters()}
-    params = [p for p in getattr(optimizer, "params", []) if isinstance(p, Param)]
-    if not all((id(p.layer), p.key) in owned for p in params):
-        raise SettingError("Trainer: the optimizer updates parameters that are not this "
-                           "model's (was the model built again after the optimizer?); make it "
-                           "from this model: SGD(model.parameters(), ...)")
-    check_loader("Trainer: eval_loader", eval_loader)
-    if schedule is not None and not callable(schedule):
-        raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
-                           f"cosine(0.1, total_steps), got {schedule!r}")
 
 
 @contextlib.contextmanager
@@ -104,28 +81,10 @@ class Trainer:
     def __init__(self, model, loss_fn, optimizer, train_loader, eval_loader=None,
                  schedule=None, callbacks=(), eval_every=None, checkpoint=None,
                  checkpoint_every=None, on_divergence="raise", progress=True):
-        if on_divergence not in ("raise", "record"):
-            raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
-        if not all(hasattr(train_loader, a) for a in ("epoch", "__len__", "__iter__")):
-            kind = type(train_loader)
-            name = (kind.__name__ if kind.__module__ == "builtins" else
-                    f"{kind.__module__}.{kind.__name__}")           # torch.utils.data...
-            raise SettingError(f"Trainer: train_loader must be a minidl DataLoader (the trainer "
-                               f"counts its epochs and saves its position in checkpoints), got "
-                               f"{name}; evaluate() takes any iterable")
-        for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
-            if value is not None:
-                check_int("Trainer", name, value)
-        if checkpoint_every is not None and not checkpoint:     # it would be ignored
-            raise SettingError("Trainer: checkpoint_every needs checkpoint=path, the file to write")
-        _check_parts(model, loss_fn, optimizer, eval_loader, schedule)
-        if isinstance(callbacks, Callback) or callable(callbacks):
-            callbacks = [callbacks]                      # one callback, not in a list
-        callbacks = list(callbacks)                      # a generator is read once, here
-        for c in callbacks:
-            if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
-                raise SettingError("Trainer: callbacks must be Callback instances or functions "
-                                   f"of the trainer, got {given(c, 'on_step_end')}")
+        checks.check_settings(on_divergence, eval_every, checkpoint, checkpoint_every)
+        checks.check_train_loader(train_loader)
+        checks.check_parts(model, loss_fn, optimizer, eval_loader, schedule)
+        callbacks = checks.callback_list(callbacks)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.schedule, self.eval_every = schedule, eval_every
@@ -147,17 +106,14 @@ class Trainer:
             raise SettingError("give exactly one of epochs= or steps=")
         total = (check_int("fit", "steps", steps) if steps is not None else
                  check_int("fit", "epochs", epochs) * len(self.train_loader))
-        self._check_target(total, epochs, steps)
+        checks.check_target(self.step, total, epochs, steps, self.schedule)
         if self.step == 0:
-            self._check_fresh_loader()
-            self._check_old_checkpoint()
+            checks.warn_used_loader(self.train_loader)
+            if self.saved_step is None:          # a new run, not resumed
+                checks.warn_old_checkpoint(self.checkpoint)
         self.stop = False
         self.history.interrupted = False     # a fit after a Ctrl-C goes on: it ends anew
-        if self.schedule and self._last_lr not in (None, self.optimizer.lr):
-            warnings.warn(f"Trainer.fit: optimizer.lr was set to {self.optimizer.lr:g} since "
-                          "the last step, but the trainer's schedule sets the learning rate at "
-                          "every step; to change it, give the trainer another schedule "
-                          "(trainer.schedule = constant(lr), say)", stacklevel=user_stacklevel())
+        checks.warn_lr_by_hand(self.schedule, self._last_lr, self.optimizer.lr)
         for c in self.callbacks:
             c.on_train_begin(self)
         self.model.train()
@@ -175,60 +131,6 @@ class Trainer:
         for c in self.callbacks:
             c.on_train_end(self)
         return self.history
-
-    def _check_fresh_loader(self):
-        """Warn when a new Trainer starts from a DataLoader that was used before (by
-        a peek with next(iter(loader)), or another model's run): its batches then
-        differ from those of a fresh loader with the same seed, and a comparison
-        of two models on "the same data" silently is not one. (A second phase of
-        training on purpose may ignore it.)"""
-        state = self.train_loader.state_dict() if hasattr(self.train_loader, "state_dict") \
-            else {}
-        epochs, position = state.get("epoch", 0), state.get("position", 0)
-        if epochs or position:
-            warnings.warn(f"Trainer.fit: the training loader was used before; it stands at "
-                          f"epoch {epochs + 1}, sample {position}, so this run's batches are "
-                          "not those of a fresh loader with the same seed. Fine for more "
-                          "training on purpose; to compare runs on the same batches, build "
-                          "one DataLoader per run", stacklevel=user_stacklevel())
-
-    def _check_old_checkpoint(self):
-        """Warn when a new run's checkpoint= path holds a checkpoint already: the
-        run replaces it at its first epoch end (a notebook cell run again with a
-        quick setting replaced a long run's checkpoint in silence). train.py
-        refuses instead, unless the settings match or --overwrite is given."""
-        path = self.checkpoint
-        if not path or self.saved_step is not None or not os.path.isfile(path):
-            return
-        try:
-            what = f"the checkpoint of a run at step {ckpt.read_meta(path)['step']}"
-        except (CheckpointError, KeyError, TypeError):
-            what = "a file"
-        warnings.warn(f"Trainer.fit: {path} holds {what}; this new run replaces it at its "
-                      "first checkpoint. To go on from it instead, call trainer.resume(path) "
-                      "before fit(); to keep it, give another checkpoint= path",
-                      CheckpointWarning, stacklevel=user_stacklevel())
-
-    def _check_target(self, total, epochs, steps):
-        """Refuse a fit that would do nothing, or train at learning rate 0."""
-        if self.step >= total:       # a second fit(epochs=2) would silently do nothing
-            if steps is not None:
-                asked, more = f"steps={steps}", f"{steps} more step{'s' * (steps > 1)}"
-            else:
-                asked = f"epochs={epochs}"
-                more = f"{epochs} more epoch{'s' * (epochs > 1)} ({total} steps)"
-            raise SettingError(
-                f"fit({asked}) has nothing to do: it counts from the start of training (so "
-                f"that a resumed run goes on where it stopped), and this trainer has done "
-                f"{self.step} steps already. To train {more}, call fit(steps={self.step + total})")
-        end = getattr(self.schedule, "total_steps", None)     # cosine() knows where it ends
-        if end is not None and end < total and self.schedule(end) == 0:
-            raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
-                               f"training runs to step {total}: the steps after {end} would not "
-                               f"change the weights. Its total_steps counts steps, not epochs "
-                               f"(epochs * len(train_loader)): give the Trainer a schedule that "
-                               f"lasts the run, here cosine(lr, {total}) with the same warmup "
-                               f"and min_lr (trainer.schedule may be replaced between fits)")
 
     def _loop(self, total):
         started = time.perf_counter() - self.elapsed
@@ -396,13 +298,5 @@ class Trainer:
 def fit(model, loss_fn, optimizer, train_loader, epochs=None, steps=None, **options):
     """Train ``model``; a shortcut for Trainer(...).fit(epochs or steps). ``options``
     are Trainer's (eval_loader, schedule, callbacks, checkpoint, ...)."""
-    known = inspect.signature(Trainer).parameters
-    unknown = [name for name in options if name not in known]
-    if unknown:               # else a TypeError names Trainer.__init__, which was not called
-        close = difflib.get_close_matches(unknown[0], [*known, "epochs", "steps"], n=1)
-        raise SettingError(f"fit: unknown option {unknown[0]!r}"
-                           + (f" (did you mean {close[0]!r}?)" if close else "")
-                           + "; fit takes epochs or steps, and Trainer's options: "
-                           + ", ".join(n for n in known if n not in ("self", "model", "loss_fn",
-                                                                     "optimizer", "train_loader")))
+    checks.check_fit_options(options, Trainer)
     return Trainer(model, loss_fn, optimizer, train_loader, **options).fit(epochs, steps)

@@ -1,0 +1,154 @@
+"""What the Trainer refuses, and what it warns about, before it trains.
+
+Each check names a mistake that used to fail deep inside the first step, or
+to train without a word on something other than what was meant: a part
+given in the wrong place, an optimizer of another model, a fit that has
+nothing to do, a run that replaces another run's checkpoint. The training
+loop itself is in minidl/train.py.
+"""
+import difflib
+import inspect
+import os
+import warnings
+
+from minidl import checkpoint as ckpt
+from minidl.callbacks import Callback
+from minidl.errors import (CheckpointError, CheckpointWarning, SettingError, check_int, given,
+                           has_methods, user_stacklevel)
+from minidl.evaluation import check_loader
+from minidl.layers.base import Param
+
+
+# --- when the Trainer is made ---------------------------------------------------
+def check_settings(on_divergence, eval_every, checkpoint, checkpoint_every):
+    if on_divergence not in ("raise", "record"):
+        raise SettingError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
+    for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+        if value is not None:
+            check_int("Trainer", name, value)
+    if checkpoint_every is not None and not checkpoint:     # it would be ignored
+        raise SettingError("Trainer: checkpoint_every needs checkpoint=path, the file to write")
+
+
+def check_train_loader(train_loader):
+    if not all(hasattr(train_loader, a) for a in ("epoch", "__len__", "__iter__")):
+        kind = type(train_loader)
+        name = (kind.__name__ if kind.__module__ == "builtins" else
+                f"{kind.__module__}.{kind.__name__}")           # torch.utils.data...
+        raise SettingError(f"Trainer: train_loader must be a minidl DataLoader (the trainer "
+                           f"counts its epochs and saves its position in checkpoints), got "
+                           f"{name}; evaluate() takes any iterable")
+
+
+def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
+    """Name a part given in the wrong place, or as a class or builder: each used to
+    fail deep inside the first step or evaluation, in words of another object."""
+    for name, obj, methods, example in (
+            ("model", model, ("forward", "backward", "parameters", "train"), "mlp(784, [100], 10)"),
+            ("loss_fn", loss_fn, ("forward", "backward"), "SoftmaxCrossEntropy()"),
+            ("optimizer", optimizer, ("step",), "SGD(model.parameters(), lr=0.1)")):
+        if not has_methods(obj, *methods):
+            raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
+                               f"such as {example}; got {given(obj, *methods)}")
+    owned = {(id(p.layer), p.key) for p in model.parameters()}
+    params = [p for p in getattr(optimizer, "params", []) if isinstance(p, Param)]
+    if not all((id(p.layer), p.key) in owned for p in params):
+        raise SettingError("Trainer: the optimizer updates parameters that are not this "
+                           "model's (was the model built again after the optimizer?); make it "
+                           "from this model: SGD(model.parameters(), ...)")
+    check_loader("Trainer: eval_loader", eval_loader)
+    if schedule is not None and not callable(schedule):
+        raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
+                           f"cosine(0.1, total_steps), got {schedule!r}")
+
+
+def callback_list(callbacks):
+    """callbacks as a list, each a Callback or a function of the trainer."""
+    if isinstance(callbacks, Callback) or callable(callbacks):
+        callbacks = [callbacks]                      # one callback, not in a list
+    callbacks = list(callbacks)                      # a generator is read once, here
+    for c in callbacks:
+        if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
+            raise SettingError("Trainer: callbacks must be Callback instances or functions "
+                               f"of the trainer, got {given(c, 'on_step_end')}")
+    return callbacks
+
+
+def check_fit_options(options, trainer_class):
+    """fit(**options) takes the Trainer's options: name a wrong one (fit(epoch=1) raised
+    a TypeError about Trainer.__init__, which the user never called)."""
+    known = inspect.signature(trainer_class).parameters
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], [*known, "epochs", "steps"], n=1)
+        raise SettingError(f"fit: unknown option {unknown[0]!r}"
+                           + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + "; fit takes epochs or steps, and Trainer's options: "
+                           + ", ".join(n for n in known if n not in ("model", "loss_fn",
+                                                                     "optimizer", "train_loader")))
+
+
+# --- when fit() starts ------------------------------------------------------------
+def check_target(step, total, epochs, steps, schedule):
+    """Refuse a fit that would do nothing, or train at learning rate 0."""
+    if step >= total:       # a second fit(epochs=2) would silently do nothing
+        if steps is not None:
+            asked, more = f"steps={steps}", f"{steps} more step{'s' * (steps > 1)}"
+        else:
+            asked = f"epochs={epochs}"
+            more = f"{epochs} more epoch{'s' * (epochs > 1)} ({total} steps)"
+        raise SettingError(
+            f"fit({asked}) has nothing to do: it counts from the start of training (so "
+            f"that a resumed run goes on where it stopped), and this trainer has done "
+            f"{step} steps already. To train {more}, call fit(steps={step + total})")
+    end = getattr(schedule, "total_steps", None)     # cosine() knows where it ends
+    if end is not None and end < total and schedule(end) == 0:
+        raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
+                           f"training runs to step {total}: the steps after {end} would not "
+                           f"change the weights. Its total_steps counts steps, not epochs "
+                           f"(epochs * len(train_loader)): give the Trainer a schedule that "
+                           f"lasts the run, here cosine(lr, {total}) with the same warmup "
+                           f"and min_lr (trainer.schedule may be replaced between fits)")
+
+
+def warn_used_loader(loader):
+    """Warn when a new run starts from a DataLoader that was used before (by a peek
+    with next(iter(loader)), or another model's run): its batches then differ
+    from those of a fresh loader with the same seed, and a comparison of two
+    models on "the same data" silently is not one. (A second phase of training
+    on purpose may ignore it.)"""
+    state = loader.state_dict() if hasattr(loader, "state_dict") else {}
+    epochs, position = state.get("epoch", 0), state.get("position", 0)
+    if epochs or position:
+        warnings.warn(f"Trainer.fit: the training loader was used before; it stands at "
+                      f"epoch {epochs + 1}, sample {position}, so this run's batches are "
+                      "not those of a fresh loader with the same seed. Fine for more "
+                      "training on purpose; to compare runs on the same batches, build "
+                      "one DataLoader per run", stacklevel=user_stacklevel())
+
+
+def warn_old_checkpoint(path):
+    """Warn when a new run's checkpoint= path holds a checkpoint already: the run
+    replaces it at its first epoch end (a notebook cell run again with a quick
+    setting replaced a long run's checkpoint in silence). train.py refuses
+    instead, unless the settings match or --overwrite is given."""
+    if not path or not os.path.isfile(path):
+        return
+    try:
+        what = f"the checkpoint of a run at step {ckpt.read_meta(path)['step']}"
+    except (CheckpointError, KeyError, TypeError):
+        what = "a file"
+    warnings.warn(f"Trainer.fit: {path} holds {what}; this new run replaces it at its "
+                  "first checkpoint. To go on from it instead, call trainer.resume(path) "
+                  "before fit(); to keep it, give another checkpoint= path",
+                  CheckpointWarning, stacklevel=user_stacklevel())
+
+
+def warn_lr_by_hand(schedule, last_lr, lr):
+    """Warn when optimizer.lr was set by hand since the last step of a trainer with
+    a schedule: the schedule sets the rate at every step, so it would be ignored."""
+    if schedule and last_lr not in (None, lr):
+        warnings.warn(f"Trainer.fit: optimizer.lr was set to {lr:g} since the last step, but "
+                      "the trainer's schedule sets the learning rate at every step; to change "
+                      "it, give the trainer another schedule (trainer.schedule = constant(lr), "
+                      "say)", stacklevel=user_stacklevel())
