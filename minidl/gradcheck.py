@@ -71,16 +71,28 @@ def _may_have_kinks(layer):
     return not all(isinstance(part, smooth) for part in getattr(layer, "layers", [layer]))
 
 
-def _unregistered(layer):
+def _unregistered(layer, x):
     """Public float arrays of the layer (or of a Sequential's layers) that are neither
     params nor state: weights kept as self.W, which no optimizer, gradcheck or
-    checkpoint sees."""
-    found = []
+    checkpoint sees. An array that a forward replaces or writes into is what the
+    layer keeps for its backward (self.x = x), not a weight: a forward on a copy
+    tells them apart."""
+    probe = copy.deepcopy(layer).astype(np.float64)
+    before = {key: (v, v.copy()) for key, v in _plain_arrays(probe).items()}
+    probe.forward(np.array(x, dtype=np.float64))
+    after = _plain_arrays(probe)
+    return [key for key, (v, values) in before.items()
+            if after.get(key) is v and np.array_equal(v, values, equal_nan=True)]
+
+
+def _plain_arrays(layer):
+    """{"Layer(...).name": array} of the public float arrays outside params and state."""
+    found = {}
     for part in getattr(layer, "layers", [layer]):
         known = {id(v) for v in [*part.params.values(), *part.state().values()]}
-        found += [f"{part!r}.{name}" for name, v in vars(part).items()
-                  if not name.startswith("_") and isinstance(v, np.ndarray)
-                  and v.dtype.kind == "f" and id(v) not in known]
+        found.update({f"{part!r}.{name}": v for name, v in vars(part).items()
+                      if not name.startswith("_") and isinstance(v, np.ndarray)
+                      and v.dtype.kind == "f" and id(v) not in known})
     return found
 
 
@@ -190,7 +202,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     when the layer keeps float arrays outside params (weights it never checks).
     """
     analytic, numeric = gradients(layer, x, seed, eps, upstream)
-    unregistered = _unregistered(layer)
+    unregistered = _unregistered(layer, x)
     if unregistered:
         warnings.warn(f"gradcheck: {', '.join(unregistered)}: float arrays that are not in "
                       "params, so neither gradcheck nor an optimizer (nor a checkpoint) sees "

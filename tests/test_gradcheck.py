@@ -173,7 +173,7 @@ def test_a_weight_kept_outside_params_is_named(layer, features):
 
 
 
-class Scale(Layer):
+class Rescale(Layer):
     """y = a * x, with a backward that sets, adds to (+=) or forgets dL/da."""
 
     def __init__(self, n, how):
@@ -199,10 +199,33 @@ def test_a_backward_that_adds_to_a_gradient_or_skips_it_is_named(how):
     """A += passed with errors of 1e-10 (gradcheck's gradients start at zero), and then
     trained with a gradient that grew every step."""
     x = np.random.default_rng(0).standard_normal((4, 3))
-    assert max(gradcheck(Scale(3, "set"), x).values()) < 1e-6
+    assert max(gradcheck(Rescale(3, "set"), x).values()) < 1e-6
     for check in (gradcheck, gradcheck_layers):
-        layer = Scale(3, how) if check is gradcheck else Sequential(Dense(3, 3, rng=0),
-                                                                   Scale(3, how))
+        layer = Rescale(3, how) if check is gradcheck else Sequential(Dense(3, 3, rng=0),
+                                                                     Rescale(3, how))
         with pytest.raises(BackwardError, match=r"the gradient of .*a still holds NaN.* not "
                                                 r"add to it \(\+="):
             check(layer, x)
+
+
+class Square(Layer):
+    """y = x**2, keeping its input as self.x: the most common student pattern."""
+
+    def forward(self, x):
+        self.x = x
+        return x ** 2
+
+    def backward(self, dy):
+        return 2 * self.x * dy
+
+
+def test_an_input_kept_for_the_backward_is_not_taken_for_a_weight():
+    """After one forward, gradcheck warned that Square().x was a float array 'not in
+    params', to be registered if learned."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer = Square()
+    layer.forward(x)
+    for checked in (layer, Sequential(Dense(3, 3, rng=0).astype(np.float64), layer)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert max(gradcheck(checked, x).values()) < 1e-6

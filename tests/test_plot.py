@@ -109,6 +109,22 @@ def test_figure1_has_three_panels_and_shares_the_y_limits(histories, tmp_path):
     assert_png(tmp_path / "figure1.png")
 
 
+def test_figure1_says_how_many_early_evaluations_its_accuracy_axis_leaves_out():
+    """Panel (a) starts near the late accuracies, as the paper's does; the early points
+    below it were cut off without a word (in the paper run, where the plain net led)."""
+    hist = {"plain": fake_history(0.9, steps=2000), "bn": fake_history(0.97, steps=2000)}
+    for h in hist.values():                  # near chance first, then near the end's level
+        for r in h.records:
+            r["test_acc"] = 0.3 if r["step"] <= 100 else 0.9 + r["step"] / 40000
+    fig = plot.figure1(hist, recorded())
+    lo = fig.axes[0].get_ylim()[0]
+    below = sum(a * 100 < lo for h in hist.values() for a in h.column("test_acc")[1])
+    assert below > 0
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        f"{below} early evaluations below {lo:g}% not shown"]
+    plt.close(fig)
+
+
 def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):
     """At step 0, in eval mode, BN still has its initial population statistics: the
     point showed the input un-normalized, and a short run's panel (c) jumped."""

@@ -158,8 +158,14 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     _check_test_accuracy("plot.figure1", histories)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=figsize)
-        accuracy_curves(histories, title="(a) test accuracy", ax=axes[0],
-                        ylim=_accuracy_ylim(histories))
+        ylim = _accuracy_ylim(histories)
+        accuracy_curves(histories, title="(a) test accuracy", ax=axes[0], ylim=ylim)
+        hidden = ylim and sum(bool(a * 100 < ylim[0]) for h in histories.values()
+                              for a in h.column("test_acc")[1])
+        if hidden:                                       # say so, rather than cut them off
+            axes[0].text(0.01, 0.01, f"{hidden} early evaluation{'s' * (hidden > 1)} below "
+                         f"{ylim[0]:g}% not shown", transform=axes[0].transAxes, fontsize=8,
+                         alpha=0.7)
         ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
