@@ -76,11 +76,15 @@ class CheckpointWarning(UserWarning):
     """A new run is about to replace another run's checkpoint file."""
 
 
+class StaleGradientWarning(UserWarning):
+    """An optimizer steps on gradients that no backward has made or renewed."""
+
+
 def user_stacklevel():
     """The stacklevel for warnings.warn that points at the user's line: the first
     frame outside the minidl package, counted from the function that warns (a
     warning from Trainer.fit reached through fit() would name minidl's own line)."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1

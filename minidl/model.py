@@ -18,6 +18,10 @@ class Sequential:
     training, x is the data): the first layer with parameters then skips
     computing it, the layers before that one are not run backward at all, and
     backward returns None. gradcheck turns it back on while it checks.
+
+    Each layer's backward_count goes up with every backward through the model
+    (and in Layer._saved): an optimizer warns when it steps on gradients that no
+    backward has renewed (SGD.step), as one of a model built again in a notebook.
     """
 
     def __init__(self, *layers):
@@ -45,10 +49,11 @@ class Sequential:
             if getattr(y, "dtype", x.dtype) != x.dtype:   # else the next layer is blamed
                 for done in self.layers:
                     done.forget()
+                default = (f" (NumPy's default: np.ones(n) is float64; write "
+                           f"np.ones(n, np.{x.dtype}))" if y.dtype == np.float64 else "")
                 raise ShapeError(f"layer {i} of the Sequential: {layer!r} returned {y.dtype} "
                                  f"for a {x.dtype} input: a parameter or constant of it is "
-                                 f"{y.dtype} (NumPy's default is float64: np.ones(n) is; "
-                                 f"write np.ones(n, np.{x.dtype}))")
+                                 f"{y.dtype}, or it converts{default}")
             x = y
         self._inputs, self._out_shape = inputs, x.shape
         return x
@@ -96,7 +101,7 @@ class Sequential:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
                 dy = self.layers[i].backward(dy)
-                self.layers[i].fresh_grads = True        # for the optimizer: see SGD.step
+                self.layers[i].backward_count += 1       # for the optimizer: see SGD.step
                 if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
                     self._check_dx(i, dy)
         finally:

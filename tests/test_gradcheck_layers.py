@@ -255,6 +255,7 @@ def test_gradcheck_leaves_state_unchanged():
     assert bn.training
 
 
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_gradcheck_of_a_model_keeps_its_layer_objects():
     """An optimizer built before a check must still update the model after it."""
     from minidl.optim import SGD

@@ -330,7 +330,7 @@ def test_pixels_in_the_wrong_units_get_a_warning():
     x, y = images(10)
     pixels = x.astype(np.float32)
     with pytest.warns(UserWarning, match=r"x \(float32\) holds values from \d+ to \d+ and no "
-                                         r"mean and std are given.*divide it by 255 first"):
+                                         r"std is given.*divide it by 255 first"):
         DataLoader(pixels, y, 3)
     with pytest.warns(UserWarning, match=r"x holds values from 0 to 1, but mean and std look "
                                          r"like those of 0..255 pixels \(mean 33.3, std 78.6\)"):

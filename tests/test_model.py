@@ -1,10 +1,12 @@
 import re
+import warnings
 
 import numpy as np
 import pytest
 
 from minidl import Sequential
-from minidl.errors import BackwardError, LabelError, MinidlError, SettingError, ShapeError
+from minidl.errors import (BackwardError, LabelError, MinidlError, SettingError, ShapeError,
+                           StaleGradientWarning)
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.layers.base import Layer
@@ -232,6 +234,7 @@ def test_backward_does_not_modify_upstream_gradient():
     np.testing.assert_array_equal(dy, keep)
 
 
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_sgd_step_matches_the_formula():
     model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
     p = model.parameters()[0]
@@ -248,6 +251,7 @@ def test_sgd_step_matches_the_formula():
     np.testing.assert_allclose(p.value, w1 - 0.1 * (0.9 * v1 + g2 + 0.01 * w1))
 
 
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_nesterov_step_matches_the_formula():
     """Without PyTorch at hand (as in CI), the Nesterov update by hand, two steps:
     v = mu v + g, w -= lr (g + mu v), with g including the weight decay."""
@@ -268,6 +272,7 @@ def test_nesterov_step_matches_the_formula():
     np.testing.assert_allclose(p.value, w1 - 0.1 * (d2 + 0.9 * v2))
 
 
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_sgd_matches_pytorch():
     torch = pytest.importorskip("torch")
     w = rng.standard_normal((4, 3))
@@ -286,6 +291,7 @@ def test_sgd_matches_pytorch():
         np.testing.assert_allclose(model.layers[0].params["W"], tw.detach().numpy(), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_weight_decay_skips_bn_and_biases():
     model = mlp(3, [2], 2, batchnorm=True, seed=0)
     before = {p.name: p.value.copy() for p in model.parameters()}
@@ -685,10 +691,10 @@ def test_a_student_layer_without_super_init_or_with_a_float64_parameter_is_named
         Bias64(5).forward(np.ones((2, 5), np.float32))            # the user's own data
 
 
-def test_an_optimizer_of_a_model_built_before_is_refused_in_a_hand_written_loop():
+def test_an_optimizer_of_a_model_built_before_warns_in_a_hand_written_loop():
     """Running `model = mlp(...)` again in a notebook, and then the loop's cell: opt.step()
     went on moving the old model with its last gradients, and the new model never
-    learned (only Trainer checked this)."""
+    learned (only Trainer checked this). A warning: gradients set by hand are fine."""
     x, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
     loss = SoftmaxCrossEntropy()
 
@@ -698,20 +704,44 @@ def test_an_optimizer_of_a_model_built_before_is_refused_in_a_hand_written_loop(
         opt.step()
     model = mlp(4, [3], 2, seed=0).astype(np.float64)
     opt = SGD(model.parameters(), lr=0.1)
-    train_step(model, opt)
-    train_step(model, opt)                                   # one step per backward: fine
-    model = mlp(4, [3], 2, seed=0).astype(np.float64)        # the cell run again
-    with pytest.raises(SettingError, match=r"no backward has run through this optimizer's "
-                                           r"parameters since the last step; was the model "
-                                           r"built again"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         train_step(model, opt)
-    train_step(model, SGD(model.parameters(), lr=0.1))
-    layer = Dense(4, 2, rng=0).astype(np.float64)            # a layer on its own: unchecked
-    opt = SGD(layer.parameters(), lr=0.1)
-    layer.forward(x)
-    layer.backward(np.ones((8, 2)))
-    opt.step()
-    opt.step()
+        train_step(model, opt)                               # one step per backward: fine
+    model = mlp(4, [3], 2, seed=0).astype(np.float64)        # the cell run again
+    with pytest.warns(StaleGradientWarning, match=r"no model.backward has gone through "
+                                                  r"Dense\(4, 3, bias=True\) since its last "
+                                                  r"step; was the model built again") as caught:
+        train_step(model, opt)
+    assert caught[0].filename == __file__
+    model = mlp(4, [3], 2, seed=0).astype(np.float64)
+    opt = SGD(model.parameters(), lr=0.1)
+    model = mlp(4, [3], 2, seed=0).astype(np.float64)        # again, before any backward
+    with pytest.warns(StaleGradientWarning, match=r"gone through Dense\(4, 3, bias=True\) at "
+                                                  r"all"):
+        train_step(model, opt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_step(model, SGD(model.parameters(), lr=0.1))
+        # two optimizers over one layer's parameters, and a part trained on its own
+        weights = SGD([p for p in model.parameters() if p.key == "W"], lr=0.1)
+        biases = SGD([p for p in model.parameters() if p.key == "b"], lr=0.01)
+        head = model[1:]
+        head_opt = SGD(head.parameters(), lr=0.1)
+        for _ in range(2):
+            loss.forward(model.forward(x), y)
+            model.backward(loss.backward())
+            weights.step()
+            biases.step()
+            loss.forward(head.forward(model[0].forward(x)), y)
+            head.backward(loss.backward())
+            head_opt.step()
+        layer = Dense(4, 2, rng=0).astype(np.float64)        # a layer on its own
+        opt = SGD(layer.parameters(), lr=0.1)
+        for _ in range(2):
+            layer.forward(x)
+            layer.backward(np.ones((8, 2)))
+            opt.step()
 
 
 def test_uint8_images_are_told_to_be_scaled_as_in_training():
@@ -760,3 +790,12 @@ def test_hints_for_channels_last_images_and_one_hot_labels():
     with pytest.raises(LabelError, match=r"labels of shape \(2, 10\) look one-hot; minidl takes "
                                          r"class indices, one per row: y.argmax\(axis=1\)"):
         loss.forward(np.zeros((2, 10), np.float32), np.eye(10)[:2])
+
+
+def test_the_channels_last_hint_offers_a_reshape_only_for_one_channel():
+    """DataLoader(shape=...) reshapes: for colour images it would scramble them."""
+    with pytest.raises(ShapeError, match=r"x.transpose\(0, 3, 1, 2\), or DataLoader\(\.\.\., "
+                                         r"shape=\(1, 28, 28\)\)"):
+        cnn().forward(np.zeros((2, 28, 28, 1), np.float32))
+    with pytest.raises(ShapeError, match=r"x.transpose\(0, 3, 1, 2\)$"):
+        cnn(in_channels=3).forward(np.zeros((2, 28, 28, 3), np.float32))

@@ -49,10 +49,13 @@ def line_colors(ax):
 
 
 def test_smooth_is_a_centred_mean_of_the_same_length():
-    assert np.allclose(plot.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+    """NaN (not drawn) where the window does not fit: a shrinking window left the
+    last point one batch's loss, 25 times as noisy as the rest of the curve."""
+    nan = np.nan
+    assert np.allclose(plot.smooth([1, 2, 3, 4], 2), [nan, 1.5, 2.5, 3.5], equal_nan=True)
     assert np.allclose(plot.smooth([1, 2, 3], 1), [1, 2, 3])
-    assert np.allclose(plot.smooth([4, 0, 2, 9, 1], 3), [4, 2, 11 / 3, 4, 1])
-    assert np.allclose(plot.smooth([4, 0, 2], 7), [4, 2, 2])
+    assert np.allclose(plot.smooth([4, 0, 2, 9, 1], 3), [nan, 2, 11 / 3, 4, nan], equal_nan=True)
+    assert np.isnan(plot.smooth([4, 0, 2], 7)).all()
     assert len(plot.smooth([], 10)) == 0
 
 
@@ -61,11 +64,12 @@ def test_smooth_neither_lags_nor_keeps_old_values():
     first losses of a run until step `window` (a kink there, drawn as if training had
     caused it); a cumulative sum lost every later value after a loss of 1e20."""
     t = np.arange(1000.0)
-    assert np.allclose(plot.smooth(3 - 0.002 * t, 101), 3 - 0.002 * t)   # a straight line
+    line = plot.smooth(3 - 0.002 * t, 101)
+    assert np.allclose(line[50:-50], (3 - 0.002 * t)[50:-50])           # a straight line
     falling = 0.3 + 2 * np.exp(-t / 40)
     assert abs(plot.smooth(falling, 100)[99] - falling[99]) < 0.06   # trailing: 0.56 above
     spike = np.r_[1e20, np.inf, np.full(300, 0.479)]
-    assert np.allclose(plot.smooth(spike, 100)[101:], 0.479)
+    assert np.allclose(plot.smooth(spike, 100)[101:-49], 0.479)
 
 
 def test_setting_states_model_activation_batch_and_lr():

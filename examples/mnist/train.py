@@ -218,8 +218,6 @@ def main(argv=None):
                                              round(args.warmup * len(train))),
                       callbacks=[print_epoch], checkpoint=saved,
                       progress=not args.no_progress)
-    # the checks above decided whether this run may replace the checkpoint in --out
-    warnings.simplefilter("ignore", CheckpointWarning)
     if args.resume:
         trainer.resume(saved)
         changed = changed_settings(trainer.history.config, args)   # the saved run's
@@ -235,7 +233,9 @@ def main(argv=None):
     trainer.history.config = {k: v for k, v in vars(args).items()}
     ensure_dir(out)                    # only now: a run refused above leaves no empty folder
     try:
-        history = trainer.fit(steps=total)
+        with warnings.catch_warnings():   # the checks above decided whether this run may
+            warnings.simplefilter("ignore", CheckpointWarning)   # replace the one in --out
+            history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
         trainer.history.to_json(os.path.join(out, "history.json"))
         trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)

@@ -15,7 +15,9 @@ save the unpacked bytes under the name ending in .gz, or the reverse.
 
 The header is checked before anything large is allocated: the payload is read
 in chunks, never more than the header promises plus one byte (to notice
-trailing bytes), so a lying header on a tiny file fails at once.
+trailing bytes), so a lying header on a tiny file fails at once. A gzip file
+with trailing bytes is read on to its end (as much as such a file can hold,
+kept nowhere), where gzip checks its CRC: a damaged stream is named as such.
 """
 
 import gzip
@@ -63,6 +65,12 @@ def _read_up_to(f, n):
     return buf
 
 
+def _read_to_end(f, most):
+    """Read stream f to its end, or `most` bytes at most, keeping nothing."""
+    while most > 0 and (chunk := f.read(min(CHUNK, most))):
+        most -= len(chunk)
+
+
 def _fail(path, problem):
     raise IDXFormatError(f"{path}: {problem}")
 
@@ -105,8 +113,7 @@ def read_idx(path, *, return_md5=False):
                             f"bytes, more than a {os.path.getsize(path)}-byte file can hold")
             payload = _read_up_to(f, nbytes + 1)
             if len(payload) > nbytes:      # a damaged gzip stream may inflate to too much:
-                while f.read(CHUNK):       # read to its end, where gzip checks the CRC
-                    pass
+                _read_to_end(f, MAX_RATIO * os.path.getsize(path))   # gzip checks its CRC there
     except _GZIP_ERRORS as e:
         raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({e})") from e
 

@@ -131,9 +131,9 @@ class DataLoader:
         low, top = float(self.x.min()), float(self.x.max())       # two passes, here only
         pixels = low >= 0 and 20 < top <= 255       # like 0..255 pixels, which only uint8 are
         if pixels and self.std is None:             # divided by 255
-            self._warn(f"x ({self.x.dtype}) holds values from {low:g} to {top:g} and no mean "
-                       "and std are given, so the batches reach them: if x holds 0..255 "
-                       "pixels, divide it by 255 first (only uint8 images are divided for you)")
+            self._warn(f"x ({self.x.dtype}) holds values from {low:g} to {top:g} and no std "
+                       "is given, so the batches reach them: if x holds 0..255 pixels, divide "
+                       "it by 255 first (only uint8 images are divided for you)")
         elif pixels and mean <= 1 and std <= 1:
             self._warn(f"x ({self.x.dtype}) holds values from {low:g} to {top:g}, and mean "
                        f"and std look like those of [0, 1] data (std {std:g}): the batches "

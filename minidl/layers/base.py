@@ -10,6 +10,10 @@ are overwritten, not accumulated, by each ``backward``.
 skip computing dL/dx and return None from ``backward``. Sequential sets it on
 its first layer with parameters when asked not to return the input gradient
 (the gradient with respect to the data is never used in training).
+
+``backward_count`` counts the backwards (each ``_saved()``, and each pass of a
+Sequential's backward): an optimizer that finds it unchanged since its last
+step warns that no backward has renewed the gradients it is about to use.
 """
 import numpy as np
 
@@ -25,6 +29,7 @@ class Layer:
         self.training = True
         self.needs_input_grad = True
         self._cache = None
+        self.backward_count = 0       # backwards so far: an optimizer checks it (SGD.step)
 
     # --- the contract -----------------------------------------------------
     def forward(self, x):
@@ -104,6 +109,7 @@ class Layer:
                 "call self._save(...) on every path, eval mode included.)")
         values, self._cache = self._cache, None
         self._taken = values          # until _check_dy has accepted dy: a refused dy keeps them
+        self.backward_count += 1
         return values
 
     def _check_dy(self, dy, shape):
@@ -122,7 +128,7 @@ class Layer:
         ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if not isinstance(x, np.ndarray):
             raise ShapeError(f"{self!r}: expected a NumPy array, got {type(x).__name__}")
-        if x.dtype.kind in "ui":                                # images as 0..255 pixels?
+        if x.dtype == np.uint8:                                 # images as 0..255 pixels?
             raise ShapeError(f"{self!r}: expected a floating-point array (float32 or "
                              f"float64), got dtype {x.dtype}; images as uint8 must be scaled "
                              "as in training, not only converted: loader.batch(index) gives "
@@ -147,11 +153,13 @@ class Layer:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
             last = x.ndim == 4 and axis == 1 and x.shape[-1] == size     # (N, H, W, C)?
+            n, h, w, c = x.shape if last else (0, 0, 0, 0)
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
                              f"got shape {x.shape}", hint=(
                                  "; channels last? minidl's images are (N, C, H, W): "
-                                 "x.transpose(0, 3, 1, 2), or DataLoader(..., shape=(C, H, W))"
-                                 if last else ""))
+                                 "x.transpose(0, 3, 1, 2)" + (   # one channel: a reshape too
+                                     f", or DataLoader(..., shape=(1, {h}, {w}))"
+                                     if c == 1 else "") if last else ""))
 
 
 def skipped_init(layer):

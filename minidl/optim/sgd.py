@@ -9,9 +9,11 @@ These are PyTorch's SGD formulas (with dampening 0); PyTorch decays every
 parameter it is given, the default decay_filter is minidl's. Note that BatchNorm's
 momentum is the other way round: the weight of the new value (0.1).
 """
+import warnings
+
 import numpy as np
 
-from minidl.errors import SettingError, check_number
+from minidl.errors import SettingError, StaleGradientWarning, check_number, user_stacklevel
 from minidl.layers.base import Param
 
 
@@ -48,6 +50,8 @@ class SGD:
         self.weight_decay, self.decay_filter = weight_decay, decay_filter
         self.velocity = {p.name: np.zeros_like(p.value) for p in self.params} if momentum else {}
         self._layers = list({id(p.layer): p.layer for p in self.params}.values())
+        self._seen = [None if n is None else 0 for n in self._backward_counts()]   # _check_fresh
+        self._steps = 0
 
     def step(self):
         self._check_fresh()
@@ -65,21 +69,30 @@ class SGD:
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
-        for layer in self._layers:
-            if hasattr(layer, "fresh_grads"):    # marked by Sequential.backward: now used
-                layer.fresh_grads = False
+        self._seen, self._steps = self._backward_counts(), self._steps + 1
+
+    def _backward_counts(self):
+        """How many backwards each layer has had (Layer._saved and Sequential.backward
+        count them; None for an object that is not a minidl Layer: not checked)."""
+        return [getattr(layer, "backward_count", None) for layer in self._layers]
 
     def _check_fresh(self):
-        """Refuse gradients that an earlier step used already: a model's backward
-        marks its layers' gradients fresh, a step marks them used. The usual cause
-        is an optimizer made from a model that a notebook cell has built again
-        since: it would go on moving the old model's weights, silently."""
-        if any(getattr(layer, "fresh_grads", True) is False for layer in self._layers):
-            raise SettingError(
-                "SGD.step: no backward has run through this optimizer's parameters since the "
-                "last step; was the model built again after the optimizer (a notebook cell "
-                "run again)? Make the optimizer from the model you train: "
-                "SGD(model.parameters(), ...), and call step() once per backward")
+        """Warn of gradients that no backward has made (before the first step) or
+        renewed (since the last step). The usual cause is an optimizer made from a
+        model that a notebook cell has built again since: it would go on moving
+        the old model's weights, silently, and the new model would never learn.
+        A warning, not an error: gradients set by hand (to try the update rule
+        out) are fine."""
+        for layer, seen, now in zip(self._layers, self._seen, self._backward_counts()):
+            if seen is not None and now == seen:
+                since = "since its last step" if self._steps else "at all"
+                warnings.warn(
+                    f"SGD.step: no model.backward has gone through {layer!r} {since}; was "
+                    "the model built again after the optimizer (a notebook cell run again)? "
+                    "Then this step moves the old model: make the optimizer from the model "
+                    "you train, SGD(model.parameters(), ...). (Gradients set by hand: "
+                    "ignore this.)", StaleGradientWarning, stacklevel=user_stacklevel())
+                return
 
     def __repr__(self):
         return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, nesterov={self.nesterov}, "

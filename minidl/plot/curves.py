@@ -37,7 +37,8 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     histories: a dict of label -> History, {"bn": History, "plain": History}
     (either key may be missing, other keys get default colours); for one run,
     e.g. {"plain": history}. smooth_window: the width of the centred moving
-    average drawn bold (plot.smooth), an int, 1 for no smoothing.
+    average drawn bold (plot.smooth; at most a quarter of the run, and not
+    drawn within half a window of either end), an int, 1 for no smoothing.
     """
     _check_histories("plot.loss_curves", histories)
     smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
@@ -46,9 +47,10 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         for key, h in histories.items():
             color, label = COLORS.get(key), LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
+            window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
             ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6)
-            ax.plot(steps, smooth(h.step_loss, smooth_window), color=color, lw=2,
-                    label=f"{label}: training loss ({smooth_window}-step centred mean)")
+            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2,
+                    label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
             if s:
                 ax.plot(s, v, "o--", color=color, ms=4, lw=1, label=f"{label}: test loss")

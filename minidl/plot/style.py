@@ -30,29 +30,23 @@ def setting(model, activation, batch_size, lr=None, extra=""):
 
 def smooth(values, window):
     """Centred moving average, same length: value t is the mean of the `window`
-    values around t (t - window//2 up to t + (window-1)//2). A trailing mean
-    lags half a window behind a falling loss, and one that grows from 1 value
-    to `window` keeps the first, high losses for a whole window, then drops
-    them with a kink. Near the ends the window shrinks but stays centred (the
-    first and last values stand alone). Each mean is summed on its own: a huge
-    or infinite loss affects only the windows that hold it."""
+    values around t (t - window//2 up to t + (window-1)//2), and NaN (not drawn)
+    near the ends, where the window does not fit. A trailing mean lags half a
+    window behind a falling loss, and one that grows from 1 value to `window`
+    keeps the first, high losses for a whole window, then drops them with a
+    kink; a window that shrinks at the ends leaves the last point one batch's
+    loss. Each mean is summed on its own: a huge or infinite loss affects only
+    the windows that hold it."""
     window = check_int("plot.smooth", "window", window)
     values = np.asarray(values, dtype=float)
+    if window == 1:
+        return values
     n, before = len(values), window // 2
-    after = window - 1 - before
-    if window == 1 or n < window:
-        return values if window == 1 else np.array([_centred_mean(values, t) for t in range(n)])
-    out = np.empty(n)
-    out[before:n - after] = np.lib.stride_tricks.sliding_window_view(values, window).mean(axis=1)
-    for t in [*range(before), *range(n - after, n)]:     # the ends: shrunk windows
-        out[t] = _centred_mean(values, t)
+    out = np.full(n, np.nan)
+    if n >= window:
+        out[before:before + n - window + 1] = np.lib.stride_tricks.sliding_window_view(
+            values, window).mean(axis=1)
     return out
-
-
-def _centred_mean(values, t):
-    """The mean of the values t - k .. t + k for the largest k that fits."""
-    k = min(t, len(values) - 1 - t)
-    return values[t - k:t + k + 1].mean()
 
 
 def _axes(ax, figsize=(7, 4.5)):
