@@ -73,24 +73,28 @@ def _may_have_kinks(layer):
 
 def _unregistered(layer, x):
     """Public float arrays of the layer (or of a Sequential's layers) that are neither
-    params nor state: weights kept as self.W, which no optimizer, gradcheck or
-    checkpoint sees. An array that a forward replaces or writes into is what the
-    layer keeps for its backward (self.x = x), not a weight: a forward on a copy
-    tells them apart."""
-    probe = copy.deepcopy(layer).astype(np.float64)
-    before = {key: (v, v.copy()) for key, v in _plain_arrays(probe).items()}
-    probe.forward(np.array(x, dtype=np.float64))
-    after = _plain_arrays(probe)
-    return [key for key, (v, values) in before.items()
-            if after.get(key) is v and np.array_equal(v, values, equal_nan=True)]
+    params nor state: weights (self.W) or statistics kept outside them, which no
+    optimizer, gradcheck or checkpoint sees. What the layer keeps for its backward
+    (self.x = x) is not one: two forwards of a copy in eval mode, on x and on
+    other values, tell them apart, as only such a cache depends on the input."""
+    probe = copy.deepcopy(layer)
+    probe.astype(np.float64)
+    probe.eval()
+    x = np.array(x, dtype=np.float64)
+    probe.forward(x)
+    first = {key: v.copy() for key, v in _plain_arrays(probe).items()}
+    probe.forward(x + np.random.default_rng(0).standard_normal(x.shape))
+    second = _plain_arrays(probe)
+    return [f"{key[1]!r}.{key[2]}" for key, v in first.items()
+            if key in second and np.array_equal(second[key], v, equal_nan=True)]
 
 
 def _plain_arrays(layer):
-    """{"Layer(...).name": array} of the public float arrays outside params and state."""
+    """{(i, layer, name): array} of the public float arrays outside params and state."""
     found = {}
-    for part in getattr(layer, "layers", [layer]):
+    for i, part in enumerate(getattr(layer, "layers", [layer])):
         known = {id(v) for v in [*part.params.values(), *part.state().values()]}
-        found.update({f"{part!r}.{name}": v for name, v in vars(part).items()
+        found.update({(i, part, name): v for name, v in vars(part).items()
                       if not name.startswith("_") and isinstance(v, np.ndarray)
                       and v.dtype.kind == "f" and id(v) not in known})
     return found
@@ -207,7 +211,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         warnings.warn(f"gradcheck: {', '.join(unregistered)}: float arrays that are not in "
                       "params, so neither gradcheck nor an optimizer (nor a checkpoint) sees "
                       "them. If they are learned, register each in __init__ with "
-                      "self._add_param(name, value) and use self.params[name]")
+                      "self._add_param(name, value) and use self.params[name]; if they are "
+                      "statistics to save (as BN's running mean), return them from state()")
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:

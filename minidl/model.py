@@ -19,15 +19,19 @@ class Sequential:
     computing it, the layers before that one are not run backward at all, and
     backward returns None. gradcheck turns it back on while it checks.
 
-    Each layer's backward_count goes up with every backward through the model
-    (and in Layer._saved): an optimizer warns when it steps on gradients that no
-    backward has renewed (SGD.step), as one of a model built again in a notebook.
+    Each layer's backward_count goes up by one with every backward (Layer._saved
+    counts it, or Sequential.backward): an optimizer warns when it steps on
+    gradients that no backward has renewed (SGD.step), as one of a model built
+    again in a notebook would.
     """
 
     def __init__(self, *layers):
         for i, layer in enumerate(layers):
             _check_layer(i, layer)
         self.layers = list(layers)
+        for layer in self.layers:          # from now on its backwards are counted
+            if getattr(layer, "backward_count", None) is None:
+                layer.backward_count = 0
         self.training = True
         self.input_grad = True
         self._inputs = None           # (shape, dtype) of each layer's input in the last forward
@@ -100,8 +104,10 @@ class Sequential:
             for layer in self.layers[:start]:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
+                counted = self.layers[i].backward_count
                 dy = self.layers[i].backward(dy)
-                self.layers[i].backward_count += 1       # for the optimizer: see SGD.step
+                if self.layers[i].backward_count == counted:   # no _saved() in it: count here
+                    self.layers[i].backward_count += 1         # (for the optimizer: SGD.step)
                 if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
                     self._check_dx(i, dy)
         finally:

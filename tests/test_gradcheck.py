@@ -229,3 +229,36 @@ def test_an_input_kept_for_the_backward_is_not_taken_for_a_weight():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert max(gradcheck(checked, x).values()) < 1e-6
+
+
+class RunningMean(Layer):
+    """y = x - mean, with a running mean kept outside state(): no checkpoint saves it."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.running_mean = np.zeros(n)
+
+    def forward(self, x):
+        if self.training:
+            self.running_mean = 0.9 * self.running_mean + 0.1 * x.mean(axis=0)
+        self._save(x)
+        return x - x.mean(axis=0) if self.training else x - self.running_mean
+
+    def backward(self, dy):
+        self._saved()
+        return dy - dy.mean(axis=0) if self.training else dy
+
+    def astype(self, dtype):                  # an override that forgets `return self`
+        self.running_mean = self.running_mean.astype(dtype)
+
+
+def test_statistics_outside_state_are_named_and_caches_are_not():
+    """A first version took every array a forward changes for a cache: a running mean
+    updated in training mode went unnamed. And a layer's astype without `return self`
+    made the scan fail with an AttributeError."""
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    with pytest.warns(UserWarning, match=r"RunningMean\(\)\.running_mean: .* if they are "
+                                         r"statistics to save .* return them from state\(\)"):
+        gradcheck(RunningMean(3), x)
+    with pytest.warns(UserWarning, match=r"Scale\(\)\.s, Scale\(\)\.s: float arrays"):
+        gradcheck(Sequential(Scale(3), Scale(3)), x)     # two layers of one repr: both named

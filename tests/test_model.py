@@ -709,7 +709,7 @@ def test_an_optimizer_of_a_model_built_before_warns_in_a_hand_written_loop():
         train_step(model, opt)
         train_step(model, opt)                               # one step per backward: fine
     model = mlp(4, [3], 2, seed=0).astype(np.float64)        # the cell run again
-    with pytest.warns(StaleGradientWarning, match=r"no model.backward has gone through "
+    with pytest.warns(StaleGradientWarning, match=r"no backward has gone through "
                                                   r"Dense\(4, 3, bias=True\) since its last "
                                                   r"step; was the model built again") as caught:
         train_step(model, opt)
@@ -799,3 +799,28 @@ def test_the_channels_last_hint_offers_a_reshape_only_for_one_channel():
         cnn().forward(np.zeros((2, 28, 28, 1), np.float32))
     with pytest.raises(ShapeError, match=r"x.transpose\(0, 3, 1, 2\)$"):
         cnn(in_channels=3).forward(np.zeros((2, 28, 28, 3), np.float32))
+
+
+def test_each_backward_counts_once_and_a_refused_one_not_at_all():
+    """Layer._saved and Sequential.backward both counted a minidl layer's backward; a
+    backward refused for the shape of its dy counted too (a step after it then reused
+    the last gradients without a warning). A layer never in a Sequential is not counted
+    (a student layer without _saved() trained alone warned at every step)."""
+    class Twice(Layer):                             # no _saved(): Sequential counts it
+        def forward(self, x):
+            self.x = x
+            return 2 * x
+
+        def backward(self, dy):
+            return 2 * dy
+    model = Sequential(Dense(3, 3, rng=0), Twice())
+    x = np.ones((2, 3), np.float32)
+    for _ in range(3):
+        model.forward(x)
+        model.backward(np.ones((2, 3), np.float32))
+    assert [layer.backward_count for layer in model.layers] == [3, 3]
+    model.forward(x)
+    with pytest.raises(ShapeError):
+        model.layers[0].backward(np.ones((2, 4), np.float32))
+    assert model.layers[0].backward_count == 3
+    assert Dense(3, 3).backward_count is None

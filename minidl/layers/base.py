@@ -11,9 +11,11 @@ skip computing dL/dx and return None from ``backward``. Sequential sets it on
 its first layer with parameters when asked not to return the input gradient
 (the gradient with respect to the data is never used in training).
 
-``backward_count`` counts the backwards (each ``_saved()``, and each pass of a
-Sequential's backward): an optimizer that finds it unchanged since its last
-step warns that no backward has renewed the gradients it is about to use.
+``backward_count`` counts the backwards of a layer in a Sequential (None for
+one that never was: not counted). Each backward counts once, in ``_saved()``
+or, for a layer whose backward does not call it, in Sequential.backward. An
+optimizer that finds it unchanged since its last step warns that no backward
+has renewed the gradients it is about to use (SGD.step).
 """
 import numpy as np
 
@@ -29,7 +31,7 @@ class Layer:
         self.training = True
         self.needs_input_grad = True
         self._cache = None
-        self.backward_count = 0       # backwards so far: an optimizer checks it (SGD.step)
+        self.backward_count = None    # backwards so far, once in a Sequential (SGD.step)
 
     # --- the contract -----------------------------------------------------
     def forward(self, x):
@@ -109,7 +111,8 @@ class Layer:
                 "call self._save(...) on every path, eval mode included.)")
         values, self._cache = self._cache, None
         self._taken = values          # until _check_dy has accepted dy: a refused dy keeps them
-        self.backward_count += 1
+        if self.backward_count is not None:
+            self.backward_count += 1
         return values
 
     def _check_dy(self, dy, shape):
@@ -119,6 +122,8 @@ class Layer:
         if np.shape(dy) != tuple(shape):
             if taken is not None:     # the forward's values stay: backward may be called again
                 self._cache = taken
+                if self.backward_count is not None:
+                    self.backward_count -= 1          # and this backward did not count
             raise ShapeError(f"{self!r}: backward expected dy of shape {tuple(shape)} (the "
                              f"shape of the forward's output), got {np.shape(dy)}")
 
@@ -153,7 +158,7 @@ class Layer:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
             last = x.ndim == 4 and axis == 1 and x.shape[-1] == size     # (N, H, W, C)?
-            n, h, w, c = x.shape if last else (0, 0, 0, 0)
+            _, h, w, c = x.shape if last else (0, 0, 0, 0)
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
                              f"got shape {x.shape}", hint=(
                                  "; channels last? minidl's images are (N, C, H, W): "

@@ -72,8 +72,8 @@ class SGD:
         self._seen, self._steps = self._backward_counts(), self._steps + 1
 
     def _backward_counts(self):
-        """How many backwards each layer has had (Layer._saved and Sequential.backward
-        count them; None for an object that is not a minidl Layer: not checked)."""
+        """How many backwards each layer has had (None for a layer that was never in
+        a Sequential, and for an object that is not a minidl Layer: not checked)."""
         return [getattr(layer, "backward_count", None) for layer in self._layers]
 
     def _check_fresh(self):
@@ -87,7 +87,7 @@ class SGD:
             if seen is not None and now == seen:
                 since = "since its last step" if self._steps else "at all"
                 warnings.warn(
-                    f"SGD.step: no model.backward has gone through {layer!r} {since}; was "
+                    f"SGD.step: no backward has gone through {layer!r} {since}; was "
                     "the model built again after the optimizer (a notebook cell run again)? "
                     "Then this step moves the old model: make the optimizer from the model "
                     "you train, SGD(model.parameters(), ...). (Gradients set by hand: "

@@ -165,9 +165,9 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         hidden = ylim and sum(bool(a * 100 < ylim[0]) for h in histories.values()
                               for a in h.column("test_acc")[1])
         if hidden:                                       # say so, rather than cut them off
-            axes[0].text(0.01, 0.01, f"{hidden} early evaluation{'s' * (hidden > 1)} below "
+            axes[0].text(0.01, 0.99, f"{hidden} early evaluation{'s' * (hidden > 1)} below "
                          f"{ylim[0]:g}% not shown", transform=axes[0].transAxes, fontsize=8,
-                         alpha=0.7)
+                         alpha=0.7, va="top")     # top left: the curves rise from below
         ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
