@@ -115,8 +115,9 @@ def load(model, path, optimizer=None, check_meta=None):
     in order: a model built with ReLU where the checkpoint has Sigmoid would load
     every array and compute something else), and every array the model (and
     optimizer) needs must be present with the right shape and dtype; otherwise
-    CheckpointError names the first difference, and nothing is changed. check_meta(meta), if given, runs after those checks and
-    before anything is written: a CheckpointError from it also changes nothing.
+    CheckpointError names the first difference, and nothing is changed.
+    check_meta(meta), if given, runs after those checks and before anything is
+    written: a CheckpointError from it also changes nothing.
     """
     _check_args("load", model, path, optimizer)
     path = os.fspath(path)

@@ -43,6 +43,7 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             try:
                 y = layer.forward(x)
+                _check_dtype_kept(layer, x, y)
             except Exception as e:
                 for done in self.layers:     # half a forward: nothing to go back through
                     done.forget()
@@ -50,14 +51,6 @@ class Sequential:
                     raise at_layer(e, i) from None
                 raise
             inputs.append((x.shape, x.dtype))    # x passed the layer's checks: an array
-            if getattr(y, "dtype", x.dtype) != x.dtype:   # else the next layer is blamed
-                for done in self.layers:
-                    done.forget()
-                default = (f" (NumPy's default: np.ones(n) is float64; write "
-                           f"np.ones(n, np.{x.dtype}))" if y.dtype == np.float64 else "")
-                raise ShapeError(f"layer {i} of the Sequential: {layer!r} returned {y.dtype} "
-                                 f"for a {x.dtype} input: a parameter or constant of it is "
-                                 f"{y.dtype}, or it converts{default}")
             x = y
         self._inputs, self._out_shape = inputs, x.shape
         return x
@@ -239,6 +232,15 @@ class Sequential:
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
+
+
+def _check_dtype_kept(layer, x, y):
+    """A layer's output has its input's dtype; else the next layer would be blamed."""
+    if getattr(y, "dtype", x.dtype) != x.dtype:
+        default = (f" (NumPy's default: np.ones(n) is float64; write "
+                   f"np.ones(n, np.{x.dtype}))" if y.dtype == np.float64 else "")
+        raise ShapeError(f"{layer!r} returned {y.dtype} for a {x.dtype} input: a parameter "
+                         f"or constant of it is {y.dtype}, or it converts{default}")
 
 
 def _sample_shape(input_shape):

@@ -157,14 +157,13 @@ class Layer:
         if x.shape[0] == 0:
             raise ShapeError(f"{self!r}: got an empty batch (shape {x.shape})")
         if size is not None and x.shape[axis] != size:
-            last = x.ndim == 4 and axis == 1 and x.shape[-1] == size     # (N, H, W, C)?
-            _, h, w, c = x.shape if last else (0, 0, 0, 0)
+            hint = ""
+            if x.ndim == 4 and axis == 1 and x.shape[-1] == size:      # (N, H, W, C)?
+                hint = "; channels last? minidl's images are (N, C, H, W): x.transpose(0, 3, 1, 2)"
+                if size == 1:                                        # one channel: a reshape too
+                    hint += f", or DataLoader(..., shape=(1, {x.shape[1]}, {x.shape[2]}))"
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
-                             f"got shape {x.shape}", hint=(
-                                 "; channels last? minidl's images are (N, C, H, W): "
-                                 "x.transpose(0, 3, 1, 2)" + (   # one channel: a reshape too
-                                     f", or DataLoader(..., shape=(1, {h}, {w}))"
-                                     if c == 1 else "") if last else ""))
+                             f"got shape {x.shape}", hint=hint)
 
 
 def skipped_init(layer):
