@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BN, CONV, DENSE = "minidl/layers/batchnorm.py", "minidl/layers/conv.py", "minidl/layers/dense.py"
 ACT, POOL, SGD = "minidl/layers/activations.py", "minidl/layers/pool.py", "minidl/optim/sgd.py"
+SAME = "minidl/layers/im2col_same.py"
 
 # (name, file, old text, new text, test files that should catch it)
 MUTANTS = [
@@ -70,6 +71,16 @@ MUTANTS = [
      ["test_aliasing.py"]),
     ("conv-padding-not-zeroed", CONV, "x.dtype, zeros=True)", "x.dtype, zeros=False)",
      ["test_gradcheck_layers.py"]),
+    ("conv-same-shift-transposed", SAME, "d = (i - p) * w + (j - p)                      # entry",
+     "d = (j - p) * w + (i - p)                      # entry", ["test_gradcheck_layers.py"]),
+    ("conv-same-wrapped-columns-kept", SAME,
+     "_wrapped(j - p, w)] = 0    # wrapped around an edge: padding",
+     "_wrapped(j - p, w)] = grid[:, i, j, :, :, _wrapped(j - p, w)]", ["test_gradcheck_layers.py"]),
+    ("conv-same-rows-above-not-zeroed", SAME, "mat[:, i, j, :, :lo] = 0", "pass",
+     ["test_fast_paths.py"]),
+    ("conv-same-col2im-adds-the-padding", SAME,
+     "            grid[:, i, j, :, :, _wrapped(j - p, w)] = 0    # read the padding, not a pixel\n",
+     "", ["test_gradcheck_layers.py"]),
     ("dense-db-mean", DENSE, 'np.sum(dy, axis=0, out=self.grads["b"])',
      'np.mean(dy, axis=0, out=self.grads["b"])', ["test_gradcheck_layers.py"]),
     ("dense-dW-transposed-when-square", DENSE, 'np.matmul(x.T, dy, out=self.grads["W"])',

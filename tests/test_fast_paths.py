@@ -7,6 +7,7 @@ from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, MaxPool2D
 from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
 from minidl.layers.conv import col2im, im2col
+from minidl.layers.im2col_same import col2im_same, im2col_same
 from minidl.layers.reference import conv2d_naive, maxpool_backward_naive, maxpool_naive
 from minidl.models import cnn, mlp
 
@@ -59,7 +60,53 @@ def test_im2col_col2im_are_adjoint():
                                col2im(c, xp.shape, 3, 2, 2, 3, 3), rtol=1e-12)
 
 
-@pytest.mark.parametrize("cfg", [(2, 3, 7, 5, 4, 3, 2, 1), (3, 1, 28, 28, 16, 3, 1, 1)])
+SAME_SHAPES = [  # (N, C, H, W, k): stride 1, padding (k - 1) // 2
+    (2, 3, 7, 5, 3), (3, 1, 28, 28, 3), (4, 16, 14, 14, 3), (2, 2, 6, 9, 5), (2, 3, 4, 3, 1),
+    (1, 2, 1, 1, 3), (2, 1, 2, 3, 5), (1, 1, 1, 6, 7), (3, 2, 5, 1, 3)]   # down to k > H, W
+
+
+@pytest.mark.parametrize("shape", SAME_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2col_same_is_im2col_of_the_padded_input(shape, dtype):
+    n, c, h, w, k = shape
+    p = (k - 1) // 2
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    expected = im2col(xp, k, k, 1, h, w)
+    buf = np.full(expected.size, np.nan, dtype)          # a reused buffer: every entry written
+    for got in (im2col_same(x, k), im2col_same(x, k, out=buf),
+                im2col_same(np.asfortranarray(x), k)):   # an input that is not C-contiguous
+        assert got.shape == expected.shape and got.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", SAME_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_same_is_col2im_cropped_to_the_same_bits(shape, dtype):
+    n, c, h, w, k = shape
+    p = (k - 1) // 2
+    cols = rng.standard_normal((n, c * k * k, h * w)).astype(dtype)   # also the padding's entries
+    expected = col2im(cols, (n, c, h + 2 * p, w + 2 * p), k, k, 1, h, w)[:, :, p:p + h, p:p + w]
+    laid_out = im2col_same(np.zeros((n, c, h, w), dtype), k)          # im2col_same's layout
+    laid_out[...] = cols
+    for scratch in (cols.copy(), laid_out):
+        got = col2im_same(scratch, (n, c, h, w), k)
+        assert got.shape == (n, c, h, w) and got.dtype == dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)     # same order of additions: same bits
+
+
+@pytest.mark.parametrize("k,s,p,same", [(3, 1, 1, True), (5, 1, 2, True), (1, 1, 0, True),
+                                        (3, 2, 1, False), (3, 1, 0, False), (3, 1, 2, False),
+                                        ((3, 5), 1, 1, False), (2, 1, 0, False)])
+def test_conv_takes_the_same_padding_path_only_when_output_is_input_sized(k, s, p, same):
+    conv = Conv2D(2, 3, k, stride=s, padding=p, rng=0, dtype=np.float64)
+    assert conv.same_padding == same
+    if same:
+        assert conv.output_hw(7, 5) == (7, 5)
+
+
+@pytest.mark.parametrize("cfg", [(2, 3, 7, 5, 4, 3, 2, 1), (3, 1, 28, 28, 16, 3, 1, 1),
+                                 (2, 3, 6, 5, 2, 5, 1, 2), (2, 2, 5, 4, 3, 3, 1, 2)])
 def test_conv_twice_in_a_row_with_reused_buffers(cfg):
     n, c, h, w, f, k, s, p = cfg
     conv = Conv2D(c, f, k, stride=s, padding=p, rng=0, dtype=np.float64)

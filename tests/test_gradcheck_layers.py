@@ -33,6 +33,9 @@ def test_dense(shape, bias):
     (2, 3, 7, 5, 4, 3, 2, 1),      # stride 2, padding 1, non-square
     (3, 2, 6, 9, 3, (2, 3), 1, 1),  # non-square kernel
     (1, 2, 4, 4, 2, 4, 1, 0),      # kernel as large as the input
+    (2, 3, 6, 5, 2, 3, 1, 1),      # stride 1, "same" padding: im2col_same.py
+    (2, 2, 4, 3, 3, 5, 1, 2),      # the same, 5x5 kernel wider than the image
+    (2, 3, 3, 4, 2, 1, 1, 0),      # the same, 1x1 kernel
 ])
 def test_conv2d(cfg):
     n, c, h, w, f, k, s, p = cfg

@@ -16,6 +16,7 @@ import numpy as np
 
 from minidl.errors import SettingError, ShapeError, check_dtype, check_int
 from minidl.layers.base import Layer
+from minidl.layers.im2col_same import col2im_same, im2col_same
 from minidl.layers.init import init_weight
 
 
@@ -102,13 +103,13 @@ class Conv2D(Layer):
         if ho < 1 or wo < 1:
             raise ShapeError(f"{self!r}: kernel {kh}x{kw} is larger than the padded "
                              f"input {h + 2 * p}x{w + 2 * p} (input shape {x.shape})")
-        xp = x
-        if p:   # zero-padded copy; the border of the reused buffer stays zero
-            xp = self._buffer("xp", (n, x.shape[1], h + 2 * p, w + 2 * p), x.dtype, zeros=True)
-            xp[:, :, p:p + h, p:p + w] = x
         k = x.shape[1] * kh * kw
-        cols = im2col(xp, kh, kw, s, ho, wo, out=self._buffer("cols", (k, n * ho * wo), x.dtype))
-        self._save(cols, xp.shape, x.shape)                   # (N, K, P), K = C*kh*kw
+        buf = self._buffer("cols", (k, n * ho * wo), x.dtype)
+        if self.same_padding:   # the same columns, faster (im2col_same.py)
+            cols = im2col_same(x, kh, out=buf)
+        else:
+            cols = im2col(self._pad(x), kh, kw, s, ho, wo, out=buf)
+        self._save(cols, x.shape)                             # (N, K, P), K = C*kh*kw
         w_mat = self.params["W"].reshape(self.out_channels, -1)
         y = w_mat @ cols.transpose(1, 0, 2).reshape(k, -1)    # (F, K) @ (K, N*P) -> (F, N*P)
         if self.bias:
@@ -116,7 +117,7 @@ class Conv2D(Layer):
         return np.ascontiguousarray(y.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3))  # NCHW
 
     def backward(self, dy):
-        cols, xp_shape, x_shape = self._saved()
+        cols, x_shape = self._saved()
         self._check_dy(dy, (x_shape[0], self.out_channels, *self.output_hw(*x_shape[2:])))
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         n, f, ho, wo = dy.shape
@@ -133,9 +134,28 @@ class Conv2D(Layer):
             return None
         dcols = np.matmul(w_mat.T, dy, out=self._buffer("dcols", cols.shape, dy.dtype))
         dcols = dcols.reshape(-1, n, ho * wo).transpose(1, 0, 2)   # (K, F) @ (F, N*P) as (N, K, P)
+        if self.same_padding:
+            return col2im_same(dcols, x_shape, kh)            # a new array
+        xp_shape = (*x_shape[:2], x_shape[2] + 2 * p, x_shape[3] + 2 * p)
         dxp = col2im(dcols, xp_shape, kh, kw, s, ho, wo,
                      out=self._buffer("dxp", xp_shape, dy.dtype))
         return dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]].copy()   # new array, never the buffer
+
+    @property
+    def same_padding(self):
+        """Stride 1 and a k x k kernel with k = 2 * padding + 1: output as large as the input."""
+        kh, kw = self.kernel_size
+        return self.stride == 1 and kh == kw == 2 * self.padding + 1
+
+    def _pad(self, x):
+        """x with `padding` zeros around each image (the border of the reused buffer stays zero)."""
+        p = self.padding
+        if not p:
+            return x
+        n, c, h, w = x.shape
+        xp = self._buffer("xp", (n, c, h + 2 * p, w + 2 * p), x.dtype, zeros=True)
+        xp[:, :, p:p + h, p:p + w] = x
+        return xp
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
