@@ -28,7 +28,8 @@ class SoftmaxCrossEntropy:
         log_p_true = shifted[rows, labels] - np.log(sum_exp[:, 0])   # log softmax at t_n
         exp /= sum_exp                                           # p = softmax(z)
         self._cache = (exp, labels)
-        return -float(log_p_true.sum()) / len(labels)             # mean over the batch
+        # mean over the batch; 0.0 - (not a minus sign) makes a perfect batch 0.0, not -0.0
+        return 0.0 - float(log_p_true.sum()) / len(labels)
 
     __call__ = forward
 
