@@ -76,25 +76,51 @@ def _unregistered(layer, x):
     params nor state: weights (self.W) or statistics kept outside them, which no
     optimizer, gradcheck or checkpoint sees. What the layer keeps for its backward
     (self.x = x) is not one: two forwards of a copy in eval mode, on x and on
-    other values, tell them apart, as only such a cache depends on the input."""
+    other values, tell them apart, as only such a cache depends on the input. A
+    cache kept in training mode only is told by forwards in training mode on x,
+    other values and x again: it comes back to what it was; a statistic does not."""
+    x = np.array(x, dtype=np.float64)
+    other = x + np.random.default_rng(0).standard_normal(x.shape)
+    probe = _probe(layer, training=False)
+    first, second = _plain_arrays(probe, x), _plain_arrays(probe, other)
+    fixed = [key for key, v in first.items()
+             if key in second and np.array_equal(second[key], v, equal_nan=True)]
+    try:
+        trained = _probe(layer, training=True)                # one copy, three forwards
+        seen = [_plain_arrays(trained, v) for v in (x, other, x)]
+    except Exception:       # e.g. a training forward that needs more samples: no exemption
+        seen = [{}, {}, {}]
+    parts = getattr(probe, "layers", [probe])
+    return [f"{parts[i]!r}.{name}" for i, name in fixed
+            if not _cache_in_training(*(s.get((i, name)) for s in seen))]
+
+
+def _cache_in_training(a, b, c):
+    """Values of an array after training forwards on x, other values, x again: a cache
+    of the input changes with it and comes back with it."""
+    return (a is not None and b is not None and c is not None
+            and not np.array_equal(a, b, equal_nan=True) and np.array_equal(a, c, equal_nan=True))
+
+
+def _probe(layer, training):
+    """A float64 deep copy of layer, in training or eval mode."""
     probe = copy.deepcopy(layer)
     probe.astype(np.float64)
-    probe.eval()
-    x = np.array(x, dtype=np.float64)
+    if training:
+        probe.train()
+    else:
+        probe.eval()
+    return probe
+
+
+def _plain_arrays(probe, x):
+    """After probe.forward(x): {(i, name): copy} of the public float arrays of part i
+    (probe itself, or a Sequential's layer i) that are outside its params and state."""
     probe.forward(x)
-    first = {key: v.copy() for key, v in _plain_arrays(probe).items()}
-    probe.forward(x + np.random.default_rng(0).standard_normal(x.shape))
-    second = _plain_arrays(probe)
-    return [f"{key[1]!r}.{key[2]}" for key, v in first.items()
-            if key in second and np.array_equal(second[key], v, equal_nan=True)]
-
-
-def _plain_arrays(layer):
-    """{(i, layer, name): array} of the public float arrays outside params and state."""
     found = {}
-    for i, part in enumerate(getattr(layer, "layers", [layer])):
+    for i, part in enumerate(getattr(probe, "layers", [probe])):
         known = {id(v) for v in [*part.params.values(), *part.state().values()]}
-        found.update({(i, part, name): v for name, v in vars(part).items()
+        found.update({(i, name): v.copy() for name, v in vars(part).items()
                       if not name.startswith("_") and isinstance(v, np.ndarray)
                       and v.dtype.kind == "f" and id(v) not in known})
     return found

@@ -231,6 +231,28 @@ def test_an_input_kept_for_the_backward_is_not_taken_for_a_weight():
             assert max(gradcheck(checked, x).values()) < 1e-6
 
 
+class SquareCachedInTraining(Square):
+    """Keeps its input only in training mode, as a layer that never runs backward in
+    eval mode may."""
+
+    def forward(self, x):
+        if self.training:
+            self.x = x
+        return x ** 2
+
+
+def test_an_input_kept_in_training_mode_only_is_not_taken_for_a_weight():
+    """gradcheck saw self.x unchanged by forwards in eval mode and named it."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer = SquareCachedInTraining()
+    layer.forward(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert max(gradcheck(layer, x).values()) < 1e-6
+        assert max(gradcheck(Sequential(Dense(3, 3, rng=0).astype(np.float64), layer),
+                             x).values()) < 1e-6
+
+
 class RunningMean(Layer):
     """y = x - mean, with a running mean kept outside state(): no checkpoint saves it."""
 
