@@ -5,7 +5,9 @@ import gzip
 import hashlib
 import http.server
 import io
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -366,6 +368,24 @@ def test_interrupted_download_leaves_nothing(tmp_path, fake, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         load_mnist(dest)
     assert list(dest.iterdir()) == []
+
+
+def test_parts_a_killed_download_left_are_removed_and_nothing_else(tmp_path, fake, server,
+                                                                   monkeypatch):
+    """SIGKILL skips the clean-up of a download's temporary file; the next download
+    into that folder removes such files once they are a day old, and only those."""
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/good/"])
+    dest = tmp_path / "m"
+    dest.mkdir()
+    old, fresh = dest / ".tmp-0123456789ab.gz.part", dest / ".tmp-ba9876543210.gz.part"
+    others = [dest / "notes.part", dest / ".tmp-0123456789ab.json"]     # not a download's
+    for f in (old, fresh, *others):
+        f.write_bytes(b"\x1f\x8b half a download")
+    day_ago = time.time() - mnist_module.STALE_PART_SECONDS - 60
+    for f in (old, *others):
+        os.utime(f, (day_ago, day_ago))
+    check_fake(load_mnist(dest), fake)
+    assert not old.exists() and fresh.exists() and all(f.exists() for f in others)
 
 
 def test_a_mirror_serving_uncompressed_bytes_gives_files_that_load(tmp_path, fake, server,

@@ -20,6 +20,7 @@ import errno
 import http.client
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import urlopen
@@ -45,6 +46,7 @@ MIRRORS = [
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ]
 TIMEOUT = 30  # seconds a network connect or read may take
+STALE_PART_SECONDS = 24 * 3600  # a download's temporary file untouched this long is left over
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +83,7 @@ def load_mnist(root=None, download=True):
         raise DataNotFoundError(_not_found_message(folder))
     if missing:
         _check_folder_writable(folder)
+        _remove_stale_parts(folder)
     for name in missing:
         _download(name, folder)
 
@@ -204,6 +207,19 @@ def _check_folder_writable(folder):
                                 "Download it into a folder you can write (set MINIDL_DATA, or "
                                 "give the scripts --data-dir), or put the files there:\n"
                                 + _not_found_message(folder)) from e
+
+
+def _remove_stale_parts(folder, age=STALE_PART_SECONDS):
+    """Remove the temporary files (.tmp-*.gz.part) of downloads that a killed process
+    left behind (Ctrl-C removes its own). A download in progress writes each MiB
+    as it arrives; one whose part has not changed for a day is not in progress."""
+    now = time.time()
+    for part in folder.glob(".tmp-*.gz.part"):
+        try:
+            if now - part.stat().st_mtime > age:
+                part.unlink()
+        except OSError:          # removed by another process meanwhile, or not ours
+            pass
 
 
 def _mirrors():
