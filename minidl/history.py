@@ -8,9 +8,9 @@ train_loss / train_acc (mean over the training batches since the previous
 record), test_loss / test_acc (None without eval data), lr, time (seconds).
 """
 import csv
-import json
 from dataclasses import asdict, dataclass, field
 
+from minidl import jsonfile
 from minidl.files import atomic_path
 
 RECORD_FIELDS = ["kind", "step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc",
@@ -64,13 +64,13 @@ class History:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def to_json(self, path):
-        with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as f:
-            f.write(json.dumps(self.to_dict(), indent=1))
+        """Strict JSON: a NaN or infinite loss is written as "NaN" or "Infinity"
+        (minidl/jsonfile.py), and read back as a float by from_json."""
+        jsonfile.write(path, self.to_dict())
 
     @classmethod
     def from_json(cls, path):
-        with open(path) as f:
-            return cls.from_dict(json.load(f))
+        return cls.from_dict(jsonfile.read(path))
 
     def to_csv(self, path, steps=False):
         """The records as a table; with steps=True, one row per step (step, loss, lr)."""

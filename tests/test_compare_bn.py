@@ -135,6 +135,27 @@ def test_replot_follows_the_runs_log_scale_and_can_write_elsewhere(out, compare_
     assert (run_dir / "loss_curves.png").read_bytes() == (out / "loss_curves.png").read_bytes()
 
 
+def test_replot_labels_the_percentiles_the_run_recorded(out, compare_bn, monkeypatch, tmp_path):
+    import figures                                   # compare_bn's own module, on its path
+    drawn, figure1 = [], figures.plot.figure1
+    monkeypatch.setattr(figures.plot, "figure1",
+                        lambda *a, **k: drawn.append(k["percentiles"]) or figure1(*a, **k))
+    forbid_training(compare_bn, monkeypatch)
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    acts = load(run_dir, "activations.json")
+    for key in acts:                                 # as a run with other percentiles records it
+        acts[key]["percentiles"] = [10, 50, 90]
+    (run_dir / "activations.json").write_text(json.dumps(acts))
+    compare_bn.main(["--replot", str(run_dir)])
+    for key in acts:                                 # as older runs wrote it: the default
+        del acts[key]["percentiles"]
+    (run_dir / "activations.json").write_text(json.dumps(acts))
+    compare_bn.main(["--replot", str(run_dir)])
+    assert drawn == [(10, 50, 90), (15, 50, 85)]
+    assert (run_dir / "activations.png").read_bytes() == (out / "activations.png").read_bytes()
+
+
 def test_replot_of_a_folder_with_a_comparison_and_a_sweep_redraws_both(out, compare_bn,
                                                                         monkeypatch, tmp_path):
     for f in out.glob("*.json"):

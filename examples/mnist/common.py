@@ -1,6 +1,5 @@
 """What the MNIST scripts share: finding the data, loaders, building the model, writing files."""
 import argparse
-import json
 import math
 import os
 import sys
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minidl import jsonfile
 from minidl.data import DataLoader, load_mnist, random_shift
 from minidl.data.mnist import files_folder
 from minidl.errors import MinidlError, SettingError
@@ -176,4 +176,4 @@ def write_text(path, text):
 
 
 def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=1) + "\n")
+    jsonfile.write(path, obj)    # strict JSON: NaN written as "NaN"

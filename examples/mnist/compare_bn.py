@@ -39,7 +39,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
@@ -47,12 +46,12 @@ import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
                     build, ensure_dir, first_samples, int_at_least, load_data, loaders, names,
                     positive_number, run_cli, write_json, write_text)
+from bookkeeping import LabelDigest, StepTimer, last_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, plot  # noqa: E402
-from minidl.callbacks import Callback, LayerInputRecorder  # noqa: E402
-from minidl.layers import ReLU, Sigmoid, Tanh  # noqa: E402
+from minidl.callbacks import LayerInputRecorder  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
 from minidl.train import Trainer  # noqa: E402
@@ -156,58 +155,6 @@ def parse_args(argv=None):
     return args
 
 
-# --- bookkeeping: same batches, same weights, step time ---------------------------
-class LabelDigest:
-    """Wraps a training loader and hashes the labels of every batch it yields,
-    in order, so two runs can prove they saw the same batches."""
-
-    def __init__(self, loader):
-        self.loader, self.sha, self.batches = loader, hashlib.sha256(), 0
-
-    def __iter__(self):
-        for xb, yb in self.loader:
-            self.sha.update(np.ascontiguousarray(yb).tobytes())
-            self.batches += 1
-            yield xb, yb
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __getattr__(self, name):         # epoch, state_dict(), ... of the loader
-        return getattr(self.loader, name)
-
-
-def weights_digest(model):
-    """A short hash of all weight matrices W (not biases, not BN's gamma/beta)."""
-    sha = hashlib.sha256()
-    for p in model.parameters():
-        if p.key == "W":
-            sha.update(p.value.tobytes())
-    return sha.hexdigest()[:16]
-
-
-class StepTimer(Callback):
-    """Median wall time of one training step (the median ignores the steps
-    that also ran an evaluation or a recording)."""
-
-    def on_train_begin(self, trainer):
-        self.last, self.gaps = time.perf_counter(), []
-
-    def on_step_end(self, trainer):
-        now = time.perf_counter()
-        self.gaps.append(now - self.last)
-        self.last = now
-
-    def median_ms(self):
-        return round(1000 * float(np.median(self.gaps)), 3) if self.gaps else None
-
-
-def last_activation(model):
-    """Index of the last hidden nonlinearity; its input is BN's output where BN is used."""
-    return max(i for i, layer in enumerate(model.layers)
-               if isinstance(layer, (ReLU, Sigmoid, Tanh)))
-
-
 # --- training ------------------------------------------------------------------------
 @dataclass
 class Run:
@@ -275,7 +222,8 @@ def compare(args, data, out):
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
     recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
     plots = write_plots(out, {key: run.history for key, run in runs.items()}, recorded,
-                        summary["settings"], args.log_scale, args.format, args.dpi)
+                        summary["settings"], args.log_scale, args.format, args.dpi,
+                        percentiles=runs["bn"].recorder.percentiles)
     for key, _ in NETS:
         s = summary[key]
         print(f"{plot.LABELS[key]:>10}: final test accuracy "
@@ -314,9 +262,10 @@ def replot(args):
     run, out = read_run(args.replot), ensure_dir(args.out or args.replot)
     plots = write_sweep_plot(out, run["sweep"], args.format, args.dpi) if "sweep" in run else []
     if "compare" in run:
-        histories, recorded, s = run["compare"]
+        histories, recorded, s, percentiles = run["compare"]
         log_scale = s.get("log_scale", False) if args.log_scale is None else args.log_scale
-        plots += write_plots(out, histories, recorded, s, log_scale, args.format, args.dpi)
+        plots += write_plots(out, histories, recorded, s, log_scale, args.format, args.dpi,
+                             percentiles)
     print(f"wrote {out}/: {names(plots)}")
 
 

@@ -13,7 +13,6 @@ loss and accuracy are the run's final ones; a train.py run that stopped early
 (Ctrl-C) is compared with its last evaluation.
 """
 import argparse
-import json
 import os
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
                     load_data, loader_of_test_set, names, run_cli, write_json)
-from minidl import checkpoint, plot
+from minidl import checkpoint, jsonfile, plot
 from minidl.errors import CheckpointError, DataNotFoundError, FormatError, SettingError
 from minidl.evaluation import evaluate, predict
 from minidl.losses import SoftmaxCrossEntropy
@@ -106,8 +105,7 @@ def compare_bn_run(folder, net):
                            "--net bn or --net plain")
     path = os.path.join(folder, "summary.json")
     try:
-        with open(path) as f:
-            summary = json.load(f)
+        summary = jsonfile.read(path)
         settings, own = summary["settings"], summary[net]
         model = build(settings["model"], net == "bn", settings["activation"],
                       settings["hidden"], settings["seed"], init=settings["init"])

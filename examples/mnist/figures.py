@@ -4,7 +4,7 @@ read and checked here before anything is drawn."""
 import json
 import os
 
-from minidl import plot
+from minidl import jsonfile, plot
 from minidl.errors import DataNotFoundError, FormatError
 from minidl.history import History
 
@@ -17,10 +17,12 @@ def unit_label(model, unit):
     return f"unit {unit} of the last hidden layer"
 
 
-def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), dpi=None):
+def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), dpi=None,
+                percentiles=(15, 50, 85)):
     """loss_curves, accuracy and activations (Figure 1) in each of `formats`.
-    histories: {"plain": History, "bn": History}; recorded: {key: (steps, values)};
-    s: the run's settings (summary.json's "settings")."""
+    histories: {"plain": History, "bn": History}; recorded: {key: (steps, values)},
+    the values' columns being the `percentiles`; s: the run's settings (summary.json's
+    "settings")."""
     title = plot.setting(s["model"], s["activation"], s["batch_size"], s["lr"])
     window = max(1, min(100, s["steps"] // 20))
     written = plot.save(plot.loss_curves(histories, title=title, log_scale=log_scale,
@@ -30,7 +32,7 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), 
                          os.path.join(out, "accuracy"), formats, dpi)
     fig = plot.figure1(histories, recorded, title=title,
                        unit_label=unit_label(s["model"], s["unit"]),
-                       quantity=f"input to the {s['activation']}")
+                       quantity=f"input to the {s['activation']}", percentiles=percentiles)
     return written + plot.save(fig, os.path.join(out, "activations"), formats, dpi)
 
 
@@ -47,8 +49,7 @@ def write_sweep_plot(out, sweep, formats=("png",), dpi=None):
 def read_json(folder, name, what):
     path = os.path.join(folder, name)
     try:
-        with open(path) as f:
-            return json.load(f)
+        return jsonfile.read(path)
     except FileNotFoundError:
         raise DataNotFoundError(f"--replot {folder}: no {name} there ({what}); give the "
                                 "--out folder of a finished compare_bn.py run") from None
@@ -66,7 +67,7 @@ def require(settings, keys, name):
 def read_run(folder):
     """What the plots of a finished run need, read from its folder and checked
     before anything is drawn: {"sweep": lr_sweep.json} and/or {"compare":
-    (histories, recorded, settings)}, whichever the folder holds."""
+    (histories, recorded, settings, percentiles)}, whichever the folder holds."""
     found = {}
     try:
         if os.path.exists(os.path.join(folder, "lr_sweep.json")):
@@ -78,11 +79,12 @@ def read_run(folder):
             s = read_json(folder, "summary.json", "the run's settings")["settings"]
             require(s, ("model", "activation", "batch_size", "lr", "steps", "unit"), "summary.json")
             recorded = read_json(folder, "activations.json", "the recorded percentiles")
+            percentiles = recorded["bn"].get("percentiles", (15, 50, 85))   # older runs: these
             recorded = {key: (recorded[key]["steps"], recorded[key]["values"]) for key, _ in NETS}
             histories = {key: History.from_dict(read_json(folder, f"history_{key}.json",
                                                           "a history"))
                          for key, _ in NETS}
-            found["compare"] = (histories, recorded, s)
+            found["compare"] = (histories, recorded, s, tuple(percentiles))
     except (KeyError, TypeError, AttributeError) as e:
         raise FormatError(f"--replot: the files in {folder} lack what compare_bn.py writes "
                           f"({type(e).__name__}: {e})") from None

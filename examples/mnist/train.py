@@ -13,7 +13,6 @@ A finished run in --out is replaced by one with the same settings, but by one
 with other settings only with --overwrite.
 """
 import argparse
-import json
 import os
 import warnings
 
@@ -21,7 +20,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, check_
                     ensure_dir, int_at_least, load_data, loaders, names, positive_number,
                     run_cli)
 
-from minidl import plot
+from minidl import jsonfile, plot
 from minidl.callbacks import Callback
 from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError, CheckpointWarning, DivergenceError
@@ -178,8 +177,7 @@ def check_run_in_the_way(saved, args):
 def diverged(out):
     """Whether the history.json in out records a divergence (train.py writes it then)."""
     try:
-        with open(os.path.join(out, "history.json")) as f:
-            return bool(json.load(f).get("diverged"))
+        return bool(jsonfile.read(os.path.join(out, "history.json")).get("diverged"))
     except (OSError, ValueError, AttributeError):
         return False
 
