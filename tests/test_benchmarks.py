@@ -191,7 +191,19 @@ def test_layers_vs_torch_refuses_twins_that_do_different_work(monkeypatch):
             layers_vs_torch.compare("cnn", True, batch=2, number=1, rounds=1)
 
 
+def test_conv_parts_times_each_piece_of_both_paths(capsys):
+    """Tiny shapes: every piece runs, the two paths agree (checked inside), one JSON
+    line per piece."""
+    conv_parts = importlib.import_module("conv_parts")
+    conv_parts.main(["--batch", "2", "--channels", "3", "--filters", "4", "--size", "5",
+                     "--number", "1"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["piece"] for r in rows] == list(conv_parts.pieces(2, 3, 4, 5))
+    assert all(r["ms"] >= 0 for r in rows) and len(rows) == 9
+
+
 COUNT_OPTIONS = [("layers_vs_torch", o) for o in ("--number", "--rounds", "--batch")] + \
+    [("conv_parts", o) for o in ("--batch", "--channels", "--filters", "--size", "--number")] + \
     [("bench_epoch", o) for o in ("--batch", "--epochs", "--samples")] + \
     [("profile_layers", o) for o in ("--batch", "--steps")] + \
     [("ab_steps", o) for o in ("--batch", "--steps")]

@@ -1,0 +1,81 @@
+"""Each piece of a Conv2D training step timed alone, for both im2col paths.
+
+    python benchmarks/conv_parts.py                       # the CNN's second convolution
+    python benchmarks/conv_parts.py --channels 1 --filters 16 --size 28
+
+Times, with the layer's own functions and the shapes of a training step,
+min(timeit.repeat(...)) of: the general path's padded copy + im2col and
+col2im + cropping of the padding (conv.py), the "same" path's im2col_same and
+col2im_same (im2col_same.py), and the pieces both share: the three matrix
+products and the two transposes to and from NCHW. Alone means warm caches: in
+a training step every piece takes longer (profile_layers.py shows the
+layers). Prints one JSON line per piece, in milliseconds, and checks that the
+two paths give the same columns and the same gradient.
+"""
+import argparse
+import json
+import timeit
+
+import numpy as np
+from bench_epoch import positive
+
+from minidl.layers.conv import col2im, im2col
+from minidl.layers.im2col_same import col2im_same, im2col_same
+
+
+def pieces(n, c, f, size, k=3):
+    """{name: function} of one stride-1 'same' convolution's pieces, on random data."""
+    rng = np.random.default_rng(0)
+    p, hw = (k - 1) // 2, size * size
+    x = rng.standard_normal((n, c, size, size), dtype=np.float32)
+    w = rng.standard_normal((f, c * k * k), dtype=np.float32)
+    dy = rng.standard_normal((n, f, size, size), dtype=np.float32)
+    xp = np.zeros((n, c, size + 2 * p, size + 2 * p), np.float32)
+    cols_buf, dx_buf = np.empty(c * k * k * n * hw, np.float32), np.empty(xp.size, np.float32)
+    cols = im2col_same(x, k).transpose(1, 0, 2).reshape(c * k * k, -1)   # (K, N*P)
+    dy_t = np.ascontiguousarray(dy.reshape(n, f, hw).transpose(1, 0, 2)).reshape(f, -1)
+    y = w @ cols
+    dcols = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)             # (N, K, P)
+    scratch = dcols.copy()
+
+    def padded_im2col():
+        xp[:, :, p:p + size, p:p + size] = x
+        return im2col(xp, k, k, 1, size, size, out=cols_buf)
+
+    def col2im_cropped():
+        dxp = col2im(dcols, xp.shape, k, k, 1, size, size, out=dx_buf)
+        return dxp[:, :, p:p + size, p:p + size].copy()
+
+    assert np.array_equal(padded_im2col(), im2col_same(x, k))
+    # col2im_same zeroes the padding's entries of its input: the same work every call
+    assert np.array_equal(col2im_cropped(), col2im_same(scratch, x.shape, k))
+    return {
+        "general: pad + im2col": padded_im2col,
+        "same: im2col_same": lambda: im2col_same(x, k, out=cols_buf),
+        "product W @ cols (forward)": lambda: w @ cols,
+        "(F, N*P) -> NCHW": lambda: np.ascontiguousarray(
+            y.reshape(f, n, size, size).transpose(1, 0, 2, 3)),
+        "dy NCHW -> (F, N*P)": lambda: np.ascontiguousarray(
+            dy.reshape(n, f, hw).transpose(1, 0, 2)),
+        "product dy @ cols.T (dW)": lambda: dy_t @ cols.T,
+        "product W.T @ dy (dcols)": lambda: w.T @ dy_t,
+        "general: col2im + crop": col2im_cropped,
+        "same: col2im_same": lambda: col2im_same(scratch, x.shape, k),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=positive, default=64)
+    ap.add_argument("--channels", type=positive, default=16, help="input channels")
+    ap.add_argument("--filters", type=positive, default=32, help="output channels")
+    ap.add_argument("--size", type=positive, default=14, help="image height = width")
+    ap.add_argument("--number", type=positive, default=50, help="calls per repeat")
+    args = ap.parse_args(argv)
+    for name, fn in pieces(args.batch, args.channels, args.filters, args.size).items():
+        ms = min(timeit.repeat(fn, number=args.number, repeat=7)) / args.number * 1e3
+        print(json.dumps({"piece": name, "ms": round(ms, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
