@@ -8,6 +8,7 @@ import io
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from conftest import mnist_root
 from minidl.data import MNIST_FILES, load_mnist, md5_decompressed, read_idx
 from minidl.data import mnist as mnist_module
 from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError
+from minidl.files import _new_file
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
          np.float32: 0x0D, np.float64: 0x0E}
@@ -377,7 +379,8 @@ def test_parts_a_killed_download_left_are_removed_and_nothing_else(tmp_path, fak
     monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/good/"])
     dest = tmp_path / "m"
     dest.mkdir()
-    old, fresh = dest / ".tmp-0123456789ab.gz.part", dest / ".tmp-ba9876543210.gz.part"
+    # named by the code that names a download's temporary file (files.atomic_path)
+    old, fresh = (Path(_new_file(str(dest), mnist_module.PART_SUFFIX)) for _ in range(2))
     others = [dest / "notes.part", dest / ".tmp-0123456789ab.json"]     # not a download's
     for f in (old, fresh, *others):
         f.write_bytes(b"\x1f\x8b half a download")
@@ -386,6 +389,22 @@ def test_parts_a_killed_download_left_are_removed_and_nothing_else(tmp_path, fak
         os.utime(f, (day_ago, day_ago))
     check_fake(load_mnist(dest), fake)
     assert not old.exists() and fresh.exists() and all(f.exists() for f in others)
+
+
+def test_a_download_in_progress_has_the_name_the_clean_up_looks_for(tmp_path, monkeypatch):
+    dest, during = tmp_path / "m", []
+
+    class Response(io.BytesIO):
+        headers = {}
+
+        def read(self, n=-1):
+            during.extend(dest.glob(f".tmp-*{mnist_module.PART_SUFFIX}"))
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnist_module, "urlopen", lambda url, timeout: Response())
+    with pytest.raises(KeyboardInterrupt):
+        load_mnist(dest)
+    assert len(during) == 1 and list(dest.iterdir()) == []
 
 
 def test_a_mirror_serving_uncompressed_bytes_gives_files_that_load(tmp_path, fake, server,

@@ -46,6 +46,7 @@ MIRRORS = [
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ]
 TIMEOUT = 30  # seconds a network connect or read may take
+PART_SUFFIX = ".gz.part"        # a download's temporary file: .tmp-<random>.gz.part
 STALE_PART_SECONDS = 24 * 3600  # a download's temporary file untouched this long is left over
 
 
@@ -214,7 +215,7 @@ def _remove_stale_parts(folder, age=STALE_PART_SECONDS):
     left behind (Ctrl-C removes its own). A download in progress writes each MiB
     as it arrives; one whose part has not changed for a day is not in progress."""
     now = time.time()
-    for part in folder.glob(".tmp-*.gz.part"):
+    for part in folder.glob(f".tmp-*{PART_SUFFIX}"):
         try:
             if now - part.stat().st_mtime > age:
                 part.unlink()
@@ -251,7 +252,7 @@ def _fetch(url, dest, expected_md5):
     """Download url into a temporary file next to dest, check its MD5, then
     rename it to dest. On any failure (Ctrl-C too) the temporary file is removed
     (files.atomic_path)."""
-    with atomic_path(dest, suffix=".part") as tmp:
+    with atomic_path(dest, suffix=PART_SUFFIX) as tmp:
         with open(tmp, "wb") as out, urlopen(url, timeout=TIMEOUT) as response:
             first = response.read(2)                 # gzip (1f 8b) or IDX (00 00)?
             if not first:
