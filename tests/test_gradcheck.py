@@ -253,6 +253,29 @@ def test_an_input_kept_in_training_mode_only_is_not_taken_for_a_weight():
                              x).values()) < 1e-6
 
 
+class LastBatchCenter(Layer):
+    """y = x - mean of the last training batch, kept outside state(): a BatchNorm whose
+    author forgot the momentum. The value comes back when x comes back, as a cache
+    would; but the eval forward reads it."""
+
+    def forward(self, x):
+        if self.training:
+            self.mean = x.mean(axis=0)
+            return x - self.mean
+        return x - getattr(self, "mean", 0.0)
+
+    def backward(self, dy):
+        return dy - dy.mean(axis=0) if self.training else dy
+
+
+def test_a_statistic_of_the_last_batch_is_named_though_it_follows_the_input():
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    layer = LastBatchCenter()
+    layer.forward(x)
+    with pytest.warns(UserWarning, match=r"LastBatchCenter\(\)\.mean: float arrays"):
+        gradcheck(layer.eval(), x)
+
+
 class RunningMean(Layer):
     """y = x - mean, with a running mean kept outside state(): no checkpoint saves it."""
 
