@@ -3,6 +3,7 @@ and direct NumPy), including the cases the fast paths special-case."""
 import numpy as np
 import pytest
 
+from minidl.errors import SettingError
 from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, MaxPool2D
 from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
@@ -95,6 +96,16 @@ def test_col2im_same_is_col2im_cropped_to_the_same_bits(shape, dtype):
         np.testing.assert_array_equal(got, expected)     # same order of additions: same bits
 
 
+def test_the_same_path_refuses_an_even_kernel():
+    """An even k has no centred 'same' padding: it used to give columns as for padding
+    k // 2 on one side and k // 2 - 1 on the other, without a word."""
+    x = rng.standard_normal((1, 2, 5, 5))
+    with pytest.raises(SettingError, match="kernel size 4 is even"):
+        im2col_same(x, 4)
+    with pytest.raises(SettingError, match="kernel size 2 is even"):
+        col2im_same(rng.standard_normal((1, 8, 25)), x.shape, 2)
+
+
 @pytest.mark.parametrize("k,s,p,same", [(3, 1, 1, True), (5, 1, 2, True), (1, 1, 0, True),
                                         (3, 2, 1, False), (3, 1, 0, False), (3, 1, 2, False),
                                         ((3, 5), 1, 1, False), (2, 1, 0, False)])
@@ -117,6 +128,40 @@ def test_conv_twice_in_a_row_with_reused_buffers(cfg):
                                    rtol=1e-10, atol=1e-12)
         dx = conv.backward(np.ones((n, f) + conv.output_hw(h, w)))
         assert dx.shape == x.shape and dx.flags.c_contiguous
+
+
+class GarbageNumpy:
+    """numpy, but np.empty gives NaN where fresh memory often happens to be zeros."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(3, 4, 3, stride=2, padding=1, rng=0, dtype=np.float64), (2, 3, 7, 5)),
+    (lambda: Conv2D(2, 3, 5, padding=1, rng=0, dtype=np.float64), (2, 2, 6, 7)),
+    (lambda: Conv2D(2, 3, 3, padding=1, rng=0, dtype=np.float64), (2, 2, 6, 7)),   # same path
+    (lambda: MaxPool2D(2), (2, 3, 6, 4)), (lambda: MaxPool2D(3, stride=2), (2, 3, 7, 7)),
+    (lambda: BatchNorm(3, dtype=np.float64), (4, 3, 5, 2)),
+    (lambda: BatchNorm(3, dtype=np.float64), (5, 3))])
+def test_scratch_buffers_may_hold_garbage(make, shape, monkeypatch):
+    """Layer._buffer's np.empty gives whatever memory held before: a layer must write
+    every entry of a scratch buffer it reads, or ask for zeros (Conv2D's padding)."""
+    import minidl.layers.base as base
+    x, fresh, dirty = rng.standard_normal(shape), make(), make()
+    monkeypatch.setattr(base, "np", GarbageNumpy())
+    y = dirty.forward(x)
+    dy = rng.standard_normal(y.shape)
+    dx = dirty.backward(dy)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(y, fresh.forward(x))
+    np.testing.assert_array_equal(dx, fresh.backward(dy))
+    for name in fresh.grads:
+        np.testing.assert_array_equal(dirty.grads[name], fresh.grads[name])
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 9)])
