@@ -35,8 +35,8 @@ def pieces(n, c, f, size, k=3):
     cols = im2col_same(x, k).transpose(1, 0, 2).reshape(c * k * k, -1)   # (K, N*P)
     dy_t = np.ascontiguousarray(dy.reshape(n, f, hw).transpose(1, 0, 2)).reshape(f, -1)
     y = w @ cols
-    dcols = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)             # (N, K, P)
-    scratch = dcols.copy()
+    dcols = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)   # (N, K, P), as the layer has it
+    scratch = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)  # the same, for col2im_same
 
     def padded_im2col():
         xp[:, :, p:p + size, p:p + size] = x
@@ -46,9 +46,11 @@ def pieces(n, c, f, size, k=3):
         dxp = col2im(dcols, xp.shape, k, k, 1, size, size, out=dx_buf)
         return dxp[:, :, p:p + size, p:p + size].copy()
 
-    assert np.array_equal(padded_im2col(), im2col_same(x, k))
+    if not np.array_equal(padded_im2col(), im2col_same(x, k)):
+        raise SystemExit("conv_parts: im2col_same and im2col disagree")
     # col2im_same zeroes the padding's entries of its input: the same work every call
-    assert np.array_equal(col2im_cropped(), col2im_same(scratch, x.shape, k))
+    if not np.array_equal(col2im_cropped(), col2im_same(scratch, x.shape, k)):
+        raise SystemExit("conv_parts: col2im_same and col2im disagree")
     return {
         "general: pad + im2col": padded_im2col,
         "same: im2col_same": lambda: im2col_same(x, k, out=cols_buf),

@@ -11,10 +11,10 @@ that is q + d with d = (i - p)*W + (j - p): the same shift for every pixel.
 So each kernel offset is ONE copy of the flattened images shifted by d (rows
 of about H*W values), where conv.py's im2col copies Ho short rows of Wo
 values. The shift gets right every entry but those that read the padding:
-  * row r + i - p outside the image: q + d falls off the start or the end of
-    the flattened image; those entries are set to zero;
   * column c + j - p outside the image: the shift wraps onto the row above or
-    below. The |j - p| wrapped columns are set to zero after the copy.
+    below. The |j - p| wrapped columns are set to zero after the copy;
+  * row r + i - p outside the image (and the column inside): q + d falls off
+    the start or the end of the flattened image; those entries are set to zero.
 Kernel offset (1, 0) of a 3x3 kernel (padding 1) reads each pixel's left
 neighbour, d = -1:
 
@@ -24,6 +24,16 @@ neighbour, d = -1:
     g h i                                    f g h        0 g h
 """
 import numpy as np
+
+from minidl.errors import SettingError
+
+
+def _half(k):
+    """The padding p of a k x k kernel centred on each pixel: k = 2p + 1."""
+    if k % 2 == 0:
+        raise SettingError(f"im2col_same: kernel size {k} is even; 'same' padding needs an "
+                           "odd k = 2 * padding + 1")
+    return (k - 1) // 2
 
 
 def _inside(d, hw):
@@ -43,7 +53,7 @@ def im2col_same(x, k, out=None):
     out: optional scratch array of N*C*k*k*H*W elements to fill.
     """
     n, c, h, w = x.shape
-    p, hw = (k - 1) // 2, h * w
+    p, hw = _half(k), h * w
     mat = np.empty((c, k, k, n, hw), x.dtype) if out is None else out.reshape(c, k, k, n, hw)
     grid = mat.reshape(c, k, k, n, h, w)                   # the same memory, pixels as (r, c)
     flat = x.reshape(n, c, hw).transpose(1, 0, 2)          # view: (C, N, H*W)
@@ -65,8 +75,8 @@ def col2im_same(cols, x_shape, k):
     cols is used as scratch: its entries that read the padding are set to zero.
     """
     n, c, h, w = x_shape
-    p, hw = (k - 1) // 2, h * w
-    mat = cols.transpose(1, 0, 2).reshape(c, k, k, n, hw)  # a view when laid out by im2col_same
+    p, hw = _half(k), h * w
+    mat = cols.transpose(1, 0, 2).reshape(c, k, k, n, hw)  # a view: zeroed in place below
     grid = mat.reshape(c, k, k, n, h, w)
     dx = np.zeros(x_shape, cols.dtype)
     flat = dx.reshape(n, c, hw).transpose(1, 0, 2)         # view: (C, N, H*W)
