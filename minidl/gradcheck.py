@@ -95,8 +95,12 @@ def _read_in_eval(layer, x, i, name):
     part = getattr(probe, "layers", [probe])[i]
     before = np.array(probe.forward(x))
     value = getattr(part, name)
-    setattr(part, name, value + np.random.default_rng(1).standard_normal(value.shape) + 1)
-    return not np.array_equal(np.array(probe.forward(x)), before, equal_nan=True)
+    noise = np.random.default_rng(1).standard_normal(value.shape) + 1
+    setattr(part, name, (value + noise).astype(value.dtype))
+    try:
+        return not np.array_equal(np.array(probe.forward(x)), before, equal_nan=True)
+    except Exception:       # the forward failed on other values: it reads them
+        return True
 
 
 def _eval_copy(layer):

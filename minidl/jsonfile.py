@@ -18,8 +18,10 @@ _NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 def _named(v):
     """v with every non-finite float replaced by its name (lists and dicts walked)."""
-    if isinstance(v, float):              # np.float64 too; np.float32 is not a float
-        return v if math.isfinite(v) else "NaN" if v != v else "Infinity" if v > 0 else "-Infinity"
+    if isinstance(v, float) and math.isnan(v):      # np.float64 too (np.float32 is no float)
+        return "NaN"
+    if isinstance(v, float) and math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
     if isinstance(v, dict):
         return {k: _named(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
