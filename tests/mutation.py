@@ -160,6 +160,14 @@ def fails(root, test_files):
     return result.returncode == 1
 
 
+def _not_copied(folder, names):
+    """What the copy leaves out: git's data, runs, build and cache files, and virtual
+    environments (a venv made inside the repository, as the README's oldest-versions
+    check does, would be hundreds of MB)."""
+    skipped = shutil.ignore_patterns(".git", "runs", "*.egg-info", "__pycache__")(folder, names)
+    return skipped | {n for n in names if os.path.isfile(os.path.join(folder, n, "pyvenv.cfg"))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Mutation check of the test suite.")
     parser.add_argument("names", nargs="*", help="run only mutants whose name contains these")
@@ -172,8 +180,7 @@ def main(argv=None):
     survived = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"
-        shutil.copytree(REPO, root, ignore=shutil.ignore_patterns(".git", "runs", "*.egg-info",
-                                                                  "__pycache__"))
+        shutil.copytree(REPO, root, ignore=_not_copied)
         if fails(root, sorted({t for m in chosen for t in m[4]})):   # else all would be "caught"
             print("the tests fail without any mutant: fix them first")
             return 2

@@ -24,6 +24,15 @@ def test_each_mutant_still_applies(mutant, tmp_path):
     assert all((mutation.REPO / "tests" / t).is_file() for t in tests)
 
 
+def test_the_copy_leaves_out_virtual_environments_and_runs(tmp_path):
+    """A venv made inside the repository (README, oldest versions) was copied too."""
+    for folder in ("venv310", "minidl", "runs", ".git"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "venv310" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    names = ["venv310", "minidl", "runs", ".git", "README.md"]
+    assert mutation._not_copied(str(tmp_path), names) == {"venv310", "runs", ".git"}
+
+
 def test_mutant_names_are_unique():
     names = [m[0] for m in mutation.MUTANTS]
     assert len(set(names)) == len(names)
