@@ -36,7 +36,9 @@ def pieces(n, c, f, size, k=3):
     dy_t = np.ascontiguousarray(dy.reshape(n, f, hw).transpose(1, 0, 2)).reshape(f, -1)
     y = w @ cols
     dcols = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)   # (N, K, P), as the layer has it
-    scratch = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)  # the same, for col2im_same
+    # col2im_same zeroes entries of its input: its own copy, in the layer's memory layout
+    # (dcols.copy() would lay it out as (N, K, P) and time another access pattern)
+    scratch = (w.T @ dy_t).reshape(-1, n, hw).transpose(1, 0, 2)
 
     def padded_im2col():
         xp[:, :, p:p + size, p:p + size] = x

@@ -80,24 +80,28 @@ def _unregistered(layer, x):
     and a cache kept in training mode only is not read by the eval forward, so
     changing it does not change the output, while changing a weight does."""
     x = np.array(x, dtype=np.float64)
+    inputs = (x, -x, x + np.random.default_rng(0).standard_normal(x.shape))
     probe = _eval_copy(layer)
-    first = _plain_arrays(probe, x)
-    second = _plain_arrays(probe, x + np.random.default_rng(0).standard_normal(x.shape))
+    try:
+        first, second = _plain_arrays(probe, x), _plain_arrays(probe, inputs[2])
+    except Exception:       # an eval forward that needs a training forward first: no hint
+        return []
     parts = getattr(probe, "layers", [probe])
     return [f"{parts[i]!r}.{name}" for (i, name), v in first.items()
             if (i, name) in second and np.array_equal(second[(i, name)], v, equal_nan=True)
-            and _read_in_eval(layer, x, i, name)]
+            and any(_read_in_eval(layer, v, i, name) for v in inputs)]
 
 
 def _read_in_eval(layer, x, i, name):
-    """Whether the eval-mode output on x changes when array `name` of part i does."""
+    """Whether the eval-mode output on x changes when array `name` of part i does. (On
+    one x it may not: a PReLU's slope is not read where x > 0; hence several x.)"""
     probe = _eval_copy(layer)
     part = getattr(probe, "layers", [probe])[i]
-    before = np.array(probe.forward(x))
-    value = getattr(part, name)
-    noise = np.random.default_rng(1).standard_normal(value.shape) + 1
-    setattr(part, name, (value + noise).astype(value.dtype))
     try:
+        before = np.array(probe.forward(x))
+        value = getattr(part, name)
+        noise = np.random.default_rng(1).standard_normal(value.shape) + 1
+        setattr(part, name, (value + noise).astype(value.dtype))
         return not np.array_equal(np.array(probe.forward(x)), before, equal_nan=True)
     except Exception:       # the forward failed on other values: it reads them
         return True

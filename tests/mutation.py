@@ -88,6 +88,8 @@ MUTANTS = [
      ["test_gradcheck_layers.py"]),
     ("relu-gradient-at-zero", ACT, "        mask = x > 0\n", "        mask = x >= 0\n",
      ["test_model.py"]),
+    ("relu-zeros-not-zeroed", ACT, "x.dtype, zeros=True)", "x.dtype, zeros=False)",
+     ["test_fast_paths.py"]),
     ("relu-forward-in-place", ACT, "return np.maximum(x, zeros)",
      "return np.maximum(x, zeros, out=x)", ["test_aliasing.py"]),
     ("sigmoid-derivative-sign", ACT, "return dy * y * (1 - y)", "return dy * y * (1 + y)",
@@ -149,14 +151,18 @@ def apply(root, mutant):
     return text
 
 
-def fails(root, test_files):
-    """Run these test files in the copy: True if a test failed."""
+def fails(root, test_files, show=False):
+    """Run these test files in the copy: True if a test failed (with show=True, the
+    end of pytest's report is printed then)."""
     env = dict(os.environ, PYTHONPATH=str(root))         # the copy's minidl, not the installed one
+    env.pop("MINIDL_MUTATION", None)                     # no mutation check inside a mutant's run
     tests = [f"tests/{t}" for t in test_files]
     result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                              *tests], cwd=root, env=env, capture_output=True, text=True)
     if result.returncode not in (0, 1):                   # 1: tests failed; else pytest broke
         raise RuntimeError(f"pytest ended with code {result.returncode}:\n{result.stdout[-2000:]}")
+    if show and result.returncode == 1:
+        print(result.stdout[-3000:])
     return result.returncode == 1
 
 
@@ -181,8 +187,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"
         shutil.copytree(REPO, root, ignore=_not_copied)
-        if fails(root, sorted({t for m in chosen for t in m[4]})):   # else all would be "caught"
-            print("the tests fail without any mutant: fix them first")
+        if fails(root, sorted({t for m in chosen for t in m[4]}), show=True):   # else all
+            print("the tests fail without any mutant: fix them first")       # would be "caught"
             return 2
         for mutant in chosen:
             original = apply(root, mutant)

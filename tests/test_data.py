@@ -398,13 +398,17 @@ def test_a_download_in_progress_has_the_name_the_clean_up_looks_for(tmp_path, mo
         headers = {}
 
         def read(self, n=-1):
-            during.extend(dest.glob(f".tmp-*{mnist_module.PART_SUFFIX}"))
+            during.extend(p.name for p in dest.iterdir())
             raise KeyboardInterrupt
 
     monkeypatch.setattr(mnist_module, "urlopen", lambda url, timeout: Response())
     with pytest.raises(KeyboardInterrupt):
         load_mnist(dest)
     assert len(during) == 1 and list(dest.iterdir()) == []
+    left = dest / during[0]                     # as if a SIGKILL had left it, a day ago
+    left.write_bytes(b"\x1f\x8b")
+    mnist_module._remove_stale_parts(dest, age=-1)
+    assert not left.exists()
 
 
 def test_a_mirror_serving_uncompressed_bytes_gives_files_that_load(tmp_path, fake, server,

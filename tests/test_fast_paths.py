@@ -5,7 +5,7 @@ import pytest
 
 from minidl.errors import SettingError
 from minidl.gradcheck import gradcheck
-from minidl.layers import BatchNorm, Conv2D, MaxPool2D
+from minidl.layers import BatchNorm, Conv2D, MaxPool2D, ReLU
 from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
 from minidl.layers.conv import col2im, im2col
 from minidl.layers.im2col_same import col2im_same, im2col_same
@@ -147,7 +147,9 @@ class GarbageNumpy:
     (lambda: Conv2D(2, 3, 3, padding=1, rng=0, dtype=np.float64), (2, 2, 6, 7)),   # same path
     (lambda: MaxPool2D(2), (2, 3, 6, 4)), (lambda: MaxPool2D(3, stride=2), (2, 3, 7, 7)),
     (lambda: BatchNorm(3, dtype=np.float64), (4, 3, 5, 2)),
-    (lambda: BatchNorm(3, dtype=np.float64), (5, 3))])
+    (lambda: BatchNorm(3, dtype=np.float64), (5, 3)), (lambda: ReLU(), (2, 3, 4))],
+    ids=["conv-stride-2", "conv-5x5-padding-1", "conv-same", "pool-2", "pool-3-stride-2",
+         "bn-images", "bn-features", "relu"])
 def test_scratch_buffers_may_hold_garbage(make, shape, monkeypatch):
     """Layer._buffer's np.empty gives whatever memory held before: a layer must write
     every entry of a scratch buffer it reads, or ask for zeros (Conv2D's padding)."""

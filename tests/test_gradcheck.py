@@ -268,6 +268,49 @@ class LastBatchCenter(Layer):
         return dy - dy.mean(axis=0) if self.training else dy
 
 
+class UnregisteredSlope(Layer):
+    """A PReLU whose slope is kept outside params: on an x > 0 it is not read."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.alpha = np.full(n, 0.25)
+
+    def forward(self, x):
+        self.x = x
+        return np.where(x > 0, x, self.alpha * x)
+
+    def backward(self, dy):
+        return np.where(self.x > 0, dy, self.alpha * dy)
+
+
+def test_a_weight_this_x_does_not_reach_is_named_all_the_same():
+    """A first version looked whether changing the array changed the output on x
+    alone: a slope used only for negative inputs went unnamed for an x > 0."""
+    x = np.abs(np.random.default_rng(0).standard_normal((4, 3))) + 0.1
+    with pytest.warns(UserWarning, match=r"UnregisteredSlope\(\)\.alpha: float arrays"):
+        gradcheck(UnregisteredSlope(3), x)
+
+
+class MeanOfTraining(Layer):
+    """Its eval forward needs a training forward first: gradcheck's copy in eval mode
+    of a fresh layer cannot run."""
+
+    def forward(self, x):
+        if self.training:
+            self.mu = x.mean(axis=0)
+        return x - self.mu
+
+    def backward(self, dy):
+        return dy - dy.mean(axis=0)
+
+
+def test_a_layer_whose_eval_forward_cannot_run_yet_is_checked_without_the_hint():
+    """gradcheck crashed with an AttributeError after computing the check, in the
+    eval-mode forward it runs only to decide a warning."""
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    assert max(gradcheck(MeanOfTraining(), x).values()) < 1e-6
+
+
 def test_a_statistic_of_the_last_batch_is_named_though_it_follows_the_input():
     x = np.random.default_rng(0).standard_normal((6, 3))
     layer = LastBatchCenter()

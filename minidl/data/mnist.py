@@ -211,11 +211,11 @@ def _check_folder_writable(folder):
 
 
 def _remove_stale_parts(folder, age=STALE_PART_SECONDS):
-    """Remove the temporary files (.tmp-*.gz.part) of downloads that a killed process
+    """Remove the temporary files (.tmp-*.part) of downloads that a killed process
     left behind (Ctrl-C removes its own). A download in progress writes each MiB
     as it arrives; one whose part has not changed for a day is not in progress."""
     now = time.time()
-    for part in folder.glob(f".tmp-*{PART_SUFFIX}"):
+    for part in folder.glob(".tmp-*.part"):   # also .part, as downloads were named before
         try:
             if now - part.stat().st_mtime > age:
                 part.unlink()

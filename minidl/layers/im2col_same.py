@@ -31,8 +31,8 @@ from minidl.errors import SettingError
 def _half(k):
     """The padding p of a k x k kernel centred on each pixel: k = 2p + 1."""
     if k % 2 == 0:
-        raise SettingError(f"im2col_same: kernel size {k} is even; 'same' padding needs an "
-                           "odd k = 2 * padding + 1")
+        raise SettingError(f"im2col_same / col2im_same: kernel size {k} is even; 'same' "
+                           "padding needs an odd k = 2 * padding + 1")
     return (k - 1) // 2
 
 
