@@ -87,9 +87,9 @@ def _unregistered(layer, x):
     except Exception:       # an eval forward that needs a training forward first: no hint
         return []
     parts = getattr(probe, "layers", [probe])
-    return [f"{parts[i]!r}.{name}" for (i, name), v in first.items()
-            if (i, name) in second and np.array_equal(second[(i, name)], v, equal_nan=True)
-            and any(_read_in_eval(layer, v, i, name) for v in inputs)]
+    return [f"{parts[i]!r}.{name}" for (i, name), value in first.items()
+            if (i, name) in second and np.array_equal(second[(i, name)], value, equal_nan=True)
+            and any(_read_in_eval(layer, xi, i, name) for xi in inputs)]
 
 
 def _read_in_eval(layer, x, i, name):
