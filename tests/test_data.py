@@ -274,12 +274,13 @@ def test_a_complete_set_wins_mnist_folder_first(tmp_path, fake, complete,
 class Handler(http.server.BaseHTTPRequestHandler):
     """GET /good/<name> serves the file, /drop/<name> half of it, /cut/<name> half
     of it without a Content-Length, /raw/<name> its uncompressed bytes (as a
-    decompressing proxy would), /html/<name> an HTML page; anything else is 404."""
+    decompressing proxy would), /html/<name> an HTML page, /slow/<name> the file
+    in pieces of 8 bytes 0.05 s apart; anything else is 404."""
 
     def do_GET(self):
         mode, _, name = self.path.strip("/").partition("/")
         path = self.server.folder / name
-        if mode not in ("good", "drop", "cut", "raw", "html") or not path.is_file():
+        if mode not in ("good", "drop", "cut", "raw", "html", "slow") or not path.is_file():
             self.send_error(404)
             return
         data = path.read_bytes()
@@ -291,8 +292,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode != "cut":
             self.send_header("Content-Length", str(length if mode == "drop" else len(data)))
         self.end_headers()
-        self.wfile.write(data)
         self.close_connection = True
+        if mode != "slow":
+            self.wfile.write(data)
+            return
+        try:
+            for i in range(0, len(data), 8):    # each piece well within the read timeout
+                self.wfile.write(data[i:i + 8])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):   # the client gave up
+            pass
 
     def log_message(self, *args):
         pass
@@ -344,6 +354,20 @@ def test_dropped_connection_leaves_nothing(tmp_path, server, monkeypatch):
     with pytest.raises(DataNotFoundError):
         load_mnist(dest)
     assert list(dest.iterdir()) == []
+
+
+def test_a_trickling_mirror_is_given_up_after_the_deadline(tmp_path, fake, server,
+                                                           monkeypatch):
+    """Each piece arrives within the read timeout, so only the deadline ends it;
+    then the next mirror is tried, and nothing of the slow one is left."""
+    monkeypatch.setattr(mnist_module, "DEADLINE", 0.3)
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/slow/"])
+    dest = tmp_path / "m"
+    with pytest.raises(DataNotFoundError, match=r"too slow: \d+ of \d+ bytes after 0.3 s"):
+        load_mnist(dest)
+    assert list(dest.iterdir()) == []
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/slow/", server + "/good/"])
+    check_fake(load_mnist(dest), fake)
 
 
 def test_no_network(tmp_path, monkeypatch):

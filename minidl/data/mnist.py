@@ -13,7 +13,8 @@ itself if the files are there: see files_folder), else ~/.cache/minidl/mnist.
 Missing files are downloaded (if download=True) from $MINIDL_MNIST_MIRROR (a
 URL prefix, if set) and then the MIRRORS in turn, each into a temporary file
 that is verified and only then renamed to its final name: an interrupted
-download leaves nothing behind.
+download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
+(DEADLINE per file) counts as failed.
 """
 
 import errno
@@ -46,6 +47,8 @@ MIRRORS = [
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 ]
 TIMEOUT = 30  # seconds a network connect or read may take
+DEADLINE = 15 * 60  # seconds one file may take from one mirror (a server trickling
+                    # a byte every few seconds never trips TIMEOUT); then the next
 PART_SUFFIX = ".gz.part"        # a download's temporary file: .tmp-<random>.gz.part
 STALE_PART_SECONDS = 24 * 3600  # a download's temporary file untouched this long is left over
 
@@ -264,13 +267,16 @@ def _fetch(url, dest, expected_md5):
             out.write(first)
             length = response.headers.get("Content-Length")
             total = int(length) if length else None
-            received = len(first)
+            received, deadline = len(first), time.monotonic() + DEADLINE
             with tqdm(total=total, initial=received, unit="B", unit_scale=True,
                       desc=dest.name, leave=False) as bar:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read1(CHUNK):   # what has arrived, up to CHUNK
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    if time.monotonic() > deadline:
+                        raise OSError(f"too slow: {received} of {total or 'unknown'} bytes "
+                                      f"after {DEADLINE} s; given up")
             if total is not None and received != total:
                 raise OSError(f"connection closed after {received} of {total} bytes")
         try:
