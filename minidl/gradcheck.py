@@ -128,6 +128,49 @@ def _plain_arrays(probe, x):
     return found
 
 
+def _all_ones(layer):
+    """Names of the parameters, and in eval mode statistics, whose entries are all 1."""
+    found = []
+    parts = getattr(layer, "layers", [layer])
+    for i, part in enumerate(parts):
+        arrays = {**part.params, **({} if part.training else part.state())}
+        prefix = f"{i}." if isinstance(layer, Sequential) else ""    # as parameters() names
+        found += [prefix + name for name, v in arrays.items()
+                  if np.asarray(v).dtype.kind == "f" and np.asarray(v).size
+                  and np.all(np.asarray(v) == 1)]
+    return found
+
+
+def _two_per_feature(layer, x):
+    """The BatchNorm layers that get 2 values per feature in training mode."""
+    probe, h, found = copy.deepcopy(layer), np.array(x, np.float64), []
+    try:
+        for part in getattr(probe.astype(np.float64), "layers", [probe]):
+            if isinstance(part, BatchNorm) and part.training and h.size == 2 * part.num_features:
+                found.append(part)
+            h = part.forward(h)
+    except Exception:       # gradients() has run this forward already: say nothing more
+        pass
+    return found
+
+
+def _unchanged(array, given, message):
+    """BackwardError(message) unless array still equals its copy `given`."""
+    if not np.array_equal(array, given, equal_nan=True):
+        raise BackwardError(f"gradcheck: {message}")
+
+
+def _float64(layer, value, what):
+    """A float64 input must give a float64 output and dL/dx: a layer that computes
+    in float32 inside gets errors of 1e-2, as if its backward were wrong."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and dtype != np.float64:
+        raise ShapeError(f"gradcheck: {layer!r} returned {dtype} ({what}) for a float64 input: "
+                         f"an array or constant it creates is {dtype}, and finite differences "
+                         "need float64 throughout (in float32 they have 3 correct digits at "
+                         "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
+
+
 def _has_ties(x):
     """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
     return np.unique(x).size < x.size or not x.all()
@@ -181,7 +224,13 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
         raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
                          "values; finite differences need a finite input")
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
+    x_given = x.copy()                       # a layer must not write into what it is given
     y = layer.forward(x)
+    _unchanged(x, x_given, f"the forward of {layer!r} wrote into its input x (x *= ..., "
+               "out=x): the layer before may have kept that array for its own backward (as "
+               "Sigmoid keeps its output) and would compute a wrong gradient from it. Write "
+               "the result into a new array (docs/layers.md, trap 4)")
+    _float64(layer, y, "output")
     if not np.array_equal(layer.forward(x), y, equal_nan=True):
         raise SettingError(f"gradcheck: {layer!r} gave two different outputs for the same "
                            "input (a random mask, as in Dropout?). Finite differences need "
@@ -190,7 +239,8 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     if upstream is not None and np.shape(upstream) != y.shape:   # else it fails deep in backward
         raise ShapeError(f"gradcheck: upstream (dL/dy) has shape {np.shape(upstream)}, but the "
                          f"output has shape {y.shape}; they must match")
-    r = rng.standard_normal(y.shape) if upstream is None else np.asarray(upstream, np.float64)
+    r = rng.standard_normal(y.shape) if upstream is None else np.array(upstream, np.float64)
+    r_given = r.copy()
 
     def loss():
         return float(np.sum(layer.forward(x) * r))
@@ -199,6 +249,12 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     for p in params.values():   # NaN shows a backward that adds to a gradient or skips it
         p.grad[...] = np.nan
     dx = layer.backward(r)
+    _unchanged(r, r_given, f"the backward of {layer!r} wrote into dy, the gradient it was "
+               "given (dy *= ...): the caller may still need it. Compute dx into a new array "
+               "(dx = dy * ...)")
+    _unchanged(x, x_given, f"the backward of {layer!r} wrote into x, the input its forward "
+               "kept: in a model that array is the output of the layer before, which may "
+               "have kept it for its own backward. Work on a copy")
     kept = [name for name, p in params.items() if np.isnan(p.grad).any()]
     if kept:
         raise BackwardError(f"gradcheck: after backward, the gradient of {', '.join(kept)} "
@@ -210,6 +266,7 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")
+    _float64(layer, dx, "dL/dx")
     for name, grad in analytic.items():     # broadcasting would hide a wrong shape below
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
@@ -239,8 +296,25 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         warnings.warn(f"gradcheck: {', '.join(unregistered)}: float arrays that are not in "
                       "params, so neither gradcheck nor an optimizer (nor a checkpoint) sees "
                       "them. If they are learned, register each in __init__ with "
-                      "self._add_param(name, value) and use self.params[name]; if they are "
-                      "statistics to save (as BN's running mean), return them from state()")
+                      "self._add_param(name, value) and use self.params[name] (an attribute "
+                      "that only points at a params array is left behind by astype, which "
+                      "replaces that array); if they are statistics to save (as BN's running "
+                      "mean), return them from state()")
+    ones = _all_ones(layer)
+    if ones:
+        warnings.warn(f"gradcheck: {', '.join(ones)}: every entry is 1 (as a new BatchNorm's "
+                      "gamma, and its running_var in eval mode), and a backward that leaves "
+                      "out such a factor, or applies it twice, gives the same numbers: the "
+                      "check cannot see it. Give it other values before the check, e.g. "
+                      "bn.params['gamma'][...] = np.random.default_rng(0).uniform(0.5, 2, "
+                      "bn.num_features)")
+    for bn in _two_per_feature(layer, x):
+        warnings.warn(f"gradcheck: {bn!r} gets 2 values per feature in training mode: then "
+                      "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "
+                      "zero (unless two values nearly tie) and its error measures rounding, large "
+                      "even for a correct backward. "
+                      "Check with 4 or more values per feature (a larger batch; for images "
+                      "N*H*W counts)")
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:

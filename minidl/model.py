@@ -97,6 +97,8 @@ class Sequential:
             for layer in self.layers[:start]:
                 layer.forget()
             for i in reversed(range(start, len(self.layers))):
+                if self.layers[i].backward_count is None:   # put into self.layers after
+                    self.layers[i].backward_count = 0       # __init__: counted from now on
                 counted = self.layers[i].backward_count
                 dy = self.layers[i].backward(dy)
                 if self.layers[i].backward_count == counted:   # no _saved() in it: count here

@@ -217,6 +217,7 @@ def test_maxpool_forward_and_first_max_routing(k, s, shape, ties, dtype):
     (lambda: mlp(6, [5, 4], 3, batchnorm=True, seed=3), (5, 6)),
     (lambda: cnn(in_channels=2, num_classes=3, batchnorm=True, image_size=8, channels=(3, 4),
                  seed=0), (3, 2, 8, 8))])
+@pytest.mark.filterwarnings("ignore:.*every entry is 1")   # a new BN's gamma
 def test_skipping_the_input_gradient(make, shape):
     """input_grad=False: same parameter gradients, no dL/dx; gradcheck still checks x."""
     x = rng.standard_normal(shape).astype(np.float32)

@@ -11,7 +11,7 @@ import pytest
 from minidl import Sequential, SoftmaxCrossEntropy
 from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck, gradcheck_layers, gradients
-from minidl.layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Tanh
 from minidl.models import cnn
 
 KINK = r"x has repeated values or exact zeros: .* kinks .* gradcheck_layers\(model, x\)"
@@ -58,6 +58,9 @@ def test_the_suggested_noise_clears_the_kink_warning():
                                   (2, 1, 8, 8)),
 ])
 def test_a_correct_layer_on_a_random_input_gives_no_warning(layer, shape):
+    for bn in getattr(layer, "layers", []):       # gamma away from 1, else gradcheck warns
+        if isinstance(bn, BatchNorm):
+            bn.params["gamma"][:] = np.linspace(0.5, 2, bn.num_features)
     x = np.random.default_rng(0).standard_normal(shape)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -178,7 +181,7 @@ class Rescale(Layer):
 
     def __init__(self, n, how):
         super().__init__()
-        self._add_param("a", np.ones(n))
+        self._add_param("a", np.linspace(0.5, 2, n))    # not all ones: gradcheck would warn
         self.how = how
 
     def forward(self, x):
@@ -350,3 +353,122 @@ def test_statistics_outside_state_are_named_and_caches_are_not():
         gradcheck(RunningMean(3), x)
     with pytest.warns(UserWarning, match=r"Scale\(\)\.s, Scale\(\)\.s: float arrays"):
         gradcheck(Sequential(Scale(3), Scale(3)), x)     # two layers of one repr: both named
+
+
+class ForgetsGamma(BatchNorm):
+    """dx without its factor gamma: right only where gamma is 1."""
+
+    def backward(self, dy):
+        gamma = self.params["gamma"].copy()
+        self.params["gamma"][...] = 1
+        try:
+            return super().backward(dy)
+        finally:                                    # dgamma and dbeta do not use gamma
+            self.params["gamma"][...] = gamma
+
+
+def test_a_factor_of_one_is_named_as_hiding_bugs():
+    """A new BN's gamma is all ones, where a backward that forgets it is right: the
+    check passed such a bug with errors of 1e-10, silently."""
+    x = np.random.default_rng(1).standard_normal((7, 4))
+    with pytest.warns(UserWarning, match=r"gradcheck: gamma: every entry is 1 .* leaves out "
+                                         r"such a factor"):
+        assert max(gradcheck(ForgetsGamma(4), x).values()) < 1e-7      # the bug passes
+    bn = ForgetsGamma(4)
+    bn.params["gamma"][:] = np.random.default_rng(0).uniform(0.5, 2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                # no warning now
+        assert gradcheck(bn, x)["x"] > 1e-2                           # and it is caught
+    fresh = BatchNorm(4)
+    fresh.params["gamma"][:] = 2.0
+    with pytest.warns(UserWarning, match=r"gradcheck: running_var: every entry is 1"):
+        gradcheck(fresh.eval(), x)                                    # eval reads running_var
+    model = Sequential(Dense(4, 3, bias=False, rng=0), BatchNorm(3))
+    with pytest.warns(UserWarning, match=r"gradcheck: 1\.gamma: every entry"):
+        gradcheck(model, x)                                           # named as parameters()
+
+
+@pytest.mark.filterwarnings("ignore:.*every entry is 1")
+def test_two_values_per_feature_are_named_as_a_weak_check():
+    """With m = 2, x_hat is +-1 whatever x: a correct BN read 3e-3, with no hint why."""
+    x = 100 * np.random.default_rng(1).standard_normal((2, 3))
+    with pytest.warns(UserWarning, match=r"BatchNorm\(3, .*\) gets 2 values per feature in "
+                                         r"training mode: then x_hat is \+1 or -1"):
+        errors = gradcheck(BatchNorm(3), x)
+    assert errors["x"] > 1e-4                        # large, for a correct backward
+    model = Sequential(Dense(3, 3, bias=False, rng=0), BatchNorm(3))
+    with pytest.warns(UserWarning, match=r"gets 2 values per feature"):
+        gradcheck(model, x)
+    images = np.random.default_rng(1).standard_normal((2, 3, 2, 2))   # m = N*H*W = 8
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*values per feature")
+        gradcheck(BatchNorm(3), images)
+        gradcheck(BatchNorm(3).eval(), x)           # eval mode: the statistics are constants
+
+
+class InPlaceReLU(ReLU):
+    def forward(self, x):
+        self._save(x > 0)
+        return np.maximum(x, 0, out=x)              # writes into its input
+
+
+class InPlaceTanh(Tanh):
+    def backward(self, dy):
+        (y,) = self._saved()
+        dy *= 1 - y * y                             # writes into dy
+        return dy
+
+
+class CentringDense(Dense):
+    def forward(self, x):
+        self._save_x = x
+        return super().forward(x)
+
+    def backward(self, dy):
+        self._save_x -= self._save_x.mean(axis=0)   # writes into the input it kept
+        return super().backward(dy)
+
+
+@pytest.mark.parametrize("layer, says", [
+    (InPlaceReLU(), r"the forward of InPlaceReLU\(\) wrote into its input x .* Write the "
+                    r"result into a new array"),
+    (InPlaceTanh(), r"the backward of InPlaceTanh\(\) wrote into dy, the gradient it was "
+                    r"given"),
+    (CentringDense(3, 2, rng=0), r"the backward of CentringDense\(3, 2, bias=True\) wrote into "
+                                 r"x, the input its forward kept"),
+])
+def test_a_layer_that_writes_into_what_it_is_given_is_named(layer, says):
+    """Such layers got errors of 1e-1 to 1 (or, writing into a kept input, passed), as
+    the numeric side then starts from a changed x or dy; the caller's arrays are kept."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    x_given = x.copy()
+    upstream = np.random.default_rng(1).standard_normal((4, 2 if "Dense" in says else 3))
+    upstream_given = upstream.copy()
+    with pytest.raises(BackwardError, match=says):
+        gradcheck(layer, x, upstream=upstream)
+    np.testing.assert_array_equal(x, x_given)
+    np.testing.assert_array_equal(upstream, upstream_given)
+
+
+class Float32Inside(Tanh):
+    """Computes in a float32 buffer whatever the input's dtype."""
+
+    def forward(self, x):
+        y = self._buffer("y", x.shape, np.float32)
+        np.tanh(x, out=y, casting="same_kind")
+        self._save(y.copy())
+        return y.copy()
+
+
+class Float32Gradient(Tanh):
+    def backward(self, dy):
+        return super().backward(dy).astype(np.float32)
+
+
+@pytest.mark.parametrize("layer, what", [(Float32Inside(), "output"),
+                                         (Float32Gradient(), "dL/dx")])
+def test_a_layer_that_computes_in_float32_is_named(layer, what):
+    """It got an error of 1e-2 with no hint, as if its backward were wrong."""
+    with pytest.raises(ShapeError, match=rf"returned float32 \({what}\) for a float64 input: "
+                                         r"an array or constant it creates is float32"):
+        gradcheck(layer, np.random.default_rng(0).standard_normal((4, 3)))

@@ -744,6 +744,28 @@ def test_an_optimizer_of_a_model_built_before_warns_in_a_hand_written_loop():
             opt.step()
 
 
+def test_layers_put_into_model_layers_after_it_was_built_are_trained_and_counted():
+    """docs/exercises.md swaps its own BN class in with model.layers = [...]: the new
+    layers had no backward count, and backward crashed on None + 1."""
+    x, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    model = mlp(4, [3], 2, batchnorm=True, seed=0).astype(np.float64)
+    model.layers = [BatchNorm(3, dtype=np.float64) if isinstance(layer, BatchNorm) else layer
+                    for layer in model.layers]
+    opt, loss = SGD(model.parameters(), lr=0.1), SoftmaxCrossEntropy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no stale-gradient warning either
+        for step in range(3):
+            loss.forward(model.forward(x), y)
+            model.backward(loss.backward())
+            opt.step()
+    assert model.layers[1].backward_count == 3
+    assert not np.all(model.layers[1].params["gamma"] == 1)      # it was trained
+    model.layers[1].backward_count = None              # as if put in just now
+    model.forward(x)
+    model.backward(np.ones((8, 2)))
+    assert model.layers[1].backward_count == 1         # counted once, from now on
+
+
 def test_uint8_images_are_told_to_be_scaled_as_in_training():
     """The error said x.astype(np.float32), which skips the division by 255 and the
     standardization: a BN MLP so given its test images scored 73.8% instead of 90.7%."""

@@ -38,6 +38,11 @@ def test_mutant_names_are_unique():
     assert len(set(names)) == len(names)
 
 
+def test_the_docs_count_the_mutants_there_are():
+    text = (mutation.REPO / "docs" / "gradcheck.md").read_text()
+    assert f"`python tests/mutation.py` plants {len(mutation.MUTANTS)} such" in text
+
+
 @pytest.mark.skipif(os.environ.get("MINIDL_MUTATION") != "1",
                     reason="runs every mutant, about 2.5 minutes: set MINIDL_MUTATION=1 (CI "
                            "does), or run python tests/mutation.py")
