@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_layer, check_int,
-                           check_number)
+                           check_number, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer, skipped_init
 from minidl.losses import SoftmaxCrossEntropy
@@ -299,7 +299,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "self._add_param(name, value) and use self.params[name] (an attribute "
                       "that only points at a params array is left behind by astype, which "
                       "replaces that array); if they are statistics to save (as BN's running "
-                      "mean), return them from state()")
+                      "mean), return them from state()", stacklevel=user_stacklevel())
     ones = _all_ones(layer)
     if ones:
         warnings.warn(f"gradcheck: {', '.join(ones)}: every entry is 1 (as a new BatchNorm's "
@@ -307,20 +307,20 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "out such a factor, or applies it twice, gives the same numbers: the "
                       "check cannot see it. Give it other values before the check, e.g. "
                       "bn.params['gamma'][...] = np.random.default_rng(0).uniform(0.5, 2, "
-                      "bn.num_features)")
+                      "bn.num_features)", stacklevel=user_stacklevel())
     for bn in _two_per_feature(layer, x):
         warnings.warn(f"gradcheck: {bn!r} gets 2 values per feature in training mode: then "
                       "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "
                       "zero (unless two values nearly tie) and its error measures rounding, large "
                       "even for a correct backward. "
                       "Check with 4 or more values per feature (a larger batch; for images "
-                      "N*H*W counts)")
+                      "N*H*W counts)", stacklevel=user_stacklevel())
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
                           "this check cannot tell a right backward from a wrong one "
-                          "(use a random upstream gradient)")
+                          "(use a random upstream gradient)", stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
     worst = max(errors.values())
     if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
@@ -329,7 +329,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "errors even with a correct backward, as finite differences straddle the "
                       "kink. Check again on x plus small noise, "
                       "x + np.random.default_rng(0).normal(0, 0.1, x.shape), or check a model "
-                      "with gradcheck_layers(model, x), which adds noise per layer")
+                      "with gradcheck_layers(model, x), which adds noise per layer",
+                      stacklevel=user_stacklevel())
     return errors
 
 

@@ -372,8 +372,9 @@ def test_a_factor_of_one_is_named_as_hiding_bugs():
     check passed such a bug with errors of 1e-10, silently."""
     x = np.random.default_rng(1).standard_normal((7, 4))
     with pytest.warns(UserWarning, match=r"gradcheck: gamma: every entry is 1 .* leaves out "
-                                         r"such a factor"):
+                                         r"such a factor") as caught:
         assert max(gradcheck(ForgetsGamma(4), x).values()) < 1e-7      # the bug passes
+    assert caught[0].filename == __file__                             # the caller's line
     bn = ForgetsGamma(4)
     bn.params["gamma"][:] = np.random.default_rng(0).uniform(0.5, 2, 4)
     with warnings.catch_warnings():

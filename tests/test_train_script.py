@@ -248,6 +248,28 @@ def test_data_dir_takes_the_folder_that_holds_the_files(tmp_path):
     assert data_root(tmp_path) == tmp_path / "mnist"        # both: mnist/, as MINIDL_DATA does
 
 
+def test_without_data_dir_a_shared_copy_beside_the_repository_is_read(tmp_path, monkeypatch):
+    """The quick start's command found no data offline when MINIDL_DATA was not set,
+    though the files lay in ../shared/data/mnist (as on CI), where the tests found them."""
+    from minidl.data import MNIST_FILES
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import common
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(common, "SHARED_DATA", tmp_path)
+    monkeypatch.delenv("MINIDL_DATA", raising=False)
+    (tmp_path / "mnist").mkdir()
+    names = list(MNIST_FILES)
+    for name in names[:3]:
+        (tmp_path / "mnist" / f"{name}.gz").write_bytes(b"")
+    assert common.data_root(None) is None                   # not all there: load_mnist's default
+    (tmp_path / "mnist" / names[3]).write_bytes(b"")
+    assert common.data_root(None) == tmp_path / "mnist"
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "elsewhere"))
+    assert common.data_root(None) is None                   # MINIDL_DATA wins: load_mnist reads it
+
+
 def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
     """A run killed (SIGTERM, out of memory) after an epoch's checkpoint is neither
     interrupted nor diverged: a run with other settings must not replace it."""

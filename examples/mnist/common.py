@@ -9,7 +9,7 @@ import numpy as np
 
 from minidl import jsonfile
 from minidl.data import DataLoader, load_mnist, random_shift
-from minidl.data.mnist import files_folder
+from minidl.data.mnist import files_folder, has_all_files
 from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path
 from minidl.models import cnn, mlp
@@ -26,12 +26,20 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) if shown else action.help
 
 
+# A shared copy of the data beside the checkout, <repository>/../shared/data/mnist, as a
+# course server or a CI machine without internet may keep it
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
 def data_root(data_dir):
     """--data-dir may be the folder with the four files or one with an mnist/ subfolder,
     as $MINIDL_DATA may (minidl.data.mnist.files_folder picks the one with the files).
-    None: load_mnist's default ($MINIDL_DATA/mnist or ~/.cache)."""
+    None: $MINIDL_DATA if set, else SHARED_DATA/mnist if it holds the four files, else
+    load_mnist's default (~/.cache/minidl/mnist, downloading)."""
     if data_dir is None:
-        return None
+        shared = SHARED_DATA / "mnist"
+        use_shared = not os.environ.get("MINIDL_DATA") and has_all_files(shared)
+        return shared if use_shared else None
     folder = Path(data_dir).expanduser()
     return files_folder(folder, fallback=folder / "mnist" if (folder / "mnist").is_dir()
                         else folder)
@@ -41,7 +49,8 @@ def add_data_arguments(parser, train_subset=True):
     parser.add_argument("--data-dir", default=None,
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
                              "default $MINIDL_DATA/mnist (or $MINIDL_DATA if the files are "
-                             "there), else ~/.cache/minidl/mnist, downloading if missing")
+                             "there), else ../shared/data/mnist beside the repository if it "
+                             "holds them, else ~/.cache/minidl/mnist, downloading if missing")
     parser.add_argument("--no-download", action="store_true",
                         help="fail instead of downloading when the files are missing")
     if not train_subset:          # a script that trains nothing
