@@ -172,6 +172,8 @@ def test_replot_of_a_folder_with_a_comparison_and_a_sweep_redraws_both(out, comp
 
 def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_path):
     forbid_training(compare_bn, monkeypatch)
+    with pytest.raises(DataNotFoundError, match=r"--replot .*nowhere: no such folder"):
+        compare_bn.main(["--replot", str(tmp_path / "nowhere")])      # said "no summary.json"
     with pytest.raises(DataNotFoundError, match=r"no summary\.json there .*--out folder"):
         compare_bn.main(["--replot", str(tmp_path)])
     for name in ("summary.json", "activations.json", "history_plain.json"):
@@ -286,6 +288,26 @@ def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
         ("mlp", "sigmoid", [100, 100, 100], 60, 50_000)
     assert isinstance(args.init, float)
     assert compare_bn.parse_args(["--paper", "--steps", "10"]).steps == 10
+
+
+def test_a_record_interval_longer_than_the_run_is_refused_when_given(compare_bn, capsys):
+    """--paper --record-every 1000 --steps 300 recorded step 0 only: panels (b) and (c)
+    came out empty, with no word. The default (or the preset's) shrinks to the run."""
+    with pytest.raises(SystemExit):
+        compare_bn.parse_args(["--paper", "--record-every", "1000", "--steps", "300"])
+    assert ("--record-every 1000 with --steps 300 records the activations at step 0 only"
+            in capsys.readouterr().err)
+    assert compare_bn.parse_args(["--steps", "60"]).record_every == 60
+    assert compare_bn.parse_args(["--paper", "--steps", "150"]).record_every == 150
+    assert compare_bn.parse_args(["--paper", "--steps", "300"]).record_every == 200
+    assert compare_bn.parse_args(["--record-every", "60", "--steps", "60"]).record_every == 60
+
+
+def test_the_paper_preset_draws_the_loss_on_a_log_axis(compare_bn):
+    """50,000 steps of loss on a linear axis: all but the first 2,000 lay on the floor."""
+    assert compare_bn.parse_args(["--paper"]).log_scale is True
+    assert compare_bn.parse_args(["--paper", "--no-log-scale"]).log_scale is False
+    assert compare_bn.parse_args([]).log_scale is False
 
 
 def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
@@ -458,3 +480,11 @@ def test_evaluate_py_reads_either_net_of_a_comparison(out, net):
     both = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
                           text=True, env=env, cwd=REPO, timeout=300)
     assert both.returncode == 1 and "choose one with --net bn or --net plain" in both.stderr
+
+
+def test_missing_data_leaves_no_empty_output_folder(compare_bn, tmp_path):
+    """The folder was made before the data was read (train.py made it only after)."""
+    with pytest.raises(DataNotFoundError):
+        compare_bn.main(["--data-dir", str(tmp_path / "no-data"), "--no-download",
+                         "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()

@@ -44,8 +44,9 @@ def recorded():
 
 
 def line_colors(ax):
+    """The colours of the lines that show data (not a legend's empty key line)."""
     return {mcolors.to_hex(line.get_color()) for line in ax.get_lines()
-            if not line.get_label().startswith("chance")}
+            if not line.get_label().startswith("chance") and len(line.get_xdata())}
 
 
 def test_smooth_is_a_centred_mean_of_the_same_length():
@@ -314,14 +315,20 @@ def test_percentile_lines_are_labelled_with_the_percentiles_recorded(histories):
     the middle column bold as the median (the 90th of (10, 90)) and wrote "1th"."""
     steps, values = [0, 100, 200], [[-1.0, 0.0, 1.0]] * 3
 
-    def lines(ax):
-        return [(line.get_label(), line.get_linewidth()) for line in ax.get_lines()]
+    def lines(ax):    # (label, width) of each line; a label "_..." has no legend entry
+        return [(line.get_label() if not line.get_label().startswith("_") else None,
+                 line.get_linewidth()) for line in ax.get_lines()]
     fig = plot.activation_percentiles(steps, [[0.0, 1.0]] * 3, percentiles=(1, 90))
-    assert lines(fig.axes[0]) == [("1st percentile", 1), ("90th percentile", 1)]
+    assert lines(fig.axes[0]) == [("1st and 90th percentiles", 1), (None, 1)]
     fig = plot.figure1(histories, {"plain": (steps, values), "bn": (steps, values)},
                        percentiles=(5, 50, 95))
-    assert lines(fig.axes[1]) == [("5th percentile", 1), ("50th percentile", 2),
-                                  ("95th percentile", 1)]
+    assert lines(fig.axes[1]) == [("5th and 95th percentiles", 1),
+                                  ("50th percentile (median)", 2), (None, 1)]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == ["5th and 95th percentiles", "50th percentile (median)"]   # one entry each
+    fig = plot.activation_percentiles(steps, [[0.0] * 5] * 3, percentiles=(5, 25, 50, 75, 95))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "5th, 25th, 75th and 95th percentiles", "50th percentile (median)"]
     plt.close("all")
 
 
@@ -364,6 +371,9 @@ def test_confusion_colours_the_errors_and_labels_every_cell(tmp_path):
              for t in ax.texts}                            # (row, column): its text
     assert texts[(0, 0)] == "94.3%" and texts[(1, 1)] == "80.0%" and texts[(1, 2)] == "9"
     assert (2, 0) not in texts and (0, 2) not in texts     # zeros are left blank
+    colours = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_color()
+               for t in ax.texts}
+    assert colours[(1, 2)] == "white" and colours[(0, 1)] == "black"   # readable on dark red
     shown = ax.images[0].get_array()
     assert np.ma.is_masked(shown[0, 0]) and shown[1, 2] == 9 and ax.images[0].norm.vmax == 9
     assert_png(Path(plot.save(fig, tmp_path / "c")[0]))
@@ -397,3 +407,40 @@ def test_save_may_leave_the_figure_open_for_a_notebook(histories, tmp_path):
     plot.save(fig, tmp_path / "b.png")
     assert not plt.fignum_exists(fig.number)
     assert_png(tmp_path / "a.png") and assert_png(tmp_path / "b.png")
+
+
+def test_figure1s_accuracy_axis_ends_just_above_the_best_accuracy():
+    """It ran to 100.5% whatever the accuracies: in the paper run half of panel (a) was
+    empty above 98.2%, and the gap between the nets (97.6% and 98.1%) squeezed."""
+    hist = {"plain": fake_history(0.9, steps=2000), "bn": fake_history(0.97, steps=2000)}
+    best = max(max(h.column("test_acc")[1]) for h in hist.values()) * 100
+    top = plot.figure1(hist, recorded()).axes[0].get_ylim()[1]
+    assert best < top <= np.ceil(best) + 0.5
+    for h in hist.values():
+        for r in h.records:
+            r["test_acc"] = 1.0                                  # perfect: as before
+    assert plot.figure1(hist, recorded()).axes[0].get_ylim()[1] == 100.5
+    plt.close("all")
+
+
+def test_a_single_recording_is_drawn_as_a_dot_not_an_empty_panel():
+    fig = plot.activation_percentiles([0], [[-1.0, 0.0, 1.0]])
+    assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"o"}
+    fig = plot.loss_curves({"bn": fake_history(0.9, steps=1, eval_every=1)})   # a 1-step run
+    bold = next(line for line in fig.axes[0].get_lines() if "centred" in line.get_label())
+    assert bold.get_marker() == "o"
+    steps, values = recorded()["bn"]
+    fig = plot.activation_percentiles(steps, values)
+    assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"None"}
+    plt.close("all")
+
+
+def test_loss_curves_name_the_faint_lines_and_thin_out_the_test_markers():
+    """The faint per-step losses had no legend entry, and 100 test-loss markers of a long
+    run merged into a thick line."""
+    hist = {"plain": fake_history(0.9, steps=5000, eval_every=50)}
+    ax = plot.loss_curves(hist).axes[0]
+    assert "faint: each step's loss" in [t.get_text() for t in ax.get_legend().get_texts()]
+    test = next(line for line in ax.get_lines() if line.get_label().endswith("test loss"))
+    assert len(test.get_xdata()) == 100 and test.get_markevery() == 4      # 25 markers
+    plt.close("all")

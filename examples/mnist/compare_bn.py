@@ -44,8 +44,8 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
-                    build, ensure_dir, first_samples, int_at_least, load_data, loaders, names,
-                    positive_number, run_cli, write_json, write_text)
+                    build, check_out_dir, ensure_dir, first_samples, int_at_least, load_data,
+                    loaders, names, positive_number, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, last_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -57,7 +57,9 @@ from minidl.optim import SGD  # noqa: E402
 from minidl.train import Trainer  # noqa: E402
 
 PAPER = {"model": "mlp", "activation": "sigmoid", "hidden": [100, 100, 100], "init": 0.1,
-         "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200}
+         "batch_size": 60, "steps": 50_000, "lr": 1.0, "eval_every": 500, "record_every": 200,
+         "log_scale": True}     # 50,000 steps' losses span decades: linear, all but the
+                                # first 2,000 steps lie flat on the floor
 SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
              "tanh": [0.01, 0.03, 0.1, 0.3, 1, 3, 10],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
@@ -100,7 +102,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int_at_least(1), default=100,
                    help="test every this many steps")
     p.add_argument("--record-every", type=int_at_least(1), default=100,
-                   help="record the activation percentiles every this many steps")
+                   help="record the activation percentiles every this many steps (--steps "
+                        "if fewer)")
     p.add_argument("--unit", type=int, default=0,
                    help="which unit (MLP) or channel (CNN) of the last hidden layer to record")
     p.add_argument("--record-batch", type=int_at_least(1), default=1000,
@@ -114,7 +117,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None,
                    help="output folder (default runs/compare_bn; with --replot, its FOLDER)")
     p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
-                   help="log y axis for the loss plot (default: off; with --replot, as in the run)")
+                   help="log y axis for the loss plot (default: off, on with --paper; with "
+                        "--replot, as in the run)")
     p.add_argument("--paper", action="store_true", help="Ioffe & Szegedy 2015, Figure 1 preset")
     p.add_argument("--lr-sweep", action="store_true",
                    help="instead: final test accuracy against lr, --steps steps per run")
@@ -128,15 +132,16 @@ def parse_args(argv=None):
                         "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
                         "--dpi, --log-scale")
     args = p.parse_args(argv)
+    # parse again into a namespace holding a marker for every option: argparse only
+    # fills in defaults that are missing, so what is not the marker was given
+    unset = object()
+    parsed = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
+    given = {name for name, value in parsed.items() if value is not unset}
     if args.replot:   # options that would change what was trained cannot apply to a redraw
-        # parse again into a namespace holding a marker for every option: argparse only
-        # fills in defaults that are missing, so what is not the marker was given
-        unset = object()
-        parsed = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
-        given = [f"--{name.replace('_', '-')}" for name, value in parsed.items()
-                 if name not in REPLOT_TAKES and value is not unset]
-        if given:
-            p.error(f"--replot redraws a finished run: {', '.join(given)} cannot apply "
+        cannot = [f"--{name.replace('_', '-')}" for name in parsed
+                  if name in given and name not in REPLOT_TAKES]
+        if cannot:
+            p.error(f"--replot redraws a finished run: {', '.join(cannot)} cannot apply "
                     "(it takes --out, --format, --dpi and --log-scale)")
         return args
     if args.paper:                       # preset as defaults: explicit options still win
@@ -149,6 +154,12 @@ def parse_args(argv=None):
     units = args.hidden[-1] if args.model == "mlp" else CNN_CHANNELS[-1]
     if not 0 <= args.unit < units:
         p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
+    if args.record_every > args.steps and not args.lr_sweep:
+        if "record_every" in given:
+            p.error(f"--record-every {args.record_every} with --steps {args.steps} records "
+                    "the activations at step 0 only, and Figure 1 would show nothing of "
+                    f"training; give --record-every at most {args.steps}")
+        args.record_every = args.steps     # a short run: the default records at its end
     if args.model == "mlp" and args.batch_size < 2:
         p.error(f"--batch-size must be at least 2 with --model mlp, got {args.batch_size}: "
                 "BN needs two or more values per feature to estimate a variance")
@@ -274,8 +285,9 @@ def main(argv=None):
     if args.replot:
         replot(args)
         return 0
-    out = ensure_dir(args.out)
+    check_out_dir(args.out)             # a file in its place: said before the data is read
     data = load_data(args)              # once: every net of the run trains on it
+    out = ensure_dir(args.out)          # only now: missing data leaves no empty folder
     if args.lr_sweep:
         lr_sweep(args, data, out)
     else:

@@ -68,6 +68,9 @@ def read_run(folder):
     """What the plots of a finished run need, read from its folder and checked
     before anything is drawn: {"sweep": lr_sweep.json} and/or {"compare":
     (histories, recorded, settings, percentiles)}, whichever the folder holds."""
+    if not os.path.isdir(folder):
+        raise DataNotFoundError(f"--replot {folder}: no such folder; give the --out folder of "
+                                "a finished compare_bn.py run")
     found = {}
     try:
         if os.path.exists(os.path.join(folder, "lr_sweep.json")):

@@ -43,21 +43,28 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     _check_histories("plot.loss_curves", histories)
     smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
     with plt.rc_context(STYLE):
+        own = ax is None                       # a figure of its own: room below for the legend
         fig, ax = _axes(ax)
         for key, h in histories.items():
             color, label = COLORS.get(key), LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
-            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6)
-            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2,
+            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)  # all under
+            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3,  # the bold
+                    marker="o" if len(steps) == 1 else None,                   # one step: a dot
                     label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
-            if s:
-                ax.plot(s, v, "o--", color=color, ms=4, lw=1, label=f"{label}: test loss")
+            if s:        # every evaluation on the line, markers on at most about 25
+                ax.plot(s, v, "o--", color=color, ms=4, lw=1, markevery=max(1, len(s) // 25),
+                        zorder=4, label=f"{label}: test loss")
+        ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label="faint: each step's loss")
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
         if log_scale:
             ax.set_yscale("log")
-        ax.legend()
+        if own:          # below the axes: a long run's curves fill the whole plot area
+            ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(0, -0.14), frameon=False)
+        else:
+            ax.legend(fontsize=10)
     return fig
 
 
@@ -98,11 +105,17 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
                          f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
+        thin = [p for p in percentiles if p != 50]            # drawn alike: one legend entry
+        names = [_ordinal(p) for p in thin]
+        names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
         for j, p in enumerate(percentiles):
-            median = p == 50
-            ax.plot(steps, values[:, j], color=COLORS.get(key), lw=2 if median else 1,
-                    alpha=1 if median else 0.7,
-                    label=f"{_ordinal(p)} percentile")
+            if p == 50:
+                style, label = {"lw": 2}, "50th percentile (median)"
+            else:
+                style = {"lw": 1, "alpha": 0.7}
+                label = f"{names} percentile{'s' * (len(thin) > 1)}" if p == thin[0] else None
+            ax.plot(steps, values[:, j], color=COLORS.get(key), label=label,
+                    marker="o" if len(steps) == 1 else None, **style)   # one point: a dot
         if values.shape[1] >= 2:
             ax.fill_between(steps, values[:, 0], values[:, -1], color=COLORS.get(key),
                             alpha=0.1, lw=0)
@@ -111,7 +124,7 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
         if ylim:
             ax.set_ylim(*ylim)
         if legend:
-            ax.legend(loc="best", fontsize=9)
+            ax.legend(loc="best", fontsize=10)
     return fig
 
 
@@ -138,7 +151,10 @@ def _accuracy_ylim(histories):
         if s:
             late = [a for step, a in zip(s, v) if step >= 0.1 * s[-1]] or v
             lows.append(min(late) * 100)
-    return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), 100.5) if lows else None
+    highs = [max(h.column("test_acc")[1]) * 100 for h in histories.values()
+             if h.column("test_acc")[0]]
+    top = min(100.5, np.ceil(max(highs)) + 0.5) if highs else 100.5   # no empty band on top
+    return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), top) if lows else None
 
 
 def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
@@ -166,8 +182,8 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                               for a in h.column("test_acc")[1])
         if hidden:                                       # say so, rather than cut them off
             axes[0].text(0.01, 0.99, f"{hidden} early evaluation{'s' * (hidden > 1)} below "
-                         f"{ylim[0]:g}% not shown", transform=axes[0].transAxes, fontsize=8,
-                         alpha=0.7, va="top")     # top left: the curves rise from below
+                         f"{ylim[0]:g}% not shown", transform=axes[0].transAxes, fontsize=10,
+                         alpha=0.85, va="top")    # top left: the curves rise from below
         ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
@@ -175,7 +191,7 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                 if key == "bn" and len(steps) > 1 and steps[0] == 0:   # see the docstring
                     steps, values = steps[1:], values[1:]
                     ax.text(0.01, 0.01, "step 0 left out: BN had no population statistics yet",
-                            transform=ax.transAxes, fontsize=8, alpha=0.7)
+                            transform=ax.transAxes, fontsize=10, alpha=0.85)
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
                                        percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",

@@ -69,14 +69,16 @@ def confusion(counts, title="", ax=None):
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = _axes(ax, figsize=(7, 6))
         ax.set_facecolor("0.85")
-        shown = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, np.nanmax(errors, initial=0)))
+        top = max(1, np.nanmax(errors, initial=0))
+        shown = ax.imshow(errors, cmap="Reds", vmin=0, vmax=top)
         for i in range(n):
             for j in range(n):
                 if i == j and counts[i].sum():               # a class with no samples: blank
                     share = counts[i, i] / counts[i].sum()
                     ax.text(j, i, f"{100 * share:.1f}%", ha="center", va="center", fontsize=8)
-                elif counts[i, j]:
-                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8)
+                elif counts[i, j]:                           # white on the darkest reds
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if counts[i, j] > 0.6 * top else "black")
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
         ax.set(xlabel="predicted class", ylabel="true class",
