@@ -43,7 +43,9 @@ class LabelError(MinidlError, ValueError):
 
 
 class BackwardError(MinidlError, RuntimeError):
-    """backward() called without a matching forward() (or twice for one forward)."""
+    """backward() called without a matching forward() (or twice for one forward), or,
+    found by gradcheck, a layer that breaks the contract of forward and backward: a
+    gradient added to instead of set, an input or dy written into."""
 
 
 class IDXFormatError(MinidlError, ValueError):

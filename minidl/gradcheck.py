@@ -142,14 +142,19 @@ def _all_ones(layer):
 
 
 def _two_per_feature(layer, x):
-    """The BatchNorm layers that get 2 values per feature in training mode."""
-    probe, h, found = copy.deepcopy(layer), np.array(x, np.float64), []
+    """The BatchNorm layers that get 2 values per feature in training mode, named as
+    "layer i, BatchNorm(...)" in a Sequential: a forward through a float64 copy,
+    part by part, looking at each BN layer's input."""
+    probe = copy.deepcopy(layer)
+    probe.astype(np.float64)
+    h, found = np.array(x, np.float64), []
     try:
-        for part in getattr(probe.astype(np.float64), "layers", [probe]):
+        for i, part in enumerate(getattr(probe, "layers", [probe])):
             if isinstance(part, BatchNorm) and part.training and h.size == 2 * part.num_features:
-                found.append(part)
+                found.append(f"layer {i}, {part!r}" if isinstance(probe, Sequential)
+                             else repr(part))
             h = part.forward(h)
-    except Exception:       # gradients() has run this forward already: say nothing more
+    except Exception:       # a model this walk cannot run part by part: no hint, no crash
         pass
     return found
 
@@ -287,8 +292,13 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     found: same objects, parameters, dtype, BN running statistics and mode.
     gradients() gives the two gradients themselves.
     Warns when a gradient is zero on both sides (the check proves nothing),
-    when an error exceeds KINK_FROM on an x with ties (a kink, perhaps), and
-    when the layer keeps float arrays outside params (weights it never checks).
+    when an error exceeds KINK_FROM on an x with ties (a kink, perhaps), when
+    the layer keeps float arrays outside params (weights it never checks), when
+    every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
+    of 1 hides a backward that forgets it), and when a BatchNorm in training
+    mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
+    Raises BackwardError when the layer writes into x or dy, and ShapeError
+    when a float64 input gives a float32 output or dx.
     """
     analytic, numeric = gradients(layer, x, seed, eps, upstream)
     unregistered = _unregistered(layer, x)
@@ -309,12 +319,12 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "bn.params['gamma'][...] = np.random.default_rng(0).uniform(0.5, 2, "
                       "bn.num_features)", stacklevel=user_stacklevel())
     for bn in _two_per_feature(layer, x):
-        warnings.warn(f"gradcheck: {bn!r} gets 2 values per feature in training mode: then "
+        warnings.warn(f"gradcheck: {bn} gets 2 values per feature in training mode: then "
                       "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "
-                      "zero (unless two values nearly tie) and its error measures rounding, large "
-                      "even for a correct backward. "
-                      "Check with 4 or more values per feature (a larger batch; for images "
-                      "N*H*W counts)", stacklevel=user_stacklevel())
+                      "zero (unless two values nearly tie) and its error measures rounding: a "
+                      "correct backward may read 1e-3 or more. Check with 3 or more values "
+                      "per feature (a larger batch; for images N*H*W counts)",
+                      stacklevel=user_stacklevel())
     errors = {}
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:
@@ -357,10 +367,17 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
     errors = {}
     for i, layer in enumerate(model.layers):
         noisy = h + rng.normal(0, 0.1, h.shape)      # no ties, no input at a kink
-        try:
-            errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
-        except ShapeError as e:
-            raise at_layer(e, i) from None
+        with warnings.catch_warnings(record=True) as caught:   # said again below, with i
+            warnings.simplefilter("always")
+            try:
+                errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
+            except ShapeError as e:
+                raise at_layer(e, i) from None
+            except BackwardError as e:
+                raise BackwardError(f"layer {i} of the Sequential: {e}") from None
+        for w in caught:                                       # two BN layers warn alike
+            warnings.warn(f"layer {i} of the Sequential: {w.message}", w.category,
+                          stacklevel=user_stacklevel())
         h = layer.astype(np.float64).forward(h)     # the next layer's input
         layer.forget()
     return errors

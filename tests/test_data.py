@@ -313,7 +313,8 @@ def server(tmp_path, fake, monkeypatch):
     """A local HTTP server over a folder holding the fake .gz files; yields its URL."""
     write(tmp_path / "served", fake)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.folder = tmp_path / "served"
+    httpd.daemon_threads = False     # server_close() waits for each request's thread: a slow
+    httpd.folder = tmp_path / "served"   # reply's socket is closed before the test ends
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     monkeypatch.setattr(mnist_module, "TIMEOUT", 5)

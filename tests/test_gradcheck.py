@@ -387,6 +387,14 @@ def test_a_factor_of_one_is_named_as_hiding_bugs():
     model = Sequential(Dense(4, 3, bias=False, rng=0), BatchNorm(3))
     with pytest.warns(UserWarning, match=r"gradcheck: 1\.gamma: every entry"):
         gradcheck(model, x)                                           # named as parameters()
+    model = Sequential(Dense(4, 3, bias=False, rng=0), BatchNorm(3), BatchNorm(3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradcheck_layers(model, x)
+    said = [str(w.message) for w in caught if "every entry is 1" in str(w.message)]
+    start = "of the Sequential: gradcheck: gamma: every entry is 1"
+    assert [m.split(" ", 2)[:2] for m in said] == [["layer", "1"], ["layer", "2"]]
+    assert all(m.split(" ", 2)[2].startswith(start) for m in said)
 
 
 @pytest.mark.filterwarnings("ignore:.*every entry is 1")
@@ -398,7 +406,7 @@ def test_two_values_per_feature_are_named_as_a_weak_check():
         errors = gradcheck(BatchNorm(3), x)
     assert errors["x"] > 1e-4                        # large, for a correct backward
     model = Sequential(Dense(3, 3, bias=False, rng=0), BatchNorm(3))
-    with pytest.warns(UserWarning, match=r"gets 2 values per feature"):
+    with pytest.warns(UserWarning, match=r"gradcheck: layer 1, BatchNorm\(3, .*\) gets 2 values"):
         gradcheck(model, x)
     images = np.random.default_rng(1).standard_normal((2, 3, 2, 2))   # m = N*H*W = 8
     with warnings.catch_warnings():
@@ -449,6 +457,8 @@ def test_a_layer_that_writes_into_what_it_is_given_is_named(layer, says):
         gradcheck(layer, x, upstream=upstream)
     np.testing.assert_array_equal(x, x_given)
     np.testing.assert_array_equal(upstream, upstream_given)
+    with pytest.raises(BackwardError, match="layer 1 of the Sequential: gradcheck: the "):
+        gradcheck_layers(Sequential(Dense(3, 3, rng=1), layer), x)    # named by its index
 
 
 class Float32Inside(Tanh):

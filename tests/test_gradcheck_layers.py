@@ -92,7 +92,7 @@ def test_batchnorm_train(shape):
     if np.prod(shape) // shape[1] == 2:    # x_hat = +-1 whatever x: a weak check, named
         with pytest.warns(UserWarning, match="gets 2 values per feature"):
             errors = gradcheck(bn, np.random.default_rng(0).standard_normal(shape), seed=1)
-        assert max(errors.values()) < TOL
+        assert max(errors.values()) < 1e-5     # rounding decides: 1e-8 here, 5e-6 elsewhere
     else:
         check(bn, shape)
 
@@ -219,7 +219,7 @@ def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
     assert model.layers[0].params["W"].dtype == np.float32   # the model is left alone
 
 
-@pytest.mark.filterwarnings("ignore:gradcheck")     # the ReLU's dx is zero: all inputs < 0
+@pytest.mark.filterwarnings("ignore:.*zero on both sides")   # the ReLU's dx: all inputs < 0
 def test_gradcheck_layers_passes_a_pooling_whose_windows_all_tie():
     """After a ReLU of negative inputs every window is four zeros, like most of an
     MNIST image's background; noise of std 1e-3 still failed 1 window in 1,000."""

@@ -257,6 +257,7 @@ def test_without_data_dir_a_shared_copy_beside_the_repository_is_read(tmp_path, 
         import common
     finally:
         sys.path.pop(0)
+    assert common.SHARED_DATA == REPO.parent / "shared" / "data"      # beside the repository
     monkeypatch.setattr(common, "SHARED_DATA", tmp_path)
     monkeypatch.delenv("MINIDL_DATA", raising=False)
     (tmp_path / "mnist").mkdir()
@@ -266,6 +267,8 @@ def test_without_data_dir_a_shared_copy_beside_the_repository_is_read(tmp_path, 
     assert common.data_root(None) is None                   # not all there: load_mnist's default
     (tmp_path / "mnist" / names[3]).write_bytes(b"")
     assert common.data_root(None) == tmp_path / "mnist"
+    monkeypatch.setenv("MINIDL_DATA", "")
+    assert common.data_root(None) == tmp_path / "mnist"     # empty: unset, as for load_mnist
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "elsewhere"))
     assert common.data_root(None) is None                   # MINIDL_DATA wins: load_mnist reads it
 

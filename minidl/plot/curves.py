@@ -43,25 +43,30 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     _check_histories("plot.loss_curves", histories)
     smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
     with plt.rc_context(STYLE):
-        own = ax is None                       # a figure of its own: room below for the legend
-        fig, ax = _axes(ax)
+        own = ax is None
+        fig, ax = _axes(ax, figsize=(7, 6.3))
+        if own:          # the legend goes below the axes (a long run's curves fill them):
+            fig.subplots_adjust(bottom=0.33)       # the usual axes, with room under them
         for key, h in histories.items():
             color, label = COLORS.get(key), LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
-            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)  # all under
-            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3,  # the bold
-                    marker="o" if len(steps) == 1 else None,                   # one step: a dot
+            # zorder: every run's faint lines (1) under every run's bold ones (3)
+            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)
+            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3,
+                    marker="o" if len(steps) == 1 else None,       # a 1-step run: a dot
                     label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
-            if s:        # every evaluation on the line, markers on at most about 25
-                ax.plot(s, v, "o--", color=color, ms=4, lw=1, markevery=max(1, len(s) // 25),
+            if s:        # every evaluation on the line, markers on at most 25 of them
+                ax.plot(s, v, "o--", color=color, ms=4, lw=1, markevery=-(-len(s) // 25),
                         zorder=4, label=f"{label}: test loss")
-        ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label="faint: each step's loss")
+        faint = "faint: each step's loss"
+        if faint not in ax.get_legend_handles_labels()[1]:     # once, if drawn into ax again
+            ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label=faint)
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
         if log_scale:
             ax.set_yscale("log")
-        if own:          # below the axes: a long run's curves fill the whole plot area
+        if own:
             ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(0, -0.14), frameon=False)
         else:
             ax.legend(fontsize=10)
@@ -112,8 +117,9 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
             if p == 50:
                 style, label = {"lw": 2}, "50th percentile (median)"
             else:
-                style = {"lw": 1, "alpha": 0.7}
-                label = f"{names} percentile{'s' * (len(thin) > 1)}" if p == thin[0] else None
+                style, label = {"lw": 1, "alpha": 0.7}, None
+                if p == thin[0]:                             # the entry for all thin lines
+                    label = f"{names} percentiles" if len(thin) > 1 else f"{names} percentile"
             ax.plot(steps, values[:, j], color=COLORS.get(key), label=label,
                     marker="o" if len(steps) == 1 else None, **style)   # one point: a dot
         if values.shape[1] >= 2:
@@ -143,8 +149,9 @@ def _common_ylim(*arrays, margin=0.05):
 
 
 def _accuracy_ylim(histories):
-    """Lower limit that hides the first few evaluations' near-chance points (as
-    the paper's Figure 1(a) starts at 70%), but never hides a whole curve."""
+    """(bottom, top) of panel (a): a bottom that hides the first few evaluations'
+    near-chance points (as the paper's Figure 1(a) starts at 70%), but never a
+    whole curve; a top just above the best accuracy, not an empty band to 100%."""
     lows = []
     for h in histories.values():
         s, v = h.column("test_acc")
@@ -153,7 +160,7 @@ def _accuracy_ylim(histories):
             lows.append(min(late) * 100)
     highs = [max(h.column("test_acc")[1]) * 100 for h in histories.values()
              if h.column("test_acc")[0]]
-    top = min(100.5, np.ceil(max(highs)) + 0.5) if highs else 100.5   # no empty band on top
+    top = min(100.5, np.ceil(2 * max(highs)) / 2 + 0.25) if highs else 100.5   # just above
     return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), top) if lows else None
 
 
