@@ -1,6 +1,7 @@
 """read_idx, load_mnist (local files, downloads from a local HTTP server) and
 the real MNIST files."""
 
+import gc
 import gzip
 import hashlib
 import http.server
@@ -8,6 +9,7 @@ import io
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -338,6 +340,18 @@ def test_download_falls_back_to_next_mirror(tmp_path, fake, server, monkeypatch)
     monkeypatch.setattr(mnist_module, "MIRRORS",
                         [UNREACHABLE, server + "/missing/", server + "/good"])
     check_fake(load_mnist(tmp_path / "m"), fake)
+
+
+def test_a_mirror_that_answers_with_an_error_leaves_no_connection_open(tmp_path, fake, server,
+                                                                      monkeypatch):
+    """The 404 of a mirror carried its open reply, kept for the message: an unclosed
+    socket, which Python reported as a ResourceWarning (and pytest in CI)."""
+    monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/missing/", server + "/good/"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_fake(load_mnist(tmp_path / "m"), fake)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_download_checksum_mismatch_leaves_nothing(tmp_path, server, monkeypatch):

@@ -24,6 +24,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import numpy as np
@@ -247,6 +248,8 @@ def _download(name, folder):
             failures.append((url, e))
             error = ChecksumError
         except (OSError, http.client.HTTPException, ValueError) as e:
+            if isinstance(e, HTTPError):   # it holds the server's open reply: close it
+                e.close()
             failures.append((url, e))
     raise error(_not_found_message(folder, failures))
 
