@@ -107,10 +107,16 @@ def _read_in_eval(layer, x, i, name):
         return True
 
 
-def _eval_copy(layer):
-    """A float64 deep copy of layer, in eval mode."""
+def _float64_copy(layer):
+    """A deep copy of layer in float64: the caller's layer is never touched."""
     probe = copy.deepcopy(layer)
     probe.astype(np.float64)
+    return probe
+
+
+def _eval_copy(layer):
+    """A float64 deep copy of layer, in eval mode."""
+    probe = _float64_copy(layer)
     probe.eval()
     return probe
 
@@ -131,13 +137,13 @@ def _plain_arrays(probe, x):
 def _all_ones(layer):
     """Names of the parameters, and in eval mode statistics, whose entries are all 1."""
     found = []
-    parts = getattr(layer, "layers", [layer])
-    for i, part in enumerate(parts):
-        arrays = {**part.params, **({} if part.training else part.state())}
+    for i, part in enumerate(getattr(layer, "layers", [layer])):
         prefix = f"{i}." if isinstance(layer, Sequential) else ""    # as parameters() names
-        found += [prefix + name for name, v in arrays.items()
-                  if np.asarray(v).dtype.kind == "f" and np.asarray(v).size
-                  and np.all(np.asarray(v) == 1)]
+        arrays = {**part.params, **({} if part.training else part.state())}
+        for name, v in arrays.items():
+            v = np.asarray(v)                       # state() has num_batches, an int
+            if v.dtype.kind == "f" and v.size and np.all(v == 1):
+                found.append(prefix + name)
     return found
 
 
@@ -145,8 +151,7 @@ def _two_per_feature(layer, x):
     """The BatchNorm layers that get 2 values per feature in training mode, named as
     "layer i, BatchNorm(...)" in a Sequential: a forward through a float64 copy,
     part by part, looking at each BN layer's input."""
-    probe = copy.deepcopy(layer)
-    probe.astype(np.float64)
+    probe = _float64_copy(layer)
     h, found = np.array(x, np.float64), []
     try:
         for i, part in enumerate(getattr(probe, "layers", [probe])):
@@ -220,10 +225,9 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     _check_layer(layer)
     eps = check_number("gradcheck", "eps", eps, lambda v: v > 0, "a number > 0 (1e-6 works)")
     seed = check_int("gradcheck", "seed", seed, 0)
-    layer = copy.deepcopy(layer)     # work on a copy: the caller's layer is never touched
+    layer = _float64_copy(layer)
     for part in [layer] + list(getattr(layer, "layers", [])):
         part.input_grad = part.needs_input_grad = True    # we check dL/dx too
-    layer.astype(np.float64)
     x = np.array(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):    # every difference would be NaN, every error too
         raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
