@@ -13,6 +13,12 @@ Which of the two goes first alternates from step to step.
 Prints the median step of each, their ratio (new / base), the median of the
 step-by-step ratios, and each version's loss after the last step (equal
 unless the change alters the arithmetic).
+
+A third model, a second copy of the base (`minidl_control`), takes its turn
+too: identical code, so control / base would be 1.000 on a quiet machine.
+On this one it has come out as high as 1.11 (2026-11-27): two instances of
+the same model do not always run equally fast in one process. A new / base
+no further from 1 than control / base is not a result.
 """
 import argparse
 import importlib
@@ -32,28 +38,29 @@ from bench_epoch import DEFAULT_BATCHES, batches, make_data, positive, setup, tr
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_base(rev, into):
-    """minidl as of git revision `rev`, importable as `minidl_base`."""
+def load_base(rev, into, name="minidl_base"):
+    """minidl as of git revision `rev`, importable as `name`."""
     git = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "minidl"], capture_output=True)
     if git.returncode != 0:
         sys.exit(f"ab_steps: git archive {rev} failed: {git.stderr.decode().strip()}")
     safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}   # newer Pythons
     with tarfile.open(fileobj=io.BytesIO(git.stdout)) as t:
         t.extractall(into, **safe)
-    package = Path(into) / "minidl_base"
+    package = Path(into) / name
     (Path(into) / "minidl").rename(package)
     for f in package.rglob("*.py"):            # its imports must not reach the working tree
-        f.write_text(re.sub(r"\bminidl\b", "minidl_base", f.read_text()))
-    sys.path.insert(0, into)
-    return importlib.import_module("minidl_base")
+        f.write_text(re.sub(r"\bminidl\b", name, f.read_text()))
+    if into not in sys.path:
+        sys.path.insert(0, into)
+    return importlib.import_module(name)
 
 
-def unload_base(into):
-    """Remove the copy load_base(rev, into) imported: its modules and path entry."""
+def unload_base(into, names=("minidl_base", "minidl_control")):
+    """Remove the copies load_base(rev, into, name) imported: modules and path entry."""
     if into in sys.path:
         sys.path.remove(into)
-    for name in [m for m in sys.modules if m.split(".")[0] == "minidl_base"]:
-        del sys.modules[name]
+    for module in [m for m in sys.modules if m.split(".")[0] in names]:
+        del sys.modules[module]
 
 
 def main(argv=None):
@@ -73,25 +80,37 @@ def main(argv=None):
         try:
             bn = args.bn == "on"
             runs = {"base": setup(args.model, bn, input_grad=False, pkg=load_base(args.base, tmp)),
-                    "new": setup(args.model, bn, input_grad=False)}
+                    "new": setup(args.model, bn, input_grad=False),
+                    "control": setup(args.model, bn, input_grad=False,
+                                     pkg=load_base(args.base, tmp, "minidl_control"))}
+            names = list(runs)
             times, last = {k: [] for k in runs}, {}
             warmup = max(5, args.steps // 10)
             for i in range(warmup + args.steps):
                 xb, yb = data[i % n_batches]
-                order = ("base", "new") if i % 2 == 0 else ("new", "base")
-                for name in order:                            # in turn, same batch; who goes
-                    t0 = time.perf_counter()                  # first alternates
+                for name in names[i % 3:] + names[:i % 3]:    # in turn, same batch; who goes
+                    t0 = time.perf_counter()                  # first rotates
                     last[name] = train_step(*runs[name], xb, yb)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
-        finally:                                              # leave no trace of the copy
+        finally:                                              # leave no trace of the copies
             unload_base(tmp)
-    base, new = (statistics.median(times[k]) for k in ("base", "new"))
-    pairs = statistics.median(b / a for a, b in zip(times["base"], times["new"]))
     print(f"{args.model} bn={args.bn} batch={batch}, {args.steps} steps each: "
-          f"base ({args.base}) {1e3 * base:.3f} ms, new {1e3 * new:.3f} ms, "
-          f"new/base {new / base:.3f} (step by step: {pairs:.3f}); "
+          f"base ({args.base}) {1e3 * statistics.median(times['base']):.3f} ms, "
+          f"new {1e3 * statistics.median(times['new']):.3f} ms, "
+          f"new/base {ratios(times, 'new')}; "
           f"last loss base {last['base']:.6f}, new {last['new']:.6f}")
+    print(f"control (a second copy of the base) "
+          f"{1e3 * statistics.median(times['control']):.3f} ms, control/base "
+          f"{ratios(times, 'control')}: identical code, so this is the noise; a new/base "
+          "no further from 1 is not resolved")
+
+
+def ratios(times, name):
+    """name's median step over the base's, and the median of the step-by-step ratios."""
+    pairs = statistics.median(b / a for a, b in zip(times["base"], times[name]))
+    return (f"{statistics.median(times[name]) / statistics.median(times['base']):.3f} "
+            f"(step by step: {pairs:.3f})")
 
 
 if __name__ == "__main__":
