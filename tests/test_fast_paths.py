@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minidl.errors import SettingError
-from minidl.gradcheck import gradcheck
+from minidl.gradcheck import gradcheck, gradients
 from minidl.layers import BatchNorm, Conv2D, MaxPool2D, ReLU
 from minidl.layers.batchnorm import channel_dot, channel_sum, per_feature
 from minidl.layers.conv import col2im, im2col
@@ -130,6 +130,33 @@ def test_conv_twice_in_a_row_with_reused_buffers(cfg):
         assert dx.shape == x.shape and dx.flags.c_contiguous
 
 
+@pytest.mark.parametrize("c,k,s,p,bias", [(1, 3, 1, 1, False), (3, 3, 2, 1, True),
+                                         (2, (3, 2), 1, 0, True), (1, 5, 1, 2, True)],
+                         ids=["same", "stride-2", "3x2-no-padding", "5x5-same"])
+def test_first_layer_conv_gradients(c, k, s, p, bias):
+    """needs_input_grad = False takes _first_layer_grads (per-sample products instead
+    of one): dW and db are those of the full backward to rounding, in float64 and
+    float32, and in float64 those of finite differences (which gradcheck, turning
+    needs_input_grad on to check x, never sees on this path)."""
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        full, first = (Conv2D(c, 4, k, stride=s, padding=p, bias=bias, rng=1, dtype=dtype)
+                       for _ in range(2))
+        first.needs_input_grad = False
+        x = rng.standard_normal((3, c, 9, 8)).astype(dtype)
+        y = full.forward(x)
+        np.testing.assert_array_equal(first.forward(x), y)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        assert full.backward(dy).shape == x.shape and first.backward(dy) is None
+        assert list(first.grads) == (["W", "b"] if bias else ["W"])
+        for key, g in first.grads.items():
+            assert g.dtype == dtype
+            np.testing.assert_allclose(g, full.grads[key], rtol=tol, atol=tol)
+        if dtype == np.float64:
+            numeric = gradients(full, x, upstream=dy)[1]
+            for key, g in first.grads.items():
+                np.testing.assert_allclose(g, numeric[key], rtol=1e-7, atol=1e-8)
+
+
 class GarbageNumpy:
     """numpy, but np.empty gives NaN where fresh memory often happens to be zeros."""
 
@@ -228,8 +255,8 @@ def test_skipping_the_input_gradient(make, shape):
     dy = rng.standard_normal(ya.shape).astype(np.float32)
     assert a.backward(dy).shape == x.shape
     assert b.backward(dy) is None
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(pa.grad, pb.grad)
+    for pa, pb in zip(a.parameters(), b.parameters()):      # the first conv sums per sample
+        np.testing.assert_allclose(pa.grad, pb.grad, rtol=1e-5, atol=1e-6)
     errors = gradcheck(b, x.astype(np.float64))
     assert "x" in errors and max(errors.values()) < 1e-7
     assert b.input_grad is False

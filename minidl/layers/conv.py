@@ -9,8 +9,9 @@ compare the two.
 
 Speed: the columns of all N samples sit side by side in memory, as one
 (C*kh*kw, N*Ho*Wo) matrix, so forward, dL/dW and dL/dcols are each ONE large
-matrix product instead of N small ones (about 2x faster for dW); im2col still
-returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that matrix.
+matrix product instead of N small ones (about 2x faster for dW, except in a
+first layer: _first_layer_grads); im2col still returns the (N, C*kh*kw, Ho*Wo)
+shape, as a transposed view of that matrix.
 """
 import numpy as np
 
@@ -121,6 +122,8 @@ class Conv2D(Layer):
         self._check_dy(dy, (x_shape[0], self.out_channels, *self.output_hw(*x_shape[2:])))
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         n, f, ho, wo = dy.shape
+        if not self.needs_input_grad:      # first layer: no dL/dx (_first_layer_grads)
+            return self._first_layer_grads(dy.reshape(n, f, ho * wo), cols)
         dy_t = self._buffer("dy", (f, n, ho * wo), dy.dtype)
         dy_t[...] = dy.reshape(n, f, ho * wo).transpose(1, 0, 2)
         dy = dy_t.reshape(f, n * ho * wo)                     # (F, N*P)
@@ -130,8 +133,6 @@ class Conv2D(Layer):
         np.matmul(dy, cols.T, out=self.grads["W"].reshape(f, -1))
         if self.bias:
             np.sum(dy, axis=1, out=self.grads["b"])           # dL/db = sum over n, y, x
-        if not self.needs_input_grad:                         # first layer: not needed
-            return None
         dcols = np.matmul(w_mat.T, dy, out=self._buffer("dcols", cols.shape, dy.dtype))
         dcols = dcols.reshape(-1, n, ho * wo).transpose(1, 0, 2)   # (K, F) @ (F, N*P) as (N, K, P)
         if self.same_padding:
@@ -140,6 +141,21 @@ class Conv2D(Layer):
         dxp = col2im(dcols, xp_shape, kh, kw, s, ho, wo,
                      out=self._buffer("dxp", xp_shape, dy.dtype))
         return dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]].copy()   # new array, never the buffer
+
+    def _first_layer_grads(self, dy, cols):
+        """dL/dW and dL/db when no dL/dx is wanted, from dy (N, F, P) as it lies.
+
+        The same sum as backward's one product, taken per sample: N products
+        dy[n] @ cols[n]^T, (F, P) @ (P, K), then summed over n. No copy of dy
+        into (F, N*P) order is needed, and with the few columns of a first layer
+        (K = 9 for one input channel) OpenBLAS does these short products about
+        3x faster than one product whose inner dimension runs over all N*P.
+        """
+        per_sample = np.matmul(dy, cols.transpose(0, 2, 1))     # (N, F, K)
+        np.sum(per_sample, axis=0, out=self.grads["W"].reshape(per_sample.shape[1:]))
+        if self.bias:
+            np.sum(dy, axis=(0, 2), out=self.grads["b"])      # dL/db = sum over n, y, x
+        return None
 
     @property
     def same_padding(self):
