@@ -147,9 +147,11 @@ class Conv2D(Layer):
 
         The same sum as backward's one product, taken per sample: N products
         dy[n] @ cols[n]^T, (F, P) @ (P, K), then summed over n. No copy of dy
-        into (F, N*P) order is needed, and with the few columns of a first layer
-        (K = 9 for one input channel) OpenBLAS does these short products about
-        3x faster than one product whose inner dimension runs over all N*P.
+        into (F, N*P) order is needed. With the few columns of a first layer
+        (K = 9 for one input channel) these short products take OpenBLAS a third
+        of the time of one product whose inner dimension runs over all N*P with
+        its AVX-512 kernels, about as long with its AVX2 ones; the copy of dy is
+        saved either way (benchmarks/README.md, "Kept (2026-11-27, afternoon)").
         """
         per_sample = np.matmul(dy, cols.transpose(0, 2, 1))     # (N, F, K)
         np.sum(per_sample, axis=0, out=self.grads["W"].reshape(per_sample.shape[1:]))
