@@ -1,11 +1,11 @@
-"""A/B timing of a change: training steps of two versions of minidl, alternating.
+"""A/B timing of a change: training steps of two versions of minidl, taking turns.
 
 The machine's speed here swings by a factor of two within minutes, so two
 separate runs cannot show whether a change saves 5%. This script loads the
 working tree's minidl and the one of a git revision (as a renamed copy,
 `minidl_base`) into one process and times their training steps in turn,
 step by step, on the same batches: a burst of load hits both alike.
-Which of the two goes first alternates from step to step.
+The order in which they go changes from step to step.
 
     python benchmarks/ab_steps.py --base HEAD --model cnn --bn on --steps 300
     python benchmarks/ab_steps.py --base HEAD~3 --model mlp --batch 256
@@ -16,10 +16,11 @@ unless the change alters the arithmetic).
 
 A third model, a second copy of the base (`minidl_control`), takes its turn
 too: identical code, so control / base would be 1.000 on a quiet machine.
-On this one it has come out as high as 1.11 (2026-11-27): two instances of
+On this one it has come out as high as 1.15 (2026-11-27): two instances of
 the same model do not always run equally fast in one process. A new / base
 no further from 1 than control / base is not a result.
 """
+import itertools
 import argparse
 import importlib
 import io
@@ -83,13 +84,13 @@ def main(argv=None):
                     "new": setup(args.model, bn, input_grad=False),
                     "control": setup(args.model, bn, input_grad=False,
                                      pkg=load_base(args.base, tmp, "minidl_control"))}
-            names = list(runs)
-            times, last = {k: [] for k in runs}, {}
+            orders = list(itertools.permutations(runs))     # all 6, so that each model
+            times, last = {k: [] for k in runs}, {}         # follows each other equally often
             warmup = max(5, args.steps // 10)
             for i in range(warmup + args.steps):
                 xb, yb = data[i % n_batches]
-                for name in names[i % 3:] + names[:i % 3]:    # in turn, same batch; who goes
-                    t0 = time.perf_counter()                  # first rotates
+                for name in orders[i % len(orders)]:          # in turn, on the same batch
+                    t0 = time.perf_counter()
                     last[name] = train_step(*runs[name], xb, yb)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
@@ -102,8 +103,8 @@ def main(argv=None):
           f"last loss base {last['base']:.6f}, new {last['new']:.6f}")
     print(f"control (a second copy of the base) "
           f"{1e3 * statistics.median(times['control']):.3f} ms, control/base "
-          f"{ratios(times, 'control')}: identical code, so this is the noise; a new/base "
-          "no further from 1 is not resolved")
+          f"{ratios(times, 'control')}, last loss {last['control']:.6f}: identical code, "
+          "so this is the noise; a new/base no further from 1 than this is not resolved")
 
 
 def ratios(times, name):

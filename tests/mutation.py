@@ -67,6 +67,8 @@ MUTANTS = [
      'np.mean(dy, axis=1, out=self.grads["b"])', ["test_gradcheck_layers.py"]),
     ("conv-first-layer-dw-mean", CONV, "np.sum(per_sample, axis=0,", "np.mean(per_sample, axis=0,",
      ["test_fast_paths.py"]),
+    ("conv-first-layer-db-mean", CONV, "np.sum(dy, axis=(0, 2), out=",
+     "np.mean(dy, axis=(0, 2), out=", ["test_fast_paths.py"]),
     ("conv-dx-cropped-at-0", CONV, "return dxp[:, :, p:p + x_shape[2], p:p + x_shape[3]].copy()",
      "return dxp[:, :, :x_shape[2], :x_shape[3]].copy()", ["test_gradcheck_layers.py"]),
     ("conv-dx-is-its-buffer", CONV, "p:p + x_shape[3]].copy()", "p:p + x_shape[3]]",

@@ -112,7 +112,10 @@ def test_ab_steps_compares_a_git_revision_with_the_working_tree(capsys):
     ab_steps.main(["--base", "HEAD", "--model", "mlp", "--bn", "on", "--steps", "4"])
     out = capsys.readouterr().out
     assert re.search(r"new/base \d+\.\d+ \(step by step: \d+\.\d+\)", out)
-    assert re.search(r"control/base \d+\.\d+ \(step by step: \d+\.\d+\): identical code", out)
+    control = re.search(r"control/base \d+\.\d+ \(step by step: \d+\.\d+\), last loss (\S+): "
+                        r"identical code", out)
+    base_loss = re.search(r"last loss base (\S+),", out).group(1)
+    assert control and control.group(1) == base_loss       # the control is the base again
     assert not any(m.startswith(("minidl_base", "minidl_control")) for m in sys.modules)
     assert sys.path == path_before
     unchanged = subprocess.run(git + ["diff", "--quiet", "HEAD", "--", "minidl"]).returncode == 0

@@ -9,9 +9,10 @@ compare the two.
 
 Speed: the columns of all N samples sit side by side in memory, as one
 (C*kh*kw, N*Ho*Wo) matrix, so forward, dL/dW and dL/dcols are each ONE large
-matrix product instead of N small ones (about 2x faster for dW, except in a
-first layer: _first_layer_grads); im2col still returns the (N, C*kh*kw, Ho*Wo)
-shape, as a transposed view of that matrix.
+matrix product instead of N small ones (about 2x faster for dW, unless
+K = C*kh*kw is small, as in a first layer: see _first_layer_grads); im2col
+still returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that
+matrix.
 """
 import numpy as np
 
@@ -147,11 +148,12 @@ class Conv2D(Layer):
 
         The same sum as backward's one product, taken per sample: N products
         dy[n] @ cols[n]^T, (F, P) @ (P, K), then summed over n. No copy of dy
-        into (F, N*P) order is needed. With the few columns of a first layer
-        (K = 9 for one input channel) these short products take OpenBLAS a third
-        of the time of one product whose inner dimension runs over all N*P with
-        its AVX-512 kernels, about as long with its AVX2 ones; the copy of dy is
-        saved either way (benchmarks/README.md, "Kept (2026-11-27, afternoon)").
+        into (F, N*P) order is needed. With a first layer's small K = C*kh*kw
+        (9 for one input channel and a 3x3 kernel) these products take OpenBLAS
+        a third of the time of one product whose inner dimension runs over all
+        N*P with its AVX-512 kernels, about as long with its AVX2 ones; the copy
+        of dy is saved either way (benchmarks/README.md, "Kept (2026-11-27,
+        afternoon)").
         """
         per_sample = np.matmul(dy, cols.transpose(0, 2, 1))     # (N, F, K)
         np.sum(per_sample, axis=0, out=self.grads["W"].reshape(per_sample.shape[1:]))
