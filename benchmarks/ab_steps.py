@@ -20,10 +20,10 @@ On this one it has come out as high as 1.15 (2026-11-27): two instances of
 the same model do not always run equally fast in one process. A new / base
 no further from 1 than control / base is not a result.
 """
-import itertools
 import argparse
 import importlib
 import io
+import itertools
 import re
 import statistics
 import subprocess
