@@ -4,7 +4,9 @@
    order in one fresh namespace, in a subprocess with the repository root as
    working directory and MPLBACKEND=Agg. A failing block's traceback points at
    the line of the .md file. A ```text block right after it (only blank lines
-   between) is its printed output and must equal what it prints.
+   between) is its printed output and must equal what it prints, except that
+   a number in e-notation below 1e-6 (rounding error, whose digits depend on
+   the machine's BLAS) need only be within a factor of 10 of the one shown.
 2. Every block fenced ```python from <path> quotes the library: each non-empty
    line of it, stripped, must equal a stripped line of <path> (a line "..."
    marks an omission and is not checked), and between omissions the lines
@@ -107,6 +109,43 @@ def _lines(text):
     return [line.rstrip() for line in text.strip("\n").splitlines()]
 
 
+# A number like 9e-11 or 6.475359126928779e-11: gradcheck's errors and other
+# rounding-level differences. Their digits change with the BLAS kernels that
+# OpenBLAS picks for the CPU (seen: 9e-11 with one NumPy's OpenBLAS, 8e-11 with
+# another's on the same machine), so a shown and a printed value below 1e-6
+# match if they are within a factor of 10 of each other; a wrong gradient's
+# error (1e-2 and up) never does.
+E_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?e[-+]\d+")
+ROUNDING = 1e-6
+
+
+def _same_line(printed, shown):
+    """Equal, but for rounding-level numbers within a factor of 10 of each other."""
+    if E_NUMBER.split(printed) != E_NUMBER.split(shown):
+        return False
+    pairs = zip(E_NUMBER.findall(printed), E_NUMBER.findall(shown))
+    return all(p == s or _both_rounding(abs(float(p)), abs(float(s))) for p, s in pairs)
+
+
+def _both_rounding(a, b):
+    return 0 < min(a, b) and max(a, b) < ROUNDING and max(a, b) <= 10 * min(a, b)
+
+
+def same_output(printed, shown):
+    """printed matches the text block shown (see the module docstring, point 1)."""
+    a, b = _lines(printed), _lines(shown)
+    return len(a) == len(b) and all(_same_line(p, s) for p, s in zip(a, b))
+
+
+def test_rounding_level_numbers_may_differ_within_a_factor_of_10():
+    assert same_output("eps=1e-06: 8e-11  error: 6.47e-11\n", "eps=1e-06: 9e-11  error: 7.3e-11")
+    assert not same_output("W: 2e-01", "W: 9e-11")              # a wrong gradient
+    assert not same_output("b: 9e-13", "b: 1e-11")              # more than 10x apart
+    assert not same_output("eps=1e-04: 4e-04", "eps=1e-04: 5e-04")   # not rounding level
+    assert not same_output("x: 8e-11", "W: 8e-11")              # the text around differs
+    assert not same_output("8e-11\n1e-10", "8e-11")            # a line more
+
+
 def shown_outputs(path):
     """{start line of a run block: the ```text block right after it}, for the run
     blocks followed, after blank lines only, by a text block."""
@@ -140,7 +179,7 @@ def check_blocks(doc, tmp_path):
     printed = dict(zip([start for _, start, _ in found], json.loads(outputs.read_text())))
     wrong = [f"{doc.name}:{start}: the text block after it shows\n{text}but it printed\n"
              f"{printed[start]}" for start, text in shown_outputs(doc).items()
-             if _lines(printed[start]) != _lines(text)]
+             if not same_output(printed[start], text)]
     assert not wrong, "\n".join(wrong)
 
 
