@@ -30,6 +30,7 @@ def test_ci_runs_the_readme_test_command():
 
 def test_python_examples_run_and_print_what_is_shown(tmp_path):
     """As for docs/ (tests/test_docs.py): the README's python blocks run in order,
-    and a text block right after one is exactly what it prints."""
+    and a text block right after one is what it prints (rounding-level numbers
+    within a factor of 10, as there)."""
     assert any(docs_check.kind(info) == "run" for info, _, _ in docs_check.blocks(README_PATH))
     docs_check.check_blocks(README_PATH, tmp_path)
