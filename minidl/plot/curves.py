@@ -152,16 +152,17 @@ def _accuracy_ylim(histories):
     """(bottom, top) of panel (a): a bottom that hides the first few evaluations'
     near-chance points (as the paper's Figure 1(a) starts at 70%), but never a
     whole curve; a top just above the best accuracy, not an empty band to 100%."""
-    lows = []
+    lows, highs = [], []
     for h in histories.values():
         s, v = h.column("test_acc")
         if s:
             late = [a for step, a in zip(s, v) if step >= 0.1 * s[-1]] or v
             lows.append(min(late) * 100)
-    highs = [max(h.column("test_acc")[1]) * 100 for h in histories.values()
-             if h.column("test_acc")[0]]
-    top = min(100.5, np.ceil(2 * max(highs)) / 2 + 0.25) if highs else 100.5   # just above
-    return (max(0.0, np.floor(min(lows) / 5) * 5 - 1), top) if lows else None
+            highs.append(max(v) * 100)
+    if not lows:
+        return None
+    top = min(100.5, np.ceil(2 * max(highs)) / 2 + 0.25)                      # just above
+    return max(0.0, np.floor(min(lows) / 5) * 5 - 1), top
 
 
 def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
