@@ -1,9 +1,11 @@
 """Shared test helpers. The real MNIST data: `mnist_root()` and the `mnist` fixture;
-`assert_png` for the plots the library and the scripts write."""
+`assert_png` for the plots the library and the scripts write; `random_bn` for
+gradient checks of BatchNorm."""
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minidl.data import load_mnist
@@ -46,3 +48,15 @@ def assert_png(path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = mimage.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def random_bn(model, seed=5):
+    """The BatchNorm layers of model (or model itself) with gamma and beta away from
+    1 and 0: a factor of 1 hides a backward that leaves it out (gradcheck warns)."""
+    from minidl.layers import BatchNorm
+    rng = np.random.default_rng(seed)
+    for bn in getattr(model, "layers", [model]):
+        if isinstance(bn, BatchNorm):
+            bn.params["gamma"][:] = rng.uniform(0.5, 2, bn.num_features)
+            bn.params["beta"][:] = rng.standard_normal(bn.num_features)
+    return model

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import random_bn
 
 from minidl import Sequential, SoftmaxCrossEntropy
 from minidl.errors import BackwardError, SettingError, ShapeError
@@ -58,9 +59,7 @@ def test_the_suggested_noise_clears_the_kink_warning():
                                   (2, 1, 8, 8)),
 ])
 def test_a_correct_layer_on_a_random_input_gives_no_warning(layer, shape):
-    for bn in getattr(layer, "layers", []):       # gamma away from 1, else gradcheck warns
-        if isinstance(bn, BatchNorm):
-            bn.params["gamma"][:] = np.linspace(0.5, 2, bn.num_features)
+    random_bn(layer)                               # gamma away from 1, else gradcheck warns
     x = np.random.default_rng(0).standard_normal(shape)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import random_bn
 
 from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck
@@ -23,17 +24,6 @@ def check(layer, x_shape, seed=0):
     assert set(errors) == expected
     assert max(errors.values()) < TOL, errors
     return errors
-
-
-def random_bn(model, seed=5):
-    """The BatchNorm layers of model (or model itself) with gamma and beta away from
-    1 and 0: a factor of 1 hides a backward that leaves it out (gradcheck warns)."""
-    rng = np.random.default_rng(seed)
-    for bn in getattr(model, "layers", [model]):
-        if isinstance(bn, BatchNorm):
-            bn.params["gamma"][:] = rng.uniform(0.5, 2, bn.num_features)
-            bn.params["beta"][:] = rng.standard_normal(bn.num_features)
-    return model
 
 
 @pytest.mark.parametrize("shape,bias", [((2, 5, 3), True), ((32, 7, 4), False), ((1, 3, 9), True),

@@ -28,7 +28,7 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
 # A shared copy of the data beside the checkout, <repository>/../shared/data/mnist, as a
 # course server or a CI machine without internet may keep it
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def data_root(data_dir):
