@@ -19,6 +19,11 @@ too: identical code, so control / base would be 1.000 on a quiet machine.
 On this one it has come out as high as 1.15 (2026-11-27): two instances of
 the same model do not always run equally fast in one process. A new / base
 no further from 1 than control / base is not a result.
+
+Each model trains one step on half a batch during the warm-up, as training
+does at the end of an epoch; without it every CNN step got its memory anew
+from the OS (bench_epoch.smaller_batch_step). The last line gives each
+model's page faults per timed step.
 """
 import argparse
 import importlib
@@ -34,7 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_epoch import DEFAULT_BATCHES, batches, make_data, positive, setup, train_step
+from bench_epoch import (DEFAULT_BATCHES, batches, make_data, minor_faults, positive, setup,
+                         smaller_batch_step, train_step)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,14 +92,19 @@ def main(argv=None):
                                      pkg=load_base(args.base, tmp, "minidl_control"))}
             orders = list(itertools.permutations(runs))     # all 6, so that each model
             times, last = {k: [] for k in runs}, {}         # follows each other equally often
+            faults = dict.fromkeys(runs, 0)
             warmup = max(5, args.steps // 10)
             for i in range(warmup + args.steps):
                 xb, yb = data[i % n_batches]
                 for name in orders[i % len(orders)]:          # in turn, on the same batch
+                    if i == warmup // 2:                      # as in training after epoch 1
+                        smaller_batch_step(*runs[name], xb, yb)
+                    before = minor_faults()
                     t0 = time.perf_counter()
                     last[name] = train_step(*runs[name], xb, yb)
                     if i >= warmup:
                         times[name].append(time.perf_counter() - t0)
+                        faults[name] += minor_faults() - before
         finally:                                              # leave no trace of the copies
             unload_base(tmp)
     print(f"{args.model} bn={args.bn} batch={batch}, {args.steps} steps each: "
@@ -105,6 +116,8 @@ def main(argv=None):
           f"{1e3 * statistics.median(times['control']):.3f} ms, control/base "
           f"{ratios(times, 'control')}, last loss {last['control']:.6f}: identical code, "
           "so this is the noise; a new/base no further from 1 than this is not resolved")
+    print("page faults per step (memory the OS hands out anew): "
+          + ", ".join(f"{k} {v / args.steps:.1f}" for k, v in faults.items()))
 
 
 def ratios(times, name):

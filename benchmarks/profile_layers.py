@@ -3,7 +3,8 @@ step and data loading, so the next bottleneck is visible.
 
 Each layer's forward/backward is wrapped with a perf_counter timer on the
 instance (the layer classes are not edited). The step timed is the same as in
-bench_epoch.py.
+bench_epoch.py, after a warm-up that includes one smaller batch, as training
+does after its first epoch (bench_epoch.smaller_batch_step says why).
 
     python benchmarks/profile_layers.py --model mlp --bn on --batch 60
     python benchmarks/profile_layers.py --model cnn --bn on --batch 64 --steps 200 --no-input-grad
@@ -15,7 +16,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from bench_epoch import DEFAULT_BATCHES, batches, make_data, positive, setup, train_step
+from bench_epoch import (DEFAULT_BATCHES, batches, make_data, minor_faults, positive, setup,
+                         smaller_batch_step, train_step)
 
 
 class Timers:
@@ -49,17 +51,22 @@ def profile(model_name, bn, batch, steps, warmup=20, seed=0, input_grad=True):
     loss.backward = timers.wrap(("loss", "backward"), loss.backward)
     opt.step = timers.wrap(("SGD", "step"), opt.step)
 
-    images, labels = make_data(batch * (steps + warmup), seed)
+    images, labels = make_data(batch * (steps + warmup + 1), seed)
     rng = np.random.default_rng(seed)
     next_batch = timers.wrap(("data", "forward"), batches(images, labels, batch, model_name,
                                                          rng).__next__)
     step_times = []
     for k in range(steps + warmup):
         timers.active = k >= warmup
+        if k == warmup // 2:                      # then the heap keeps its memory (bench_epoch)
+            smaller_batch_step(model, loss, opt, *next_batch())
+        if k == warmup:
+            faults = minor_faults()
         t0 = time.perf_counter()
         train_step(model, loss, opt, *next_batch())
         step_times.append(time.perf_counter() - t0)
-    return model, timers, 1e6 * statistics.median(step_times[warmup:])
+    faults_per_step = (minor_faults() - faults) / steps
+    return model, timers, 1e6 * statistics.median(step_times[warmup:]), faults_per_step
 
 
 def main(argv=None):
@@ -73,8 +80,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     batch = args.batch or DEFAULT_BATCHES[args.model][0]
     steps = args.steps or (1000 if args.model == "mlp" else 200)
-    model, timers, step_us = profile(args.model, args.bn == "on", batch, steps,
-                                     input_grad=args.input_grad)
+    model, timers, step_us, faults = profile(args.model, args.bn == "on", batch, steps,
+                                             input_grad=args.input_grad)
 
     t = timers.median_us
     rows = [(f"{i}: {layer!r}", t((i, "forward")), t((i, "backward")))
@@ -84,7 +91,8 @@ def main(argv=None):
     rows.append(("data (uint8 -> float32/255)", t(("data", "forward")), 0.0))
     width = max(len(r[0]) for r in rows) + 2
     print(f"{args.model} bn={args.bn} batch={batch}: {steps} steps, "
-          f"median {step_us:.0f} us/step, epoch of 60,000 ~ {step_us * 60000 / batch / 1e6:.3f} s")
+          f"median {step_us:.0f} us/step, epoch of 60,000 ~ {step_us * 60000 / batch / 1e6:.3f} s, "
+          f"{faults:.1f} page faults per step")
     print("times are the median call, in microseconds")
     print(f"{'layer':<{width}}{'fwd us':>9}{'bwd us':>9}{'total':>9}{'share':>8}")
     print("-" * (width + 35))

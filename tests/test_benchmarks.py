@@ -222,3 +222,53 @@ def test_benchmarks_want_positive_counts(script, option, capsys):
             main([option, bad])
         err = capsys.readouterr().err
         assert f"argument {option}: must be a positive integer, got {bad}" in err
+
+
+def test_smaller_batch_step_trains_once_on_half_the_batch(monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench_epoch, "train_step",
+                        lambda model, loss, opt, xb, yb: seen.append((len(xb), len(yb))))
+    x, y = list(range(64)), list(range(64))
+    bench_epoch.smaller_batch_step(None, None, None, x, y)
+    bench_epoch.smaller_batch_step(None, None, None, x[:3], y[:3])   # BN needs 2 samples
+    assert seen == [(32, 32), (2, 2)]
+
+
+def record_steps(monkeypatch, module):
+    """Patch module's two step functions to log ("small" | "step", batch size)."""
+    log = []
+
+    def step(kind):
+        def run(model, loss, opt, xb, yb):
+            log.append((kind, len(xb)))
+            return 1.0
+        return run
+    monkeypatch.setattr(module, "train_step", step("step"))
+    monkeypatch.setattr(module, "smaller_batch_step", step("small"))
+    return log
+
+
+def test_profile_layers_times_only_steps_after_a_smaller_batch(monkeypatch, capsys):
+    """As in training after the first epoch (bench_epoch.smaller_batch_step says why)."""
+    import profile_layers
+    log = record_steps(monkeypatch, profile_layers)
+    profile_layers.main(["--model", "mlp", "--batch", "8", "--steps", "5"])
+    warmup = 20                                      # profile()'s default
+    assert log.count(("small", 8)) == 1 and len(log) == warmup + 5 + 1
+    assert log.index(("small", 8)) < warmup          # before every timed step
+    assert re.search(r"5 steps, median \d+ us/step, .*, \d+\.\d page faults per step",
+                     capsys.readouterr().out)
+
+
+def test_ab_steps_times_only_steps_after_a_smaller_batch(monkeypatch, capsys):
+    git_checkout_or_skip()
+    import ab_steps
+    log = record_steps(monkeypatch, ab_steps)
+    ab_steps.main(["--base", "HEAD", "--model", "mlp", "--batch", "8", "--steps", "10"])
+    warmup = 5                                       # max(5, steps // 10)
+    small = [i for i, entry in enumerate(log) if entry[0] == "small"]
+    assert len(small) == 3                           # base, new and control: one each
+    assert all(kind == "step" for kind, _ in log[-3 * 10:])   # none among the timed steps
+    assert len(log) == 3 * (warmup + 10) + 3
+    faults = r"page faults per step \(.*\): base \d+\.\d, new \d+\.\d, control \d+\.\d"
+    assert re.search(faults, capsys.readouterr().out)
