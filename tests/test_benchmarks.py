@@ -210,7 +210,8 @@ COUNT_OPTIONS = [("layers_vs_torch", o) for o in ("--number", "--rounds", "--bat
     [("conv_parts", o) for o in ("--batch", "--channels", "--filters", "--size", "--number")] + \
     [("bench_epoch", o) for o in ("--batch", "--epochs", "--samples")] + \
     [("profile_layers", o) for o in ("--batch", "--steps")] + \
-    [("ab_steps", o) for o in ("--batch", "--steps")]
+    [("ab_steps", o) for o in ("--batch", "--steps")] + \
+    [("first_epoch", o) for o in ("--batch", "--samples", "--after", "--eval")]
 
 
 @pytest.mark.parametrize("script, option", COUNT_OPTIONS)
@@ -272,3 +273,24 @@ def test_ab_steps_times_only_steps_after_a_smaller_batch(monkeypatch, capsys):
     assert len(log) == 3 * (warmup + 10) + 3
     faults = r"page faults per step \(.*\): base \d+\.\d, new \d+\.\d, control \d+\.\d"
     assert re.search(faults, capsys.readouterr().out)
+
+
+def test_first_epoch_splits_the_steps_at_the_epoch_end():
+    import first_epoch
+    # (step, seconds, faults): 20 steps per epoch, the first 10 left out as warm-up
+    rows = [(k, 0.02, 3000) for k in range(1, 21)] + [(k, 0.01, 5) for k in range(21, 26)]
+    rows[14] = (15, 0.05, 3000)                       # one slow step does not move the median
+    first, after = first_epoch.phases(rows, 20)
+    assert first == {"phase": "first epoch", "steps": 10, "median_ms": 20.0,
+                     "faults_per_step": 3000}
+    assert after == {"phase": "after it", "steps": 5, "median_ms": 10.0, "faults_per_step": 5}
+
+
+def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(capsys):
+    import first_epoch
+    first_epoch.main(["--model", "mlp", "--batch", "8", "--samples", "100", "--after", "3",
+                      "--eval", "20"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["phase"] for r in rows] == ["first epoch", "after it"]
+    assert rows[0]["steps"] == 13 - 6 and rows[1]["steps"] == 3   # 13 batches, 6 left out
+    assert all(r["last_batch"] == 4 and r["median_ms"] > 0 for r in rows)

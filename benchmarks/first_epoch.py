@@ -1,0 +1,78 @@
+"""Step times and page faults of a Trainer run, in its first epoch and after it.
+
+Until the batch size first changes (the last, smaller batch of an epoch),
+glibc's malloc gives the memory a CNN step frees back to the OS after every
+step, and the next step faults it in again (benchmarks/README.md, "The first
+epoch's steps are slower"). This script shows what a user sees: it trains with
+minidl.train.Trainer on random MNIST-shaped data, evaluating at each epoch end
+(as examples/mnist/train.py does, --eval samples in batches of 1000), and
+prints, as JSON lines, the median step time and the page faults per step of
+the first epoch and of the steps after it.
+
+    python benchmarks/first_epoch.py                        # BN CNN, batch 64
+    python benchmarks/first_epoch.py --model mlp --batch 60
+"""
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+from bench_epoch import make_data, minor_faults, positive, setup
+
+from minidl.callbacks import Callback
+from minidl.data import DataLoader
+from minidl.train import Trainer
+
+
+class StepLog(Callback):
+    """(step, seconds, page faults) of every training step."""
+
+    def __init__(self):
+        self.rows, self.last = [], (time.perf_counter(), minor_faults())
+
+    def on_step_end(self, trainer):
+        now = (time.perf_counter(), minor_faults())
+        self.rows.append((trainer.step, now[0] - self.last[0], now[1] - self.last[1]))
+        self.last = now
+
+
+def phases(rows, steps_per_epoch, skip=10):
+    """The first epoch (its first `skip` steps left out) and the steps after it."""
+    skip = min(skip, steps_per_epoch // 2)
+    first = [r for r in rows if skip < r[0] <= steps_per_epoch]
+    later = [r for r in rows if r[0] > steps_per_epoch]
+    for name, part in (("first epoch", first), ("after it", later)):
+        if part:
+            yield {"phase": name, "steps": len(part),
+                   "median_ms": round(1e3 * statistics.median(r[1] for r in part), 2),
+                   "faults_per_step": round(statistics.mean(r[2] for r in part), 1)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=["mlp", "cnn"], default="cnn")
+    p.add_argument("--bn", choices=["on", "off"], default="on")
+    p.add_argument("--batch", type=positive, default=64)
+    p.add_argument("--samples", type=positive, default=60_000, help="samples per epoch")
+    p.add_argument("--after", type=positive, default=300, help="steps timed after epoch 1")
+    p.add_argument("--eval", type=positive, default=10_000, help="samples evaluated at each "
+                   "epoch end, in batches of 1000")
+    p.add_argument("--no-eval", dest="eval", action="store_const", const=None)
+    args = p.parse_args(argv)
+    model, loss, opt = setup(args.model, args.bn == "on", seed=0)
+    images, labels = make_data(args.samples)
+    shape = (784,) if args.model == "mlp" else (1, 28, 28)
+    loader = DataLoader(images, labels, args.batch, seed=0, shape=shape)
+    test = (DataLoader(images[:args.eval], labels[:args.eval], 1000, shuffle=False, shape=shape)
+            if args.eval else None)
+    log = StepLog()
+    Trainer(model, loss, opt, loader, test, callbacks=[log], progress=False).fit(
+        steps=len(loader) + args.after)
+    for row in phases(log.rows, len(loader)):
+        print(json.dumps(dict(model=args.model, bn=args.bn == "on", batch=args.batch,
+                              last_batch=args.samples % args.batch or args.batch, **row)))
+
+
+if __name__ == "__main__":
+    main()
