@@ -16,14 +16,13 @@ unless the change alters the arithmetic).
 
 A third model, a second copy of the base (`minidl_control`), takes its turn
 too: identical code, so control / base would be 1.000 on a quiet machine.
-On this one it has come out as high as 1.15 (2026-11-27): two instances of
-the same model do not always run equally fast in one process. A new / base
-no further from 1 than control / base is not a result.
-
-Each model trains one step on half a batch during the warm-up, as training
-does at the end of an epoch; without it every CNN step got its memory anew
-from the OS (bench_epoch.smaller_batch_step). The last line gives each
-model's page faults per timed step.
+It came out as high as 1.15 (2026-11-27, afternoon), which appears to have
+come from the heap: each model now trains one step on half a batch during
+the warm-up, as training does at the end of an epoch; without it every CNN
+step got its memory anew from the OS (bench_epoch.smaller_batch_step), and
+since then control / base has stayed within 2% on a quiet machine. A new /
+base no further from 1 than control / base is still not a result. The last
+line gives each model's page faults per timed step.
 """
 import argparse
 import importlib

@@ -7,7 +7,9 @@ epoch's steps are slower"). This script shows what a user sees: it trains with
 minidl.train.Trainer on random MNIST-shaped data, evaluating at each epoch end
 (as examples/mnist/train.py does, --eval samples in batches of 1000), and
 prints, as JSON lines, the median step time and the page faults per step of
-the first epoch and of the steps after it.
+the first epoch and of the steps after it. With --no-eval and a batch size
+that divides --samples the batch size never changes, and neither does the
+state of the first epoch: "last_batch" in the output says which case it was.
 
     python benchmarks/first_epoch.py                        # BN CNN, batch 64
     python benchmarks/first_epoch.py --model mlp --batch 60
@@ -17,7 +19,6 @@ import json
 import statistics
 import time
 
-import numpy as np
 from bench_epoch import make_data, minor_faults, positive, setup
 
 from minidl.callbacks import Callback
@@ -26,7 +27,7 @@ from minidl.train import Trainer
 
 
 class StepLog(Callback):
-    """(step, seconds, page faults) of every training step."""
+    """(step, seconds, page faults) of every training step, evaluations left out."""
 
     def __init__(self):
         self.rows, self.last = [], (time.perf_counter(), minor_faults())
@@ -36,12 +37,17 @@ class StepLog(Callback):
         self.rows.append((trainer.step, now[0] - self.last[0], now[1] - self.last[1]))
         self.last = now
 
+    def on_eval(self, trainer, record):      # after on_step_end: not the next step's cost
+        self.last = (time.perf_counter(), minor_faults())
+
 
 def phases(rows, steps_per_epoch, skip=10):
-    """The first epoch (its first `skip` steps left out) and the steps after it."""
+    """The first epoch, its first `skip` steps left out, and the steps after it,
+    the first of them left out (its layers reallocate their buffers for the
+    full batch again)."""
     skip = min(skip, steps_per_epoch // 2)
     first = [r for r in rows if skip < r[0] <= steps_per_epoch]
-    later = [r for r in rows if r[0] > steps_per_epoch]
+    later = [r for r in rows if r[0] > steps_per_epoch + 1]
     for name, part in (("first epoch", first), ("after it", later)):
         if part:
             yield {"phase": name, "steps": len(part),
@@ -63,15 +69,18 @@ def main(argv=None):
     model, loss, opt = setup(args.model, args.bn == "on", seed=0)
     images, labels = make_data(args.samples)
     shape = (784,) if args.model == "mlp" else (1, 28, 28)
-    loader = DataLoader(images, labels, args.batch, seed=0, shape=shape)
-    test = (DataLoader(images[:args.eval], labels[:args.eval], 1000, shuffle=False, shape=shape)
-            if args.eval else None)
+    drop = args.samples % args.batch == 1                      # BN needs 2 samples
+    loader = DataLoader(images, labels, args.batch, seed=0, shape=shape, drop_last=drop)
+    n_eval = min(args.eval or 0, args.samples)                 # evaluated on training images
+    test = (DataLoader(images[:n_eval], labels[:n_eval], 1000, shuffle=False, shape=shape)
+            if n_eval else None)
     log = StepLog()
     Trainer(model, loss, opt, loader, test, callbacks=[log], progress=False).fit(
         steps=len(loader) + args.after)
+    last_batch = args.batch if drop else args.samples % args.batch or args.batch
     for row in phases(log.rows, len(loader)):
         print(json.dumps(dict(model=args.model, bn=args.bn == "on", batch=args.batch,
-                              last_batch=args.samples % args.batch or args.batch, **row)))
+                              last_batch=last_batch, eval=n_eval, **row)))
 
 
 if __name__ == "__main__":

@@ -236,12 +236,12 @@ def test_smaller_batch_step_trains_once_on_half_the_batch(monkeypatch):
 
 
 def record_steps(monkeypatch, module):
-    """Patch module's two step functions to log ("small" | "step", batch size)."""
+    """Patch module's two step functions to log ("small" | "step", batch size, model id)."""
     log = []
 
     def step(kind):
         def run(model, loss, opt, xb, yb):
-            log.append((kind, len(xb)))
+            log.append((kind, len(xb), id(model)))
             return 1.0
         return run
     monkeypatch.setattr(module, "train_step", step("step"))
@@ -255,8 +255,9 @@ def test_profile_layers_times_only_steps_after_a_smaller_batch(monkeypatch, caps
     log = record_steps(monkeypatch, profile_layers)
     profile_layers.main(["--model", "mlp", "--batch", "8", "--steps", "5"])
     warmup = 20                                      # profile()'s default
-    assert log.count(("small", 8)) == 1 and len(log) == warmup + 5 + 1
-    assert log.index(("small", 8)) < warmup          # before every timed step
+    small = [i for i, entry in enumerate(log) if entry[:2] == ("small", 8)]
+    assert len(small) == 1 and len(log) == warmup + 5 + 1
+    assert small[0] < warmup                         # before every timed step
     assert re.search(r"5 steps, median \d+ us/step, .*, \d+\.\d page faults per step",
                      capsys.readouterr().out)
 
@@ -267,9 +268,10 @@ def test_ab_steps_times_only_steps_after_a_smaller_batch(monkeypatch, capsys):
     log = record_steps(monkeypatch, ab_steps)
     ab_steps.main(["--base", "HEAD", "--model", "mlp", "--batch", "8", "--steps", "10"])
     warmup = 5                                       # max(5, steps // 10)
-    small = [i for i, entry in enumerate(log) if entry[0] == "small"]
-    assert len(small) == 3                           # base, new and control: one each
-    assert all(kind == "step" for kind, _ in log[-3 * 10:])   # none among the timed steps
+    small = [entry for entry in log if entry[0] == "small"]
+    assert [b for _, b, _ in small] == [8, 8, 8]     # it halves the batch itself
+    assert len({model for *_, model in small}) == 3  # base, new and control: one each
+    assert all(kind == "step" for kind, *_ in log[-3 * 10:])   # none among the timed steps
     assert len(log) == 3 * (warmup + 10) + 3
     faults = r"page faults per step \(.*\): base \d+\.\d, new \d+\.\d, control \d+\.\d"
     assert re.search(faults, capsys.readouterr().out)
@@ -277,20 +279,37 @@ def test_ab_steps_times_only_steps_after_a_smaller_batch(monkeypatch, capsys):
 
 def test_first_epoch_splits_the_steps_at_the_epoch_end():
     import first_epoch
-    # (step, seconds, faults): 20 steps per epoch, the first 10 left out as warm-up
-    rows = [(k, 0.02, 3000) for k in range(1, 21)] + [(k, 0.01, 5) for k in range(21, 26)]
-    rows[14] = (15, 0.05, 3000)                       # one slow step does not move the median
-    first, after = first_epoch.phases(rows, 20)
-    assert first == {"phase": "first epoch", "steps": 10, "median_ms": 20.0,
-                     "faults_per_step": 3000}
-    assert after == {"phase": "after it", "steps": 5, "median_ms": 10.0, "faults_per_step": 5}
+    rows = [(k, k / 1000, k) for k in range(1, 26)]  # (step, seconds, faults), all different
+    first, after = first_epoch.phases(rows, 20)      # 20 steps per epoch
+    # steps 11 to 20 (the first 10 are warm-up); 22 to 25 (21 reallocates the buffers)
+    assert first == {"phase": "first epoch", "steps": 10, "median_ms": 15.5,
+                     "faults_per_step": 15.5}
+    assert after == {"phase": "after it", "steps": 4, "median_ms": 23.5, "faults_per_step": 23.5}
 
 
-def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(capsys):
+def test_first_epoch_charges_no_evaluation_to_a_step(monkeypatch):
     import first_epoch
-    first_epoch.main(["--model", "mlp", "--batch", "8", "--samples", "100", "--after", "3",
-                      "--eval", "20"])
+    faults = iter([0, 100, 5000, 5030])              # start, step 1, after the eval, step 2
+    monkeypatch.setattr(first_epoch, "minor_faults", lambda: next(faults))
+    log = first_epoch.StepLog()
+    trainer = argparse.Namespace(step=1)
+    log.on_step_end(trainer)
+    log.on_eval(trainer, {})
+    trainer.step = 2
+    log.on_step_end(trainer)
+    assert [(step, f) for step, _, f in log.rows] == [(1, 100), (2, 30)]
+
+
+@pytest.mark.parametrize("options, last_batch, n_eval", [
+    (["--samples", "100", "--eval", "20"], 4, 20),
+    (["--samples", "100", "--eval", "500"], 4, 100),     # no more than there are
+    (["--samples", "97", "--no-eval"], 8, 0)])          # 97 = 12 * 8 + 1: last one dropped
+def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(options, last_batch, n_eval,
+                                                                     capsys):
+    import first_epoch
+    first_epoch.main(["--model", "mlp", "--batch", "8", "--after", "3"] + options)
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["phase"] for r in rows] == ["first epoch", "after it"]
-    assert rows[0]["steps"] == 13 - 6 and rows[1]["steps"] == 3   # 13 batches, 6 left out
-    assert all(r["last_batch"] == 4 and r["median_ms"] > 0 for r in rows)
+    batches = -(-100 // 8) if "100" in options else 97 // 8      # the last one dropped
+    assert rows[0]["steps"] == batches - 6 and rows[1]["steps"] == 2   # 6 and 1 left out
+    assert all(r["last_batch"] == last_batch and r["eval"] == n_eval for r in rows)
