@@ -93,15 +93,15 @@ def smaller_batch_step(model, loss, opt, xb, yb):
     Timed steps must come after such a step, as in training after the first
     epoch. Before it, a BN CNN step takes 1.2 to 1.5 times as long, with 3,000
     page faults (2026-11-27): glibc's malloc gives the free memory at the top
-    of its heap back to the OS once that exceeds its trim threshold, twice the
-    largest mmapped block freed so far, at first one 3.2 MB array; a BN CNN
-    step frees more than that, so every step gets its memory anew. For a
-    smaller batch the layers reallocate their scratch buffers (Layer._buffer)
-    and free the full-size ones, 7.2 MB the largest: that raises the
-    threshold, and from then on the heap keeps the step's memory. The MLP's
-    arrays are too small for any of this. bench_epoch.py's warm-up epoch ends
-    with such a batch when the batch size does not divide --samples.
-    (benchmarks/README.md, "The first epoch's steps are slower".)
+    of its heap back to the OS once that exceeds its trim threshold, twice
+    the largest mmapped block (up to 32 MiB) freed so far, at first a 3.2 MB
+    array; a BN CNN step frees more than that, so every step gets its memory
+    anew. For a smaller batch the layers reallocate their scratch buffers
+    (Layer._buffer) and free the full-size ones, 7.2 MB the largest: that
+    raises the threshold, and from then on the heap keeps the step's memory.
+    The MLP's arrays are too small for any of this. bench_epoch.py's warm-up
+    epoch ends with such a batch when the batch size does not divide
+    --samples. (benchmarks/README.md, "The first epoch's steps are slower".)
     """
     half = max(2, len(xb) // 2)                    # BN needs 2 samples
     return train_step(model, loss, opt, xb[:half], yb[:half])
