@@ -266,6 +266,11 @@ def main(argv=None):
         return memory_mode(args)
     images, labels = make_data(args.samples)
     for m, b, bns in configs(args):
+        if m == "cnn" and args.samples % b == 0:    # no smaller last batch: smaller_batch_step
+            print(f"bench_epoch: warning: batch {b} divides --samples {args.samples}, so every "
+                  "batch has the same size and the CNN's steps may stay in the slower state of a "
+                  "first epoch (benchmarks/README.md, \"The first epoch's steps are slower\")",
+                  file=sys.stderr)
         for row in run_group(m, b, bns, args, images, labels):
             print(json.dumps(row), flush=True)
 

@@ -313,3 +313,13 @@ def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(options, las
     batches = -(-100 // 8) if "100" in options else 97 // 8      # the last one dropped
     assert rows[0]["steps"] == batches - 6 and rows[1]["steps"] == 2   # 6 and 1 left out
     assert all(r["last_batch"] == last_batch and r["eval"] == n_eval for r in rows)
+
+
+@pytest.mark.parametrize("samples, warned", [("640", True), ("650", False)])
+def test_bench_epoch_warns_when_every_cnn_batch_has_the_same_size(samples, warned, monkeypatch,
+                                                                  capsys):
+    monkeypatch.setattr(bench_epoch, "run_group", lambda *args: [])   # no training
+    bench_epoch.main(["--model", "cnn", "--batch", "64", "--samples", samples, "--no-torch"])
+    err = capsys.readouterr().err
+    assert ("batch 64 divides --samples 640" in err) == warned
+    assert ("slower state of a first epoch" in err) == warned
