@@ -26,19 +26,24 @@ from minidl.data import DataLoader
 from minidl.train import Trainer
 
 
+def clock():
+    """(seconds, page faults) so far."""
+    return time.perf_counter(), minor_faults()
+
+
 class StepLog(Callback):
     """(step, seconds, page faults) of every training step, evaluations left out."""
 
     def __init__(self):
-        self.rows, self.last = [], (time.perf_counter(), minor_faults())
+        self.rows, self.last = [], clock()
 
     def on_step_end(self, trainer):
-        now = (time.perf_counter(), minor_faults())
+        now = clock()
         self.rows.append((trainer.step, now[0] - self.last[0], now[1] - self.last[1]))
         self.last = now
 
     def on_eval(self, trainer, record):      # after on_step_end: not the next step's cost
-        self.last = (time.perf_counter(), minor_faults())
+        self.last = clock()
 
 
 def phases(rows, steps_per_epoch, skip=10):
