@@ -300,17 +300,16 @@ def test_first_epoch_charges_no_evaluation_to_a_step(monkeypatch):
     assert [(step, f) for step, _, f in log.rows] == [(1, 100), (2, 30)]
 
 
-@pytest.mark.parametrize("options, last_batch, n_eval", [
-    (["--samples", "100", "--eval", "20"], 4, 20),
-    (["--samples", "100", "--eval", "500"], 4, 100),     # no more than there are
-    (["--samples", "97", "--no-eval"], 8, 0)])          # 97 = 12 * 8 + 1: last one dropped
-def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(options, last_batch, n_eval,
-                                                                     capsys):
+@pytest.mark.parametrize("options, batches, last_batch, n_eval", [
+    (["--samples", "100", "--eval", "20"], 13, 4, 20),
+    (["--samples", "100", "--eval", "500"], 13, 4, 100),     # no more than there are
+    (["--samples", "97", "--no-eval"], 12, 8, 0)])          # 97 = 12 * 8 + 1: last one dropped
+def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(options, batches, last_batch,
+                                                                     n_eval, capsys):
     import first_epoch
     first_epoch.main(["--model", "mlp", "--batch", "8", "--after", "3"] + options)
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["phase"] for r in rows] == ["first epoch", "after it"]
-    batches = -(-100 // 8) if "100" in options else 97 // 8      # the last one dropped
     assert rows[0]["steps"] == batches - 6 and rows[1]["steps"] == 2   # 6 and 1 left out
     assert all(r["last_batch"] == last_batch and r["eval"] == n_eval for r in rows)
 
