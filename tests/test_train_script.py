@@ -93,6 +93,26 @@ def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
     assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("subset, timed", [(1280, 10), (640, 0)])   # 20 and 10 steps
+def test_profile_prints_where_a_step_spends_its_time(mnist, tmp_path, subset, timed):
+    result = run(["--model", "mlp", "--epochs", "1", "--train-subset", str(subset),
+                  "--data-dir", mnist_dir(), "--out", str(tmp_path), "--no-progress",
+                  "--profile"])
+    assert result.returncode == 0, result.stderr
+    accuracy(result.stdout)                          # still the last line
+    if not timed:
+        assert "--profile: 0 steps timed after the first 10: too few for a table" in result.stdout
+        return
+    assert f"over {timed} steps (the first 10 not timed)" in result.stdout
+    rows = re.findall(r"^(\d+: \w+\(.*?\)|loss: .*?\)|SGD.step) +([\d.]+) +([\d.-]+) +[\d.]+ +"
+                      r"[\d.]+%$", result.stdout, re.M)
+    names = [name.split("(")[0] for name, *_ in rows]
+    assert sorted(names) == sorted(["0: Dense", "1: BatchNorm", "2: ReLU", "3: Dense",
+                                    "4: BatchNorm", "5: ReLU", "6: Dense", "7: BatchNorm",
+                                    "8: ReLU", "9: Dense", "loss: SoftmaxCrossEntropy",
+                                    "SGD.step"])
+
+
 def test_the_loss_curve_in_every_format_asked_for(mnist, tmp_path):
     result = run(["--model", "mlp", "--epochs", "1", "--train-subset", "600", "--data-dir",
                   mnist_dir(), "--out", str(tmp_path), "--no-progress", "--format", "pdf", "svg"])

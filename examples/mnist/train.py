@@ -13,6 +13,7 @@ A finished run in --out is replaced by one with the same settings, but by one
 with other settings only with --overwrite.
 """
 import argparse
+import contextlib
 import os
 import warnings
 
@@ -26,6 +27,7 @@ from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError, CheckpointWarning, DivergenceError
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
+from minidl.profiler import Profiler
 from minidl.train import Trainer
 
 # Defaults per model: what reaches the README's accuracies.
@@ -74,6 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run with other settings in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true",
+                   help="print where a training step spends its time: each layer's forward "
+                        "and backward, the loss, SGD.step (minidl.profiler)")
     add_format_argument(p)
     args = p.parse_args(argv)
     for key, value in DEFAULTS[args.model].items():
@@ -230,9 +235,11 @@ def main(argv=None):
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
     ensure_dir(out)                    # only now: a run refused above leaves no empty folder
+    profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
-        with warnings.catch_warnings():   # the checks above decided whether this run may
-            warnings.simplefilter("ignore", CheckpointWarning)   # replace the one in --out
+        with warnings.catch_warnings(), profiler or contextlib.nullcontext():
+            # the checks above decided whether this run may replace the one in --out
+            warnings.simplefilter("ignore", CheckpointWarning)
             history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
         trainer.history.to_json(os.path.join(out, "history.json"))
@@ -247,6 +254,10 @@ def main(argv=None):
     curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
                              log_scale=True)
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
+    if profiler is not None:
+        print(profiler.table() if profiler.steps() >= 2 else
+              f"--profile: {profiler.steps()} steps timed after the first {profiler.skip}: "
+              "too few for a table")
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
