@@ -69,6 +69,16 @@ class Profiler:
                                f"layers), got {type(model).__name__}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.skip = check_int("Profiler", "skip", skip, 0)
+        for _, obj, name in self.targets():
+            if not callable(getattr(obj, name, None)):
+                raise SettingError(f"Profiler: {obj!r} has no method {name}() to time")
+        first = {}                   # id -> position: one layer object in two places?
+        for i, layer in enumerate(model.layers):
+            j = first.setdefault(id(layer), i)
+            if j != i:               # its calls could not be told apart by position
+                raise SettingError(f"Profiler: layers {j} and {i} of the model are the same "
+                                   f"object ({layer!r}); it times each layer by its position: "
+                                   "use a new layer for each place")
         self.calls = {}              # key -> seconds of each timed call
         self.step_starts = []        # clock() at each training-mode forward of the model
         self._wrapped = []
@@ -98,7 +108,7 @@ class Profiler:
 
     def __exit__(self, *exc):
         for obj, name in self._wrapped:
-            del vars(obj)[name]                   # the class's method shows through again
+            vars(obj).pop(name, None)             # the class's method shows through again
         self._wrapped = []
         return False
 

@@ -225,6 +225,25 @@ def test_what_is_not_a_sequential_is_refused(bad, message):
         Profiler(bad)
 
 
+def test_a_layer_at_two_places_in_the_model_is_refused():
+    relu = ReLU()
+    model = Sequential(Dense(2, 2), relu, Dense(2, 2), relu)
+    with pytest.raises(SettingError, match=r"layers 1 and 3 of the model are the same object"):
+        Profiler(model)
+
+
+def test_a_loss_or_optimizer_without_the_methods_is_refused():
+    model = mlp(8, [16], 3, seed=0)
+    with pytest.raises(SettingError, match=r"has no method forward\(\) to time"):
+        Profiler(model, loss_fn=lambda logits, y: 0.0)
+    metric = type("Metric", (), {"forward": lambda self, logits, y: 0.0})()   # evaluate() takes it
+    with pytest.raises(SettingError, match=r"Metric object .* has no method backward\(\)"):
+        Profiler(model, loss_fn=metric)
+    with pytest.raises(SettingError, match=r"has no method step\(\) to time"):
+        Profiler(model, optimizer=model.parameters())
+    assert "forward" not in vars(model.layers[0])
+
+
 def test_a_negative_skip_is_refused():
     with pytest.raises(SettingError, match="skip"):
         Profiler(mlp(8, [16], 3, seed=0), skip=-1)
