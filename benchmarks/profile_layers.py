@@ -15,6 +15,7 @@ import statistics
 import time
 
 import numpy as np
+
 from bench_epoch import (DEFAULT_BATCHES, batches, make_data, minor_faults, positive, setup,
                          smaller_batch_step, train_step)
 

@@ -55,7 +55,8 @@ class Sequential:
         self._inputs, self._out_shape = inputs, x.shape
         return x
 
-    __call__ = forward
+    def __call__(self, x):
+        return self.forward(x)   # so that a forward set on the instance (minidl.profiler) runs
 
     def __len__(self):
         return len(self.layers)

@@ -9,10 +9,13 @@ Inside the block the methods of the objects given are wrapped with a
 time.perf_counter timer, on the instances (the classes are not changed); the
 block's end unwraps them, after an error too. Only training-mode calls are
 timed, so evaluation's forward passes do not mix in, and a step is one
-training-mode forward of the model. The table gives the median call of each,
-which a burst of load from other programs hardly moves, and its share of the
-median step, which also counts what nothing here times (data loading, the
-training loop itself, callbacks): the row "other".
+training-mode forward of the model (model.forward(x) or model(x)). The table
+gives the median call of each, which a burst of load from other programs
+hardly moves, and its share of the median step, which also counts what
+nothing here times (data loading, the training loop itself, callbacks): the
+row "other". A deep copy of the model made inside the block (model.summary(),
+gradcheck) runs untimed; a shallow one, copy.copy(layer), would share the
+wrappers: don't.
 
 The first steps of a run are slower (memory is allocated anew, caches are
 cold; with images, a whole first epoch can be: benchmarks/README.md, "The
@@ -27,6 +30,7 @@ import numpy as np
 from minidl.errors import SettingError, check_int
 
 clock = time.perf_counter     # seconds; a name of its own, so that tests can stand in for it
+_NONE = object()              # "the instance had no such attribute of its own"
 
 
 class _Timed:
@@ -51,7 +55,8 @@ class _Timed:
 
 
 class _StepStart(_Timed):
-    """The model's forward in training mode: a step starts."""
+    """The model's forward: in training mode a step starts. It times nothing
+    itself (its layers are timed); it shares _Timed's set-up and copying."""
 
     def __call__(self, *args, **kwargs):
         if self.obj.training:
@@ -69,19 +74,25 @@ class Profiler:
                                f"layers), got {type(model).__name__}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.skip = check_int("Profiler", "skip", skip, 0)
+        self._check_targets()
+        self.calls = {}              # key -> seconds of each timed call
+        self.step_starts = []        # clock() at each training-mode forward of the model
+        self._wrapped = []           # (object, method name, what its instance had before)
+
+    def _check_targets(self):
         for _, obj, name in self.targets():
             if not callable(getattr(obj, name, None)):
                 raise SettingError(f"Profiler: {obj!r} has no method {name}() to time")
+            if isinstance(vars(obj).get(name), _Timed):
+                raise SettingError(f"Profiler: {obj!r} is already being profiled (a Profiler "
+                                   "block inside another one for the same model?)")
         first = {}                   # id -> position: one layer object in two places?
-        for i, layer in enumerate(model.layers):
+        for i, layer in enumerate(self.model.layers):
             j = first.setdefault(id(layer), i)
             if j != i:               # its calls could not be told apart by position
                 raise SettingError(f"Profiler: layers {j} and {i} of the model are the same "
                                    f"object ({layer!r}); it times each layer by its position: "
                                    "use a new layer for each place")
-        self.calls = {}              # key -> seconds of each timed call
-        self.step_starts = []        # clock() at each training-mode forward of the model
-        self._wrapped = []
 
     def targets(self):
         """(key, object, method name) of everything timed; a key names a table row."""
@@ -96,19 +107,21 @@ class Profiler:
         return out
 
     def __enter__(self):
-        for _, obj, name in self.targets():
-            if isinstance(vars(obj).get(name), _Timed):
-                raise SettingError(f"Profiler: {obj!r} is already being profiled (a Profiler "
-                                   "block inside another one for the same model?)")
+        """Each block is a profile of its own: what an earlier one timed is dropped."""
+        self._check_targets()                     # the model may have changed since
+        self.calls, self.step_starts = {}, []
         for key, obj, name in self.targets():
             wrapper = _StepStart if key == "step" else _Timed
+            self._wrapped.append((obj, name, vars(obj).get(name, _NONE)))
             setattr(obj, name, wrapper(self, key, obj, name))
-            self._wrapped.append((obj, name))
         return self
 
     def __exit__(self, *exc):
-        for obj, name in self._wrapped:
-            vars(obj).pop(name, None)             # the class's method shows through again
+        for obj, name, before in self._wrapped:
+            if before is _NONE:
+                del vars(obj)[name]               # the class's method shows through again
+            else:
+                setattr(obj, name, before)        # one the user had set on the instance
         self._wrapped = []
         return False
 

@@ -230,6 +230,53 @@ def test_a_layer_at_two_places_in_the_model_is_refused():
     model = Sequential(Dense(2, 2), relu, Dense(2, 2), relu)
     with pytest.raises(SettingError, match=r"layers 1 and 3 of the model are the same object"):
         Profiler(model)
+    model = Sequential(Dense(2, 2), relu)
+    prof = Profiler(model)
+    model.layers.append(relu)                            # after the profiler was made
+    with pytest.raises(SettingError, match=r"layers 1 and 2 of the model are the same object"):
+        with prof:
+            pass
+    assert "forward" not in vars(relu)
+
+
+def test_a_loop_that_calls_the_model_and_the_loss_is_timed_too():
+    """model(x) and loss(logits, y) call forward through __call__."""
+    rng = np.random.default_rng(0)
+    model, loss = mlp(8, [16], 3, batchnorm=True, seed=0), SoftmaxCrossEntropy()
+    x, y = rng.standard_normal((6, 8)).astype(np.float32), rng.integers(0, 3, 6)
+    with Profiler(model, loss, skip=1) as prof:
+        for _ in range(4):
+            loss(model(x), y)
+            model.backward(loss.backward())
+    assert prof.steps() == 3
+    assert {key: len(times) for key, times in prof.calls.items()} == \
+        {key: 3 for key, *_ in prof.targets() if key != "step"}
+
+
+def test_each_block_is_a_profile_of_its_own(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(profiler, "clock", clock)
+    tick = Tick(clock, 3, 5)
+    model, x = Sequential(tick), np.zeros((4, 3), np.float32)
+    prof = Profiler(model, skip=0)
+    for fwd, steps in ((3, 5), (2, 3)):
+        tick.fwd = fwd
+        with prof:
+            for _ in range(steps):
+                model.backward(model.forward(x))
+                clock.now += 1 * US
+        clock.now += 1                                   # a pause between the blocks
+    assert prof.steps() == 3 and prof.step_seconds() / US == pytest.approx(2 + 5 + 1)
+    assert prof.calls[(0, "forward")] == [pytest.approx(2 * US)] * 3
+
+
+def test_what_the_instance_had_before_the_block_is_restored():
+    model, loss = mlp(8, [16], 3, seed=0), SoftmaxCrossEntropy()
+    hooked = loss.forward                                # a user's own wrapper, say
+    loss.forward = hooked
+    with Profiler(model, loss):
+        assert isinstance(loss.forward, profiler._Timed)
+    assert vars(loss)["forward"] is hooked and "forward" not in vars(model)
 
 
 def test_a_loss_or_optimizer_without_the_methods_is_refused():

@@ -99,9 +99,14 @@ def test_profile_prints_where_a_step_spends_its_time(mnist, tmp_path, subset, ti
                   "--data-dir", mnist_dir(), "--out", str(tmp_path), "--no-progress",
                   "--profile"])
     assert result.returncode == 0, result.stderr
-    accuracy(result.stdout)                          # still the last line
+    plain = run(["--model", "mlp", "--epochs", "1", "--train-subset", str(subset),
+                 "--data-dir", mnist_dir(), "--out", str(tmp_path / "plain"), "--no-progress"])
+    assert accuracy(result.stdout) == accuracy(plain.stdout)    # still the last line
+    losses = [json.loads((out / "history.json").read_text())["step_loss"]
+              for out in (tmp_path, tmp_path / "plain")]
+    assert losses[0] == losses[1] and len(losses[0]) == subset // 64
     if not timed:
-        assert "--profile: 0 steps timed after the first 10: too few for a table" in result.stdout
+        assert "--profile: 0 timed step(s) after the first 10: too few for a table" in result.stdout
         return
     assert f"over {timed} steps (the first 10 not timed)" in result.stdout
     rows = re.findall(r"^(\d+: \w+\(.*?\)|loss: .*?\)|SGD.step) +([\d.]+) +([\d.-]+) +[\d.]+ +"

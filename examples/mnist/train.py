@@ -237,10 +237,10 @@ def main(argv=None):
     ensure_dir(out)                    # only now: a run refused above leaves no empty folder
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
-        with warnings.catch_warnings(), profiler or contextlib.nullcontext():
-            # the checks above decided whether this run may replace the one in --out
-            warnings.simplefilter("ignore", CheckpointWarning)
-            history = trainer.fit(steps=total)
+        with warnings.catch_warnings():   # the checks above decided whether this run may
+            warnings.simplefilter("ignore", CheckpointWarning)   # replace the one in --out
+            with profiler or contextlib.nullcontext():
+                history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
         trainer.history.to_json(os.path.join(out, "history.json"))
         trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
@@ -256,7 +256,7 @@ def main(argv=None):
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
     if profiler is not None:
         print(profiler.table() if profiler.steps() >= 2 else
-              f"--profile: {profiler.steps()} steps timed after the first {profiler.skip}: "
+              f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
               "too few for a table")
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
