@@ -31,8 +31,8 @@ class SoftmaxCrossEntropy:
         # mean over the batch; 0.0 - (not a minus sign) makes a perfect batch 0.0, not -0.0
         return 0.0 - float(log_p_true.sum()) / len(labels)
 
-    def __call__(self, logits, labels):
-        return self.forward(logits, labels)   # so that a forward set on the instance (minidl.profiler) runs
+    def __call__(self, logits, labels):   # a forward set on the instance (profiler) runs too
+        return self.forward(logits, labels)
 
     def backward(self):
         if self._cache is None:

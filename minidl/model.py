@@ -55,8 +55,8 @@ class Sequential:
         self._inputs, self._out_shape = inputs, x.shape
         return x
 
-    def __call__(self, x):
-        return self.forward(x)   # so that a forward set on the instance (minidl.profiler) runs
+    def __call__(self, x):                # a forward set on the instance (profiler) runs too
+        return self.forward(x)
 
     def __len__(self):
         return len(self.layers)
