@@ -138,8 +138,8 @@ class Profiler:
         gaps = np.diff(self.step_starts[self.skip:])
         if len(gaps) == 0:
             raise SettingError(f"Profiler: {self.steps()} step(s) timed, after skipping "
-                               f"{self.skip}; table() needs two or more (train longer, or "
-                               "give a smaller skip=)")
+                               f"{self.skip}; the step's time needs two or more (train "
+                               "longer, or give a smaller skip=)")
         return float(np.median(gaps))
 
     def median(self, key):

@@ -461,3 +461,31 @@ def test_the_legend_below_the_loss_axes_is_inside_the_figure():
     inside = fig.bbox
     assert inside.x0 <= legend.x0 and legend.y0 >= inside.y0 and legend.y1 <= inside.y1
     plt.close(fig)
+
+
+def test_step_profile_draws_each_rows_median_calls_in_the_models_order(monkeypatch, tmp_path):
+    from test_profiler import US, fake_run
+    prof = fake_run(monkeypatch, skip=3, steps=10)      # layers 3+5 and 1+13 us, loss 7+2,
+    fig = plot.step_profile(prof)                       # step 11, other (data) 4: 46 us
+    ax = fig.axes[0]
+    widths = [p.get_width() for p in ax.patches]
+    np.testing.assert_allclose(widths, [3, 1, 7, 11, 5, 13, 2, 0, 4], atol=1e-6)
+    lefts = [p.get_x() for p in ax.patches]             # backward stacked after forward
+    np.testing.assert_allclose(lefts[4:8], [3, 1, 7, 11], atol=1e-6)
+    assert [t.get_text() for t in ax.get_yticklabels()] == \
+        ["0: Tick()", "1: Tick()", "loss: TickLoss()", "TickOptimizer.step", "other"]
+    shares = [t.get_text().strip() for t in ax.texts]
+    assert shares == ["17.4%", "30.4%", "19.6%", "23.9%", "8.7%"]
+    assert "median step 46 us" in ax.get_title()
+    assert_png(Path(plot.save(fig, tmp_path / "profile.png")[0]))
+    assert prof.step_seconds() / US == pytest.approx(46)
+
+
+def test_step_profile_refuses_too_few_steps_and_draws_into_a_given_axes(monkeypatch):
+    from test_profiler import fake_run
+    with pytest.raises(SettingError, match=r"time needs two or more \(train longer"):
+        plot.step_profile(fake_run(monkeypatch, skip=10, steps=11))
+    fig, ax = plt.subplots()
+    assert plot.step_profile(fake_run(monkeypatch, skip=0, steps=3), ax=ax, title="t") is fig
+    assert ax.get_title() == "t"
+    plt.close(fig)

@@ -119,8 +119,8 @@ def test_a_step_measured_elsewhere_replaces_the_first_line(monkeypatch):
 
 def test_too_few_steps_is_a_clear_error(monkeypatch):
     prof = fake_run(monkeypatch, skip=10, steps=11)
-    with pytest.raises(SettingError, match=r"1 step\(s\) timed, after skipping 10; table\(\) "
-                                           r"needs two or more"):
+    with pytest.raises(SettingError, match=r"1 step\(s\) timed, after skipping 10; the step's "
+                                           r"time needs two or more"):
         prof.table()
 
 

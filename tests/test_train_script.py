@@ -107,7 +107,10 @@ def test_profile_prints_where_a_step_spends_its_time(mnist, tmp_path, subset, ti
     assert losses[0] == losses[1] and len(losses[0]) == subset // 64
     if not timed:
         assert "--profile: 0 timed step(s) after the first 10: too few for a table" in result.stdout
+        assert not (tmp_path / "profile.png").exists()
         return
+    assert_png(tmp_path / "profile.png")
+    assert "profile.png" in result.stdout.splitlines()[-2]         # in the list of files written
     assert f"over {timed} steps (the first 10 not timed)" in result.stdout
     rows = re.findall(r"^(\d+: \w+\(.*?\)|loss: .*?\)|SGD.step) +([\d.]+) +([\d.-]+) +[\d.]+ +"
                       r"[\d.]+%$", result.stdout, re.M)

@@ -6,7 +6,7 @@
 Prints one line per epoch and, last, test_accuracy=0.XXXX on a line of its
 own. Writes into --out: history.json, history.csv (one row per epoch),
 steps.csv (loss and learning rate per step), checkpoint.npz, loss_curve.png (--format pdf svg:
-in those formats).
+in those formats), and with --profile profile.png.
 Ctrl-C saves a checkpoint and stops; the same command with --resume goes on
 (without --resume it refuses to start over on top of the interrupted run).
 A finished run in --out is replaced by one with the same settings, but by one
@@ -78,7 +78,8 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", action="store_true",
                    help="print where a training step spends its time: each layer's forward "
-                        "and backward, the loss, SGD.step (minidl.profiler)")
+                        "and backward, the loss, SGD.step (minidl.profiler); and plot it "
+                        "(profile.png)")
     add_format_argument(p)
     args = p.parse_args(argv)
     for key, value in DEFAULTS[args.model].items():
@@ -254,9 +255,13 @@ def main(argv=None):
     curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
                              log_scale=True)
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
-    if profiler is not None:
-        print(profiler.table() if profiler.steps() >= 2 else
-              f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
+    if profiler is not None and profiler.steps() >= 2:
+        print(profiler.table())
+        step_us = 1e6 * profiler.step_seconds()
+        plots += plot.save(plot.step_profile(profiler, f"{title}: median step {step_us:,.0f} us"),
+                           os.path.join(out, "profile"), args.format, args.dpi)
+    elif profiler is not None:
+        print(f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
               "too few for a table")
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "

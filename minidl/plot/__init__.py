@@ -16,12 +16,14 @@ Histories are keyed "bn" / "plain" (other keys get matplotlib's colours).
     saving.py      save(): format from the suffix, atomic, reproducible bytes
     curves.py      loss_curves, accuracy_curves, activation_percentiles, figure1
     evaluation.py  lr_sweep, confusion, image_grid
+    timing.py      step_profile: a Profiler's table as bars (minidl.profiler)
 """
 from minidl.plot.style import COLORS, LABELS, STYLE, setting, smooth  # first: the backend
 from minidl.plot.saving import save
 from minidl.plot.curves import accuracy_curves, activation_percentiles, figure1, loss_curves
 from minidl.plot.evaluation import confusion, image_grid, lr_sweep
+from minidl.plot.timing import step_profile
 
 __all__ = ["COLORS", "LABELS", "STYLE", "setting", "smooth", "save", "loss_curves",
            "accuracy_curves", "activation_percentiles", "figure1", "lr_sweep", "confusion",
-           "image_grid"]
+           "image_grid", "step_profile"]
