@@ -464,7 +464,7 @@ def test_the_legend_below_the_loss_axes_is_inside_the_figure():
 
 
 def test_step_profile_draws_each_rows_median_calls_in_the_models_order(monkeypatch, tmp_path):
-    from test_profiler import US, fake_run
+    from test_profiler import fake_run
     prof = fake_run(monkeypatch, skip=3, steps=10)      # layers 3+5 and 1+13 us, loss 7+2,
     fig = plot.step_profile(prof)                       # step 11, other (data) 4: 46 us
     ax = fig.axes[0]
@@ -478,14 +478,41 @@ def test_step_profile_draws_each_rows_median_calls_in_the_models_order(monkeypat
     assert shares == ["17.4%", "30.4%", "19.6%", "23.9%", "8.7%"]
     assert "median step 46 us" in ax.get_title()
     assert_png(Path(plot.save(fig, tmp_path / "profile.png")[0]))
-    assert prof.step_seconds() / US == pytest.approx(46)
+
+
+class StubProfile:
+    """What step_profile reads of a Profiler: the median step and the rows."""
+
+    def __init__(self, step, rows):
+        self.step, self._rows = step, rows
+
+    def step_seconds(self):
+        return self.step
+
+    def rows(self):
+        return self._rows
+
+
+def test_step_profile_labels_like_the_table_where_the_medians_exceed_the_step():
+    """Medians need not add up: "other" may be below 0. Its share is shown as it
+    is (as table() prints it), its bar not drawn; a row never timed says "-"."""
+    rows = [("0: Flatten()", 10e-6, None), ("1: BatchNorm(100, eps=1e-05, momentum=0.1)",
+                                             20e-6, 20e-6), ("loss: Never()", None, None)]
+    ax = plot.step_profile(StubProfile(40e-6, rows)).axes[0]
+    assert [t.get_text().strip() for t in ax.texts] == ["25.0%", "100.0%", "-", "-25.0%"]
+    assert ax.patches[-1].get_width() == 0
+    assert [t.get_text() for t in ax.get_yticklabels()] == \
+        ["0: Flatten()", "1: BatchNorm(100, eps=1e-05, ...)", "loss: Never()", "other"]
+    plt.close(ax.figure)
 
 
 def test_step_profile_refuses_too_few_steps_and_draws_into_a_given_axes(monkeypatch):
     from test_profiler import fake_run
     with pytest.raises(SettingError, match=r"time needs two or more \(train longer"):
         plot.step_profile(fake_run(monkeypatch, skip=10, steps=11))
-    fig, ax = plt.subplots()
+    fig, (left, ax) = plt.subplots(1, 2)
+    before = left.get_position().bounds
     assert plot.step_profile(fake_run(monkeypatch, skip=0, steps=3), ax=ax, title="t") is fig
-    assert ax.get_title() == "t"
+    assert ax.get_title() == "t" and len(ax.patches) == 9 and not left.patches
+    assert left.get_position().bounds == before         # the caller's layout is left alone
     plt.close(fig)

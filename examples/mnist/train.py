@@ -257,9 +257,11 @@ def main(argv=None):
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
     if profiler is not None and profiler.steps() >= 2:
         print(profiler.table())
+        resumed = " (steps after the resume)" if args.resume else ""
         step_us = 1e6 * profiler.step_seconds()
-        plots += plot.save(plot.step_profile(profiler, f"{title}: median step {step_us:,.0f} us"),
-                           os.path.join(out, "profile"), args.format, args.dpi)
+        plots += plot.save(plot.step_profile(
+            profiler, f"{title}: median step {step_us:,.0f} us{resumed}"),
+            os.path.join(out, "profile"), args.format, args.dpi)
     elif profiler is not None:
         print(f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
               "too few for a table")

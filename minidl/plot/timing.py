@@ -7,34 +7,50 @@ from minidl.plot.style import STYLE, _axes
 FORWARD, BACKWARD, OTHER = "#7f7f7f", "#2ca02c", "#d9d9d9"
 
 
+def _short(name, width=40):
+    """A long layer name cut after a whole argument: "1: BatchNorm(16, eps=1e-05, ...)"."""
+    if len(name) <= width:
+        return name
+    depth, cut = 0, -1
+    for i, char in enumerate(name[:width - 5]):        # room for ", ...)"
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 1:                  # between two of the layer's arguments
+            cut = i
+    return name[:cut] + ", ...)" if cut > 0 else name[:width - 3] + "..."
+
+
 def step_profile(profiler, title="", ax=None):
     """Horizontal bars, top to bottom: each layer, the loss, the optimizer step
     and "other" (what nothing timed: data loading, the loop). A bar is the
     median forward call plus the median backward call, in microseconds,
-    labelled with its share of the median step; a layer that ran no backward
-    (one before the first layer with parameters) has only its forward part."""
+    labelled with its share of the median step, as in profiler.table(); a
+    layer that ran no backward (one before the first layer with parameters)
+    has only its forward part, and a row never timed is labelled "-"."""
     step = 1e6 * profiler.step_seconds()        # refuses a profile with too few steps
     rows = profiler.rows()
     fwd = [1e6 * (f or 0) for _, f, _ in rows]
     bwd = [1e6 * (b or 0) for *_, b in rows]
-    other = max(0.0, step - sum(fwd) - sum(bwd))  # medians need not add up: not below 0
+    other = step - sum(fwd) - sum(bwd)          # below 0 if the medians exceed the step
     totals = [f + b for f, b in zip(fwd, bwd)] + [other]
-    names = [name if len(name) <= 40 else name[:37] + "..." for name, *_ in rows] + ["other"]
+    timed = [f is not None or b is not None for _, f, b in rows] + [True]
+    names = [_short(name) for name, *_ in rows] + ["other"]
     with plt.rc_context(STYLE):
-        fig, ax = _axes(ax, figsize=(8, 0.45 * len(names) + 1.6))
+        fig, ax_ = _axes(ax, figsize=(8, 0.45 * len(names) + 1.6))
         layers = range(len(rows))
-        ax.barh(layers, fwd, color=FORWARD, label="forward (optimizer: step)")
-        ax.barh(layers, bwd, left=fwd, color=BACKWARD, label="backward")
-        ax.barh([len(rows)], [other], color=OTHER, label="other")
-        for i, total in enumerate(totals):
-            ax.annotate(f" {total / step:.1%}", (total, i), va="center", fontsize=9)
-        ax.set_yticks(range(len(names)), names, fontsize=9)
-        ax.invert_yaxis()                           # the first layer on top
-        ax.grid(axis="y", visible=False)
-        ax.set_xlim(0, 1.15 * max(totals) or 1.0)   # room for the percentages
-        ax.set(xlabel="median call (microseconds)",
-               title=title or f"Where a training step spends its time "
-                              f"(median step {step:,.0f} us)")
-        ax.legend(loc="lower right", fontsize=9)
-        fig.tight_layout()
+        ax_.barh(layers, fwd, color=FORWARD, label="forward (and the optimizer's step)")
+        ax_.barh(layers, bwd, left=fwd, color=BACKWARD, label="backward")
+        ax_.barh([len(rows)], [max(other, 0.0)], color=OTHER, label="other (not timed)")
+        for i, (total, was_timed) in enumerate(zip(totals, timed)):
+            label = f" {total / step:.1%}" if was_timed else " -"
+            ax_.annotate(label, (max(total, 0.0), i), va="center", fontsize=9)
+        ax_.set_yticks(range(len(names)), names, fontsize=9)
+        ax_.invert_yaxis()                          # the first layer on top
+        ax_.grid(axis="y", visible=False)
+        ax_.set_xlim(0, 1.15 * max(totals) or 1.0)  # room for the percentages
+        ax_.set(xlabel="median time per step (microseconds)",
+                title=title or f"Where a training step spends its time "
+                               f"(median step {step:,.0f} us)")
+        ax_.legend(loc="best", fontsize=9)
+        if ax is None:                              # a given axes' figure is the caller's
+            fig.tight_layout()
     return fig
