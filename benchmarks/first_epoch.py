@@ -3,15 +3,19 @@
 Until the batch size first changes (the last, smaller batch of an epoch),
 glibc's malloc gives the memory a CNN step frees back to the OS after every
 step, and the next step faults it in again (benchmarks/README.md, "The first
-epoch's steps are slower"). This script shows what a user sees: it trains with
-minidl.train.Trainer on random MNIST-shaped data, evaluating at each epoch end
-(as examples/mnist/train.py does, --eval samples in batches of 1000), and
-prints, as JSON lines, the median step time and the page faults per step of
-the first epoch and of the steps after it. With --no-eval and a batch size
-that divides --samples the batch size never changes, and neither does the
-state of the first epoch: "last_batch" in the output says which case it was.
+epoch's steps are slower"), unless a large block has been freed before:
+Trainer.fit frees one (minidl/heap.py), and --cold-heap skips that, to show
+the first epoch as it was without it. This script shows what a user sees: it
+trains with minidl.train.Trainer on random MNIST-shaped data, evaluating at
+each epoch end (as examples/mnist/train.py does, --eval samples in batches of
+1000), and prints, as JSON lines, the median step time and the page faults per
+step of the first epoch and of the steps after it. With --no-eval and a batch
+size that divides --samples the batch size never changes, and (with
+--cold-heap) neither does the state of the first epoch: "last_batch" in the
+output says which case it was.
 
     python benchmarks/first_epoch.py                        # BN CNN, batch 64
+    python benchmarks/first_epoch.py --cold-heap            # without minidl.heap.warm_heap()
     python benchmarks/first_epoch.py --model mlp --batch 60
 """
 import argparse
@@ -21,6 +25,7 @@ import time
 
 from bench_epoch import make_data, minor_faults, positive, setup
 
+import minidl.heap
 from minidl.callbacks import Callback
 from minidl.data import DataLoader
 from minidl.train import Trainer
@@ -70,7 +75,11 @@ def main(argv=None):
     p.add_argument("--eval", type=positive, default=10_000, help="samples evaluated at each "
                    "epoch end, in batches of 1000")
     p.add_argument("--no-eval", dest="eval", action="store_const", const=None)
+    p.add_argument("--cold-heap", action="store_true",
+                   help="train without minidl.heap.warm_heap(), which Trainer.fit calls")
     args = p.parse_args(argv)
+    if args.cold_heap:
+        minidl.heap._warmed = True          # as if done already: fit() leaves the heap cold
     model, loss, opt = setup(args.model, args.bn == "on", seed=0)
     images, labels = make_data(args.samples)
     shape = (784,) if args.model == "mlp" else (1, 28, 28)
@@ -85,7 +94,8 @@ def main(argv=None):
     last_batch = args.batch if drop else args.samples % args.batch or args.batch
     for row in phases(log.rows, len(loader)):
         print(json.dumps(dict(model=args.model, bn=args.bn == "on", batch=args.batch,
-                              last_batch=last_batch, eval=n_eval, **row)))
+                              last_batch=last_batch, eval=n_eval, cold_heap=args.cold_heap,
+                              **row)))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError, check_int,
                            check_number)
 from minidl.evaluation import evaluate, predict, tally
+from minidl.heap import warm_heap
 from minidl.history import History
 
 __all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecorder",
@@ -116,6 +117,7 @@ class Trainer:
         checks.warn_lr_by_hand(self.schedule, self._last_lr, self.optimizer.lr)
         for c in self.callbacks:
             c.on_train_begin(self)
+        warm_heap()                           # else a CNN's first epoch is slower (minidl/heap.py)
         self.model.train()
         input_grad = getattr(self.model, "input_grad", None)
         if input_grad is not None:

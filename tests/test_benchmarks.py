@@ -5,6 +5,7 @@ import importlib
 import json
 import re
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -312,6 +313,22 @@ def test_first_epoch_trains_with_the_trainer_and_prints_both_phases(options, bat
     assert [r["phase"] for r in rows] == ["first epoch", "after it"]
     assert rows[0]["steps"] == batches - 6 and rows[1]["steps"] == 2   # 6 and 1 left out
     assert all(r["last_batch"] == last_batch and r["eval"] == n_eval for r in rows)
+
+
+@pytest.mark.parametrize("cold", [False, True])
+def test_first_epoch_leaves_the_heap_cold_when_asked(cold, monkeypatch, capsys):
+    import first_epoch
+
+    import minidl.heap
+    monkeypatch.setattr(minidl.heap, "_warmed", False)    # as in a fresh process
+    warmed = []
+    monkeypatch.setattr(minidl.heap, "np", types.SimpleNamespace(
+        uint8="uint8", empty=lambda n, dtype: warmed.append(n)))
+    first_epoch.main(["--model", "mlp", "--batch", "8", "--samples", "100", "--after", "3",
+                      "--no-eval"] + (["--cold-heap"] if cold else []))
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["cold_heap"] for r in rows] == [cold, cold]
+    assert len(warmed) == (0 if cold else 1)
 
 
 @pytest.mark.parametrize("samples, warned", [("640", True), ("650", False)])
