@@ -17,7 +17,7 @@ warm_heap() frees one block of 32 MiB, never touched, so that glibc raises
 both thresholds at once, at the start instead of at the end of the first
 epoch. The price: the process keeps more freed memory for reuse instead of
 returning it (up to 64 MiB at the top of the heap), so its peak resident
-size is some tens of MB larger (README, "Where the time goes"). Elsewhere
+size can be a few MB larger (README, "Where the time goes"). Elsewhere
 (macOS, Windows, other C libraries) it allocates and frees 32 MiB of address
 space, and nothing else happens. Trainer.fit calls it; a loop of your own may.
 """

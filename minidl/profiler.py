@@ -18,8 +18,8 @@ gradcheck) runs untimed; a shallow one, copy.copy(layer), would share the
 wrappers: don't.
 
 The first steps of a run are slower (memory is allocated anew, caches are
-cold; with images, a whole first epoch can be: benchmarks/README.md, "The
-first epoch's steps are slower"), so the first `skip` steps are not timed.
+cold; with images, in a loop of your own, a whole first epoch can be:
+minidl/heap.py), so the first `skip` steps are not timed.
 """
 import copy
 import statistics
