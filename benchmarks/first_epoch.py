@@ -78,8 +78,7 @@ def main(argv=None):
     p.add_argument("--cold-heap", action="store_true",
                    help="train without minidl.heap.warm_heap(), which Trainer.fit calls")
     args = p.parse_args(argv)
-    if args.cold_heap:
-        minidl.heap._warmed = True          # as if done already: fit() leaves the heap cold
+    minidl.heap.ENABLED = not args.cold_heap
     model, loss, opt = setup(args.model, args.bn == "on", seed=0)
     images, labels = make_data(args.samples)
     shape = (784,) if args.model == "mlp" else (1, 28, 28)

@@ -321,6 +321,7 @@ def test_first_epoch_leaves_the_heap_cold_when_asked(cold, monkeypatch, capsys):
 
     import minidl.heap
     monkeypatch.setattr(minidl.heap, "_warmed", False)    # as in a fresh process
+    monkeypatch.setattr(minidl.heap, "ENABLED", True)     # main() sets it: restored after
     warmed = []
     monkeypatch.setattr(minidl.heap, "np", types.SimpleNamespace(
         uint8="uint8", empty=lambda n, dtype: warmed.append(n)))
