@@ -1,4 +1,5 @@
 """minidl.heap.warm_heap: a CNN's first epoch without a page fault per step."""
+import json
 import os
 import subprocess
 import sys
@@ -52,33 +53,6 @@ def test_every_fit_calls_it(monkeypatch):
     assert calls == [1, 1]
 
 
-STEPS = """
-import resource, statistics, sys
-import numpy as np
-import minidl.heap
-from minidl.callbacks import Callback
-from minidl.data import DataLoader
-from minidl.losses import SoftmaxCrossEntropy
-from minidl.models import cnn
-from minidl.optim import SGD
-from minidl.train import Trainer
-
-minidl.heap.ENABLED = sys.argv[1] == "warm"
-faults = []
-
-class Faults(Callback):
-    def on_step_end(self, trainer):
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
-
-rng = np.random.default_rng(0)
-x, y = rng.random((64 * 20, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64 * 20)
-model = cnn(batchnorm=True)
-Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.01),
-        DataLoader(x, y, 64, seed=0), callbacks=[Faults()], progress=False).fit(steps=20)
-print(statistics.median(np.diff(faults[5:])))
-"""
-
-
 def glibc():
     try:
         return os.confstr("CS_GNU_LIBC_VERSION") is not None
@@ -95,13 +69,17 @@ BY_HAND += ["GLIBC_TUNABLES"] if "glibc.malloc" in os.environ.get("GLIBC_TUNABLE
 @pytest.mark.skipif(not glibc(), reason="the thresholds are glibc's")
 @pytest.mark.skipif(bool(BY_HAND), reason=f"malloc's thresholds set by hand: {BY_HAND}")
 def test_a_bn_cnns_first_epoch_steps_take_no_page_faults():
-    """In a fresh process, as a user's run: 20 steps of the BN CNN at batch 64
-    (no batch of another size, so nothing else raises the thresholds)."""
-    def faults_per_step(mode):
-        out = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True,
-                             text=True, cwd=REPO, timeout=300, check=True).stdout
-        return float(out.split()[-1])
-    cold = faults_per_step("cold")
+    """In a fresh process, as a user's run (benchmarks/first_epoch.py, a Trainer):
+    a first epoch of 20 steps of the BN CNN at batch 64 and no evaluation, so no
+    batch of another size raises the thresholds; its last 10 steps' faults."""
+    def faults_per_step(*options):
+        out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "first_epoch.py"),
+                              "--samples", "1280", "--after", "2", "--no-eval", *options],
+                             capture_output=True, text=True, cwd=REPO, timeout=300, check=True)
+        first = json.loads(out.stdout.splitlines()[0])
+        assert first["phase"] == "first epoch" and first["steps"] == 10
+        return first["faults_per_step"]
+    cold = faults_per_step("--cold-heap")
     if cold < 1000:     # a malloc that keeps the memory anyway (huge pages, say): nothing to fix
         pytest.skip(f"without warm_heap() a step took only {cold:.0f} page faults here")
-    assert faults_per_step("warm") < 50
+    assert faults_per_step() < 50
