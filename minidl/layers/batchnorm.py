@@ -21,21 +21,21 @@ from minidl.errors import ShapeError, check_dtype, check_int, check_number
 from minidl.layers.base import Layer
 
 
-def channel_sum(a, out=None):
+def channel_sum(a):
     """sum over every axis but the feature axis 1: (N, C) or (N, C, H, W) -> (C,)."""
-    if a.ndim == 2:   # a.sum(axis=0) without the 1 us of Python that a.sum adds
-        return np.add.reduce(a, axis=0, out=out)
-    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1), out=out)
+    if a.ndim == 2:
+        return a.sum(axis=0)
+    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))
 
 
-def channel_dot(a, b, out=None):
+def channel_dot(a, b):
     """channel_sum(a * b). For images without the temporary a * b: one dot
     product of length H*W per (n, c) by matmul, much faster than einsum there.
     An (N, C) product is small, and summing it beats einsum."""
     if a.ndim == 2:
-        return np.add.reduce(a * b, axis=0, out=out)
+        return (a * b).sum(axis=0)
     a3, b3 = (v.reshape(v.shape[0], v.shape[1], 1, -1) for v in (a, b))
-    return np.add.reduce(np.matmul(a3, b3.swapaxes(2, 3)), axis=(0, 2, 3), out=out)
+    return np.matmul(a3, b3.swapaxes(2, 3)).sum(axis=(0, 2, 3))
 
 
 def per_feature(v, x):
@@ -93,7 +93,7 @@ class BatchNorm(Layer):
         else:
             mu, var = self.running_mean, self.running_var      # E[x], Var[x]
             np.subtract(x, per_feature(mu, x), out=xc)
-        inv_std = 1.0 / np.sqrt(var + self.eps)                # 1/sqrt(sigma2 + eps)
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)   # 1/sqrt(sigma2 + eps)
         x_hat = np.multiply(xc, per_feature(inv_std, x), out=xc)  # normalize
         self._save(x_hat, inv_std, axes, shape, m, self.training)
         y = x_hat * per_feature(self.params["gamma"], x)      # scale and shift
@@ -104,8 +104,10 @@ class BatchNorm(Layer):
         x_hat, inv_std, axes, shape, m, training = self._saved()
         self._check_dy(dy, x_hat.shape)
         gamma = self.params["gamma"]
-        dbeta = channel_sum(dy, out=self.grads["beta"])        # dL/dbeta  = sum dy
-        dgamma = channel_dot(dy, x_hat, out=self.grads["gamma"])   # dL/dgamma = sum dy * x_hat
+        dbeta = channel_sum(dy)                                # dL/dbeta  = sum dy
+        dgamma = channel_dot(dy, x_hat)                        # dL/dgamma = sum dy * x_hat
+        self.grads["beta"][...] = dbeta
+        self.grads["gamma"][...] = dgamma
         scale = per_feature(gamma * inv_std, dy)
         if not training:                                       # statistics are constants
             return dy * scale
