@@ -28,6 +28,21 @@ def check_loader(owner, loader):
             "model.forward(xb).argmax(axis=1)`")
 
 
+def loss_value(loss, loss_fn):
+    """The mean loss that loss_fn.forward returned, as a Python float (a NumPy
+    scalar would not go into a JSON history); anything but one number is refused,
+    by name, rather than failing later in a comparison or in json."""
+    if type(loss) is float:
+        return loss
+    if np.ndim(loss) == 0 and np.asarray(loss).dtype.kind in "fiu":
+        return float(loss)
+    got = (f"an array of shape {np.shape(loss)}" if isinstance(loss, np.ndarray) else
+           f"a {type(loss).__name__}")
+    raise SettingError(f"{type(loss_fn).__name__}.forward must return the batch's mean loss "
+                       f"as one number, got {got}" + (" (per-sample losses? return their mean)"
+                                                      if np.size(loss) > 1 else ""))
+
+
 def tally(totals, loss, logits, yb):
     """totals = [loss summed over samples, correct predictions, samples]: add
     one batch whose mean loss is `loss`."""
@@ -55,7 +70,7 @@ def evaluate(model, loss_fn, loader):
     with model.inference():
         for xb, yb in _batches(loader):
             logits = model.forward(xb)
-            tally(totals, loss_fn.forward(logits, yb), logits, yb)
+            tally(totals, loss_value(loss_fn.forward(logits, yb), loss_fn), logits, yb)
     loss_sum, correct, n = totals
     if n == 0:
         raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")

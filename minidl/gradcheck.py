@@ -15,7 +15,9 @@ differs from its tensor's is refused (ShapeError), not broadcast.
 Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
 output of BN sums to m*beta per feature whatever x is): analytic and numeric
 are both rounding noise, for a right backward and a wrong one alike, so the
-check proves nothing. gradcheck warns when a gradient is zero on both sides.
+check proves nothing. gradcheck warns when a gradient is zero on both sides:
+analytic below 1e-10, numeric below the rounding noise of the differences,
+about 2.2e-16 * sum(|f(x) * r|) / eps (at least 1e-7).
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
 average two slopes and a correct backward gets a large error. gradcheck
@@ -36,7 +38,7 @@ from tqdm.auto import tqdm
 from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_layer, check_int,
                            check_number, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
-from minidl.layers.base import Layer, skipped_init
+from minidl.layers.base import Layer, skipped_init, unregistered_params
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 
@@ -47,6 +49,10 @@ KINK_FROM = 1e-4           # errors from which gradcheck looks for ties in x
 def _check_layer(layer):
     """Refuse, by name, what is not a layer or a model (the class Dense, a loss):
     otherwise the first call on it fails with a message about astype."""
+    for part in getattr(layer, "layers", [layer]):
+        wrong = isinstance(part, Layer) and not skipped_init(part) and unregistered_params(part)
+        if wrong:     # else its float64 copy (astype) would quietly make the grads array
+            raise SettingError(f"gradcheck: {wrong}")
     if isinstance(layer, Sequential):
         return
     if isinstance(layer, Layer):
@@ -204,6 +210,12 @@ def numeric_grad(f, v, eps=1e-6, bar=None):
         old = flat[i]
         flat[i] = old + eps
         plus = f()
+        if i == 0 and np.ndim(plus) != 0:     # else "setting an array element with a sequence"
+            flat[i] = old
+            raise SettingError(f"numeric_grad: f() must return one number (a loss), got an "
+                               f"array of shape {np.shape(plus)}" +
+                               (" (per-sample losses? return their mean)"
+                                if np.ndim(plus) == 1 else ""))
         flat[i] = old - eps
         minus = f()
         flat[i] = old
@@ -222,6 +234,13 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     put the two side by side to see which of its entries are off.
     Runs on a deep copy, as gradcheck does.
     """
+    return _gradients(layer, x, seed, eps, upstream)[:2]
+
+
+def _gradients(layer, x, seed, eps, upstream):
+    """gradients(), and the rounding noise of the numeric side: each L is a sum
+    of terms f(x) * r that float64 rounds by up to 2.2e-16 * sum(|f(x) * r|),
+    and the central difference divides that by eps."""
     _check_layer(layer)
     eps = check_number("gradcheck", "eps", eps, lambda v: v > 0, "a number > 0 (1e-6 works)")
     seed = check_int("gradcheck", "seed", seed, 0)
@@ -284,7 +303,8 @@ def gradients(layer, x, seed=0, eps=1e-6, upstream=None):
     with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,   # a whole model:
               disable=None if entries >= PROGRESS_FROM else True) as bar:   # None: on a terminal
         numeric = {name: numeric_grad(loss, value, eps, bar) for name, value in values.items()}
-    return analytic, numeric
+    noise = np.finfo(np.float64).eps * float(np.sum(np.abs(y * r))) / eps
+    return analytic, numeric, noise
 
 
 def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
@@ -304,7 +324,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     Raises BackwardError when the layer writes into x or dy, and ShapeError
     when a float64 input gives a float32 output or dx.
     """
-    analytic, numeric = gradients(layer, x, seed, eps, upstream)
+    analytic, numeric, noise = _gradients(layer, x, seed, eps, upstream)
     unregistered = _unregistered(layer, x)
     if unregistered:
         warnings.warn(f"gradcheck: {', '.join(unregistered)}: float arrays that are not in "
@@ -330,8 +350,9 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "per feature (a larger batch; for images N*H*W counts)",
                       stacklevel=user_stacklevel())
     errors = {}
+    floor = max(1e-7, 10 * noise)   # a numeric gradient below this may be rounding alone
     for name in analytic:
-        if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < 1e-7:
+        if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < floor:
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
                           "this check cannot tell a right backward from a wrong one "
                           "(use a random upstream gradient)", stacklevel=user_stacklevel())

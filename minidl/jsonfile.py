@@ -11,13 +11,18 @@ with the bare words, as older minidl wrote them, still load.
 import json
 import math
 
+import numpy as np
+
 from minidl.files import atomic_path
 
 _NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _named(v):
-    """v with every non-finite float replaced by its name (lists and dicts walked)."""
+    """v with every non-finite float replaced by its name (lists and dicts walked),
+    and NumPy scalars (np.float32(0.5), np.int64(3)) as the Python numbers they hold."""
+    if isinstance(v, np.generic):
+        v = v.item()
     if isinstance(v, float) and math.isnan(v):      # np.float64 too (np.float32 is no float)
         return "NaN"
     if isinstance(v, float) and math.isinf(v):

@@ -36,9 +36,11 @@ class Sequential:
         self.input_grad = True
         self._inputs = None           # (shape, dtype) of each layer's input in the last forward
         self._out_shape = None        # and of its output: what backward checks against
+        self._went_back = False       # True once that forward's backward has run
 
     def forward(self, x):
         self._inputs = self._out_shape = None    # until this forward has gone through
+        self._went_back = False
         inputs = []
         for i, layer in enumerate(self.layers):
             try:
@@ -76,6 +78,11 @@ class Sequential:
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
         shape = self._out_shape
+        if shape is None and self._went_back:
+            raise BackwardError(
+                "model.backward(dy) called twice for one forward: the first took what the "
+                "layers kept for it, and each forward allows one backward. Call "
+                "model.forward(x) again before the next backward.")
         if shape is None:
             raise BackwardError(
                 "model.backward(dy): no forward to go back through. Call model.forward(x) "
@@ -106,6 +113,7 @@ class Sequential:
                     self.layers[i].backward_count += 1         # (for the optimizer: SGD.step)
                 if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
                     self._check_dx(i, dy)
+            self._out_shape, self._went_back = None, True
         finally:
             if first < len(self.layers):    # the layer, used on its own, is as it was
                 self.layers[first].needs_input_grad = before

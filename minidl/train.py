@@ -36,7 +36,7 @@ from minidl import trainer_checks as checks
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.errors import (CheckpointError, DivergenceError, SettingError, ShapeError, check_int,
                            check_number)
-from minidl.evaluation import evaluate, predict, tally
+from minidl.evaluation import evaluate, loss_value, predict, tally
 from minidl.heap import warm_heap
 from minidl.history import History
 
@@ -169,7 +169,7 @@ class Trainer:
             lambda v: v >= 0, "a number >= 0")
         self._last_lr = lr                   # fit() notices a change by hand against a schedule
         logits = self.model.forward(xb)
-        loss = self.loss_fn.forward(logits, yb)
+        loss = loss_value(self.loss_fn.forward(logits, yb), self.loss_fn)
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss}", self.step + 1, lr, loss, xb)
             return False

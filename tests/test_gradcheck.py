@@ -482,3 +482,15 @@ def test_a_layer_that_computes_in_float32_is_named(layer, what):
     with pytest.raises(ShapeError, match=rf"returned float32 \({what}\) for a float64 input: "
                                          r"an array or constant it creates is float32"):
         gradcheck(layer, np.random.default_rng(0).standard_normal((4, 3)))
+
+
+def test_numeric_grad_of_a_function_that_is_not_one_number_is_named():
+    """It failed with 'setting an array element with a sequence', for the recipe
+    that gradcheck's own message gives for checking a loss."""
+    from minidl.gradcheck import numeric_grad
+    z = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(SettingError, match=r"f\(\) must return one number \(a loss\), got an "
+                                           r"array of shape \(3,\) \(per-sample losses"):
+        numeric_grad(lambda: (z ** 2).sum(axis=1), z)
+    assert np.array_equal(z, np.arange(12.0).reshape(3, 4))     # left as it was
+    np.testing.assert_allclose(numeric_grad(lambda: float((z ** 2).sum()), z), 2 * z, atol=1e-6)

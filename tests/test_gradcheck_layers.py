@@ -1,5 +1,6 @@
 """Every layer's backward against central finite differences, in float64,
 for the input and every parameter, on several shapes."""
+import re
 import warnings
 
 import numpy as np
@@ -256,6 +257,30 @@ def test_sum_loss_makes_bn_check_vacuous():
     x = np.random.default_rng(0).standard_normal((8, 4))
     with pytest.warns(UserWarning, match="cannot tell a right backward from a wrong one"):
         gradcheck(random_bn(BatchNorm(4)), x, upstream=np.ones((8, 4)))
+
+
+@pytest.mark.parametrize("shape, beta, offset", [((128, 32), 2.0, 0.0), ((64, 16), 0.5, 10.0),
+                                                  ((16, 8, 6, 6), 1.0, 0.0)])
+def test_sum_loss_warning_at_realistic_sizes(shape, beta, offset):
+    """The numeric side of a zero gradient is rounding noise that grows with the
+    loss, sum(|y * r|) * 2.2e-16 / eps: about 1e-6 here, which a fixed limit of
+    1e-7 took for a real gradient, so these correct layers got errors of about 1
+    for x and gamma and no warning."""
+    rng = np.random.default_rng(0)
+    bn = random_bn(BatchNorm(shape[1]))
+    bn.params["beta"][...] = beta
+    x = rng.standard_normal(shape) + offset
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        errors = gradcheck(bn, x, upstream=np.ones(shape))
+    zero = {m for w in caught for m in re.findall(r"gradient of '(\w+)' is zero on both sides",
+                                                  str(w.message))}
+    assert zero == {"x", "gamma"} and min(errors["x"], errors["gamma"]) > 0.99
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        errors = gradcheck(bn, x)                       # a random upstream: a real check
+    assert not [w for w in caught if "zero on both sides" in str(w.message)]
+    assert max(errors.values()) < 1e-7
 
 
 def test_gradcheck_leaves_state_unchanged():

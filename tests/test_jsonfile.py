@@ -59,3 +59,9 @@ def test_nested_values_are_named_and_restored(value, tmp_path):
 def test_finite_values_are_written_as_json_writes_them():
     obj = {"x": [0.1, -0.0, 1e308, 3], "s": "NaN-like text"}
     assert strict_loads(jsonfile.dumps(obj)) == obj
+
+
+def test_numpy_scalars_are_written_as_the_numbers_they_hold():
+    """checkpoint.save took them; History.to_json raised 'float32 is not JSON serializable'."""
+    text = jsonfile.dumps({"loss": np.float32(0.5), "steps": [np.int64(3), np.float32("nan")]})
+    assert json.loads(text) == {"loss": 0.5, "steps": [3, "NaN"]}

@@ -224,6 +224,76 @@ def test_backward_without_forward_and_twice():
         layer.backward(np.ones((1, 2), np.float32))
 
 
+def test_a_models_second_backward_names_the_model_not_its_last_layer():
+    """The last layer's own message would send a student to look at their layer
+    ("Writing a layer? Its forward must call self._save...")."""
+    model = Sequential(Dense(5, 3, rng=0), Tanh())
+    y = model.forward(np.ones((2, 5), np.float32))
+    model.backward(np.ones_like(y))
+    with pytest.raises(BackwardError, match=r"model.backward\(dy\) called twice for one forward"):
+        model.backward(np.ones_like(y))
+    model.forward(np.ones((2, 5), np.float32))                # a new forward: fine again
+    assert model.backward(np.ones_like(y)).shape == (2, 5)
+
+
+class _Scaled(Layer):
+    """y = x * s, with s given as it is (a float32 array, a NumPy scalar, a float)."""
+
+    def __init__(self, s, register=True):
+        super().__init__()
+        if register:
+            self._add_param("s", s)
+        else:
+            self.params["s"] = s          # without _add_param: no grads["s"]
+
+    def forward(self, x):
+        self._save(x)
+        return x * self.params["s"]
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["s"][...] = np.sum(dy * x)
+        return dy * self.params["s"]
+
+
+@pytest.mark.parametrize("value, got", [
+    (np.float32(0.25), "a NumPy scalar of type float32"),   # checked wrongly, never trained
+    (0.25, "a float"),                                      # failed in astype
+    (np.arange(3), "an array of dtype int64"),
+])
+def test_a_parameter_that_cannot_be_updated_in_place_is_refused(value, got):
+    with pytest.raises(SettingError, match=f"parameter 's' must be a NumPy float array, got {got}"):
+        _Scaled(value)
+
+
+def test_a_zero_d_parameter_trains():
+    layer = _Scaled(np.array(0.25, np.float32))
+    model = Sequential(Dense(3, 2, rng=0), layer)
+    opt = SGD(model.parameters(), lr=0.1)
+    y = model.forward(np.ones((4, 3), np.float32))
+    model.backward(np.ones_like(y))
+    opt.step()
+    assert layer.params["s"].shape == () and layer.params["s"] != np.float32(0.25)
+
+
+def test_a_parameter_without_a_gradient_array_is_refused_by_sgd_and_gradcheck():
+    """It used to fail at the first step with a bare KeyError: 's', and gradcheck's
+    float64 copy quietly made the grads array."""
+    from minidl.gradcheck import gradcheck
+    layer = _Scaled(np.full(2, 1.5, np.float32), register=False)
+    model = Sequential(Dense(3, 2, rng=0), layer)
+    match = r"has params\['s'\] but no grads\['s'\]: .*self._add_param\('s', value\)"
+    with pytest.raises(SettingError, match="SGD: .*" + match):
+        SGD(model.parameters(), lr=0.1)
+    for checked, x in ((layer, np.ones((4, 2))), (model, np.ones((4, 3)))):
+        with pytest.raises(SettingError, match="gradcheck: .*" + match):
+            gradcheck(checked, x)
+    layer.params["s"] = 1.5                                   # not an array at all
+    layer.grads["s"] = np.zeros(())
+    with pytest.raises(SettingError, match=r"params\['s'\] must be a NumPy float array, got a fl"):
+        SGD(model.parameters(), lr=0.1)
+
+
 def test_backward_does_not_modify_upstream_gradient():
     model = cnn(batchnorm=True, image_size=8, seed=0)
     x = rng.standard_normal((3, 1, 8, 8)).astype(np.float32)

@@ -239,6 +239,44 @@ def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():
         signal.signal(signal.SIGALRM, previous)
 
 
+class _MeanOf(SoftmaxCrossEntropy):
+    """The usual loss, its forward's value returned through `convert`."""
+
+    def __init__(self, convert):
+        super().__init__()
+        self.convert = convert
+
+    def forward(self, logits, labels):
+        return self.convert(super().forward(logits, labels))
+
+
+@pytest.mark.parametrize("convert, got", [
+    (lambda v: np.full(20, v), r"an array of shape \(20,\) \(per-sample losses\? return their"),
+    (lambda v: np.array([v]), r"an array of shape \(1,\)"),
+    (lambda v: str(v), "a str"),
+])
+def test_a_loss_that_is_not_one_number_is_named(convert, got):
+    """It failed in math.isfinite (TypeError: only 0-dimensional arrays...)."""
+    model, opt, train, test = setup()
+    loss = _MeanOf(convert)
+    with pytest.raises(SettingError, match=r"_MeanOf.forward must return the batch's mean "
+                                           r"loss as one number, got " + got):
+        fit(model, loss, opt, train, epochs=1, progress=False)
+    with pytest.raises(SettingError, match="must return the batch's mean loss as one number"):
+        evaluate(model, loss, test)
+
+
+def test_a_numpy_scalar_loss_is_stored_as_a_float(tmp_path):
+    """np.mean of float32 losses is an np.float32: it trained, and then the
+    history could not be written as JSON."""
+    model, opt, train, test = setup()
+    history = fit(model, _MeanOf(np.float32), opt, train, epochs=1, eval_loader=test,
+                  progress=False)
+    history.to_json(tmp_path / "h.json")
+    assert all(type(v) is float for v in history.step_loss)
+    assert all(type(r[k]) is float for r in history.records for k in ("train_loss", "test_loss"))
+
+
 def test_a_numpy_learning_rate_is_stored_as_a_float(tmp_path):
     """JSON (history, checkpoints) cannot hold np.float32; the trainer stores floats."""
     model, opt, train, _ = setup(lr=np.float32(0.1))

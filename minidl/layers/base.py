@@ -81,6 +81,13 @@ class Layer:
 
     # --- helpers for subclasses -------------------------------------------
     def _add_param(self, name, value):
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            fix = ("convert it with .astype(np.float32)" if isinstance(value, np.ndarray) else
+                   "an optimizer updates a parameter in place, which a number cannot be: for "
+                   "one number use np.array(0.25, np.float32) (shape ()) or np.full(1, 0.25, "
+                   "np.float32)")
+            raise SettingError(f"{type(self).__name__}: parameter {name!r} must be a NumPy "
+                               f"float array, got {_described(value)}; {fix}")
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
 
@@ -164,6 +171,30 @@ class Layer:
                     hint += f", or DataLoader(..., shape=(1, {x.shape[1]}, {x.shape[2]}))"
             raise ShapeError(f"{self!r}: expected {size} {what} on axis {axis}, "
                              f"got shape {x.shape}", hint=hint)
+
+
+def _described(value):
+    """'an int64 array', 'a float32 (a NumPy scalar)', 'a float': what a parameter was."""
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype}"
+    if isinstance(value, np.generic):
+        return f"a NumPy scalar of type {type(value).__name__}"
+    return f"a {type(value).__name__}"
+
+
+def unregistered_params(layer):
+    """What is wrong with a layer whose params were set without _add_param (no
+    gradient array beside a parameter, or a parameter that is not a float
+    array), or ""."""
+    for key, value in layer.params.items():
+        if key not in layer.grads:
+            return (f"{layer!r} has params[{key!r}] but no grads[{key!r}]: create each "
+                    f"parameter in __init__ with self._add_param({key!r}, value), which makes "
+                    "both (backward then writes the gradient into that grads array)")
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            return (f"{layer!r}: params[{key!r}] must be a NumPy float array, got "
+                    f"{_described(value)} (create it with self._add_param, which says why)")
+    return ""
 
 
 def skipped_init(layer):

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from minidl.errors import SettingError, StaleGradientWarning, check_number, user_stacklevel
-from minidl.layers.base import Param
+from minidl.layers.base import Param, unregistered_params
 
 
 def decays(param):
@@ -41,6 +41,10 @@ class SGD:
         if wrong is not None:     # layer.params gives the names, [W] bare arrays
             raise SettingError(f"SGD: expected the Param objects of model.parameters(), got "
                                f"a {type(wrong).__name__} ({wrong!r:.40})")
+        for layer in {id(p.layer): p.layer for p in self.params}.values():
+            wrong = unregistered_params(layer) if hasattr(layer, "grads") else ""
+            if wrong:             # else a KeyError or a parameter that never moves
+                raise SettingError(f"SGD: {wrong}")
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise SettingError("SGD: parameter names must be unique (momentum buffers and "
