@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from minidl.errors import CheckpointError, SettingError, a_class, has_methods
+from minidl.errors import CheckpointError, DivergenceError, SettingError, a_class, has_methods
 from minidl.files import atomic_path
 
 FORMAT = "minidl-checkpoint-1"
@@ -71,7 +71,9 @@ def save(model, path, optimizer=None, meta=None):
 
     meta: a dict with str keys whose values are str, int, float, bool, None, lists
     and dicts of these; NumPy scalars (a loss of type np.float32) are stored as
-    Python numbers. Anything else raises SettingError before the file is touched.
+    Python numbers. Anything else raises SettingError before the file is touched;
+    a NaN or infinite array raises DivergenceError, also before (load() would
+    refuse the file, and it would replace the one already at path).
     """
     _check_args("save", model, path, optimizer)
     path = os.fspath(path)
@@ -82,6 +84,12 @@ def save(model, path, optimizer=None, meta=None):
                            f"got {type(meta).__name__} {meta!r:.60}")
     header = {"format": FORMAT, "layers": layer_kinds(model), "meta": _plain(meta, "meta")}
     contents = arrays(model, optimizer)
+    bad = next((k for k, v in contents.items() if v.dtype.kind == "f" and
+                not np.all(np.isfinite(v))), None)
+    if bad is not None:     # load() refuses such a file: it would only replace a good one
+        raise DivergenceError(f"checkpoint.save: {bad.split('/', 1)[1]} is NaN or infinite (a "
+                              f"diverged training run?); {path} was not written, since load() "
+                              "would refuse it")
     contents["meta"] = np.array(json.dumps(header))
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **contents)

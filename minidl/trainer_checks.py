@@ -102,7 +102,9 @@ def check_target(step, total, epochs, steps, schedule):
             f"that a resumed run goes on where it stopped), and this trainer has done "
             f"{step} steps already. To train {more}, call fit(steps={step + total})")
     end = getattr(schedule, "total_steps", None)     # cosine() knows where it ends
-    if end is not None and end < total and schedule(end) == 0:
+    if end is not None and end < total and schedule(total - 1) == 0:
+        # 0 at its end, or one step later when the warm-up takes all of total_steps
+        end = end if schedule(end) == 0 else end + 1
         raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
                            f"training runs to step {total}: the steps after {end} would not "
                            f"change the weights. Its total_steps counts steps, not epochs "

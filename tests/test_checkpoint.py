@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minidl import Sequential, checkpoint
-from minidl.errors import CheckpointError, SettingError
+from minidl.errors import CheckpointError, DivergenceError, SettingError
 from minidl.layers import BatchNorm, Dense, ReLU
 from minidl.layers.base import Layer
 from minidl.losses import SoftmaxCrossEntropy
@@ -47,6 +47,25 @@ def test_round_trip_restores_everything(tmp_path):
         np.testing.assert_array_equal(v, fresh.state()[k])
     for k, v in opt.state().items():
         np.testing.assert_array_equal(v, fresh_opt.state()[k])
+
+
+@pytest.mark.parametrize("where", ["param", "velocity", "state"])
+def test_a_nan_array_is_not_saved_over_a_good_checkpoint(tmp_path, where):
+    """save() wrote it, replacing the good file, and load() then refused it: a
+    training loop of one's own that diverged lost its last good checkpoint."""
+    model = mlp(4, [3], 2, batchnorm=True, seed=0)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = tmp_path / "good.npz"
+    checkpoint.save(model, path, opt)
+    good = path.read_bytes()
+    bad = {"param": model[0].params["W"], "velocity": opt.velocity["0.W"],
+           "state": model[1].running_var}[where]
+    bad[0] = np.inf if where == "state" else np.nan
+    with pytest.raises(DivergenceError, match=f"checkpoint.save: .* is NaN or infinite .*"
+                                               f"{re.escape(str(path))} was not written"):
+        checkpoint.save(model, path, opt)
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["good.npz"]
+    checkpoint.load(mlp(4, [3], 2, batchnorm=True, seed=1), path)    # still loads
 
 
 def test_cnn_round_trip(tmp_path):

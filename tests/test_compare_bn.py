@@ -282,6 +282,31 @@ def test_a_tanh_sweep_runs(mnist, tmp_path):
     assert results["settings"]["activation"] == "tanh"
 
 
+def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compare_bn, tmp_path):
+    """compare_bn.py --steps 200 into the folder of a finished run replaced its files
+    without a word and left its plots of another --format beside them (an instructor
+    copied an old activations.png next to the new summary.md). train.py refused."""
+    folder = tmp_path / "run"
+    shutil.copytree(out, folder)
+    before = {f.name: f.read_bytes() for f in folder.iterdir()}
+    again = [*QUICK, "--activation", "sigmoid", "--out", str(folder)]
+    other = [a if a != str(STEPS) else "200" for a in again]
+    with pytest.raises(SystemExit, match=rf"error: {re.escape(str(folder / 'summary.json'))} "
+                                         r"holds a comparison with other settings \(--steps "
+                                         rf"{STEPS} there, --steps 200 here\): choose another "
+                                         r"--out, or add --overwrite to replace it"):
+        compare_bn.main(other)                      # refused before the data is read
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
+    for args in (again, [*other, "--overwrite"], [*again, "--log-scale"]):   # may replace it
+        compare_bn.check_run_in_the_way(compare_bn.parse_args(args))
+    sweep = ["--lr-sweep", "--sweep-lrs", "0.1", "--out", str(folder)]
+    (folder / "lr_sweep.json").write_text(json.dumps({"settings": {
+        **compare_bn.settings(compare_bn.parse_args(sweep)), "lr": None, "lrs": [0.5]}}))
+    with pytest.raises(SystemExit, match=r"holds an lr sweep with other settings \(--sweep-lrs "
+                                         r"0.5 there, --sweep-lrs 0.1 here\)"):
+        compare_bn.check_run_in_the_way(compare_bn.parse_args(sweep))
+
+
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
     args = compare_bn.parse_args(["--paper"])
     assert (args.model, args.activation, args.hidden, args.batch_size, args.steps) == \

@@ -125,8 +125,19 @@ def test_figure1_says_how_many_early_evaluations_its_accuracy_axis_leaves_out():
     lo = fig.axes[0].get_ylim()[0]
     below = sum(a * 100 < lo for h in hist.values() for a in h.column("test_acc")[1])
     assert below > 0
-    assert [t.get_text() for t in fig.axes[0].texts] == [
-        f"{below} early evaluations below {lo:g}% not shown"]
+    assert fig.axes[0].get_xlabel() == (f"training step\n({below} early evaluations below "
+                                        f"{lo:g}% not shown)")
+    assert not fig.axes[0].texts         # in the corner the BN curve ran through it
+    plt.close(fig)
+
+
+def test_an_accuracy_curve_of_one_evaluation_is_a_dot():
+    """A line of one point draws nothing: a short demo run's accuracy plot was empty."""
+    hist = {"plain": fake_history(0.9, steps=100), "bn": fake_history(0.97, steps=100)}
+    for h in hist.values():
+        h.records = h.records[-1:]
+    fig = plot.accuracy_curves(hist)
+    assert [line.get_marker() for line in fig.axes[0].lines] == ["o", "o"]
     plt.close(fig)
 
 

@@ -205,6 +205,8 @@ def full_over(model, batches):
     ({"schedule": lambda step: float("nan")}, {"steps": 5}, r"at step 0 must be .* got nan"),
     ({"schedule": cosine(0.1, 10)}, {"epochs": 1},     # epochs given where steps are meant
      r"reaches learning rate 0 at step 10, but training runs to step 25: .*cosine\(lr, 25\)"),
+    ({"schedule": cosine(0.1, 10, warmup=10)}, {"epochs": 1},   # peak at 10, then 0: missed
+     r"reaches learning rate 0 at step 11, but training runs to step 25: .*cosine\(lr, 25\)"),
 ])
 def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args, match):
     """steps=2.5 used to run 3 steps, a negative learning rate to ascend the loss."""
@@ -726,6 +728,8 @@ def test_sgd_prints_its_settings():
     (lambda: cosine(0.1, 10.5), r"cosine: total_steps must be an int >= 1, got 10.5"),
     (lambda: cosine(-0.1, 10), r"cosine: lr must be a number > 0, got -0.1"),
     (lambda: cosine(0.1, 10, min_lr=-1), r"cosine: min_lr must be a number >= 0"),
+    (lambda: cosine(0.1, 10, min_lr=1.0), r"cosine: min_lr \(1\) is above lr \(0.1\): the "
+                                          r"rate would rise"),
     (lambda: step_decay(0.1, 2.5), r"step_decay: step_size must be an int >= 1, got 2.5"),
     (lambda: step_decay(0.1, 10, gamma=0), r"step_decay: gamma must be a number > 0"),
     (lambda: constant(float("nan")), r"constant: lr must be a number > 0, got nan")])

@@ -153,6 +153,18 @@ def build(model, batchnorm, activation="relu", hidden=(100, 100, 100), seed=0, i
                seed=seed, init=init)
 
 
+def option(key, value):
+    """A setting written as its option: --lr 0.5, --no-batchnorm, --hidden 100 100."""
+    name = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    if value is None:
+        return f"no --{name}"
+    if isinstance(value, float):      # 5.0 as 5, 5e-05 as 5e-05; repr if :g would round
+        value = f"{value:g}" if float(f"{value:g}") == value else repr(value)
+    return f"--{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+
+
 def run_cli(main):
     """Run a script's main(): minidl's errors, a file that cannot be written and
     a Ctrl-C outside training end the program with a one-line message instead

@@ -45,13 +45,14 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
                     build, check_out_dir, ensure_dir, first_samples, int_at_least, load_data,
-                    loaders, names, positive_number, run_cli, write_json, write_text)
+                    loaders, names, option, positive_number, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, last_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
-from minidl import checkpoint, plot  # noqa: E402
+from minidl import checkpoint, jsonfile, plot  # noqa: E402
 from minidl.callbacks import LayerInputRecorder  # noqa: E402
+from minidl.errors import DivergenceError  # noqa: E402
 from minidl.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidl.optim import SGD  # noqa: E402
 from minidl.train import Trainer  # noqa: E402
@@ -126,6 +127,8 @@ def parse_args(argv=None):
                    help="learning rates of the sweep (default: 0.01 ... 30 for sigmoid, "
                         "0.01 ... 10 for tanh, 0.01 ... 3 for relu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run with other settings in --out (otherwise refused)")
     add_format_argument(p)
     p.add_argument("--replot", metavar="FOLDER", default=None,
                    help="train nothing: redraw the plots of a finished run (a comparison, an lr "
@@ -200,6 +203,35 @@ def train_net(args, data, batchnorm, lr, record=True, progress=True):
     return Run(history, callbacks[-1] if record else None, wall, callbacks[0].median_ms(), model)
 
 
+def check_run_in_the_way(args):
+    """SystemExit unless --out may take this run: a comparison (or lr sweep) with other
+    settings is replaced only with --overwrite, since its files would be lost, and
+    its plots in another --format would stay beside the new run's files. A rerun
+    with the same settings, which gives the same results, may replace it."""
+    name = "lr_sweep.json" if args.lr_sweep else "summary.json"
+    path = os.path.join(args.out, name)
+    if args.overwrite or not os.path.isfile(path):
+        return
+    try:
+        before = jsonfile.read(path)["settings"]
+        now = {**settings(args), **({"lr": None, "lrs": sweep_lrs(args)} if args.lr_sweep else {})}
+        shown = {"lrs": "sweep_lrs"}                # the option behind a setting's name
+        changed = [f"{option(shown.get(k, k), before.get(k))} there, "
+                   f"{option(shown.get(k, k), now[k])} here" for k in now
+                   if k != "log_scale" and before.get(k) != now[k]]    # log_scale: plots only
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        changed = ["its settings cannot be read"]
+    if changed:
+        what = "an lr sweep" if args.lr_sweep else "a comparison"
+        raise SystemExit(f"error: {path} holds {what} with other settings "
+                         f"({'; '.join(changed)}): choose another --out, or add --overwrite "
+                         "to replace it")
+
+
+def sweep_lrs(args):
+    return args.sweep_lrs or SWEEP_LRS[args.activation]
+
+
 def settings(args):
     keys = ["model", "activation", "hidden", "init", "steps", "batch_size", "lr", "eval_every",
             "record_every", "unit", "record_batch", "seed", "train_subset", "test_subset",
@@ -228,7 +260,13 @@ def compare(args, data, out):
     summary = summarize(settings(args), runs)
     write_histories(out, runs)
     for key, run in runs.items():           # the trained nets, to inspect or evaluate later
-        checkpoint.save(run.model, os.path.join(out, f"model_{key}.npz"))
+        path = os.path.join(out, f"model_{key}.npz")
+        try:
+            checkpoint.save(run.model, path)
+        except DivergenceError as e:        # NaN or infinite arrays: load() would refuse it
+            if os.path.exists(path):        # an earlier run's net, not the one summarized
+                os.remove(path)
+            print(f"{plot.LABELS[key]}: model_{key}.npz not written: {e}")
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
     recorded = {key: (run.recorder.steps, run.recorder.values) for key, run in runs.items()}
@@ -247,7 +285,7 @@ def compare(args, data, out):
 
 
 def lr_sweep(args, data, out):
-    lrs = args.sweep_lrs or SWEEP_LRS[args.activation]
+    lrs = sweep_lrs(args)
     results = {"plain": [], "bn": []}
     for lr in lrs:
         for key, batchnorm in NETS:
@@ -286,6 +324,7 @@ def main(argv=None):
         replot(args)
         return 0
     check_out_dir(args.out)             # a file in its place: said before the data is read
+    check_run_in_the_way(args)          # another run in it: likewise
     data = load_data(args)              # once: every net of the run trains on it
     out = ensure_dir(args.out)          # only now: missing data leaves no empty folder
     if args.lr_sweep:

@@ -18,8 +18,8 @@ import os
 import warnings
 
 from common import (Help, add_data_arguments, add_format_argument, build, check_out_dir,
-                    ensure_dir, int_at_least, load_data, loaders, names, positive_number,
-                    run_cli)
+                    ensure_dir, int_at_least, load_data, loaders, names, option,
+                    positive_number, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -106,18 +106,6 @@ def parse_args(argv=None):
 RESUME_KEYS = ["model", "batchnorm", "activation", "hidden", "epochs", "batch_size", "lr",
                "schedule", "warmup", "shift", "momentum", "nesterov", "weight_decay", "seed",
                "train_subset"]
-
-
-def option(key, value):
-    """A setting written as its option: --lr 0.5, --no-batchnorm, --hidden 100 100."""
-    name = key.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{name}" if value else f"--no-{name}"
-    if value is None:
-        return f"no --{name}"
-    if isinstance(value, float):      # 5.0 as 5, 5e-05 as 5e-05; repr if :g would round
-        value = f"{value:g}" if float(f"{value:g}") == value else repr(value)
-    return f"--{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
 
 
 def applies(key, settings):

@@ -37,6 +37,9 @@ def cosine(lr, total_steps, min_lr=0.0, warmup=0):
         raise SettingError(f"cosine: warmup ({warmup} steps) is longer than total_steps "
                            f"({total_steps}), so the learning rate would never reach lr; both "
                            "count steps, not epochs")
+    if min_lr > lr:
+        raise SettingError(f"cosine: min_lr ({min_lr:g}) is above lr ({lr:g}): the rate would "
+                           "rise instead of decay; min_lr is where it ends (0 by default)")
 
     def schedule(step):
         if step < warmup:

@@ -86,6 +86,7 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
         for key, h in histories.items():
             s, v = h.column("test_acc")
             ax.plot(s, np.asarray(v) * 100, "-", color=COLORS.get(key), lw=2,
+                    marker="o" if len(s) == 1 else None,          # one evaluation: a dot
                     label=LABELS.get(key, key))
         ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
         if ylim:
@@ -188,10 +189,9 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         accuracy_curves(histories, title="(a) test accuracy", ax=axes[0], ylim=ylim)
         hidden = ylim and sum(bool(a * 100 < ylim[0]) for h in histories.values()
                               for a in h.column("test_acc")[1])
-        if hidden:                                       # say so, rather than cut them off
-            axes[0].text(0.01, 0.99, f"{hidden} early evaluation{'s' * (hidden > 1)} below "
-                         f"{ylim[0]:g}% not shown", transform=axes[0].transAxes, fontsize=10,
-                         alpha=0.85, va="top")    # top left: the curves rise from below
+        if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
+            axes[0].set_xlabel(f"training step\n({hidden} early evaluation{'s' * (hidden > 1)} "
+                               f"below {ylim[0]:g}% not shown)")
         ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
