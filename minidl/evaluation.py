@@ -10,7 +10,7 @@ evaluate() at every record; evaluate.py in examples/mnist uses both.
 import numpy as np
 
 from minidl.data.loader import DataLoader
-from minidl.errors import SettingError, ShapeError, given, has_methods
+from minidl.errors import DivergenceError, SettingError, ShapeError, given, has_methods
 
 
 def check_loader(owner, loader):
@@ -43,12 +43,22 @@ def loss_value(loss, loss_fn):
                                                       if np.size(loss) > 1 else ""))
 
 
-def tally(totals, loss, logits, yb):
+def tally(totals, loss, predicted, yb):
     """totals = [loss summed over samples, correct predictions, samples]: add
-    one batch whose mean loss is `loss`."""
+    one batch whose mean loss is `loss` and whose predicted classes are `predicted`."""
     totals[0] += loss * len(yb)
-    totals[1] += int(np.count_nonzero(logits.argmax(axis=1) == yb))
+    totals[1] += int(np.count_nonzero(predicted == yb))
     totals[2] += len(yb)
+
+
+def classes(logits):
+    """The predicted class of each row of logits (its largest entry), and -1 for a
+    row with NaN or infinite entries, which matches no label: argmax would call
+    such a row class 0 (the first NaN), right whenever the label is 0."""
+    predicted = logits.argmax(axis=1)
+    bad = ~np.isfinite(logits).all(axis=1)
+    predicted[bad] = -1
+    return predicted
 
 
 def _batches(loader):
@@ -70,7 +80,7 @@ def evaluate(model, loss_fn, loader):
     with model.inference():
         for xb, yb in _batches(loader):
             logits = model.forward(xb)
-            tally(totals, loss_value(loss_fn.forward(logits, yb), loss_fn), logits, yb)
+            tally(totals, loss_value(loss_fn.forward(logits, yb), loss_fn), classes(logits), yb)
     loss_sum, correct, n = totals
     if n == 0:
         raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")
@@ -83,11 +93,21 @@ def predict(model, loader):
     in the loader's order. A DataLoader is read whole and in order, as evaluate()
     reads it."""
     check_loader("predict", loader)
-    predictions, labels = [], []
+    predictions, labels, bad_x = [], [], 0
     with model.inference():
         for xb, yb in _batches(loader):
-            predictions.append(model.forward(xb).argmax(axis=1))
+            predictions.append(classes(model.forward(xb)))
             labels.append(np.asarray(yb))
+            bad_x += int(np.count_nonzero(~np.isfinite(xb).reshape(len(xb), -1).all(axis=1)))
     if not predictions:
         raise ShapeError("predict: the loader yielded no batch (an empty or used-up iterable?)")
-    return np.concatenate(predictions), np.concatenate(labels)
+    predictions = np.concatenate(predictions)
+    bad = int(np.count_nonzero(predictions < 0))
+    if bad:      # no class to give them: argmax would have said 0
+        cause = (f"{bad_x} of their inputs hold NaN or infinite values" if bad_x else
+                 "their inputs are finite, so the model's weights or BN statistics are NaN "
+                 "or so large that its forward overflows (a diverged run?)")
+        raise DivergenceError(f"predict: the model's logits are NaN or infinite for {bad} of "
+                              f"{len(predictions)} samples, which have no predicted class; "
+                              f"{cause}")
+    return predictions, np.concatenate(labels)

@@ -355,7 +355,10 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < floor:
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
                           "this check cannot tell a right backward from a wrong one "
-                          "(use a random upstream gradient)", stacklevel=user_stacklevel())
+                          "(use a random upstream gradient; a gradient that is zero for "
+                          "every upstream, as a bias's just before a BatchNorm, whose mean "
+                          "subtraction cancels it, has nothing to check)",
+                          stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
     worst = max(errors.values())
     if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):

@@ -360,7 +360,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, server, monkeypatch
     dest = tmp_path / "m"
     with pytest.raises(ChecksumError, match="0" * 32):
         load_mnist(dest)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # nothing left, nor the folder made for it
 
 
 def test_dropped_connection_leaves_nothing(tmp_path, server, monkeypatch):
@@ -368,7 +368,7 @@ def test_dropped_connection_leaves_nothing(tmp_path, server, monkeypatch):
     dest = tmp_path / "m"
     with pytest.raises(DataNotFoundError):
         load_mnist(dest)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # nothing left, nor the folder made for it
 
 
 def test_a_trickling_mirror_is_given_up_after_the_deadline(tmp_path, fake, server,
@@ -380,19 +380,27 @@ def test_a_trickling_mirror_is_given_up_after_the_deadline(tmp_path, fake, serve
     dest = tmp_path / "m"
     with pytest.raises(DataNotFoundError, match=r"too slow: \d+ of \d+ bytes after 0.3 s"):
         load_mnist(dest)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # nothing left, nor the folder made for it
     monkeypatch.setattr(mnist_module, "MIRRORS", [server + "/slow/", server + "/good/"])
     check_fake(load_mnist(dest), fake)
 
 
 def test_no_network(tmp_path, monkeypatch):
+    """The folders made for the download go again (a mistyped --data-dir was left
+    behind, empty); a folder that was there stays."""
     monkeypatch.setattr(mnist_module, "MIRRORS", [UNREACHABLE, UNREACHABLE])
-    dest = tmp_path / "m"
+    dest = tmp_path / "typo" / "m"
     with pytest.raises(DataNotFoundError) as info:
         load_mnist(dest)
     msg = str(info.value)
     assert str(dest) in msg and UNREACHABLE in msg and "MINIDL_DATA" in msg
-    assert list(dest.iterdir()) == []
+    assert "--data-dir\n(which, when given, is used instead of $MINIDL_DATA)" in msg
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DataNotFoundError):
+        load_mnist(tmp_path / "mine")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"] and not any(
+        (tmp_path / "mine").iterdir())
 
 
 def test_interrupted_download_leaves_nothing(tmp_path, fake, monkeypatch):
@@ -408,7 +416,7 @@ def test_interrupted_download_leaves_nothing(tmp_path, fake, monkeypatch):
     dest = tmp_path / "m"
     with pytest.raises(KeyboardInterrupt):
         load_mnist(dest)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # nothing left, nor the folder made for it
 
 
 def test_parts_a_killed_download_left_are_removed_and_nothing_else(tmp_path, fake, server,
@@ -443,7 +451,8 @@ def test_a_download_in_progress_has_the_name_the_clean_up_looks_for(tmp_path, mo
     monkeypatch.setattr(mnist_module, "urlopen", lambda url, timeout: Response())
     with pytest.raises(KeyboardInterrupt):
         load_mnist(dest)
-    assert len(during) == 1 and list(dest.iterdir()) == []
+    assert len(during) == 1 and not dest.exists()   # nothing left, nor the folder made for it
+    dest.mkdir()
     left = dest / during[0]                     # as if a SIGKILL had left it, a day ago
     left.write_bytes(b"\x1f\x8b")
     mnist_module._remove_stale_parts(dest, age=-1)
@@ -475,7 +484,7 @@ def test_a_bad_copy_is_named_for_what_it_is_and_every_mirror_is_listed(
     msg = str(info.value)
     assert words in msg and UNREACHABLE in msg and "MINIDL_DATA" in msg
     assert ".tmp-" not in msg and ".part" not in msg
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()   # nothing left, nor the folder made for it
 
 
 def test_after_a_partial_download_only_the_files_still_missing_are_named(tmp_path, fake,

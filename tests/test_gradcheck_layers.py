@@ -10,6 +10,7 @@ from conftest import random_bn
 from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from minidl.model import Sequential
 from minidl.models import cnn, mlp
 
 TOL = 1e-7
@@ -188,7 +189,6 @@ def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
     """A whole-model check puts a broken activation's error on the Dense below it
     (and the activation has no tensor of its own); a layer-by-layer check does not."""
     from minidl.gradcheck import gradcheck_layers
-    from minidl.model import Sequential
 
     class Leaky(ReLU):                                  # forgets the slope 0.1 below 0
         def forward(self, x):
@@ -215,7 +215,6 @@ def test_gradcheck_layers_passes_a_pooling_whose_windows_all_tie():
     """After a ReLU of negative inputs every window is four zeros, like most of an
     MNIST image's background; noise of std 1e-3 still failed 1 window in 1,000."""
     from minidl.gradcheck import gradcheck_layers
-    from minidl.model import Sequential
     for seed in range(3):
         errors = gradcheck_layers(Sequential(ReLU(), MaxPool2D(2)), -np.ones((2, 2, 28, 28)),
                                   seed=seed)
@@ -281,6 +280,16 @@ def test_sum_loss_warning_at_realistic_sizes(shape, beta, offset):
         errors = gradcheck(bn, x)                       # a random upstream: a real check
     assert not [w for w in caught if "zero on both sides" in str(w.message)]
     assert max(errors.values()) < 1e-7
+
+
+def test_a_bias_before_bn_is_zero_on_both_sides_for_any_upstream():
+    """BN's mean subtraction cancels the bias: its gradient is 0 whatever the
+    upstream gradient, and the warning says so instead of only advising a random one."""
+    model = Sequential(Dense(4, 3, rng=0), random_bn(BatchNorm(3)))
+    with pytest.warns(UserWarning, match=r"gradient of '0.b' is zero on both sides; .* as a "
+                                         r"bias's just before a BatchNorm"):
+        errors = gradcheck(model, np.random.default_rng(0).standard_normal((8, 4)))
+    assert errors["0.b"] > 0.99 and errors["0.W"] < 1e-7
 
 
 def test_gradcheck_leaves_state_unchanged():

@@ -169,6 +169,27 @@ class NoBatches:
         return iter(())
 
 
+def test_a_sample_with_nan_logits_is_no_correct_prediction_of_class_0():
+    """argmax of a NaN row is 0: evaluate() counted such rows as right whenever the
+    label was 0 (accuracy 0.3 from three NaN inputs alone), predict() gave them 0."""
+    rng = np.random.default_rng(0)
+    x = rng.random((10, 20)).astype(np.float32)
+    x[:3] = np.nan
+    model = mlp(20, [8], 10, batchnorm=True, seed=0)
+    with model.inference():                                  # every finite row right
+        y = model.forward(np.nan_to_num(x)).argmax(axis=1)
+    loader = DataLoader(x, np.where(np.arange(10) < 3, 0, y), 5, shuffle=False)
+    loss, accuracy = evaluate(model, SoftmaxCrossEntropy(), loader)
+    assert np.isnan(loss) and accuracy == 0.7
+    with pytest.raises(DivergenceError, match=r"predict: the model's logits are NaN or infinite "
+                                              r"for 3 of 10 samples, .* 3 of their inputs hold"):
+        predict(model, loader)
+    model[0].params["W"][0, 0] = np.nan                      # a diverged model: finite inputs
+    with pytest.raises(DivergenceError, match=r"for 10 of 10 samples, .*inputs are finite, "
+                                              r"so the model's weights"):
+        predict(model, DataLoader(np.nan_to_num(x), y, 5, shuffle=False))
+
+
 def test_evaluate_reads_the_whole_data_even_after_a_peek_at_one_batch():
     """A look at one test batch (next(iter(test))) used to leave an epoch unfinished,
     and evaluate, and every record of the Trainer, then scored only the rest."""

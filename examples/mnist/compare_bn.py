@@ -163,6 +163,11 @@ def parse_args(argv=None):
                     "the activations at step 0 only, and Figure 1 would show nothing of "
                     f"training; give --record-every at most {args.steps}")
         args.record_every = args.steps     # a short run: the default records at its end
+    if args.test_subset and args.record_batch > args.test_subset:   # Figure 1's images
+        if "record_batch" in given:                # come from the test subset
+            p.error(f"--record-batch {args.record_batch} is more than the "
+                    f"--test-subset {args.test_subset} images it is taken from")
+        args.record_batch = args.test_subset     # so that summary.json says what was used
     if args.model == "mlp" and args.batch_size < 2:
         p.error(f"--batch-size must be at least 2 with --model mlp, got {args.batch_size}: "
                 "BN needs two or more values per feature to estimate a variance")

@@ -21,7 +21,8 @@ import numpy as np
 from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir,
                     load_data, loader_of_test_set, names, run_cli, write_json)
 from minidl import checkpoint, jsonfile, plot
-from minidl.errors import CheckpointError, DataNotFoundError, FormatError, SettingError
+from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
+                           SettingError)
 from minidl.evaluation import evaluate, predict
 from minidl.losses import SoftmaxCrossEntropy
 
@@ -128,7 +129,10 @@ def main(argv=None):
     data = load_data(args)
     test = loader_of_test_set(data, config["model"], test_subset=run.test_subset)
     loss, accuracy = evaluate(run.model, SoftmaxCrossEntropy(), test)
-    predicted, labels = predict(run.model, test)
+    try:
+        predicted, labels = predict(run.model, test)
+    except DivergenceError as e:      # no class to count in a confusion matrix
+        raise DivergenceError(f"{e} ({run.measured})") from None
     classes = 10
     counts = np.bincount(labels * classes + predicted, minlength=classes ** 2)
     counts = counts.reshape(classes, classes)      # counts[i, j]: digit i taken for j

@@ -86,11 +86,20 @@ def load_mnist(root=None, download=True):
             f"load_mnist({str(folder / 'mnist')!r}) ($MINIDL_DATA may name either)")
     if missing and not download:
         raise DataNotFoundError(_not_found_message(folder))
+    new = [d for d in (folder, *folder.parents) if not d.exists()]   # made for the download
     if missing:
         _check_folder_writable(folder)
         _remove_stale_parts(folder)
-    for name in missing:
-        _download(name, folder)
+    try:
+        for name in missing:
+            _download(name, folder)
+    except BaseException:    # a mistyped folder is not left behind, empty, by a failure
+        for d in new:
+            try:
+                d.rmdir()    # only if empty: what a download got into it stays
+            except OSError:
+                break
+        raise
 
     arrays = {name: _read_verified(_find(folder, name), name) for name in MNIST_FILES}
     for split in ("train", "t10k"):
@@ -178,7 +187,8 @@ def _not_found_message(folder, failures=()):
     lines += [f"    {name}.gz" for name in MNIST_FILES]
     lines.append("or point minidl at a folder that has them: set the environment\n"
                  "variable MINIDL_DATA to the folder that contains mnist/ (files in\n"
-                 "$MINIDL_DATA/mnist/), or pass that folder to the scripts' --data-dir.")
+                 "$MINIDL_DATA/mnist/), or pass that folder to the scripts' --data-dir\n"
+                 "(which, when given, is used instead of $MINIDL_DATA).")
     return "\n".join(lines)
 
 
