@@ -340,8 +340,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "gamma, and its running_var in eval mode), and a backward that leaves "
                       "out such a factor, or applies it twice, gives the same numbers: the "
                       "check cannot see it. Give it other values before the check, e.g. "
-                      "bn.params['gamma'][...] = np.random.default_rng(0).uniform(0.5, 2, "
-                      "bn.num_features)", stacklevel=user_stacklevel())
+                      "p[...] = np.random.default_rng(0).uniform(0.5, 2, p.shape) for p = "
+                      "layer.params['gamma'] (any layer's)", stacklevel=user_stacklevel())
     for bn in _two_per_feature(layer, x):
         warnings.warn(f"gradcheck: {bn} gets 2 values per feature in training mode: then "
                       "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "
@@ -401,8 +401,8 @@ def gradcheck_layers(model, x, seed=0, eps=1e-6):
                 errors[f"{i}: {layer!r}"] = gradcheck(layer, noisy, seed, eps)
             except ShapeError as e:
                 raise at_layer(e, i) from None
-            except BackwardError as e:
-                raise BackwardError(f"layer {i} of the Sequential: {e}") from None
+            except (BackwardError, SettingError) as e:    # a Dropout in training mode, say
+                raise type(e)(f"layer {i} of the Sequential: {e}") from None
         for w in caught:                                       # two BN layers warn alike
             warnings.warn(f"layer {i} of the Sequential: {w.message}", w.category,
                           stacklevel=user_stacklevel())

@@ -57,6 +57,12 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
                            "model's (was the model built again after the optimizer?); make it "
                            "from this model: SGD(model.parameters(), ...)")
     check_loader("Trainer: eval_loader", eval_loader)
+    if eval_loader is not None and iter(eval_loader) is eval_loader:   # a generator, say
+        raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "
+                           "be read once, but the Trainer evaluates at every record (its "
+                           "second evaluation found no batch and stopped the training); give "
+                           "DataLoader(x, y, batch_size, shuffle=False) or a list of (xb, yb) "
+                           "batches")
     if schedule is not None and not callable(schedule):
         raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
                            f"cosine(0.1, total_steps), got {schedule!r}")

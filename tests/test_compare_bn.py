@@ -236,6 +236,18 @@ def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):
     assert str(info.value.code).startswith("error: [Errno 13] Permission denied")
 
 
+def test_an_output_folder_that_cannot_be_made_is_named_as_such(compare_bn, tmp_path):
+    """--out /proc/foo said only "[Errno 2] No such file or directory: '/proc/foo'";
+    an --out ending in "/" printed "wrote runs/x//"."""
+    import common
+    from minidl.errors import SettingError
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SettingError, match=r"cannot create the output folder .*file/sub: .*; "
+                                           r"choose another --out"):
+        common.ensure_dir(str(tmp_path / "file" / "sub"))
+    assert common.ensure_dir(str(tmp_path / "x") + "/") == str(tmp_path / "x")
+
+
 def test_the_label_digest_tells_batch_orders_apart(compare_bn):
     from minidl.data import DataLoader
 
@@ -326,6 +338,15 @@ def test_a_record_interval_longer_than_the_run_is_refused_when_given(compare_bn,
     assert compare_bn.parse_args(["--paper", "--steps", "150"]).record_every == 150
     assert compare_bn.parse_args(["--paper", "--steps", "300"]).record_every == 200
     assert compare_bn.parse_args(["--record-every", "60", "--steps", "60"]).record_every == 60
+
+
+def test_a_sweep_refuses_the_options_it_would_ignore(compare_bn, capsys):
+    """--lr-sweep --lr 0.5 --unit 3 ran the sweep's rates and recorded nothing, silently."""
+    with pytest.raises(SystemExit):
+        compare_bn.parse_args(["--lr-sweep", "--lr", "0.5", "--unit", "3"])
+    assert ("--lr-sweep trains each rate of --sweep-lrs and records no activations: --lr, "
+            "--unit cannot apply" in capsys.readouterr().err)
+    assert compare_bn.parse_args(["--lr-sweep", "--paper", "--steps", "2000"]).lr_sweep
 
 
 def test_figure1_images_are_at_most_the_test_subset_they_come_from(compare_bn, capsys):

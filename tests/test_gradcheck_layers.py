@@ -8,7 +8,7 @@ import pytest
 from conftest import random_bn
 
 from minidl.errors import BackwardError, SettingError, ShapeError
-from minidl.gradcheck import gradcheck
+from minidl.gradcheck import gradcheck, gradcheck_layers
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.model import Sequential
 from minidl.models import cnn, mlp
@@ -188,7 +188,6 @@ def test_a_backward_that_returns_nothing_is_named():
 def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
     """A whole-model check puts a broken activation's error on the Dense below it
     (and the activation has no tensor of its own); a layer-by-layer check does not."""
-    from minidl.gradcheck import gradcheck_layers
 
     class Leaky(ReLU):                                  # forgets the slope 0.1 below 0
         def forward(self, x):
@@ -210,11 +209,27 @@ def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
     assert model.layers[0].params["W"].dtype == np.float32   # the model is left alone
 
 
+def test_gradcheck_layers_names_the_layer_a_setting_error_comes_from():
+    """A random layer (a Dropout in training mode) was refused without saying which."""
+    from minidl.layers import Layer
+
+    class Noisy(Layer):
+        def forward(self, x):
+            return x + np.random.default_rng().normal(size=x.shape)
+
+        def backward(self, dy):
+            return dy
+
+    model = Sequential(Dense(4, 3, rng=0), Noisy(), Tanh())
+    with pytest.raises(SettingError, match=r"^layer 1 of the Sequential: gradcheck: Noisy\(\) "
+                                           r"gave two different outputs"):
+        gradcheck_layers(model, np.ones((5, 4)))
+
+
 @pytest.mark.filterwarnings("ignore:.*zero on both sides")   # the ReLU's dx: all inputs < 0
 def test_gradcheck_layers_passes_a_pooling_whose_windows_all_tie():
     """After a ReLU of negative inputs every window is four zeros, like most of an
     MNIST image's background; noise of std 1e-3 still failed 1 window in 1,000."""
-    from minidl.gradcheck import gradcheck_layers
     for seed in range(3):
         errors = gradcheck_layers(Sequential(ReLU(), MaxPool2D(2)), -np.ones((2, 2, 28, 28)),
                                   seed=seed)
@@ -225,7 +240,6 @@ def test_gradcheck_layers_passes_a_pooling_whose_windows_all_tie():
 def test_gradcheck_layers_passes_a_correct_cnn(seed):
     """The ReLU's exact zeros tie whole pooling windows; checked on them as they
     are, a correct MaxPool2D showed errors of 3e-2 to 1e-1."""
-    from minidl.gradcheck import gradcheck_layers
     model = random_bn(cnn(batchnorm=True, image_size=8, channels=(2, 3), seed=seed))
     x = np.random.default_rng(seed).standard_normal((2, 1, 8, 8))
     with warnings.catch_warnings():

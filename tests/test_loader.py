@@ -356,3 +356,17 @@ def test_a_loader_prints_what_it_yields():
     assert repr(plain) == ("DataLoader(130 samples of shape (28, 28) uint8, batch_size=64, "
                            "shuffle=False, drop_last=True: 2 batches per epoch; 0 epochs done)")
 
+
+
+def test_a_shape_that_reorders_the_axes_is_refused():
+    """shape=(3, 32, 32) for channels-last (32, 32, 3) images was a reshape: every
+    image scrambled, silently. Axes of size 1 may move: (28, 28) as (1, 28, 28)."""
+    x, y = np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, np.int64)
+    with pytest.raises(ShapeError, match=r"shape=\(3, 32, 32\) puts the axes of samples of shape "
+                                         r"\(32, 32, 3\) in another order, .* x\.transpose\(0, 3, "
+                                         r"1, 2\), and leave out shape="):
+        DataLoader(x, y, 2, shape=(3, 32, 32))
+    xb, _ = next(iter(DataLoader(x.transpose(0, 3, 1, 2), y, 2)))
+    assert xb.shape == (2, 3, 32, 32)
+    for sample, shape in (((28, 28), (1, 28, 28)), ((28, 28), (784,)), ((1, 784), (784, 1))):
+        DataLoader(np.zeros((4, *sample), np.uint8), y, 2, shape=shape)

@@ -208,6 +208,15 @@ def test_the_suffix_picks_the_format_and_pdf_svg_are_reproducible(histories, tmp
     assert_png(tmp_path / "no_suffix.png")               # no suffix: PNG, and says so
 
 
+def test_text_in_pdf_and_svg_stays_text_to_edit_on_a_slide(histories, tmp_path):
+    """matplotlib's defaults wrote the PDF's text in Type 3 fonts and the SVG's as
+    paths: an instructor could not change a label on a slide."""
+    pdf, svg = plot.save(plot.accuracy_curves(histories), tmp_path / "acc", ["pdf", "svg"])
+    fonts = set(re.findall(rb"/Subtype /(\w+)", Path(pdf).read_bytes()))
+    assert b"Type3" not in fonts and b"CIDFontType2" in fonts       # embedded TrueType
+    assert "<text" in Path(svg).read_text() and ">test accuracy (%)</text>" in Path(svg).read_text()
+
+
 def test_an_unknown_format_is_refused_before_anything_is_written(histories, tmp_path):
     (tmp_path / "acc.png").write_bytes(b"an older plot")
     fig = plot.accuracy_curves(histories)

@@ -246,6 +246,19 @@ def test_a_trainer_needs_a_data_loader_and_says_so():
         Trainer(model, SoftmaxCrossEntropy(), opt, batches)
 
 
+def test_an_eval_loader_that_can_be_read_once_is_refused():
+    """A generator worked for the first evaluation; the second found no batch and
+    stopped the training with "the loader yielded no batch"."""
+    model, opt, train, test = setup()
+    batches = list(test)
+    with pytest.raises(SettingError, match=r"eval_loader is a generator, which can be read "
+                                           r"once, .* or a list of \(xb, yb\) batches"):
+        Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=(b for b in batches))
+    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, eval_loader=batches,
+                  progress=False)                   # a list is read again at every record
+    assert len(history.column("test_acc")[1]) == 2
+
+
 def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():
     model, opt, _, test = setup()
     def too_long(signum, frame):

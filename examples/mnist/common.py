@@ -185,10 +185,15 @@ def check_out_dir(path):
 
 
 def ensure_dir(path):
-    """Create the output folder `path` if needed."""
+    """Create the output folder `path` if needed; returns it without a trailing
+    slash (messages then say "runs/x/", not "runs/x//")."""
     check_out_dir(path)
-    os.makedirs(path, exist_ok=True)
-    return path
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:      # else only "[Errno 2] No such file or directory: '/proc/x'"
+        raise SettingError(f"cannot create the output folder {path}: "
+                           f"{e.strerror or e}; choose another --out") from None
+    return os.path.normpath(path)
 
 
 def write_text(path, text):

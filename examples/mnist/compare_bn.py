@@ -80,6 +80,9 @@ def init_arg(text):
 # what --replot uses, and options that change nothing in the plots
 REPLOT_TAKES = {"replot", "out", "format", "dpi", "log_scale", "no_progress", "data_dir",
                 "no_download"}
+# options a sweep does not use: its rates are --sweep-lrs, it records no activations,
+# and its plot has no loss axis
+SWEEP_IGNORES = ("lr", "record_every", "unit", "record_batch", "log_scale")
 
 
 def parse_args(argv=None):
@@ -147,6 +150,10 @@ def parse_args(argv=None):
             p.error(f"--replot redraws a finished run: {', '.join(cannot)} cannot apply "
                     "(it takes --out, --format, --dpi and --log-scale)")
         return args
+    ignored = [f"--{name.replace('_', '-')}" for name in SWEEP_IGNORES if name in given]
+    if args.lr_sweep and ignored:      # said, rather than ignored without a word
+        p.error(f"--lr-sweep trains each rate of --sweep-lrs and records no activations: "
+                f"{', '.join(ignored)} cannot apply")
     if args.paper:                       # preset as defaults: explicit options still win
         p.set_defaults(**PAPER)
         args = p.parse_args(argv)

@@ -223,7 +223,7 @@ def main(argv=None):
     else:
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
-    ensure_dir(out)                    # only now: a run refused above leaves no empty folder
+    out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
         with warnings.catch_warnings():   # the checks above decided whether this run may

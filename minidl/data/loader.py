@@ -34,6 +34,13 @@ from ..errors import SettingError, ShapeError, check_dtype, check_int, user_stac
 from .augment import random_shift
 
 
+def _reorders(sample, shape):
+    """Whether `shape` has the sizes of `sample` in another order ((32, 32, 3) as
+    (3, 32, 32)); axes of size 1 move nothing and are left out."""
+    a, b = [d for d in sample if d != 1], [d for d in shape if d != 1]
+    return sorted(a) == sorted(b) and a != b
+
+
 class DataLoader:
     """Iterate over (x, y) in mini-batches of `batch_size`.
 
@@ -81,6 +88,13 @@ class DataLoader:
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
                              f"to {self.shape}")
+        if self.shape is not None and _reorders(x.shape[1:], self.shape):
+            last = len(x.shape) - 1
+            raise ShapeError(f"shape={self.shape} puts the axes of samples of shape "
+                             f"{x.shape[1:]} in another order, which a reshape cannot do: it "
+                             "would scramble every image. For channels-last images, "
+                             f"transpose them first, x.transpose(0, {last}, "
+                             f"{', '.join(map(str, range(1, last)))}), and leave out shape=")
         try:
             self.rng = np.random.default_rng(seed)
         except (TypeError, ValueError):

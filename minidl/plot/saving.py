@@ -18,8 +18,9 @@ def save(fig, path, formats=None, dpi=None, close=True):
     gives "grid.png", as with savefig), and the paths returned say so.
     formats=("png", "pdf") writes one file per format instead (".png" is taken as
     "png"), the suffix of path replaced if it names a format ("run_lr0.5" + "png"
-    gives "run_lr0.5.png"). PDF and SVG files get no date, and SVG fixed ids, so
-    the same plot always gives the same bytes (a figure kept in a course's
+    gives "run_lr0.5.png"). PDF and SVG files keep their text as text (to edit
+    on a slide), and get no date, and SVG fixed ids, so the same plot always
+    gives the same bytes (a figure kept in a course's
     repository changes only when the plot does). Each file is written under a
     temporary name and renamed when complete: never a half-written file.
     dpi: pixels per inch of a PNG (default the figure's, 110); 200 or 300 for
@@ -52,8 +53,7 @@ def save(fig, path, formats=None, dpi=None, close=True):
                                   "format matplotlib writes; use one of "
                                   f"{', '.join(sorted(supported))}")
         for name, kind in zip(names, kinds):
-            with atomic_path(name, suffix="." + kind) as tmp, \
-                    plt.rc_context({"svg.hashsalt": "minidl"}):
+            with atomic_path(name, suffix="." + kind) as tmp, plt.rc_context(VECTOR_TEXT):
                 fig.savefig(tmp, format=kind, bbox_inches="tight", metadata=NO_DATE.get(kind),
                             dpi=dpi or "figure")
     finally:
@@ -63,6 +63,10 @@ def save(fig, path, formats=None, dpi=None, close=True):
 
 
 NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+# text in PDF and SVG files as text, which slide software and editors can change
+# and search (matplotlib's defaults draw it as Type 3 glyphs and as paths); SVG's
+# ids from a fixed salt
+VECTOR_TEXT = {"pdf.fonttype": 42, "svg.fonttype": "none", "svg.hashsalt": "minidl"}
 
 
 def _suffix(name):
