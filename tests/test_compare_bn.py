@@ -264,15 +264,34 @@ def test_the_label_digest_tells_batch_orders_apart(compare_bn):
     assert digest(0)[0] != digest(1)[0]
 
 
-def test_the_recorded_layer_is_the_last_sigmoid(compare_bn):
-    from minidl.layers import BatchNorm, Sigmoid
+def test_the_recorded_layer_is_the_last_sigmoid_or_the_one_asked_for(compare_bn, capsys):
+    from minidl.layers import BatchNorm, Dense, Sigmoid
     from minidl.models import mlp
 
     for batchnorm in (False, True):
         model = mlp(784, [100, 100], 10, "sigmoid", batchnorm=batchnorm, seed=0)
-        i = compare_bn.last_activation(model)
+        i = compare_bn.hidden_activation(model)
         assert isinstance(model.layers[i], Sigmoid) and i == len(model.layers) - 2
         assert isinstance(model.layers[i - 1], BatchNorm) == batchnorm
+        first = compare_bn.hidden_activation(model, 1)          # --layer 1
+        assert isinstance(model.layers[first], Sigmoid) and first == 1 + batchnorm
+        assert isinstance(model.layers[first - 1 - batchnorm], Dense)
+    args = compare_bn.parse_args(["--layer", "1", "--hidden", "100", "50", "--unit", "99"])
+    assert (args.layer, args.unit) == (1, 99) and compare_bn.settings(args)["layer"] == 1
+    import figures                                          # the panels' titles
+    assert figures.unit_label(compare_bn.settings(args)) == "unit 99 of hidden layer 1"
+    assert figures.unit_label({"model": "mlp", "unit": 3}) == "unit 3 of the last hidden layer"
+    assert figures.unit_label({"model": "cnn", "unit": 2, "layer": 1}) == \
+        "channel 2 of conv block 1, all positions"
+    for wrong, said in ((["--layer", "4"], "--layer must be in 1..3 for --model mlp --hidden "
+                                           "100 100 100"),
+                        (["--layer", "2", "--hidden", "100", "50", "--unit", "50"],
+                         "--unit must be in 0..49 for --model mlp --layer 2"),
+                        (["--model", "cnn", "--layer", "3"], "--layer must be in 1..2 for "
+                                                             "--model cnn")):
+        with pytest.raises(SystemExit):
+            compare_bn.parse_args(wrong)
+        assert said in capsys.readouterr().err
 
 
 def test_every_activation_of_the_library_can_be_compared(compare_bn):
@@ -283,7 +302,7 @@ def test_every_activation_of_the_library_can_be_compared(compare_bn):
         assert compare_bn.parse_args(["--activation", name]).activation == name
         assert compare_bn.SWEEP_LRS[name]                  # --lr-sweep has rates for it
     model = compare_bn.build("mlp", True, "tanh", [8, 8])
-    assert isinstance(model.layers[compare_bn.last_activation(model)], Tanh)
+    assert isinstance(model.layers[compare_bn.hidden_activation(model)], Tanh)
 
 
 def test_a_tanh_sweep_runs(mnist, tmp_path):

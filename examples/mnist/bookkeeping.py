@@ -55,7 +55,8 @@ class StepTimer(Callback):
         return round(1000 * float(np.median(self.gaps)), 3) if self.gaps else None
 
 
-def last_activation(model):
-    """Index of the last hidden nonlinearity; its input is BN's output where BN is used."""
-    return max(i for i, layer in enumerate(model.layers)
-               if isinstance(layer, (ReLU, Sigmoid, Tanh)))
+def hidden_activation(model, k=None):
+    """Index of the k-th hidden nonlinearity (1 = the first; None = the last), whose
+    input Figure 1 follows: BN's output where BN is used."""
+    found = [i for i, layer in enumerate(model.layers) if isinstance(layer, (ReLU, Sigmoid, Tanh))]
+    return found[-1 if k is None else k - 1]

@@ -20,7 +20,8 @@ FOLDER redraws the plots of a finished run from its JSON files, training nothing
     python examples/mnist/compare_bn.py --replot runs/paper --format pdf
 
 activations.png: (a) test accuracy; (b, c) the 15th, 50th and 85th percentiles of the
-input to the last hidden nonlinearity (after BN in the BN net) for one unit (--unit),
+input to the last hidden nonlinearity (or to that of hidden layer --layer; after BN in the
+BN net) for one unit (--unit),
 over the first --record-batch test images, computed in eval mode every --record-every steps
 (minidl.callbacks.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
 block and the percentiles run over the images and all 14x14 positions, as BN normalizes a
@@ -46,7 +47,7 @@ import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
                     build, check_out_dir, ensure_dir, first_samples, int_at_least, load_data,
                     loaders, names, option, positive_number, run_cli, write_json, write_text)
-from bookkeeping import LabelDigest, StepTimer, last_activation, weights_digest  # noqa: E402
+from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
@@ -82,7 +83,7 @@ REPLOT_TAKES = {"replot", "out", "format", "dpi", "log_scale", "no_progress", "d
                 "no_download"}
 # options a sweep does not use: its rates are --sweep-lrs, it records no activations,
 # and its plot has no loss axis
-SWEEP_IGNORES = ("lr", "record_every", "unit", "record_batch", "log_scale")
+SWEEP_IGNORES = ("lr", "record_every", "layer", "unit", "record_batch", "log_scale")
 
 
 def parse_args(argv=None):
@@ -108,8 +109,12 @@ def parse_args(argv=None):
     p.add_argument("--record-every", type=int_at_least(1), default=100,
                    help="record the activation percentiles every this many steps (--steps "
                         "if fewer)")
+    p.add_argument("--layer", type=int_at_least(1), default=None, metavar="K",
+                   help="the hidden layer (MLP) or convolution block (CNN) whose input to "
+                        "the nonlinearity Figure 1 follows, 1 = the first (default: the "
+                        "last, as in the paper)")
     p.add_argument("--unit", type=int, default=0,
-                   help="which unit (MLP) or channel (CNN) of the last hidden layer to record")
+                   help="which unit (MLP) or channel (CNN) of that layer to record")
     p.add_argument("--record-batch", type=int_at_least(1), default=1000,
                    help="the first N test images form the fixed batch for the percentiles")
     p.add_argument("--seed", type=int_at_least(0), default=0,
@@ -161,9 +166,14 @@ def parse_args(argv=None):
     args.log_scale = bool(args.log_scale)
     # the counts, rates and seed were checked by their argparse types; what is left
     # depends on other options, or needs a hint
-    units = args.hidden[-1] if args.model == "mlp" else CNN_CHANNELS[-1]
+    widths = args.hidden if args.model == "mlp" else CNN_CHANNELS
+    if args.layer is not None and args.layer > len(widths):
+        p.error(f"--layer must be in 1..{len(widths)} for --model {args.model}"
+                + (f" --hidden {' '.join(map(str, widths))}" if args.model == "mlp" else ""))
+    units = widths[(args.layer or len(widths)) - 1]
     if not 0 <= args.unit < units:
-        p.error(f"--unit must be in 0..{units - 1} for --model {args.model}")
+        p.error(f"--unit must be in 0..{units - 1} for --model {args.model}"
+                + (f" --layer {args.layer}" if args.layer else ""))
     if args.record_every > args.steps and not args.lr_sweep:
         if "record_every" in given:
             p.error(f"--record-every {args.record_every} with --steps {args.steps} records "
@@ -200,7 +210,8 @@ def train_net(args, data, batchnorm, lr, record=True, progress=True):
     callbacks = [StepTimer()]
     if record:
         x_fixed, _ = first_samples(test, args.record_batch)
-        callbacks.append(LayerInputRecorder(last_activation(model), x_fixed, unit=args.unit,
+        callbacks.append(LayerInputRecorder(hidden_activation(model, args.layer), x_fixed,
+                                            unit=args.unit,
                                             every=args.record_every))
     initial = weights_digest(model)
     trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=lr), train,
@@ -246,8 +257,8 @@ def sweep_lrs(args):
 
 def settings(args):
     keys = ["model", "activation", "hidden", "init", "steps", "batch_size", "lr", "eval_every",
-            "record_every", "unit", "record_batch", "seed", "train_subset", "test_subset",
-            "paper", "log_scale"]
+            "record_every", "layer", "unit", "record_batch", "seed", "train_subset",
+            "test_subset", "paper", "log_scale"]
     return {k: getattr(args, k) for k in keys}
 
 

@@ -11,10 +11,14 @@ from minidl.history import History
 NETS = (("plain", False), ("bn", True))      # key, batchnorm: the two nets of a run
 
 
-def unit_label(model, unit):
-    if model == "cnn":           # BN normalizes a feature map over batch and positions
-        return f"channel {unit}, all positions"
-    return f"unit {unit} of the last hidden layer"
+def unit_label(s):
+    """What panels (b) and (c) follow, from the run's settings; a run without
+    "layer" (or with None) followed the last hidden layer."""
+    layer, unit = s.get("layer"), s["unit"]
+    if s["model"] == "cnn":      # BN normalizes a feature map over batch and positions
+        block = "" if layer is None else f" of conv block {layer}"
+        return f"channel {unit}{block}, all positions"
+    return f"unit {unit} of {'the last hidden layer' if layer is None else f'hidden layer {layer}'}"
 
 
 def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), dpi=None,
@@ -31,7 +35,7 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), 
     written += plot.save(plot.accuracy_curves(histories, title=title),
                          os.path.join(out, "accuracy"), formats, dpi)
     fig = plot.figure1(histories, recorded, title=title,
-                       unit_label=unit_label(s["model"], s["unit"]),
+                       unit_label=unit_label(s),
                        quantity=f"input to the {s['activation']}", percentiles=percentiles)
     return written + plot.save(fig, os.path.join(out, "activations"), formats, dpi)
 
