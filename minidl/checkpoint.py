@@ -67,7 +67,8 @@ def layer_kinds(model):
 
 
 def save(model, path, optimizer=None, meta=None):
-    """Write model (and optimizer) state and a metadata dict to ``path`` atomically.
+    """Write model (and optimizer) state and a metadata dict to ``path`` atomically,
+    making the folders on the way if they are missing.
 
     meta: a dict with str keys whose values are str, int, float, bool, None, lists
     and dicts of these; NumPy scalars (a loss of type np.float32) are stored as

@@ -61,4 +61,16 @@ def check_writable(path):
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
                               "(minidl does not replace it; chmod u+w to allow)", path)
+    parent = next((p for p in _parents(path) if os.path.lexists(p)), None)
+    if parent is not None and not os.path.isdir(parent):   # else "[Errno 17] File exists"
+        raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder, so "
+                                 "nothing can be written inside it", path)
     return path
+
+
+def _parents(path):
+    """The folders above path, nearest first."""
+    folder = os.path.dirname(path)
+    while folder and folder != os.path.dirname(folder):
+        yield folder
+        folder = os.path.dirname(folder)

@@ -68,6 +68,18 @@ def test_a_nan_array_is_not_saved_over_a_good_checkpoint(tmp_path, where):
     checkpoint.load(mlp(4, [3], 2, batchnorm=True, seed=1), path)    # still loads
 
 
+def test_a_file_in_the_way_of_the_folder_is_named_and_missing_folders_are_made(tmp_path):
+    """Saving under a path whose folder is a file said only "[Errno 17] File exists"."""
+    model = mlp(4, [3], 2, seed=0)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"notes.txt is a file, not a folder, so "
+                                                 r"nothing can be written inside it"):
+        checkpoint.save(model, tmp_path / "notes.txt" / "run" / "a.npz")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    checkpoint.save(model, tmp_path / "new" / "run" / "a.npz")       # made on the way
+    checkpoint.load(mlp(4, [3], 2, seed=1), tmp_path / "new" / "run" / "a.npz")
+
+
 def test_cnn_round_trip(tmp_path):
     model = cnn(batchnorm=True, seed=0)
     model.layers[1].running_mean[:] = 3.0

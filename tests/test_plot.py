@@ -88,7 +88,8 @@ def test_loss_and_accuracy_curves_use_the_shared_colours(histories, tmp_path):
         assert ax.get_legend() is not None
         plot.save(fig, tmp_path / f"{fn.__name__}.png")
         assert_png(tmp_path / f"{fn.__name__}.png")
-    assert plot.loss_curves(histories, log_scale=True).axes[0].get_yscale() == "log"
+    log = plot.loss_curves(histories, log_scale=True).axes[0]
+    assert log.get_yscale() == "log" and log.get_ylabel() == "cross-entropy loss (log scale)"
     plt.close("all")
 
 

@@ -66,6 +66,7 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
         if log_scale:
             ax.set_yscale("log")
+            ax.set_ylabel("cross-entropy loss (log scale)")
         if own:
             ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(0, -0.14), frameon=False)
         else:
