@@ -16,8 +16,8 @@ Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
 output of BN sums to m*beta per feature whatever x is): analytic and numeric
 are both rounding noise, for a right backward and a wrong one alike, so the
 check proves nothing. gradcheck warns when a gradient is zero on both sides:
-analytic below 1e-10, numeric below the rounding noise of the differences,
-about 2.2e-16 * sum(|f(x) * r|) / eps (at least 1e-7).
+analytic below 1e-10, numeric below ten times the rounding noise of the
+differences, 2.2e-16 * sum(|f(x) * r|) / eps (and below 1e-7 at least).
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
 average two slopes and a correct backward gets a large error. gradcheck
@@ -50,9 +50,10 @@ def _check_layer(layer):
     """Refuse, by name, what is not a layer or a model (the class Dense, a loss):
     otherwise the first call on it fails with a message about astype."""
     for part in getattr(layer, "layers", [layer]):
-        wrong = isinstance(part, Layer) and not skipped_init(part) and unregistered_params(part)
-        if wrong:     # else its float64 copy (astype) would quietly make the grads array
-            raise SettingError(f"gradcheck: {wrong}")
+        if isinstance(part, Layer) and not skipped_init(part):
+            wrong = unregistered_params(part)   # else astype of the float64 copy would
+            if wrong:                           # quietly make the missing grads array
+                raise SettingError(f"gradcheck: {wrong}")
     if isinstance(layer, Sequential):
         return
     if isinstance(layer, Layer):
@@ -215,7 +216,7 @@ def numeric_grad(f, v, eps=1e-6, bar=None):
             raise SettingError(f"numeric_grad: f() must return one number (a loss), got an "
                                f"array of shape {np.shape(plus)}" +
                                (" (per-sample losses? return their mean)"
-                                if np.ndim(plus) == 1 else ""))
+                                if np.size(plus) > 1 else ""))
         flat[i] = old - eps
         minus = f()
         flat[i] = old

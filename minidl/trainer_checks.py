@@ -40,6 +40,14 @@ def check_train_loader(train_loader):
                            f"{name}; evaluate() takes any iterable")
 
 
+def one_shot(loader):
+    """Whether loader is an iterator of Python's own that is used up after one pass
+    (a generator, map, zip, iter(list), itertools'); a class of one's own whose
+    __iter__ starts again and returns self is read afresh at every evaluation."""
+    return (loader is not None and iter(loader) is loader and
+            type(loader).__module__ in ("builtins", "itertools"))
+
+
 def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
     """Name a part given in the wrong place, or as a class or builder: each used to
     fail deep inside the first step or evaluation, in words of another object."""
@@ -57,7 +65,7 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
                            "model's (was the model built again after the optimizer?); make it "
                            "from this model: SGD(model.parameters(), ...)")
     check_loader("Trainer: eval_loader", eval_loader)
-    if eval_loader is not None and iter(eval_loader) is eval_loader:   # a generator, say
+    if one_shot(eval_loader):
         raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "
                            "be read once, but the Trainer evaluates at every record (its "
                            "second evaluation found no batch and stopped the training); give "
@@ -110,9 +118,9 @@ def check_target(step, total, epochs, steps, schedule):
     end = getattr(schedule, "total_steps", None)     # cosine() knows where it ends
     if end is not None and end < total and schedule(total - 1) == 0:
         # 0 at its end, or one step later when the warm-up takes all of total_steps
-        end = end if schedule(end) == 0 else end + 1
-        raise SettingError(f"fit: the schedule reaches learning rate 0 at step {end}, but "
-                           f"training runs to step {total}: the steps after {end} would not "
+        zero_at = end if schedule(end) == 0 else end + 1
+        raise SettingError(f"fit: the schedule reaches learning rate 0 at step {zero_at}, but "
+                           f"training runs to step {total}: the steps after {zero_at} would not "
                            f"change the weights. Its total_steps counts steps, not epochs "
                            f"(epochs * len(train_loader)): give the Trainer a schedule that "
                            f"lasts the run, here cosine(lr, {total}) with the same warmup "

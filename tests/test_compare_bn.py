@@ -305,12 +305,17 @@ def test_every_activation_of_the_library_can_be_compared(compare_bn):
     assert isinstance(model.layers[compare_bn.hidden_activation(model)], Tanh)
 
 
-def test_a_tanh_sweep_runs(mnist, tmp_path):
+def test_a_tanh_sweep_runs(mnist, tmp_path, compare_bn):
     """tanh was added to the choices without sweep rates: --lr-sweep raised KeyError."""
-    run(["--lr-sweep", "--activation", "tanh", "--steps", "10", "--eval-every", "10",
-         "--train-subset", "600", "--test-subset", "100", "--no-progress", "--out", str(tmp_path)])
+    args = ["--lr-sweep", "--activation", "tanh", "--steps", "10", "--eval-every", "10",
+            "--train-subset", "600", "--test-subset", "100", "--no-progress", "--out",
+            str(tmp_path)]
+    run(args)
     results = json.loads((tmp_path / "lr_sweep.json").read_text())
     assert results["settings"]["activation"] == "tanh"
+    compare_bn.check_run_in_the_way(compare_bn.parse_args(args))   # a rerun may replace it
+    with pytest.raises(SystemExit, match=r"\(--steps 10 there, --steps 20 here\)"):
+        compare_bn.check_run_in_the_way(compare_bn.parse_args([*args, "--steps", "20"]))
 
 
 def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compare_bn, tmp_path):
@@ -330,6 +335,12 @@ def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compar
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
     for args in (again, [*other, "--overwrite"], [*again, "--log-scale"]):   # may replace it
         compare_bn.check_run_in_the_way(compare_bn.parse_args(args))
+    small = [a if a != "1000" else "100" for a in again]              # --test-subset 100
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["settings"].update(test_subset=100, record_batch=1000)  # as written before the
+    (folder / "summary.json").write_text(json.dumps(summary))        # cap: the same run
+    assert compare_bn.parse_args(small).record_batch == 100
+    compare_bn.check_run_in_the_way(compare_bn.parse_args(small))
     sweep = ["--lr-sweep", "--sweep-lrs", "0.1", "--out", str(folder)]
     (folder / "lr_sweep.json").write_text(json.dumps({"settings": {
         **compare_bn.settings(compare_bn.parse_args(sweep)), "lr": None, "lrs": [0.5]}}))
@@ -375,7 +386,12 @@ def test_figure1_images_are_at_most_the_test_subset_they_come_from(compare_bn, c
     assert compare_bn.parse_args(["--test-subset", "5000"]).record_batch == 1000
     with pytest.raises(SystemExit):
         compare_bn.parse_args(["--test-subset", "100", "--record-batch", "500"])
-    assert ("--record-batch 500 is more than the --test-subset 100 images it is taken from"
+    assert ("--record-batch 500 is more than the 100 test images it is taken from "
+            "(--test-subset)" in capsys.readouterr().err)
+    assert compare_bn.parse_args(["--record-batch", "10000"]).record_batch == 10_000
+    with pytest.raises(SystemExit):                  # MNIST has 10,000 test images
+        compare_bn.parse_args(["--record-batch", "20000"])
+    assert ("--record-batch 20000 is more than the 10000 test images it is taken from\n"
             in capsys.readouterr().err)
 
 
@@ -509,6 +525,13 @@ def test_a_net_that_diverges_before_its_first_evaluation_is_drawn_and_summarized
     assert_png(tmp_path / "accuracy.png")
     summary = (tmp_path / "summary.md").read_text()
     assert "| final test accuracy | none (diverged at step" in summary
+    # a net with NaN or infinite arrays (here the BN net's running variance) is not saved,
+    # and the last line names only the files written
+    wrote = result.stdout.splitlines()[-1]
+    for key in ("plain", "bn"):
+        skipped = f"model_{key}.npz not written: checkpoint.save: " in result.stdout
+        assert skipped != (tmp_path / f"model_{key}.npz").exists()
+        assert (f"model_{key}.npz" in wrote or "model_*.npz" in wrote) != skipped
 
 
 def test_a_net_that_diverges_after_its_first_evaluation_has_no_final_accuracy(mnist, tmp_path):

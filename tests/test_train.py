@@ -254,9 +254,26 @@ def test_an_eval_loader_that_can_be_read_once_is_refused():
     with pytest.raises(SettingError, match=r"eval_loader is a generator, which can be read "
                                            r"once, .* or a list of \(xb, yb\) batches"):
         Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=(b for b in batches))
-    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, eval_loader=batches,
-                  progress=False)                   # a list is read again at every record
-    assert len(history.column("test_acc")[1]) == 2
+    for one_shot in (iter(batches), map(tuple, batches)):
+        with pytest.raises(SettingError, match="which can be read once"):
+            Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=one_shot)
+
+    class Batches:               # an iterator of one's own that starts again: read every time
+        def __iter__(self):
+            self.i = 0
+            return self
+
+        def __next__(self):
+            self.i += 1
+            if self.i > len(batches):
+                raise StopIteration
+            return batches[self.i - 1]
+
+    for again in (batches, Batches()):              # read afresh at every record
+        model, opt, train, _ = setup()
+        trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=again,
+                          progress=False)
+        assert len(trainer.fit(epochs=2).column("test_acc")[1]) == 2
 
 
 def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():

@@ -24,8 +24,8 @@ input to the last hidden nonlinearity (or to that of hidden layer --layer; after
 BN net) for one unit (--unit),
 over the first --record-batch test images, computed in eval mode every --record-every steps
 (minidl.callbacks.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
-block and the percentiles run over the images and all 14x14 positions, as BN normalizes a
-feature map over both.
+block (or of block --layer) and the percentiles run over the images and all its positions
+(14x14 in the last block), as BN normalizes a feature map over both.
 
 --paper is Ioffe & Szegedy (2015), section 4.1: 784-100-100-100-10 with sigmoid,
 weights from N(0, 0.1^2) (the paper says only "small random Gaussian values"),
@@ -81,6 +81,7 @@ def init_arg(text):
 # what --replot uses, and options that change nothing in the plots
 REPLOT_TAKES = {"replot", "out", "format", "dpi", "log_scale", "no_progress", "data_dir",
                 "no_download"}
+TEST_IMAGES = 10_000     # MNIST's test set (load_data checks every file's MD5)
 # options a sweep does not use: its rates are --sweep-lrs, it records no activations,
 # and its plot has no loss axis
 SWEEP_IGNORES = ("lr", "record_every", "layer", "unit", "record_batch", "log_scale")
@@ -180,11 +181,12 @@ def parse_args(argv=None):
                     "the activations at step 0 only, and Figure 1 would show nothing of "
                     f"training; give --record-every at most {args.steps}")
         args.record_every = args.steps     # a short run: the default records at its end
-    if args.test_subset and args.record_batch > args.test_subset:   # Figure 1's images
-        if "record_batch" in given:                # come from the test subset
-            p.error(f"--record-batch {args.record_batch} is more than the "
-                    f"--test-subset {args.test_subset} images it is taken from")
-        args.record_batch = args.test_subset     # so that summary.json says what was used
+    images = figure1_images(args.record_batch, args.test_subset)    # from the test images
+    if images < args.record_batch:
+        if "record_batch" in given:
+            p.error(f"--record-batch {args.record_batch} is more than the {images} test "
+                    "images it is taken from" + (" (--test-subset)" if args.test_subset else ""))
+        args.record_batch = images               # so that summary.json says what was used
     if args.model == "mlp" and args.batch_size < 2:
         p.error(f"--batch-size must be at least 2 with --model mlp, got {args.batch_size}: "
                 "BN needs two or more values per feature to estimate a variance")
@@ -235,20 +237,31 @@ def check_run_in_the_way(args):
     path = os.path.join(args.out, name)
     if args.overwrite or not os.path.isfile(path):
         return
+    now = {**settings(args), **({"lr": None, "lrs": sweep_lrs(args)} if args.lr_sweep else {})}
     try:
-        before = jsonfile.read(path)["settings"]
-        now = {**settings(args), **({"lr": None, "lrs": sweep_lrs(args)} if args.lr_sweep else {})}
-        shown = {"lrs": "sweep_lrs"}                # the option behind a setting's name
-        changed = [f"{option(shown.get(k, k), before.get(k))} there, "
-                   f"{option(shown.get(k, k), now[k])} here" for k in now
-                   if k != "log_scale" and before.get(k) != now[k]]    # log_scale: plots only
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        changed = ["its settings cannot be read"]
+        before = dict(jsonfile.read(path)["settings"])
+        # runs made before the cap said what was asked, not the images used
+        before["record_batch"] = figure1_images(before.get("record_batch"),
+                                                before.get("test_subset"))
+    except (OSError, ValueError, KeyError, TypeError):    # not a settings dict we wrote
+        before = None
+    shown = {"lrs": "sweep_lrs"}                    # the option behind a setting's name
+    changed = ["its settings cannot be read"] if before is None else [
+        f"{option(shown.get(k, k), before.get(k))} there, {option(shown.get(k, k), now[k])} "
+        "here" for k in now if k != "log_scale" and before.get(k) != now[k]]   # log: plots only
     if changed:
         what = "an lr sweep" if args.lr_sweep else "a comparison"
         raise SystemExit(f"error: {path} holds {what} with other settings "
                          f"({'; '.join(changed)}): choose another --out, or add --overwrite "
                          "to replace it")
+
+
+def figure1_images(record_batch, test_subset):
+    """How many images Figure 1's percentiles are taken over: the first record_batch of
+    the test images (all TEST_IMAGES, or the first test_subset of them)."""
+    if not isinstance(record_batch, int):    # a sweep records nothing
+        return record_batch
+    return min(record_batch, test_subset or TEST_IMAGES)
 
 
 def sweep_lrs(args):
@@ -282,10 +295,12 @@ def compare(args, data, out):
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
     summary = summarize(settings(args), runs)
     write_histories(out, runs)
-    for key, run in runs.items():           # the trained nets, to inspect or evaluate later
+    models = []                             # the trained nets, to inspect or evaluate later
+    for key, run in runs.items():
         path = os.path.join(out, f"model_{key}.npz")
         try:
             checkpoint.save(run.model, path)
+            models.append(path)
         except DivergenceError as e:        # NaN or infinite arrays: load() would refuse it
             if os.path.exists(path):        # an earlier run's net, not the one summarized
                 os.remove(path)
@@ -303,8 +318,10 @@ def compare(args, data, out):
               f"best {fmt(s['best_test_acc'], True, s['diverged'])}, {s['wall_time_s']} s, "
               f"{s['ms_per_step']} ms/step")
     print(bn_reaches_plain(summary))
-    print(f"wrote {out}/: {names(plots)} history_*.json/csv "
-          "steps_*.csv model_*.npz activations.json summary.json summary.md")
+    files = [names(plots), "history_*.json/csv steps_*.csv",
+             "model_*.npz" if len(models) == len(runs) else names(models),
+             "activations.json summary.json summary.md"]
+    print(f"wrote {out}/: {' '.join(f for f in files if f)}")
 
 
 def lr_sweep(args, data, out):
