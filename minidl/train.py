@@ -205,7 +205,7 @@ class Trainer:
         that step's loss, or None when the weights went first."""
         steps = self.history.step_loss
         last = next((s for s in reversed(steps) if math.isfinite(s)), None)
-        self.history.diverged = {"step": step, "loss": None if loss is None else str(loss),
+        self.history.diverged = {"step": step, "loss": loss,     # NaN/inf: JSON names them
                                  "lr": lr, "last_finite_loss": last, "cause": what}
         self.stop = True
         if self.on_divergence == "raise":

@@ -1,6 +1,7 @@
 """examples/mnist/evaluate.py on a real (short) train.py run."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -105,3 +106,33 @@ def test_an_interrupted_cnn_run_is_compared_with_its_last_evaluation(mnist, tmp_
     trainer.fit(epochs=1)
     result = run(EVALUATE, [str(killed), "--data-dir", str(mnist_root())])
     assert "the run stopped before its end, at step 10 of epoch 2 of 2" in result.stdout
+
+
+def test_the_number_of_mistakes_shown_is_bounded(tmp_path):
+    """--mistakes 10000 on a poor model drew for minutes in 3.9 GB of memory."""
+    result = run(EVALUATE, [str(tmp_path), "--mistakes", "10000"])
+    assert result.returncode == 2
+    assert "--mistakes: must be an int from 1 to 400, got 10000" in result.stderr
+
+
+def test_a_terminated_script_leaves_no_half_written_file(tmp_path):
+    """`timeout` or `kill` (SIGTERM) stopped the process where it stood, leaving the
+    temporary file of a plot being written; now the clean-up runs as for Ctrl-C."""
+    code = f"""
+import os, signal, sys
+sys.path.insert(0, {str(REPO / "examples" / "mnist")!r})
+import common
+from minidl.files import atomic_path
+
+def main():
+    with atomic_path({str(tmp_path / "plot.png")!r}) as tmp:
+        open(tmp, "wb").write(b"half a plot")
+        os.kill(os.getpid(), signal.SIGTERM)
+    return 0
+
+common.run_cli(main)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 128 + signal.SIGTERM and "terminated (signal 15)" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -87,7 +87,9 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
                                           ("--epochs", "0"), ("--shift", "-1"),
                                           ("--warmup", "10.5"),  # the MLP's 10 epochs
-                                          ("--format", "jpg"), ("--dpi", "0")])
+                                          ("--format", "jpg"), ("--dpi", "0"),
+                                          ("--batch-size", "1"),   # BN needs 2 per feature
+                                          ("--weight-decay", "inf")])
 def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
     result = run([option, value, "--out", str(tmp_path)])
     assert result.returncode == 2 and option in result.stderr and "Traceback" not in result.stderr
@@ -306,8 +308,8 @@ def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
     interrupted nor diverged: a run with other settings must not replace it."""
     from minidl import checkpoint
     from minidl.models import mlp
-    history = {"config": {"model": "mlp", "epochs": 4, "lr": 0.1}, "records": [{"epoch": 2}],
-               "interrupted": False, "diverged": None}
+    history = {"config": {"model": "mlp", "epochs": 4, "lr": 0.1, "hidden": [100, 100, 100]},
+               "records": [{"epoch": 2}], "interrupted": False, "diverged": None}
     checkpoint.save(mlp(4, [3], 2), tmp_path / "checkpoint.npz", meta={"history": history})
     before = (tmp_path / "checkpoint.npz").read_bytes()
     result = run(["--epochs", "4", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"])
@@ -315,3 +317,34 @@ def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
     assert ("holds an unfinished run (epoch 2 of 4 saved): add --resume to continue it, or "
             "--overwrite to start over") in result.stderr
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    # the history.json of an earlier run in that folder that diverged says nothing of it
+    # (it let a new run replace the killed one's checkpoint without a word)
+    (tmp_path / "history.json").write_text(json.dumps({
+        "config": {"model": "mlp", "epochs": 30, "lr": 12}, "diverged": {"step": 19}}))
+    result = run(["--epochs", "4", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"])
+    assert result.returncode == 1 and "holds an unfinished run" in result.stderr
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    # --resume with other settings is named before the data is read or a model is built
+    # (it failed in a layer's or a loader's words: "this model has 4 layers ...")
+    result = run(["--resume", "--epochs", "4", "--hidden", "50", "--out", str(tmp_path),
+                  "--data-dir", str(tmp_path / "no-data-here"), "--no-progress"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("--resume: the run in " in result.stderr and "has other settings (--hidden 100 "
+            "100 100 there, --hidden 50 here)" in result.stderr)
+
+
+def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
+    """--overwrite left the old net's evaluate.py files and other formats beside the new
+    run's, and a new run that diverged before its first checkpoint left the old
+    checkpoint.npz, which evaluate.py then reported as this folder's run."""
+    common = ["--epochs", "1", "--train-subset", "500", "--data-dir", mnist_dir(),
+              "--out", str(tmp_path), "--no-progress"]
+    assert run(common).returncode == 0
+    for name in ("confusion.png", "mistakes.pdf", "evaluation.json", "profile.svg", "notes.txt"):
+        (tmp_path / name).write_text("of the old run")
+    result = run(common + ["--no-batchnorm", "--lr", "1000", "--overwrite"])
+    assert result.returncode == 1 and "training diverged" in result.stderr
+    assert "replacing the run in" in result.stdout and "checkpoint.npz" in result.stdout
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["history.json", "notes.txt", "steps.csv"]       # the new run's, and yours
+    assert json.loads((tmp_path / "history.json").read_text())["diverged"]["loss"] != "nan"

@@ -2,6 +2,7 @@
 import argparse
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -169,12 +170,20 @@ def run_cli(main):
     """Run a script's main(): minidl's errors, a file that cannot be written and
     a Ctrl-C outside training end the program with a one-line message instead
     of a traceback."""
+    # `kill` or `timeout` (SIGTERM) ends it as Ctrl-C does: the blocks that remove a
+    # half-written file's temporary name run (by default the process just stops)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         sys.exit(main())
     except (MinidlError, OSError) as e:     # OSError: a folder that cannot be written, say
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:          # outside training (loading data, writing plots)
         sys.exit("interrupted")
+
+
+def _terminated(signum, frame):
+    print(f"terminated (signal {signum})", file=sys.stderr)
+    sys.exit(128 + signum)                 # the shell's code for a process a signal ended
 
 
 def check_out_dir(path):

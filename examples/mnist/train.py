@@ -14,11 +14,12 @@ with other settings only with --overwrite.
 """
 import argparse
 import contextlib
+import math
 import os
 import warnings
 
-from common import (Help, add_data_arguments, add_format_argument, build, check_out_dir,
-                    ensure_dir, int_at_least, load_data, loaders, names, option,
+from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
+                    check_out_dir, ensure_dir, int_at_least, load_data, loaders, names, option,
                     positive_number, run_cli)
 
 from minidl import jsonfile, plot
@@ -88,8 +89,11 @@ def parse_args(argv=None):
     args.out = args.out or default_out(p, args)
     checks = [(args.epochs >= 1, "--epochs must be at least 1"),
               (args.batch_size >= 1, "--batch-size must be at least 1"),
+              (args.batch_size >= 2 or not args.batchnorm or args.model == "cnn",
+               "--batch-size must be at least 2 with BN in the MLP: BN needs two or more "
+               "values per feature to estimate a variance (or --no-batchnorm)"),
               (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
-              (args.weight_decay >= 0, "--weight-decay must be >= 0"),
+              (0 <= args.weight_decay < math.inf, "--weight-decay must be a number >= 0"),
               (args.warmup >= 0, "--warmup must be >= 0"),
               (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
                f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
@@ -158,7 +162,7 @@ def check_run_in_the_way(saved, args):
                               f"continue it, or {start_over}")
     config, records = history.get("config", {}), history.get("records") or [{}]
     done, epochs = records[-1].get("epoch"), config.get("epochs")
-    if done != epochs and not diverged(args.out):     # a run killed before its end
+    if done != epochs and not diverged(args.out, config):   # a run killed before its end
         raise CheckpointError(f"{saved} holds an unfinished run (epoch {done} of {epochs} "
                               "saved): add --resume to continue it, or --overwrite to start over")
     changed = changed_settings(config, args)
@@ -168,11 +172,47 @@ def check_run_in_the_way(saved, args):
                               "--overwrite to replace it")
 
 
-def diverged(out):
-    """Whether the history.json in out records a divergence (train.py writes it then)."""
+def check_resume(saved, args):
+    """A CheckpointError unless the run in `saved` was made with these settings."""
     try:
-        return bool(jsonfile.read(os.path.join(out, "history.json")).get("diverged"))
-    except (OSError, ValueError, AttributeError):
+        config = read_meta(saved)["history"]["config"]
+        changed = changed_settings(config, args)
+    except (KeyError, TypeError, AttributeError):       # not train.py's metadata
+        raise CheckpointError(f"--resume: {saved}: its metadata lacks the run's settings; "
+                              "was it written by train.py?") from None
+    if changed:
+        raise CheckpointError(f"--resume: the run in {saved} has other settings ("
+                              f"{'; '.join(changed)}); resume with the same options")
+
+
+# What a run in --out consists of: the files train.py writes, and those evaluate.py
+# writes beside them. A new run in that folder removes them first.
+RUN_FILES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv", "evaluation.json",
+             *(f"{stem}.{kind}" for stem in ("loss_curve", "profile", "confusion", "mistakes")
+               for kind in PLOT_FORMATS)]
+
+
+def remove_old_run(out):
+    """Remove the files of the run that this new one replaces (a rerun, one after a
+    divergence, or --overwrite): otherwise the old run's confusion.png or profile.png
+    stayed beside the new files, and when the new run diverged before its first
+    checkpoint, the old checkpoint.npz was taken for its own."""
+    removed = [name for name in RUN_FILES if os.path.isfile(os.path.join(out, name))]
+    for name in removed:
+        os.remove(os.path.join(out, name))
+    if removed:
+        print(f"replacing the run in {out}/: removed {' '.join(removed)}")
+
+
+def diverged(out, config):
+    """Whether the history.json in out records a divergence (train.py writes it then)
+    of the run whose settings are `config`: a history.json left by an earlier run
+    says nothing about a later one that was killed."""
+    try:
+        history = jsonfile.read(os.path.join(out, "history.json"))
+        same = all(history["config"].get(k) == config.get(k) for k in RESUME_KEYS)
+        return same and bool(history.get("diverged"))
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return False
 
 
@@ -196,7 +236,9 @@ def main(argv=None):
         raise CheckpointError(f"--resume: {saved}: no checkpoint to resume from (is --out "
                               f"the folder of the interrupted run?){moved}")
     out = args.out
-    if not args.resume and not args.overwrite and os.path.exists(saved):
+    if args.resume:                   # before the data is loaded and the model built, which
+        check_resume(saved, args)     # would fail in a layer's or a loader's words
+    elif not args.overwrite and os.path.exists(saved):
         check_run_in_the_way(saved, args)
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
@@ -212,10 +254,6 @@ def main(argv=None):
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(saved)
-        changed = changed_settings(trainer.history.config, args)   # the saved run's
-        if changed:
-            raise CheckpointError(f"--resume: the run in {saved} has other settings ("
-                                  f"{'; '.join(changed)}); resume with the same options")
         if trainer.step >= total:
             raise CheckpointError(f"--resume: {saved} holds a finished run ({total} steps); "
                                   "there is nothing to resume")
@@ -224,6 +262,8 @@ def main(argv=None):
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
+    if not args.resume:                # the checks above let this run replace the one there
+        remove_old_run(out)
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
         with warnings.catch_warnings():   # the checks above decided whether this run may
