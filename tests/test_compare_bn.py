@@ -347,6 +347,13 @@ def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compar
     with pytest.raises(SystemExit, match=r"holds an lr sweep with other settings \(--sweep-lrs "
                                          r"0.5 there, --sweep-lrs 0.1 here\)"):
         compare_bn.check_run_in_the_way(compare_bn.parse_args(sweep))
+    for name in ("activations.pdf", "bn_confusion.png", "notes.txt"):
+        (folder / name).write_text("from before")
+    result = run([*other, "--overwrite"])                          # replaced, files and all
+    assert "replacing the run in" in result.stdout and "activations.pdf" in result.stdout
+    assert not (folder / "activations.pdf").exists() and not (folder / "bn_confusion.png").exists()
+    assert (folder / "lr_sweep.json").exists() and (folder / "notes.txt").exists()  # not its own
+    assert load(folder, "summary.json")["settings"]["steps"] == 200
 
 
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):

@@ -181,6 +181,17 @@ def run_cli(main):
         sys.exit("interrupted")
 
 
+def remove_old_run(out, names):
+    """Remove the files `names` from `out` where they exist: those of the run that a
+    new one in that folder replaces, so that none of them is left beside the new
+    run's files (say so, naming them). Other files in the folder stay."""
+    removed = [name for name in names if os.path.isfile(os.path.join(out, name))]
+    for name in removed:
+        os.remove(os.path.join(out, name))
+    if removed:
+        print(f"replacing the run in {out}/: removed {' '.join(removed)}")
+
+
 def _terminated(signum, frame):
     print(f"terminated (signal {signum})", file=sys.stderr)
     sys.exit(128 + signum)                 # the shell's code for a process a signal ended

@@ -44,9 +44,10 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
-from common import (CNN_CHANNELS, Help, add_data_arguments, add_format_argument,  # noqa: E402
-                    build, check_out_dir, ensure_dir, first_samples, int_at_least, load_data,
-                    loaders, names, option, positive_number, run_cli, write_json, write_text)
+from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
+                    add_format_argument, build, check_out_dir, ensure_dir, first_samples,
+                    int_at_least, load_data, loaders, names, option, positive_number,
+                    remove_old_run, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -276,6 +277,22 @@ def settings(args):
 
 
 # --- outputs -------------------------------------------------------------------------
+# What a comparison or a sweep in --out consists of: the files this script writes, and
+# those evaluate.py writes beside them. A new one removes the old one's first (its
+# plots in another --format stayed beside the new files), a comparison leaves a sweep
+# in the same folder alone and a sweep a comparison.
+COMPARISON_FILES = [
+    *(f"{stem}.{kind}" for stem in ("loss_curves", "accuracy", "activations")
+      for kind in PLOT_FORMATS),
+    *(f"{prefix}{key}.{ext}" for key, _ in NETS for prefix, ext in (
+        ("history_", "json"), ("history_", "csv"), ("steps_", "csv"), ("model_", "npz"))),
+    *(f"{key}_{stem}.{kind}" for key, _ in NETS for stem in ("confusion", "mistakes")
+      for kind in PLOT_FORMATS),
+    *(f"{key}_evaluation.json" for key, _ in NETS),
+    "activations.json", "summary.json", "summary.md"]
+SWEEP_FILES = ["lr_sweep.json", *(f"lr_sweep.{kind}" for kind in PLOT_FORMATS)]
+
+
 def write_histories(out, runs):
     for key, run in runs.items():
         run.history.to_json(os.path.join(out, f"history_{key}.json"))
@@ -294,6 +311,7 @@ def compare(args, data, out):
         print(f"training {plot.LABELS[key]} ...", flush=True)
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
     summary = summarize(settings(args), runs)
+    remove_old_run(out, COMPARISON_FILES)     # of the comparison this one replaces
     write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later
     for key, run in runs.items():
@@ -341,6 +359,7 @@ def lr_sweep(args, data, out):
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
     # --lr plays no part in a sweep
     sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
+    remove_old_run(out, SWEEP_FILES)          # of the sweep this one replaces
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format, args.dpi)
     print(f"wrote {out}/: {names(plots)} lr_sweep.json")

@@ -20,7 +20,7 @@ import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
                     check_out_dir, ensure_dir, int_at_least, load_data, loaders, names, option,
-                    positive_number, run_cli)
+                    positive_number, remove_old_run, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -186,22 +186,13 @@ def check_resume(saved, args):
 
 
 # What a run in --out consists of: the files train.py writes, and those evaluate.py
-# writes beside them. A new run in that folder removes them first.
+# writes beside them. A new run in that folder (a rerun, one after a divergence, or
+# --overwrite) removes them first: otherwise the old run's confusion.png or profile.png
+# stayed beside the new files, and when the new run diverged before its first
+# checkpoint, the old checkpoint.npz was taken for its own.
 RUN_FILES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv", "evaluation.json",
              *(f"{stem}.{kind}" for stem in ("loss_curve", "profile", "confusion", "mistakes")
                for kind in PLOT_FORMATS)]
-
-
-def remove_old_run(out):
-    """Remove the files of the run that this new one replaces (a rerun, one after a
-    divergence, or --overwrite): otherwise the old run's confusion.png or profile.png
-    stayed beside the new files, and when the new run diverged before its first
-    checkpoint, the old checkpoint.npz was taken for its own."""
-    removed = [name for name in RUN_FILES if os.path.isfile(os.path.join(out, name))]
-    for name in removed:
-        os.remove(os.path.join(out, name))
-    if removed:
-        print(f"replacing the run in {out}/: removed {' '.join(removed)}")
 
 
 def diverged(out, config):
@@ -263,7 +254,7 @@ def main(argv=None):
     trainer.history.config = {k: v for k, v in vars(args).items()}
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
     if not args.resume:                # the checks above let this run replace the one there
-        remove_old_run(out)
+        remove_old_run(out, RUN_FILES)
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
         with warnings.catch_warnings():   # the checks above decided whether this run may
