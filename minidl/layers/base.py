@@ -174,7 +174,8 @@ class Layer:
 
 
 def _described(value):
-    """'an int64 array', 'a float32 (a NumPy scalar)', 'a float': what a parameter was."""
+    """What a parameter was, for an error: 'an array of dtype int64', 'a NumPy scalar
+    of type float32', 'a float'."""
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype}"
     if isinstance(value, np.generic):
