@@ -354,6 +354,9 @@ def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compar
     assert not (folder / "activations.pdf").exists() and not (folder / "bn_confusion.png").exists()
     assert (folder / "lr_sweep.json").exists() and (folder / "notes.txt").exists()  # not its own
     assert load(folder, "summary.json")["settings"]["steps"] == 200
+    (tmp_path / "summary.json").write_text('{"mine": 1}')     # not this script's: its folder's
+    assert compare_bn.holds(folder, "summary.json")           # files are not taken for a run's
+    assert not compare_bn.holds(tmp_path, "summary.json")
 
 
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):

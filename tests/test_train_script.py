@@ -348,3 +348,11 @@ def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["history.json", "notes.txt", "steps.csv"]       # the new run's, and yours
     assert json.loads((tmp_path / "history.json").read_text())["diverged"]["loss"] != "nan"
+    # a folder of one's own, with no train.py run in it: its files are not taken for one's
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "confusion.png").write_text("my figure")
+    (own / "history.json").write_text('{"mine": 1}')
+    result = run([*common[:-3], "--out", str(own), "--no-progress"])
+    assert result.returncode == 0 and "replacing" not in result.stdout
+    assert (own / "confusion.png").read_text() == "my figure"

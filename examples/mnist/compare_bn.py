@@ -257,6 +257,15 @@ def check_run_in_the_way(args):
                          "to replace it")
 
 
+def holds(out, name):
+    """Whether out holds a run of this script: `name` (summary.json or lr_sweep.json) with
+    its settings. Only then are files of its names taken for that run's and removed."""
+    try:
+        return "model" in jsonfile.read(os.path.join(out, name))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def figure1_images(record_batch, test_subset):
     """How many images Figure 1's percentiles are taken over: the first record_batch of
     the test images (all TEST_IMAGES, or the first test_subset of them)."""
@@ -311,7 +320,8 @@ def compare(args, data, out):
         print(f"training {plot.LABELS[key]} ...", flush=True)
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
     summary = summarize(settings(args), runs)
-    remove_old_run(out, COMPARISON_FILES)     # of the comparison this one replaces
+    if holds(out, "summary.json"):              # the comparison this one replaces
+        remove_old_run(out, COMPARISON_FILES)
     write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later
     for key, run in runs.items():
@@ -357,7 +367,8 @@ def lr_sweep(args, data, out):
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
     # --lr plays no part in a sweep
     sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
-    remove_old_run(out, SWEEP_FILES)          # of the sweep this one replaces
+    if holds(out, "lr_sweep.json"):             # the sweep this one replaces
+        remove_old_run(out, SWEEP_FILES)
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format, args.dpi)
     print(f"wrote {out}/: {names(plots)} lr_sweep.json")

@@ -195,6 +195,20 @@ RUN_FILES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv", "eval
                for kind in PLOT_FORMATS)]
 
 
+def holds_run(out):
+    """Whether out holds a run of train.py (settings in its checkpoint or history.json):
+    only then are files of RUN_FILES's names taken for that run's and removed (in a
+    folder of one's own, a file named history.json may be something else)."""
+    for settings in (lambda: read_meta(os.path.join(out, "checkpoint.npz"))["history"],
+                     lambda: jsonfile.read(os.path.join(out, "history.json"))):
+        try:
+            if "model" in settings()["config"]:
+                return True
+        except (OSError, ValueError, KeyError, TypeError):   # CheckpointError: a ValueError
+            pass
+    return False
+
+
 def diverged(out, config):
     """Whether the history.json in out records a divergence (train.py writes it then)
     of the run whose settings are `config`: a history.json left by an earlier run
@@ -253,7 +267,7 @@ def main(argv=None):
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
-    if not args.resume:                # the checks above let this run replace the one there
+    if not args.resume and holds_run(out):   # the checks above let this run replace it
         remove_old_run(out, RUN_FILES)
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
