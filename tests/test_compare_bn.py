@@ -228,12 +228,34 @@ def test_replot_with_a_dpi_for_slides(out, compare_bn, tmp_path):
 
 
 def test_a_file_that_cannot_be_written_is_a_one_line_error(compare_bn):
+    import signal
+
     import common
     def main():
         raise PermissionError(13, "Permission denied", "/srv/course/runs/paper/accuracy.png")
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as info:
         common.run_cli(main)
     assert str(info.value.code).startswith("error: [Errno 13] Permission denied")
+    assert signal.getsignal(signal.SIGTERM) is before       # its SIGTERM handler is undone
+
+
+def test_a_comparison_stopped_by_ctrl_c_writes_nothing(out, compare_bn, tmp_path, monkeypatch,
+                                                       capsys):
+    """Ctrl-C ends a net's fit early; the script went on, trained the other net and
+    wrote the cut-short comparison over the folder's, with exit code 0."""
+    from types import SimpleNamespace
+    folder = tmp_path / "run"
+    shutil.copytree(out, folder)
+    before = {f.name: f.read_bytes() for f in folder.iterdir()}
+    cut = SimpleNamespace(history=SimpleNamespace(interrupted=True))
+    monkeypatch.setattr(compare_bn, "train_net", lambda *args, **kwargs: cut)
+    for sweep in ([], ["--lr-sweep"]):
+        args = compare_bn.parse_args([*sweep, "--out", str(folder)])
+        run_it = compare_bn.lr_sweep if sweep else compare_bn.compare
+        assert run_it(args, None, str(folder)) == 130
+        assert "interrupted: nothing written" in capsys.readouterr().out
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
 
 
 def test_an_output_folder_that_cannot_be_made_is_named_as_such(compare_bn, tmp_path):
@@ -350,7 +372,7 @@ def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compar
     for name in ("activations.pdf", "bn_confusion.png", "notes.txt"):
         (folder / name).write_text("from before")
     result = run([*other, "--overwrite"])                          # replaced, files and all
-    assert "replacing the run in" in result.stdout and "activations.pdf" in result.stdout
+    assert "removed the replaced run's activations.pdf" in result.stdout
     assert not (folder / "activations.pdf").exists() and not (folder / "bn_confusion.png").exists()
     assert (folder / "lr_sweep.json").exists() and (folder / "notes.txt").exists()  # not its own
     assert load(folder, "summary.json")["settings"]["steps"] == 200

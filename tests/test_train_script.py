@@ -342,11 +342,15 @@ def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
     assert run(common).returncode == 0
     for name in ("confusion.png", "mistakes.pdf", "evaluation.json", "profile.svg", "notes.txt"):
         (tmp_path / name).write_text("of the old run")
+    (tmp_path / "fig.png").write_text("a figure of mine")
+    (tmp_path / "loss_curve.svg").symlink_to(tmp_path / "fig.png")  # a link: left alone
     result = run(common + ["--no-batchnorm", "--lr", "1000", "--overwrite"])
     assert result.returncode == 1 and "training diverged" in result.stderr
-    assert "replacing the run in" in result.stdout and "checkpoint.npz" in result.stdout
+    assert "removed the replaced run's checkpoint.npz" in result.stdout
+    assert "kept loss_curve.svg" in result.stdout
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["history.json", "notes.txt", "steps.csv"]       # the new run's, and yours
+    assert left == ["fig.png", "history.json", "loss_curve.svg", "notes.txt", "steps.csv"]
+    assert (tmp_path / "fig.png").read_text() == "a figure of mine"
     assert json.loads((tmp_path / "history.json").read_text())["diverged"]["loss"] != "nan"
     # a folder of one's own, with no train.py run in it: its files are not taken for one's
     own = tmp_path / "own"
@@ -354,5 +358,40 @@ def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
     (own / "confusion.png").write_text("my figure")
     (own / "history.json").write_text('{"mine": 1}')
     result = run([*common[:-3], "--out", str(own), "--no-progress"])
-    assert result.returncode == 0 and "replacing" not in result.stdout
+    assert result.returncode == 0 and "removed" not in result.stdout
     assert (own / "confusion.png").read_text() == "my figure"
+
+
+def test_a_rerun_stopped_early_leaves_the_old_run_as_it_was(mnist, tmp_path, monkeypatch):
+    """The old run's files go only once the new one has written its own: a rerun
+    killed before that took the old run with it, and left an empty folder."""
+    common = ["--epochs", "1", "--train-subset", "500", "--data-dir", mnist_dir(),
+              "--out", str(tmp_path), "--no-progress"]
+    assert run(common).returncode == 0
+    (tmp_path / "confusion.png").write_text("of the old run")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "mnist"))
+    import train
+
+    def killed(self, **kwargs):       # `kill` as training starts: SystemExit(143)
+        raise SystemExit(128 + signal.SIGTERM)
+    monkeypatch.setattr(train.Trainer, "fit", killed)
+    with pytest.raises(SystemExit):
+        train.main([*common, "--epochs", "3", "--overwrite"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_finished_run_without_its_checkpoint_is_not_replaced_without_overwrite(
+        mnist, tmp_path):
+    """Its history.json and plots (kept without the 1 MB checkpoint) were replaced by a
+    run with other settings, without --overwrite."""
+    common = ["--epochs", "1", "--train-subset", "500", "--data-dir", mnist_dir(),
+              "--out", str(tmp_path), "--no-progress"]
+    assert run(common).returncode == 0
+    (tmp_path / "checkpoint.npz").unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    other = run([*common, "--activation", "tanh"])
+    assert other.returncode == 1 and "history.json holds a finished run with other settings " \
+        "(--activation relu there, --activation tanh here)" in other.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert run([*common, "--activation", "tanh", "--overwrite"]).returncode == 0

@@ -4,6 +4,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -171,25 +172,42 @@ def run_cli(main):
     a Ctrl-C outside training end the program with a one-line message instead
     of a traceback."""
     # `kill` or `timeout` (SIGTERM) ends it as Ctrl-C does: the blocks that remove a
-    # half-written file's temporary name run (by default the process just stops)
-    signal.signal(signal.SIGTERM, _terminated)
+    # half-written file's temporary name run (by default the process just stops).
+    # Not where SIGTERM is ignored, nor off the main thread; restored afterwards.
+    before = signal.getsignal(signal.SIGTERM)
+    own = before is not signal.SIG_IGN and threading.current_thread() is threading.main_thread()
+    if own:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         sys.exit(main())
     except (MinidlError, OSError) as e:     # OSError: a folder that cannot be written, say
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:          # outside training (loading data, writing plots)
         sys.exit("interrupted")
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, before)
 
 
-def remove_old_run(out, names):
-    """Remove the files `names` from `out` where they exist: those of the run that a
-    new one in that folder replaces, so that none of them is left beside the new
-    run's files (say so, naming them). Other files in the folder stay."""
-    removed = [name for name in names if os.path.isfile(os.path.join(out, name))]
+def remove_stale(out, names, written):
+    """After a run has written its files (`written`) into `out`, where it replaced an
+    older run: remove the files of `names` that it did not write, which are the
+    old run's and would otherwise be taken for the new one's (an evaluate.py plot,
+    a plot in another format, a checkpoint when the new run diverged before its
+    first). A symbolic link or a read-only file is left as it is, and said so;
+    files of other names stay. Done only after the new run has written, so that a
+    rerun stopped early leaves the old run as it was."""
+    stale = [name for name in names if name not in written and
+             os.path.lexists(os.path.join(out, name))]
+    kept = [name for name in stale if os.path.islink(os.path.join(out, name)) or
+            not os.access(os.path.join(out, name), os.W_OK)]
+    removed = [name for name in stale if name not in kept]
     for name in removed:
         os.remove(os.path.join(out, name))
     if removed:
-        print(f"replacing the run in {out}/: removed {' '.join(removed)}")
+        print(f"removed the replaced run's {' '.join(removed)} from {out}/")
+    if kept:
+        print(f"kept {' '.join(kept)} in {out}/ (a link or read-only), from the replaced run")
 
 
 def _terminated(signum, frame):

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
                     add_format_argument, build, check_out_dir, ensure_dir, first_samples,
                     int_at_least, load_data, loaders, names, option, positive_number,
-                    remove_old_run, run_cli, write_json, write_text)
+                    remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -261,7 +261,8 @@ def holds(out, name):
     """Whether out holds a run of this script: `name` (summary.json or lr_sweep.json) with
     its settings. Only then are files of its names taken for that run's and removed."""
     try:
-        return "model" in jsonfile.read(os.path.join(out, name))["settings"]
+        found = jsonfile.read(os.path.join(out, name))["settings"]
+        return isinstance(found, dict) and "model" in found
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -314,14 +315,22 @@ def write_histories(out, runs):
                 for key, run in runs.items()})
 
 
+def interrupted(out):
+    """Ctrl-C stopped a net's training (the Trainer ends its fit there): a comparison
+    of a net cut short would be written as if complete, over the one in out."""
+    print(f"interrupted: nothing written, {out}/ is as it was")
+    return 130
+
+
 def compare(args, data, out):
     runs = {}
     for key, batchnorm in NETS:
         print(f"training {plot.LABELS[key]} ...", flush=True)
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
+        if runs[key].history.interrupted:
+            return interrupted(out)
     summary = summarize(settings(args), runs)
-    if holds(out, "summary.json"):              # the comparison this one replaces
-        remove_old_run(out, COMPARISON_FILES)
+    replacing = holds(out, "summary.json")      # a comparison that this one replaces
     write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later
     for key, run in runs.items():
@@ -330,6 +339,8 @@ def compare(args, data, out):
             checkpoint.save(run.model, path)
             models.append(path)
         except DivergenceError as e:        # NaN or infinite arrays: load() would refuse it
+            if os.path.exists(path):        # an earlier run's net, not the one summarized
+                os.remove(path)
             print(f"{plot.LABELS[key]}: model_{key}.npz not written: {e}")
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))
@@ -348,6 +359,12 @@ def compare(args, data, out):
              "model_*.npz" if len(models) == len(runs) else names(models),
              "activations.json summary.json summary.md"]
     print(f"wrote {out}/: {' '.join(f for f in files if f)}")
+    if replacing:
+        written = {*map(os.path.basename, plots + models), "activations.json", "summary.json",
+                   "summary.md", *(f"{stem}_{key}.{ext}" for key in runs for stem, ext in (
+                       ("history", "json"), ("history", "csv"), ("steps", "csv")))}
+        remove_stale(out, COMPARISON_FILES, written)
+    return 0
 
 
 def lr_sweep(args, data, out):
@@ -357,6 +374,8 @@ def lr_sweep(args, data, out):
         for key, batchnorm in NETS:
             with np.errstate(over="ignore", invalid="ignore"):   # a diverging run overflows
                 run = train_net(args, data, batchnorm, lr, record=False, progress=False)
+            if run.history.interrupted:
+                return interrupted(out)
             s = net_summary(run)
             diverged = s["diverged"] is not None     # then there is no final accuracy
             results[key].append({"lr": lr, "test_acc": None if diverged else s["final_test_acc"],
@@ -367,11 +386,13 @@ def lr_sweep(args, data, out):
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
     # --lr plays no part in a sweep
     sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
-    if holds(out, "lr_sweep.json"):             # the sweep this one replaces
-        remove_old_run(out, SWEEP_FILES)
+    replacing = holds(out, "lr_sweep.json")     # a sweep that this one replaces
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format, args.dpi)
     print(f"wrote {out}/: {names(plots)} lr_sweep.json")
+    if replacing:
+        remove_stale(out, SWEEP_FILES, {"lr_sweep.json", *map(os.path.basename, plots)})
+    return 0
 
 
 def replot(args):
@@ -395,11 +416,7 @@ def main(argv=None):
     check_run_in_the_way(args)          # another run in it: likewise
     data = load_data(args)              # once: every net of the run trains on it
     out = ensure_dir(args.out)          # only now: missing data leaves no empty folder
-    if args.lr_sweep:
-        lr_sweep(args, data, out)
-    else:
-        compare(args, data, out)
-    return 0
+    return lr_sweep(args, data, out) if args.lr_sweep else compare(args, data, out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
                     check_out_dir, ensure_dir, int_at_least, load_data, loaders, names, option,
-                    positive_number, remove_old_run, run_cli)
+                    positive_number, remove_stale, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -186,8 +186,9 @@ def check_resume(saved, args):
 
 
 # What a run in --out consists of: the files train.py writes, and those evaluate.py
-# writes beside them. A new run in that folder (a rerun, one after a divergence, or
-# --overwrite) removes them first: otherwise the old run's confusion.png or profile.png
+# writes beside them. A new run that replaces the one in that folder (a rerun, one
+# after a divergence, or --overwrite) removes, once it has written its own files, the
+# old run's that it did not write: otherwise the old run's confusion.png or profile.png
 # stayed beside the new files, and when the new run diverged before its first
 # checkpoint, the old checkpoint.npz was taken for its own.
 RUN_FILES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv", "evaluation.json",
@@ -202,11 +203,28 @@ def holds_run(out):
     for settings in (lambda: read_meta(os.path.join(out, "checkpoint.npz"))["history"],
                      lambda: jsonfile.read(os.path.join(out, "history.json"))):
         try:
-            if "model" in settings()["config"]:
+            config = settings()["config"]
+            if isinstance(config, dict) and "model" in config:
                 return True
         except (OSError, ValueError, KeyError, TypeError):   # CheckpointError: a ValueError
             pass
     return False
+
+
+def check_history_in_the_way(args):
+    """As check_run_in_the_way, for a folder whose checkpoint.npz is gone: a finished
+    run's history.json with other settings is not replaced without --overwrite."""
+    try:
+        history = jsonfile.read(os.path.join(args.out, "history.json"))
+        config, records = history["config"], history["records"]
+        finished = not history.get("diverged") and records[-1]["epoch"] == config["epochs"]
+        changed = changed_settings(config, args)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return                        # not a history train.py wrote: nothing of ours
+    if finished and changed:
+        raise CheckpointError(f"{args.out}/history.json holds a finished run with other "
+                              f"settings ({'; '.join(changed)}): choose another --out, or add "
+                              "--overwrite to replace it")
 
 
 def diverged(out, config):
@@ -245,6 +263,8 @@ def main(argv=None):
         check_resume(saved, args)     # would fail in a layer's or a loader's words
     elif not args.overwrite and os.path.exists(saved):
         check_run_in_the_way(saved, args)
+    elif not args.overwrite:          # no checkpoint (deleted to save space, say), a history
+        check_history_in_the_way(args)
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
@@ -267,8 +287,7 @@ def main(argv=None):
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
-    if not args.resume and holds_run(out):   # the checks above let this run replace it
-        remove_old_run(out, RUN_FILES)
+    replacing = not args.resume and holds_run(out)   # the checks above let this run do so
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
         with warnings.catch_warnings():   # the checks above decided whether this run may
@@ -279,6 +298,9 @@ def main(argv=None):
         trainer.history.to_json(os.path.join(out, "history.json"))
         trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
         print(f"wrote {out}/: history.json steps.csv, up to the divergence")
+        if replacing:                  # an old checkpoint.npz is not this run's
+            remove_stale(out, RUN_FILES, {"history.json", "steps.csv"} |
+                         ({"checkpoint.npz"} if trainer.saved_step is not None else set()))
         raise
 
     history.to_json(os.path.join(out, "history.json"))
@@ -298,6 +320,9 @@ def main(argv=None):
     elif profiler is not None:
         print(f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
               "too few for a table")
+    if replacing:
+        remove_stale(out, RUN_FILES, {"history.json", "history.csv", "steps.csv",
+                                      "checkpoint.npz", *map(os.path.basename, plots)})
     if history.interrupted:
         print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
               f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
