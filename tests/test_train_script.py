@@ -70,9 +70,12 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
     with open(os.path.join(out, "checkpoint.npz"), "rb") as f:
         assert f.read() == interrupted
 
+    with open(os.path.join(out, "confusion.png"), "w") as f:    # evaluate.py of the cut run
+        f.write("of the interrupted weights")
     resumed = run(common + ["--out", out, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert re.search(r"resumed at step \d+ of 480", resumed.stdout)
+    assert not os.path.exists(os.path.join(out, "confusion.png"))   # stale once it ends
     assert accuracy(resumed.stdout) == accuracy(full.stdout)
     with np.load(tmp_path / "full" / "checkpoint.npz") as a, np.load(f"{out}/checkpoint.npz") as b:
         for key in a.files:
@@ -344,12 +347,16 @@ def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
         (tmp_path / name).write_text("of the old run")
     (tmp_path / "fig.png").write_text("a figure of mine")
     (tmp_path / "loss_curve.svg").symlink_to(tmp_path / "fig.png")  # a link: left alone
+    (tmp_path / "mistakes.png").write_text("read-only")
+    (tmp_path / "mistakes.png").chmod(0o444)                         # so is a read-only file
+    (tmp_path / "profile.png").mkdir()                               # and a folder
     result = run(common + ["--no-batchnorm", "--lr", "1000", "--overwrite"])
     assert result.returncode == 1 and "training diverged" in result.stderr
     assert "removed the replaced run's checkpoint.npz" in result.stdout
-    assert "kept loss_curve.svg" in result.stdout
+    assert "kept loss_curve.svg mistakes.png" in result.stdout
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == ["fig.png", "history.json", "loss_curve.svg", "notes.txt", "steps.csv"]
+    assert left == ["fig.png", "history.json", "loss_curve.svg", "mistakes.png", "notes.txt",
+                    "profile.png", "steps.csv"]
     assert (tmp_path / "fig.png").read_text() == "a figure of mine"
     assert json.loads((tmp_path / "history.json").read_text())["diverged"]["loss"] != "nan"
     # a folder of one's own, with no train.py run in it: its files are not taken for one's

@@ -3,6 +3,7 @@ import argparse
 import math
 import os
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -174,8 +175,9 @@ def run_cli(main):
     # `kill` or `timeout` (SIGTERM) ends it as Ctrl-C does: the blocks that remove a
     # half-written file's temporary name run (by default the process just stops).
     # Not where SIGTERM is ignored, nor off the main thread; restored afterwards.
-    before = signal.getsignal(signal.SIGTERM)
-    own = before is not signal.SIG_IGN and threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM)      # None: a handler set outside Python
+    own = (before not in (None, signal.SIG_IGN) and
+           threading.current_thread() is threading.main_thread())
     if own:
         signal.signal(signal.SIGTERM, _terminated)
     try:
@@ -197,10 +199,11 @@ def remove_stale(out, names, written):
     first). A symbolic link or a read-only file is left as it is, and said so;
     files of other names stay. Done only after the new run has written, so that a
     rerun stopped early leaves the old run as it was."""
-    stale = [name for name in names if name not in written and
-             os.path.lexists(os.path.join(out, name))]
-    kept = [name for name in stale if os.path.islink(os.path.join(out, name)) or
-            not os.access(os.path.join(out, name), os.W_OK)]
+    paths = {name: os.path.join(out, name) for name in names if name not in written}
+    stale = [name for name, path in paths.items() if os.path.islink(path) or os.path.isfile(path)]
+    # read-only by its mode bits: os.access says "writable" to root, whatever they are
+    kept = [name for name in stale if os.path.islink(paths[name]) or
+            not os.stat(paths[name]).st_mode & stat.S_IWUSR]
     removed = [name for name in stale if name not in kept]
     for name in removed:
         os.remove(os.path.join(out, name))

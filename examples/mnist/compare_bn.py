@@ -339,8 +339,6 @@ def compare(args, data, out):
             checkpoint.save(run.model, path)
             models.append(path)
         except DivergenceError as e:        # NaN or infinite arrays: load() would refuse it
-            if os.path.exists(path):        # an earlier run's net, not the one summarized
-                os.remove(path)
             print(f"{plot.LABELS[key]}: model_{key}.npz not written: {e}")
     write_json(os.path.join(out, "summary.json"), summary)
     write_text(os.path.join(out, "summary.md"), summary_markdown(summary))

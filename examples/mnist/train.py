@@ -287,7 +287,9 @@ def main(argv=None):
         print(model.summary(train.shape))
     trainer.history.config = {k: v for k, v in vars(args).items()}
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
-    replacing = not args.resume and holds_run(out)   # the checks above let this run do so
+    # the checks above let this run replace the one there (or, with --resume, continue
+    # it): once it has written, the files it did not write are that run's, stale
+    replacing = holds_run(out)
     profiler = Profiler(model, trainer.loss_fn, opt) if args.profile else None
     try:
         with warnings.catch_warnings():   # the checks above decided whether this run may
