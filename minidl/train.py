@@ -213,7 +213,10 @@ class Trainer:
                     if self.checkpoint and self.saved_step is not None else
                     " No checkpoint was saved before it." if self.checkpoint else "")
             cure = (f"Try a smaller learning rate (e.g. {lr / 10:g}), or BatchNorm, which "
-                    "tolerates larger ones.")
+                    "tolerates larger ones." if self.schedule is None else
+                    "Try a smaller learning rate: the whole schedule a tenth as high, its "
+                    f"peak too (the rate at this step, {lr:g}, may be far below the peak "
+                    "during a warm-up), or BatchNorm, which tolerates larger ones.")
             if xb is not None and not np.all(np.isfinite(xb)):    # not the learning rate
                 cure = (f"The input batch itself holds {np.size(xb) - np.isfinite(xb).sum()} "
                         "NaN or infinite values: check the data.")

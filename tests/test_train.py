@@ -133,6 +133,19 @@ diverging = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
 @diverging
+def test_the_divergence_advice_with_a_schedule_is_about_the_whole_schedule():
+    """With a warm-up the rate at the diverging step can be far below the peak: the
+    advice "e.g. <a tenth of that step's rate>" was 150 times too small for train.py
+    --lr 12 --warmup 30."""
+    model, opt, train, _ = setup(batchnorm=False)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False,
+                      schedule=cosine(1e12, 100, warmup=50))
+    with pytest.raises(DivergenceError, match=r"the whole schedule a tenth as high, its peak "
+                                              r"too \(the rate at this step, "):
+        trainer.fit(steps=100)
+
+
+@diverging
 def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
     model, opt, train, _ = setup(batchnorm=False, lr=0.1)
     path = tmp_path / "ck.npz"
