@@ -55,6 +55,14 @@ def arrays(model, optimizer=None):
     return arrays
 
 
+def non_finite(contents):
+    """The name ("0.W", "1.running_var") of the first array in `contents` (as arrays()
+    gives them) that holds NaN or infinite values, or None: load() refuses such a file."""
+    bad = next((k for k, v in contents.items() if v.dtype.kind == "f" and
+                not np.all(np.isfinite(v))), None)
+    return None if bad is None else bad.split("/", 1)[1]     # "param/0.W" -> "0.W"
+
+
 def layer_kinds(model):
     """For each layer of a Sequential (or the one layer given), its class and the
     public classes it derives from, below Layer (["NoBesselBatchNorm", "BatchNorm"]):
@@ -85,10 +93,9 @@ def save(model, path, optimizer=None, meta=None):
                            f"got {type(meta).__name__} {meta!r:.60}")
     header = {"format": FORMAT, "layers": layer_kinds(model), "meta": _plain(meta, "meta")}
     contents = arrays(model, optimizer)
-    bad = next((k for k, v in contents.items() if v.dtype.kind == "f" and
-                not np.all(np.isfinite(v))), None)
+    bad = non_finite(contents)
     if bad is not None:     # load() refuses such a file: it would only replace a good one
-        raise DivergenceError(f"checkpoint.save: {bad.split('/', 1)[1]} is NaN or infinite (a "
+        raise DivergenceError(f"checkpoint.save: {bad} is NaN or infinite (a "
                               f"diverged training run?); {path} was not written, since load() "
                               "would refuse it")
     contents["meta"] = np.array(json.dumps(header))

@@ -242,9 +242,7 @@ class Trainer:
 
     def _non_finite(self):
         """The name of the first array a checkpoint would hold that is NaN or infinite."""
-        arrays = ckpt.arrays(self.model, self.optimizer)
-        bad = next((k for k, v in arrays.items() if not np.all(np.isfinite(v))), None)
-        return None if bad is None else bad.split("/", 1)[1]     # "param/0.W" -> "0.W"
+        return ckpt.non_finite(ckpt.arrays(self.model, self.optimizer))
 
     def save(self, path):
         """Write a training checkpoint; raises DivergenceError, writing nothing, if an
