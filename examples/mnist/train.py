@@ -165,9 +165,16 @@ def check_run_in_the_way(saved, args):
     if done != epochs and not diverged(args.out, config):   # a run killed before its end
         raise CheckpointError(f"{saved} holds an unfinished run (epoch {done} of {epochs} "
                               "saved): add --resume to continue it, or --overwrite to start over")
+    if done == epochs:
+        refuse_other_settings(saved, config, args)
+
+
+def refuse_other_settings(where, config, args):
+    """A CheckpointError if the finished run in `where` (its checkpoint, or its
+    history.json) was made with other settings: its files would be lost."""
     changed = changed_settings(config, args)
-    if done == epochs and changed:                     # its files would be lost
-        raise CheckpointError(f"{saved} holds a finished run with other settings ("
+    if changed:
+        raise CheckpointError(f"{where} holds a finished run with other settings ("
                               f"{'; '.join(changed)}): choose another --out, or add "
                               "--overwrite to replace it")
 
@@ -214,17 +221,16 @@ def holds_run(out):
 def check_history_in_the_way(args):
     """As check_run_in_the_way, for a folder whose checkpoint.npz is gone: a finished
     run's history.json with other settings is not replaced without --overwrite."""
+    path = os.path.join(args.out, "history.json")
     try:
-        history = jsonfile.read(os.path.join(args.out, "history.json"))
+        history = jsonfile.read(path)
         config, records = history["config"], history["records"]
-        finished = not history.get("diverged") and records[-1]["epoch"] == config["epochs"]
-        changed = changed_settings(config, args)
+        finished = (isinstance(config, dict) and not history.get("diverged") and
+                    records[-1]["epoch"] == config["epochs"])
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return                        # not a history train.py wrote: nothing of ours
-    if finished and changed:
-        raise CheckpointError(f"{args.out}/history.json holds a finished run with other "
-                              f"settings ({'; '.join(changed)}): choose another --out, or add "
-                              "--overwrite to replace it")
+    if finished:
+        refuse_other_settings(path, config, args)
 
 
 def diverged(out, config):
