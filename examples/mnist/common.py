@@ -206,7 +206,7 @@ def remove_stale(out, names, written):
             not os.stat(paths[name]).st_mode & stat.S_IWUSR]
     removed = [name for name in stale if name not in kept]
     for name in removed:
-        os.remove(os.path.join(out, name))
+        os.remove(paths[name])
     if removed:
         print(f"removed the replaced run's {' '.join(removed)} from {out}/")
     if kept:

@@ -238,7 +238,7 @@ def check_run_in_the_way(args):
     path = os.path.join(args.out, name)
     if args.overwrite or not os.path.isfile(path):
         return
-    now = {**settings(args), **({"lr": None, "lrs": sweep_lrs(args)} if args.lr_sweep else {})}
+    now = sweep_settings(args) if args.lr_sweep else settings(args)
     try:
         before = dict(jsonfile.read(path)["settings"])
         # runs made before the cap said what was asked, not the images used
@@ -275,8 +275,10 @@ def figure1_images(record_batch, test_subset):
     return min(record_batch, test_subset or TEST_IMAGES)
 
 
-def sweep_lrs(args):
-    return args.sweep_lrs or SWEEP_LRS[args.activation]
+def sweep_settings(args):
+    """A sweep's settings: the comparison's, its rates instead of --lr, which plays no
+    part in a sweep."""
+    return {**settings(args), "lr": None, "lrs": args.sweep_lrs or SWEEP_LRS[args.activation]}
 
 
 def settings(args):
@@ -288,9 +290,10 @@ def settings(args):
 
 # --- outputs -------------------------------------------------------------------------
 # What a comparison or a sweep in --out consists of: the files this script writes, and
-# those evaluate.py writes beside them. A new one removes the old one's first (its
-# plots in another --format stayed beside the new files), a comparison leaves a sweep
-# in the same folder alone and a sweep a comparison.
+# those evaluate.py writes beside them. A new one, once it has written its own, removes
+# the old one's that it did not write (its plots in another --format stayed beside the
+# new files); a comparison leaves a sweep in the same folder alone and a sweep a
+# comparison.
 COMPARISON_FILES = [
     *(f"{stem}.{kind}" for stem in ("loss_curves", "accuracy", "activations")
       for kind in PLOT_FORMATS),
@@ -304,15 +307,22 @@ SWEEP_FILES = ["lr_sweep.json", *(f"lr_sweep.{kind}" for kind in PLOT_FORMATS)]
 
 
 def write_histories(out, runs):
+    """Each net's history (JSON, CSV per record and per step) and the recorded
+    activations; returns the names of the files written."""
+    written = []
     for key, run in runs.items():
-        run.history.to_json(os.path.join(out, f"history_{key}.json"))
-        run.history.to_csv(os.path.join(out, f"history_{key}.csv"))
-        run.history.to_csv(os.path.join(out, f"steps_{key}.csv"), steps=True)
+        as_json, per_record, per_step = f"history_{key}.json", f"history_{key}.csv", \
+            f"steps_{key}.csv"
+        run.history.to_json(os.path.join(out, as_json))
+        run.history.to_csv(os.path.join(out, per_record))
+        run.history.to_csv(os.path.join(out, per_step), steps=True)
+        written += [as_json, per_record, per_step]
     write_json(os.path.join(out, "activations.json"),
                {key: {"layer": run.recorder.index, "unit": run.recorder.unit,
                       "percentiles": list(run.recorder.percentiles),
                       "steps": run.recorder.steps, "values": run.recorder.values}
                 for key, run in runs.items()})
+    return [*written, "activations.json"]
 
 
 def interrupted(out):
@@ -331,7 +341,7 @@ def compare(args, data, out):
             return interrupted(out)
     summary = summarize(settings(args), runs)
     replacing = holds(out, "summary.json")      # a comparison that this one replaces
-    write_histories(out, runs)
+    written = write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later
     for key, run in runs.items():
         path = os.path.join(out, f"model_{key}.npz")
@@ -358,15 +368,14 @@ def compare(args, data, out):
              "activations.json summary.json summary.md"]
     print(f"wrote {out}/: {' '.join(f for f in files if f)}")
     if replacing:
-        written = {*map(os.path.basename, plots + models), "activations.json", "summary.json",
-                   "summary.md", *(f"{stem}_{key}.{ext}" for key in runs for stem, ext in (
-                       ("history", "json"), ("history", "csv"), ("steps", "csv")))}
+        written += [*map(os.path.basename, plots + models), "summary.json", "summary.md"]
         remove_stale(out, COMPARISON_FILES, written)
     return 0
 
 
 def lr_sweep(args, data, out):
-    lrs = sweep_lrs(args)
+    chosen = sweep_settings(args)
+    lrs = chosen["lrs"]
     results = {"plain": [], "bn": []}
     for lr in lrs:
         for key, batchnorm in NETS:
@@ -382,8 +391,7 @@ def lr_sweep(args, data, out):
                                  "wall_time_s": s["wall_time_s"]})
             state = "diverged" if s["diverged"] else fmt(s["final_test_acc"], True)
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
-    # --lr plays no part in a sweep
-    sweep = {"settings": {**settings(args), "lr": None, "lrs": lrs}, **results}
+    sweep = {"settings": chosen, **results}
     replacing = holds(out, "lr_sweep.json")     # a sweep that this one replaces
     write_json(os.path.join(out, "lr_sweep.json"), sweep)
     plots = write_sweep_plot(out, sweep, args.format, args.dpi)
