@@ -98,7 +98,10 @@ def predict(model, loader):
         for xb, yb in _batches(loader):
             predictions.append(classes(model.forward(xb)))
             labels.append(np.asarray(yb))
-            bad_x += int(np.count_nonzero(~np.isfinite(xb).reshape(len(xb), -1).all(axis=1)))
+            bad = predictions[-1] < 0       # rows without a class: do their inputs hold NaN?
+            if bad.any():
+                bad_x += int(np.count_nonzero(~np.isfinite(xb[bad]).reshape(
+                    np.count_nonzero(bad), -1).all(axis=1)))
     if not predictions:
         raise ShapeError("predict: the loader yielded no batch (an empty or used-up iterable?)")
     predictions = np.concatenate(predictions)
