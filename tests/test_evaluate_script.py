@@ -115,6 +115,14 @@ def test_the_number_of_mistakes_shown_is_bounded(tmp_path):
     assert "--mistakes: must be an int from 1 to 400, got 10000" in result.stderr
 
 
+def test_an_empty_folder_name_is_refused(tmp_path):
+    """"" meant the current folder: 'evaluate.py "$RUN"' with RUN unset evaluated it."""
+    for argv in ([""], [str(tmp_path), "--out", ""]):
+        result = run(EVALUATE, argv)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "must name a folder, got ''" in result.stderr
+
+
 def test_a_terminated_script_leaves_no_half_written_file(tmp_path):
     """`timeout` or `kill` (SIGTERM) stopped the process where it stood, leaving the
     temporary file of a plot being written; now the clean-up runs as for Ctrl-C."""

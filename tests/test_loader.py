@@ -128,6 +128,11 @@ def test_random_shift_refuses_what_it_cannot_shift():
     loader = DataLoader(x.reshape(10, 16), y, 4, augment=random_shift(1))
     with pytest.raises(ShapeError, match=r"needs image batches .* got shape \(4, 16\)"):
         next(iter(loader))
+    x, y = images(10)                       # 4x4 images: a shift of 4 can blank one out
+    with pytest.raises(SettingError, match=r"max_shift 4 can move a 4x4 image out of view "
+                                           r"entirely; use at most 3"):
+        next(iter(DataLoader(x, y, 4, augment=random_shift(4))))
+    next(iter(DataLoader(x, y, 4, augment=random_shift(3))))
 
 
 def test_float_input_passed_through():

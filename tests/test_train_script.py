@@ -89,6 +89,8 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
 
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
                                           ("--epochs", "0"), ("--shift", "-1"),
+                                          ("--shift", "28"),     # images of 28x28 pixels
+                                          ("--data-dir", ""),    # not the current folder
                                           ("--warmup", "10.5"),  # the MLP's 10 epochs
                                           ("--format", "jpg"), ("--dpi", "0"),
                                           ("--batch-size", "1"),   # BN needs 2 per feature

@@ -49,7 +49,7 @@ def data_root(data_dir):
 
 
 def add_data_arguments(parser, train_subset=True):
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("--data-dir", type=folder, default=None,
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
                              "default $MINIDL_DATA/mnist (or $MINIDL_DATA if the files are "
                              "there), else ../shared/data/mnist beside the repository if it "
@@ -87,6 +87,15 @@ def int_at_least(minimum, most=None):
 
 
 pixels_per_inch = int_at_least(1)      # --dpi
+
+
+def folder(text):
+    """argparse type of a folder (--out, --data-dir): any path but an empty one, which
+    would mean the current folder ('--out "$OUT"' with OUT unset)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r} (the current "
+                                         "folder is .)")
+    return text
 
 
 def positive_number(text):

@@ -45,7 +45,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
-                    add_format_argument, build, check_out_dir, ensure_dir, first_samples,
+                    add_format_argument, build, check_out_dir, ensure_dir, first_samples, folder,
                     int_at_least, load_data, loaders, names, option, positive_number,
                     remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
@@ -125,7 +125,7 @@ def parse_args(argv=None):
     p.add_argument("--test-subset", type=int_at_least(1, 10_000), default=None, metavar="N",
                    help="test on the first N test images only (quick runs); default: all "
                         "10,000")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=folder, default=None,
                    help="output folder (default runs/compare_bn; with --replot, its FOLDER)")
     p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="log y axis for the loss plot (default: off, on with --paper; with "

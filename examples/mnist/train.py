@@ -19,8 +19,8 @@ import os
 import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
-                    check_out_dir, ensure_dir, int_at_least, load_data, loaders, names, option,
-                    positive_number, remove_stale, run_cli)
+                    check_out_dir, ensure_dir, folder, int_at_least, load_data, loaders, names,
+                    option, positive_number, remove_stale, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -58,9 +58,9 @@ def parse_args(argv=None):
                    help="cosine: lr -> 0 over the run; step: lr/10 after each third")
     p.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
                    help="linear learning-rate warm-up (cosine schedule); " + per_model("warmup"))
-    p.add_argument("--shift", type=int, default=None, metavar="PIXELS",
-                   help="augment: shift training images by up to this many pixels; "
-                        + per_model("shift"))
+    p.add_argument("--shift", type=int_at_least(0, 27), default=None, metavar="PIXELS",
+                   help="augment: shift training images by up to this many pixels (at most "
+                        "27: the images are 28 pixels wide); " + per_model("shift"))
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True,
                    help="Nesterov momentum")
@@ -69,7 +69,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seeds the weights and the batch order")
     add_data_arguments(p)
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=folder, default=None,
                    help="output folder (default runs/<model>-<bn|nobn>, plus the settings that "
                         "differ from the defaults: runs/mlp-nobn-activation-sigmoid-lr-0.5)")
     p.add_argument("--resume", action="store_true",
@@ -97,7 +97,6 @@ def parse_args(argv=None):
               (args.warmup >= 0, "--warmup must be >= 0"),
               (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
                f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
-              (args.shift >= 0, "--shift must be >= 0"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
     for ok, message in checks:
         if not ok:

@@ -5,7 +5,7 @@ DataLoader(augment=...) to images scaled to [0, 1] (before standardization).
 """
 import numpy as np
 
-from ..errors import ShapeError, check_int
+from ..errors import SettingError, ShapeError, check_int
 
 
 def random_shift(max_shift=2):
@@ -23,6 +23,9 @@ def random_shift(max_shift=2):
                              "shape=(784,) to flatten them after the shift")
         n, h, w = xb.shape[0], xb.shape[-2], xb.shape[-1]
         s = max_shift
+        if s >= min(h, w):    # some images would come out blank: nothing left to learn from
+            raise SettingError(f"random_shift: max_shift {s} can move a {h}x{w} image out of "
+                               f"view entirely; use at most {min(h, w) - 1}")
         padded = np.pad(xb.reshape(n, -1, h, w), ((0, 0), (0, 0), (s, s), (s, s)))
         # every h x w crop of the padded image: a view (N, C, 2s+1, 2s+1, H, W)
         crops = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
