@@ -1,7 +1,8 @@
-"""Folding BatchNorm into the layer before it, for inference (paper section 3.1).
+"""Folding BatchNorm into the layer before it, for inference.
 
 At inference BN uses fixed population statistics, so per feature k it is an
-affine map (Algorithm 2, last line):
+affine map (paper section 3.1, Algorithm 2, last line); merging that map into
+the layer before it is a step of its own, not the paper's:
     y = gamma/sqrt(Var[x] + eps) * x + (beta - gamma E[x]/sqrt(Var[x] + eps))
       =            s             * x +               t
 Its input x = u W (+ b) is affine in u too, and two affine maps make one:

@@ -64,6 +64,31 @@ def test_momentum_none_is_the_exact_average_over_batches():
     assert bn.num_batches == 5
 
 
+@pytest.mark.parametrize("momentum", [None, 1.0])
+def test_the_first_batch_replaces_non_finite_running_statistics(momentum):
+    """The recipe for population statistics (docs/batchnorm.md, section 6) after a
+    diverged run: (1 - f) * NaN stayed NaN at f = 1."""
+    x = rng.standard_normal((8, 2))
+    bn = BatchNorm(2, momentum=momentum, dtype=np.float64)
+    bn.running_mean[:], bn.running_var[:] = np.nan, np.inf
+    bn.forward(x)
+    np.testing.assert_allclose(bn.running_mean, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, x.var(0, ddof=1), rtol=1e-12)
+
+
+def test_astype_keeps_the_batch_count_exact():
+    """num_batches went through the float dtype: float16 rounded 2049 to 2048 and
+    overflowed at 70,350, leaving the model half converted."""
+    model = mlp(4, [3, 3], 2, batchnorm=True, seed=0)
+    bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
+    for bn, count in zip(bns, (2049, 70_350)):
+        bn.num_batches = count
+    model.astype(np.float16)
+    assert [bn.num_batches for bn in bns] == [2049, 70_350]
+    assert all(p.value.dtype == np.float16 for p in model.parameters())
+    assert all(bn.running_var.dtype == np.float16 for bn in bns)
+
+
 def test_running_statistics_start_at_zero_mean_unit_variance():
     bn = BatchNorm(4)
     np.testing.assert_array_equal(bn.running_mean, 0)

@@ -76,7 +76,10 @@ class Layer:
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])
-        self.set_state({k: v.astype(dtype) for k, v in self.state().items()})
+        # float state only: a count (BN's num_batches) stays exact (float16 rounded 2049 to
+        # 2048 and overflowed at 65,520, with the model left half converted)
+        self.set_state({k: v.astype(dtype) if v.dtype.kind == "f" else v
+                        for k, v in self.state().items()})
         return self
 
     # --- helpers for subclasses -------------------------------------------

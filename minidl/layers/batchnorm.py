@@ -125,6 +125,9 @@ class BatchNorm(Layer):
         self.num_batches += 1
         f = 1.0 / self.num_batches if self.momentum is None else self.momentum
         unbiased = var * (m / (m - 1))                         # Bessel: m/(m-1) sigma2_B
+        if f == 1:   # the first batch: its statistics replace the old values, NaN included
+            self.running_mean[...], self.running_var[...] = mu, unbiased
+            return
         self.running_mean *= 1 - f
         self.running_mean += f * mu
         self.running_var *= 1 - f
