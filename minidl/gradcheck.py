@@ -30,6 +30,7 @@ wrong one are off. gradcheck_layers() checks a model layer by layer, to find
 which layer is wrong.
 """
 import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -112,6 +113,16 @@ def _read_in_eval(layer, x, i, name):
         return not np.array_equal(np.array(probe.forward(x)), before, equal_nan=True)
     except Exception:       # the forward failed on other values: it reads them
         return True
+
+
+def _generator_states(layer):
+    """The states of NumPy's global generator and of the generators that layer (or a
+    model's layers) keeps as attributes: a forward that changes one draws numbers."""
+    kept = [v for part in getattr(layer, "layers", [layer]) for v in vars(part).values()]
+    return ([pickle.dumps(np.random.get_state())] +
+            [pickle.dumps(g.bit_generator.state) for g in kept
+             if isinstance(g, np.random.Generator)] +
+            [pickle.dumps(g.get_state()) for g in kept if isinstance(g, np.random.RandomState)])
 
 
 def _float64_copy(layer):
@@ -253,16 +264,24 @@ def _gradients(layer, x, seed, eps, upstream):
         raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
                          "values; finite differences need a finite input")
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
+    if "x" in getattr(layer, "params", {}):  # its entry would replace dL/dx's below
+        raise SettingError(f"gradcheck: {layer!r} has a parameter named 'x', the name "
+                           "gradcheck gives the input; rename the parameter")
     x_given = x.copy()                       # a layer must not write into what it is given
+    for part in getattr(layer, "layers", [layer]):
+        part.forget()       # a forward that saves nothing leaves no older forward's values
     y = layer.forward(x)
     _unchanged(x, x_given, f"the forward of {layer!r} wrote into its input x (x *= ..., "
                "out=x): the layer before may have kept that array for its own backward (as "
                "Sigmoid keeps its output) and would compute a wrong gradient from it. Write "
                "the result into a new array (docs/layers.md, trap 4)")
     _float64(layer, y, "output")
-    if not np.array_equal(layer.forward(x), y, equal_nan=True):
-        raise SettingError(f"gradcheck: {layer!r} gave two different outputs for the same "
-                           "input (a random mask, as in Dropout?). Finite differences need "
+    before = _generator_states(layer)     # two masks of a low rate on a small x can be equal
+    if (not np.array_equal(layer.forward(x), y, equal_nan=True)
+            or _generator_states(layer) != before):
+        raise SettingError(f"gradcheck: {layer!r} gave different outputs for the same "
+                           "input, or drew random numbers in its forward (a random mask, as "
+                           "in Dropout?). Finite differences need "
                            "the same function at every call: check it in eval mode, or with "
                            "its random generator reseeded before every forward")
     if upstream is not None and np.shape(upstream) != y.shape:   # else it fails deep in backward
@@ -334,7 +353,9 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "self._add_param(name, value) and use self.params[name] (an attribute "
                       "that only points at a params array is left behind by astype, which "
                       "replaces that array); if they are statistics to save (as BN's running "
-                      "mean), return them from state()", stacklevel=user_stacklevel())
+                      "mean), return them from state(), the arrays themselves and not copies; "
+                      "a constant that is neither can have a name that starts with _ "
+                      "(self._kernel)", stacklevel=user_stacklevel())
     ones = _all_ones(layer)
     if ones:
         warnings.warn(f"gradcheck: {', '.join(ones)}: every entry is 1 (as a new BatchNorm's "

@@ -5,7 +5,7 @@ from copy import deepcopy
 import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
-from minidl.layers.base import Layer, Param, skipped_init
+from minidl.layers.base import Layer, Param, skipped_init, state_problem
 
 
 class Sequential:
@@ -44,6 +44,7 @@ class Sequential:
         inputs = []
         for i, layer in enumerate(self.layers):
             try:
+                layer.forget()     # a forward that saves nothing leaves no older forward's values
                 y = layer.forward(x)
                 _check_dtype_kept(layer, x, y)
             except Exception as e:
@@ -158,6 +159,10 @@ class Sequential:
                 layer.set_state(own)
 
     def astype(self, dtype):
+        for i, layer in enumerate(self.layers):      # all checked before any is converted
+            problem = state_problem(layer)
+            if problem:
+                raise SettingError(f"astype: layer {i}: {problem}")
         for layer in self.layers:
             layer.astype(dtype)
         return self

@@ -515,3 +515,71 @@ def test_arguments_in_the_wrong_order_or_of_the_wrong_kind_are_named(tmp_path):
     with pytest.raises(SettingError, match=r"model must be a model or layer, got the class SGD$"):
         checkpoint.save(SGD, path)                     # a class, but not of a model: no advice
     assert not path.exists()
+
+
+class Center(Layer):
+    """A student's layer with statistics of its own (docs/layers.md, "State that is
+    not learned"), with the set_state variants the tests below swap in."""
+
+    def __init__(self, n=3):
+        super().__init__()
+        self.mean, self.count = np.zeros(n, np.float32), 0
+
+    def forward(self, x):
+        if self.training:
+            self.count += 1
+            self.mean += (x.mean(axis=0) - self.mean) / self.count
+        self._save(x.shape)
+        return x - self.mean
+
+    def backward(self, dy):
+        self._saved()
+        return dy.copy()
+
+    def state(self):
+        return {"mean": self.mean, "count": np.array(self.count)}
+
+    def set_state(self, state):
+        self.mean, self.count = state["mean"], int(state["count"])   # keeps the array as given
+
+
+def test_loaded_arrays_can_be_kept_and_updated(tmp_path):
+    """They were read-only views of the file's bytes: a set_state that kept one failed at
+    the next training step with "output array is read-only"."""
+    x = np.ones((4, 3), np.float32)
+    model = Sequential(Dense(3, 3, rng=0), Center())
+    model.forward(x)
+    checkpoint.save(model, tmp_path / "c.npz")
+    fresh = Sequential(Dense(3, 3, rng=1), Center())
+    checkpoint.load(fresh, tmp_path / "c.npz")
+    fresh.forward(x)
+    assert fresh[1].count == 2
+
+
+def test_a_layer_whose_state_cannot_be_taken_back_is_refused(tmp_path):
+    """Without set_state a checkpoint loaded the parameters and silently left the
+    statistics as they were, and astype left them float32."""
+    class NoSetState(Center):
+        set_state = Layer.set_state
+
+    checkpoint.save(Sequential(Dense(3, 3, rng=0), Center()), tmp_path / "c.npz")
+    saved = (tmp_path / "c.npz").read_bytes()
+    model = Sequential(Dense(3, 3, rng=0), NoSetState())
+    message = r"layer 1: NoSetState\(\) gives 'mean', 'count' in state\(\) but has no set_state"
+    for act in (lambda: checkpoint.save(model, tmp_path / "c.npz"),
+                lambda: checkpoint.load(model, tmp_path / "c.npz"),
+                lambda: model.astype(np.float64)):
+        with pytest.raises(SettingError, match=message):
+            act()
+    assert (tmp_path / "c.npz").read_bytes() == saved
+    assert model[0].params["W"].dtype == np.float32          # nothing converted
+
+    class CountAsInt(Center):
+        def state(self):
+            return {"mean": self.mean, "count": self.count}
+    model = Sequential(Dense(3, 3, rng=0), CountAsInt())
+    message = r"CountAsInt\(\)\.state\(\)\['count'\] is an int; state\(\) must give NumPy arrays"
+    for act in (lambda: checkpoint.save(model, tmp_path / "c.npz"),
+                lambda: model.astype(np.float64)):
+        with pytest.raises(SettingError, match=message):
+            act()

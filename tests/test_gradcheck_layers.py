@@ -9,7 +9,7 @@ from conftest import random_bn
 
 from minidl.errors import BackwardError, SettingError, ShapeError
 from minidl.gradcheck import gradcheck, gradcheck_layers
-from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid, Tanh
+from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Tanh
 from minidl.model import Sequential
 from minidl.models import cnn, mlp
 
@@ -151,30 +151,68 @@ def test_a_gradient_of_the_wrong_shape_is_refused_not_broadcast(where):
 
 
 class Dropout(ReLU):
-    """A student's Dropout (p = 0.5): a new random mask at every training forward."""
-    def __init__(self, seed=0):
+    """A student's Dropout: a new random mask at every training forward."""
+    def __init__(self, seed=0, p=0.5):
         super().__init__()
-        self.rng = np.random.default_rng(seed)
+        self.rng, self.p = np.random.default_rng(seed), p
 
     def forward(self, x):
         if not self.training:
             return x                                   # forgets self._save: a classic
-        mask = self.rng.random(x.shape) < 0.5
+        mask = self.rng.random(x.shape) >= self.p
         self._save(mask)
-        return x * mask / 0.5
+        return x * mask / (1 - self.p)
 
     def backward(self, dy):
         (mask,) = self._saved()
-        return dy * mask / 0.5
+        return dy * mask / (1 - self.p)
 
 
 def test_a_random_forward_is_named_not_reported_as_a_wrong_backward():
     """A correct Dropout used to get an error of 1.0 on x, with no hint why."""
-    with pytest.raises(SettingError, match=r"two different outputs for the same input "
-                                           r"\(a random mask, as in Dropout\?\)"):
+    with pytest.raises(SettingError, match=r"different outputs for the same input, or drew "
+                                           r"random numbers in its forward \(a random mask, as "
+                                           r"in Dropout\?\)"):
         gradcheck(Dropout(), np.ones((4, 5)))
+    for seed in range(20):   # at a rate of 0.05 two forwards often drew the same mask
+        with pytest.raises(SettingError, match=r"different outputs for the same input"):
+            gradcheck(Dropout(seed, p=0.05), np.ones((3, 4)))
     with pytest.raises(BackwardError, match=r"must call self._save\(...\) on every path"):
         gradcheck(Dropout().eval(), np.ones((4, 5)))
+
+
+def test_a_forward_that_saves_nothing_does_not_hand_backward_an_older_forwards_values():
+    """In eval mode the Dropout above saves nothing: its backward took the mask of the
+    training forward before, and gave wrong gradients with no error."""
+    layer = Dropout()
+    layer.forward(np.ones((4, 5)))
+    with pytest.raises(BackwardError, match=r"must call self._save\(...\) on every path"):
+        gradcheck(layer.eval(), np.ones((4, 5)))
+    model, ones = Sequential(Dense(5, 5, rng=0), Dropout()), np.ones((4, 5), np.float32)
+    model.forward(ones)
+    model.eval().forward(ones)
+    with pytest.raises(BackwardError, match=r"must call self._save\(...\) on every path"):
+        model.backward(ones)
+
+
+def test_a_parameter_named_x_is_refused():
+    """Its entry replaced the input's: a wrong dL/dx passed the check."""
+    class Scale(Layer):
+        def __init__(self):
+            super().__init__()
+            self._add_param("x", np.array(2.0))
+
+        def forward(self, a):
+            self._save(a)
+            return a * self.params["x"]
+
+        def backward(self, dy):
+            (a,) = self._saved()
+            self.grads["x"][...] = (dy * a).sum()
+            return dy * 3.0                           # wrong: the scale is 2
+    with pytest.raises(SettingError, match=r"a parameter named 'x', the name gradcheck gives "
+                                           r"the input; rename the parameter"):
+        gradcheck(Scale(), np.ones((3, 4)))
 
 
 def test_a_backward_that_returns_nothing_is_named():
@@ -211,7 +249,6 @@ def test_gradcheck_layers_points_at_the_wrong_layer_not_the_one_below():
 
 def test_gradcheck_layers_names_the_layer_a_setting_error_comes_from():
     """A random layer (a Dropout in training mode) was refused without saying which."""
-    from minidl.layers import Layer
 
     class Noisy(Layer):
         def forward(self, x):
@@ -222,7 +259,7 @@ def test_gradcheck_layers_names_the_layer_a_setting_error_comes_from():
 
     model = Sequential(Dense(4, 3, rng=0), Noisy(), Tanh())
     with pytest.raises(SettingError, match=r"^layer 1 of the Sequential: gradcheck: Noisy\(\) "
-                                           r"gave two different outputs"):
+                                           r"gave different outputs"):
         gradcheck_layers(model, np.ones((5, 4)))
 
 

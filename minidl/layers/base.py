@@ -62,17 +62,23 @@ class Layer:
         return [Param(key, self, key) for key in self.params]
 
     def state(self):
-        """Arrays that are not learned but must be saved (e.g. BN running stats)."""
+        """Arrays that are not learned but must be saved (e.g. BN running stats), by
+        name: the layer's own arrays, not copies, and arrays, not numbers (for a count,
+        np.array(count)). A layer that has some defines set_state too."""
         return {}
 
     def set_state(self, state):
-        pass
+        """Take back what state() gave (checkpoint.load, astype): keep a copy of each
+        array (a loaded one may be read-only) in the dtype it comes in."""
 
     def astype(self, dtype):
         """Convert parameters and state to ``dtype`` (gradcheck uses float64)."""
         if np.dtype(dtype).kind != "f":
             raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
                                f"got {np.dtype(dtype)}")
+        problem = state_problem(self)
+        if problem:
+            raise SettingError(f"astype: {problem}")
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])
@@ -183,7 +189,8 @@ def _described(value):
         return f"an array of dtype {value.dtype}"
     if isinstance(value, np.generic):
         return f"a NumPy scalar of type {type(value).__name__}"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def unregistered_params(layer):
@@ -198,6 +205,23 @@ def unregistered_params(layer):
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             return (f"{layer!r}: params[{key!r}] must be a NumPy float array, got "
                     f"{_described(value)} (create it with self._add_param, which says why)")
+    return ""
+
+
+def state_problem(layer):
+    """What is wrong with a layer's state(), or "": checkpoints and astype need arrays,
+    and a set_state of the layer's own to give them back."""
+    state = layer.state()
+    for key, value in state.items():
+        if not isinstance(value, np.ndarray):
+            return (f"{layer!r}.state()[{key!r}] is {_described(value)}; state() must give "
+                    "NumPy arrays, which checkpoints store and astype converts (np.array(n) "
+                    "for a number)")
+    if state and type(layer).set_state is Layer.set_state:
+        return (f"{layer!r} gives {', '.join(map(repr, state))} in state() but has no "
+                "set_state to take them back: checkpoint.load and astype would leave them as "
+                "they are. Define set_state(self, state) (docs/layers.md, \"State that is not "
+                "learned\")")
     return ""
 
 
