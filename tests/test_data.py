@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import os
+import re
 import threading
 import time
 import warnings
@@ -213,6 +214,53 @@ def test_default_folder(tmp_path, monkeypatch, env):
         folder = tmp_path / ".cache" / "minidl" / "mnist"
     with pytest.raises(DataNotFoundError, match=str(folder)):
         load_mnist(download=False)
+
+
+def test_an_empty_minidl_data_named_mnist_is_where_the_files_go(tmp_path, monkeypatch):
+    """MINIDL_DATA=.../data/mnist, still empty, had the files downloaded into
+    .../data/mnist/mnist."""
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "data" / "mnist"))
+    with pytest.raises(DataNotFoundError, match=f"missing from {tmp_path / 'data' / 'mnist'}:"):
+        load_mnist(download=False)
+
+
+def test_a_file_given_as_the_folder_is_named(tmp_path, fake):
+    """With download=False the message said to put the four files into the file."""
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(DataNotFoundError, match=r"notes.txt is a file, not a folder: give the "
+                                                r"folder that holds the four MNIST files"):
+        load_mnist(tmp_path / "notes.txt", download=False)
+
+
+def test_a_folder_that_cannot_be_read_is_named(tmp_path, fake, monkeypatch):
+    """Python 3.11's Path.is_file raises PermissionError for a folder without read or
+    search permission (root, who runs the tests, has every permission: simulated)."""
+    def refused(path):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(mnist_module.Path, "is_file", refused)
+    with pytest.raises(DataNotFoundError, match=r"cannot look into .*: permission denied"):
+        load_mnist(tmp_path)
+
+
+def test_a_file_under_another_files_name_is_named(tmp_path, fake):
+    """A test file under a training file's name was "damaged or not the original",
+    with the advice to download it again."""
+    write(tmp_path, fake)
+    names = list(fake)
+    (tmp_path / f"{names[0]}.gz").write_bytes(gzip.compress(fake[names[2]]))
+    with pytest.raises(ChecksumError, match=rf"this is {names[2]} \(its MD5, \w+, is that "
+                                            rf"file's\), not {names[0]}: give each file its "
+                                            "own name"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_a_file_gzipped_twice_is_called_so(tmp_path, fake):
+    """It said: expected 00 00 (IDX) or 1f 8b (gzip), got 1f 8b."""
+    write(tmp_path, fake)
+    name = list(fake)[3]
+    (tmp_path / f"{name}.gz").write_bytes(gzip.compress(gzip.compress(fake[name])))
+    with pytest.raises(IDXFormatError, match=r"the file is gzipped twice"):
+        load_mnist(tmp_path, download=False)
 
 
 # ---------------------------------------------------------------- $MINIDL_DATA: mnist/ or the files
@@ -509,9 +557,10 @@ def test_a_folder_that_cannot_be_written_is_named_before_any_mirror(tmp_path, fa
     """It used to be reported as a failure of every mirror, naming temporary files."""
     monkeypatch.setattr(mnist_module, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
     (tmp_path / "file").write_text("")
-    with pytest.raises(DataNotFoundError, match=r"cannot download MNIST into .*file: .*a "
-                                                r"file, not a folder"):
+    with pytest.raises(DataNotFoundError, match=r"file is a file, not a folder"):
         load_mnist(tmp_path / "file")
+    with pytest.raises(DataNotFoundError, match=r"cannot download MNIST into .*file/mnist: "):
+        load_mnist(tmp_path / "file" / "mnist")
 
     def read_only(self, *args, **kwargs):
         raise OSError(30, "Read-only file system", str(self))
@@ -540,6 +589,29 @@ def test_files_under_other_names_are_pointed_out(tmp_path, fake):
     with pytest.raises(DataNotFoundError, match=rf"found {names[1].replace('-idx', '.idx')}: "
                                                 rf"rename it to {names[1]}"):
         load_mnist(tmp_path, download=False)
+
+
+@pytest.mark.parametrize("spelling", ["{name}.GZ", "{upper}.GZ", "{name}(1).gz", "{name}.gz.gz"])
+def test_more_names_a_download_gets_are_pointed_out(tmp_path, fake, spelling):
+    """A browser's or a system's renaming was reported as "missing", with no hint."""
+    names = list(fake)
+    write(tmp_path, {n: fake[n] for n in names[1:]})
+    other = spelling.format(name=names[0], upper=names[0].upper())
+    (tmp_path / other).write_bytes(gzip.compress(fake[names[0]]))
+    with pytest.raises(DataNotFoundError, match=re.escape(f"found {other}: rename it to "
+                                                          f"{names[0]}")):
+        load_mnist(tmp_path, download=False)
+
+
+def test_a_folder_where_a_gz_file_should_be_is_named_not_blamed_on_the_mirrors(
+        tmp_path, fake, monkeypatch):
+    names = list(fake)
+    write(tmp_path, {n: fake[n] for n in names[1:]})
+    (tmp_path / f"{names[0]}.gz").mkdir()
+    monkeypatch.setattr(mnist_module, "_fetch", lambda *a: pytest.fail("downloaded"))
+    with pytest.raises(DataNotFoundError, match=rf"{names[0]}.gz is a folder, not the") as info:
+        load_mnist(tmp_path)
+    assert "mirror" not in str(info.value)
 
 
 @pytest.mark.parametrize("gz_name", [True, False])

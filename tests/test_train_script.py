@@ -306,6 +306,9 @@ def test_without_data_dir_a_shared_copy_beside_the_repository_is_read(tmp_path, 
     assert common.data_root(None) == tmp_path / "mnist"     # empty: unset, as for load_mnist
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "elsewhere"))
     assert common.data_root(None) is None                   # MINIDL_DATA wins: load_mnist reads it
+    monkeypatch.delenv("MINIDL_DATA")
+    monkeypatch.setattr(common, "SHARED_DATA", None)         # scripts copied close to /
+    assert common.data_root(None) is None
 
 
 def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
@@ -404,3 +407,21 @@ def test_a_finished_run_without_its_checkpoint_is_not_replaced_without_overwrite
         "(--activation relu there, --activation tanh here)" in other.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert run([*common, "--activation", "tanh", "--overwrite"]).returncode == 0
+
+
+def test_the_scripts_run_when_copied_close_to_the_root(tmp_path):
+    """A copy in /content (Colab) or /app (Docker) failed at import with IndexError: the
+    shared data folder was looked for three folders up."""
+    import shutil
+    import tempfile
+    shallow = tempfile.mkdtemp(dir="/tmp")                    # /tmp/xyz: two folders up is /
+    try:
+        for script in (REPO / "examples" / "mnist").glob("*.py"):
+            shutil.copy(script, shallow)
+        for script in ("train.py", "compare_bn.py", "evaluate.py"):
+            result = subprocess.run([sys.executable, os.path.join(shallow, script), "--help"],
+                                    capture_output=True, text=True, env=os.environ | {
+                                        "PYTHONPATH": str(REPO)})
+            assert result.returncode == 0, result.stderr
+    finally:
+        shutil.rmtree(shallow)

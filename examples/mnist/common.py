@@ -31,7 +31,9 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
 # A shared copy of the data beside the checkout, <repository>/../shared/data/mnist, as a
 # course server or a CI machine without internet may keep it
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+# (None for a copy of the scripts too close to / to have one: /content/train.py in Colab)
+_PARENTS = Path(__file__).resolve().parents
+SHARED_DATA = _PARENTS[3] / "shared" / "data" if len(_PARENTS) > 3 else None
 
 
 def data_root(data_dir):
@@ -40,8 +42,8 @@ def data_root(data_dir):
     None: $MINIDL_DATA if set, else SHARED_DATA/mnist if it holds the four files, else
     load_mnist's default (~/.cache/minidl/mnist, downloading)."""
     if data_dir is None:
-        shared = SHARED_DATA / "mnist"
-        use_shared = not os.environ.get("MINIDL_DATA") and has_all_files(shared)
+        shared = SHARED_DATA and SHARED_DATA / "mnist"
+        use_shared = shared and not os.environ.get("MINIDL_DATA") and has_all_files(shared)
         return shared if use_shared else None
     folder = Path(data_dir).expanduser()
     return files_folder(folder, fallback=folder / "mnist" if (folder / "mnist").is_dir()

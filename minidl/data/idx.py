@@ -92,6 +92,9 @@ def read_idx(path, *, return_md5=False):
             header = _read_up_to(f, 4)
             if len(header) < 4:
                 _fail(path, f"truncated header: expected 4 bytes, got {len(header)}")
+            if header[:2] == b"\x1f\x8b":    # gzip inside the gzip stream
+                _fail(path, "the file is gzipped twice: unpacked once, it is gzip again; "
+                            "unpack it (gunzip) and keep the result")
             if header[:2] != b"\x00\x00":
                 _fail(path, f"bad magic number: expected first two bytes 00 00 (IDX) or "
                             f"1f 8b (gzip), got {header[:2].hex(' ')} ({bytes(header)!r})")

@@ -84,6 +84,10 @@ class DataLoader:
         self.std = self._per_sample("std", std)
         self._check_standardization()
         shape = (shape,) if np.ndim(shape) == 0 and shape is not None else shape
+        if shape is not None and (isinstance(shape, str) or not all(
+                isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape)):
+            raise SettingError(f"DataLoader: shape must be a tuple of ints such as (784,) or "
+                               f"(1, 28, 28), got {shape!r}")     # int() truncated 4.7 to 4
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
@@ -95,11 +99,13 @@ class DataLoader:
                              "would scramble every image. For channels-last images, "
                              f"transpose them first, x.transpose(0, {last}, "
                              f"{', '.join(map(str, range(1, last)))}), and leave out shape=")
-        try:
-            self.rng = np.random.default_rng(seed)
-        except (TypeError, ValueError):
-            raise SettingError(f"DataLoader: seed must be None or an int >= 0, got {seed!r}") \
-                from None
+        an_int = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+        if seed is not None and not (an_int and seed >= 0):
+            shared = (" (a Generator would be the caller's own, rewound whenever an epoch "
+                      "starts again)" if isinstance(seed, np.random.Generator) else "")
+            raise SettingError(f"DataLoader: seed must be None or an int >= 0, got "
+                               f"{seed!r}{shared}")
+        self.rng = np.random.default_rng(seed)
         if augment is not None and (not callable(augment) or augment is random_shift):
             raise SettingError(f"DataLoader: augment must be a function (xb, rng) -> xb, such "
                                f"as random_shift(2) (called), got {augment!r}")

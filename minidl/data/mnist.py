@@ -17,7 +17,6 @@ download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
 (DEADLINE per file) counts as failed.
 """
 
-import errno
 import http.client
 import os
 import re
@@ -78,7 +77,15 @@ def load_mnist(root=None, download=True):
     a file is not valid IDX or images and labels disagree in number.
     """
     folder = _folder(root)
-    missing = _missing(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataNotFoundError(f"{folder} is a file, not a folder: give the folder that holds "
+                                "the four MNIST files")
+    try:
+        missing = _missing(folder)
+    except PermissionError as e:     # Path.is_file raises it for a folder we may not read
+        raise DataNotFoundError(f"cannot look into {folder}: permission denied ({e.filename})"
+                                ". Make the folder readable, or point minidl at another one "
+                                "(MINIDL_DATA, or the scripts' --data-dir)") from e
     if missing and has_all_files(folder / "mnist"):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
@@ -122,8 +129,8 @@ def _folder(root):
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
-        data = Path(os.environ["MINIDL_DATA"]).expanduser()
-        return files_folder(data, fallback=data / "mnist")
+        data = Path(os.environ["MINIDL_DATA"]).expanduser()   # MINIDL_DATA=~/data/mnist: there
+        return files_folder(data, fallback=data if data.name == "mnist" else data / "mnist")
     return Path.home() / ".cache" / "minidl" / "mnist"
 
 
@@ -169,6 +176,10 @@ def _read_verified(path, name):
     except IDXFormatError as e:
         raise IDXFormatError(f"{e}. {hint}") from e
     expected = MNIST_FILES[name][1]
+    other = [n for n, (_, known) in MNIST_FILES.items() if known == md5 and n != name]
+    if other:                         # train and test, or images and labels, swapped
+        raise ChecksumError(f"{path}: this is {other[0]} (its MD5, {md5}, is that file's), "
+                            f"not {name}: give each file its own name")
     if md5 != expected:
         raise ChecksumError(
             f"{path}: MD5 of the uncompressed bytes is {md5}, expected {expected} "
@@ -194,25 +205,28 @@ def _not_found_message(folder, failures=()):
 
 def _look_alikes(folder, name):
     """What in `folder` looks like file `name` under another name, with what to do:
-    a browser's "name (1).gz", the "train-images.idx3-ubyte" spelling, a folder."""
-    if (folder / name).is_dir():
-        return [f"{name} is a folder, not the file; the file may be inside it"]
-    key = name.replace(".", "-")
+    a browser's "name (1).gz" or "name(1).gz", "NAME.GZ", "name.gz.gz", the
+    "train-images.idx3-ubyte" spelling, a folder."""
+    for there in (name, f"{name}.gz"):
+        if (folder / there).is_dir():
+            return [f"{there} is a folder, not the file; the file may be inside it"]
+    try:
+        paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    except PermissionError:          # a folder we may enter but not list: no hints
+        return []
     found = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        bare = re.sub(r" \(\d+\)", "", path.name).removesuffix(".gz").replace(".", "-")
-        if bare == key and path.is_file():
+    for path in paths:
+        bare = re.sub(r"(\.gz)+$", "", re.sub(r" ?\(\d+\)", "", path.name.lower()))
+        if bare.replace(".", "-") == name and path.is_file():
             found.append(f"found {path.name}: rename it to {name}")
     return found
 
 
 def _check_folder_writable(folder):
     """Before any download: a DataNotFoundError if files cannot be written into
-    `folder` (a file stands there, no permission, a read-only file system), which
+    `folder` (no permission, a read-only file system, a file on its path), which
     would otherwise be reported as a failure of every mirror."""
     try:
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(folder))
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".minidl-write-test-{os.getpid()}"
         probe.touch()
@@ -248,6 +262,8 @@ def _download(name, folder):
     If none does, one error lists every mirror's failure: a ChecksumError if one
     of them sent a file that is not the original, else DataNotFoundError."""
     dest = folder / f"{name}.gz"
+    if dest.is_dir():                # no mirror can be written there: not their failure
+        raise DataNotFoundError(_not_found_message(folder))
     failures, error = [], DataNotFoundError
     for mirror in _mirrors():
         url = mirror.rstrip("/") + "/" + dest.name
