@@ -8,16 +8,18 @@ compared with central finite differences
 in float64, one element at a time. The error per tensor is
     |analytic - numeric| / (|analytic| + |numeric|)   (norms over the tensor),
 about 1e-10 for a correct backward. A wrong one gives orders of magnitude
-more: 1e-2 or more for a wrong formula, and still 1e-4 to 1e-3 when a single
-entry of a 288-entry Conv2D weight gradient is 5% off. A gradient whose shape
+more: 1e-2 or more for a wrong formula, and still about 1e-3 when a single
+typical entry of a 288-entry Conv2D weight gradient is 5% off (the error is
+that entry's share of the tensor's norm: 4e-3 or so for its largest entry,
+1e-6 or less for a near-zero one, which no check can tell from right). A gradient whose shape
 differs from its tensor's is refused (ShapeError), not broadcast.
 
 Why a random r: with L = sum(y), BatchNorm's dL/dx is identically zero (the
 output of BN sums to m*beta per feature whatever x is): analytic and numeric
 are both rounding noise, for a right backward and a wrong one alike, so the
 check proves nothing. gradcheck warns when a gradient is zero on both sides:
-analytic below 1e-10, numeric below ten times the rounding noise of the
-differences, 2.2e-16 * sum(|f(x) * r|) / eps (and below 1e-7 at least).
+analytic below 1e-10, numeric below max(1e-7, ten times the rounding noise
+of the differences, 2.2e-16 * sum(|f(x) * r|) / eps).
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
 average two slopes and a correct backward gets a large error. gradcheck
@@ -341,8 +343,11 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
     of 1 hides a backward that forgets it), and when a BatchNorm in training
     mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
-    Raises BackwardError when the layer writes into x or dy, and ShapeError
-    when a float64 input gives a float32 output or dx.
+    Raises BackwardError when the layer writes into x or dy, or its backward
+    adds to a gradient or leaves one unset; ShapeError when a float64 input
+    gives a float32 output or dx, or backward returns None or a gradient of
+    another shape; SettingError for a random layer, a non-finite x or a
+    parameter named "x".
     """
     analytic, numeric, noise = _gradients(layer, x, seed, eps, upstream)
     unregistered = _unregistered(layer, x)

@@ -198,7 +198,6 @@ class Trainer:
         self.history.records.append(record)
         for c in self.callbacks:
             c.on_eval(self, record)
-        return record
 
     def _diverged(self, what, step, lr, loss, xb=None):
         """Stop training: `what` ("the loss became nan") happened at `step`; loss is

@@ -1,7 +1,7 @@
 """Elementwise nonlinearities: ReLU, Sigmoid, Tanh.
 
-Each takes any shape and returns the same shape and dtype; backward(dy)
-returns dy * g'(x). None has parameters.
+Each takes an array of 1 to 5 dimensions and returns the same shape and dtype;
+backward(dy) returns dy * g'(x). None has parameters.
 """
 import numpy as np
 

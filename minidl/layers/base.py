@@ -69,7 +69,7 @@ class Layer:
 
     def set_state(self, state):
         """Take back what state() gave (checkpoint.load, astype): keep a copy of each
-        array (a loaded one may be read-only) in the dtype it comes in."""
+        array, in the dtype it comes in (astype hands the state over converted)."""
 
     def astype(self, dtype):
         """Convert parameters and state to ``dtype`` (gradcheck uses float64)."""
@@ -258,7 +258,7 @@ def _ndim_hints(shape, ndims, size):
 
 
 class Param:
-    """A named view of one parameter: ``value`` and ``grad`` are the live arrays
+    """A named handle on one parameter: ``value`` and ``grad`` are the live arrays
     of the owning layer, so an optimizer can update them in place."""
 
     __slots__ = ("name", "layer", "key")

@@ -30,8 +30,9 @@ def channel_sum(a):
 
 def channel_dot(a, b):
     """channel_sum(a * b). For images without the temporary a * b: one dot
-    product of length H*W per (n, c) by matmul, much faster than einsum there.
-    An (N, C) product is small, and summing it beats einsum."""
+    product of length H*W per (n, c) by matmul, faster than einsum there. For
+    (N, C), the product and its sum (in a training step no slower than einsum:
+    benchmarks/README.md, "Kept after all")."""
     if a.ndim == 2:
         return (a * b).sum(axis=0)
     a3, b3 = (v.reshape(v.shape[0], v.shape[1], 1, -1) for v in (a, b))
@@ -125,7 +126,7 @@ class BatchNorm(Layer):
         self.num_batches += 1
         f = 1.0 / self.num_batches if self.momentum is None else self.momentum
         unbiased = var * (m / (m - 1))                         # Bessel: m/(m-1) sigma2_B
-        if f == 1:   # the first batch: its statistics replace the old values, NaN included
+        if f == 1:   # first batch, or momentum=1: the batch replaces the old values, NaN too
             self.running_mean[...], self.running_var[...] = mu, unbiased
             return
         self.running_mean *= 1 - f

@@ -11,7 +11,8 @@ class Dense(Layer):
 
     Input (N, in_features) -> output (N, out_features).
     params: "W" (in_features, out_features), "b" (out_features,) unless bias=False.
-    backward(dy) returns dx = dy W^T and sets grads dW = x^T dy, db = sum_n dy.
+    backward(dy) returns dx = dy W^T (None when needs_input_grad is False) and
+    sets grads dW = x^T dy, db = sum_n dy.
 
     With bias=False there is no "b" key: use it before BatchNorm, whose beta
     takes the bias's role (paper section 3.2).

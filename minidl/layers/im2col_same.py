@@ -72,7 +72,8 @@ def col2im_same(cols, x_shape, k):
     """Adjoint of im2col_same: columns (N, C*k*k, H*W) -> a new dx (N, C, H, W),
     each pixel's gradient the sum over its copies.
 
-    cols is used as scratch: its entries that read the padding are set to zero.
+    cols is used as scratch: its wrapped-column entries are set to zero (those
+    above or below the image are left as they are: they are never read).
     """
     n, c, h, w = x_shape
     p, hw = _half(k), h * w
