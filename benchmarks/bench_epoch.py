@@ -6,7 +6,11 @@ converted per batch to float32 / 255 (as a real loader does), then one step
 with SoftmaxCrossEntropy and SGD(lr=0.01, momentum=0.9). One warm-up epoch per
 runner, then --epochs timed rounds in which every runner of one model and
 batch size (minidl and torch, BN off and on) trains one epoch in turn, so a
-burst of load on the machine hits all of them. One JSON line per
+burst of load on the machine hits all of them; each round starts one runner
+later than the one before, and each epoch after a pause of PAUSE seconds (the
+other framework's threads may still be spinning). minidl trains as Trainer.fit
+does, without dL/dx of the data, which PyTorch does not compute either
+(--input-grad to compute it). One JSON line per
 configuration and framework; minidl lines carry the ratio minidl/torch, BN
 lines the ratio BN/plain of their framework.
 
@@ -29,6 +33,8 @@ import minidl
 
 DEFAULT_BATCHES = {"mlp": (60, 256), "cnn": (64,)}
 N_SAMPLES = 60_000
+PAUSE = 0.3   # seconds before each epoch: NumPy's OpenBLAS threads spin on for a while
+              # after a product, and slowed the next epoch down (layers_vs_torch.py too)
 
 
 def peak_rss_mb():
@@ -186,9 +192,11 @@ def run_group(model_name, batch, bns, args, images, labels):
 
     All runners take turns, one epoch each per round, so a burst of load on the
     machine (its speed here swings by 2x) hits every runner alike, and every
-    ratio below compares epochs measured under the same conditions. Besides
-    the ratio of medians, each ratio's min and max over the rounds show how
-    far the machine's noise moves it."""
+    ratio below compares epochs measured under the same conditions. Round r
+    starts with runner r (in turn), so that no runner always follows the same
+    one, and every epoch starts after a pause. Besides the ratio of medians,
+    each ratio's min and max over the rounds show how far the machine's noise
+    moves it."""
     runners = {}
     for bn in bns:
         runners["minidl", bn] = minidl_runner(model_name, bn, batch, images, labels,
@@ -197,12 +205,15 @@ def run_group(model_name, batch, bns, args, images, labels):
             runners["torch", bn] = torch_runner(model_name, bn, batch, images, labels)
     times = {key: [] for key in runners}
     faults = dict.fromkeys(runners, 0)
-    for run in runners.values():
-        run()                                          # warm-up epoch
-    for _ in range(args.epochs):                       # rounds: every runner once
-        for key, run in runners.items():
+    keys = list(runners)
+    for key in keys:
+        time.sleep(PAUSE)
+        runners[key]()                                 # warm-up epoch
+    for r in range(args.epochs):                       # rounds: every runner once
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            time.sleep(PAUSE)
             before = minor_faults()
-            times[key].append(run())
+            times[key].append(runners[key]())
             faults[key] += minor_faults() - before
     rows = {key: summary(t, faults[key], len(images), model=model_name, bn=key[1],
                          batch=batch, framework=key[0])
@@ -255,8 +266,9 @@ def main(argv=None):
     p.add_argument("--samples", type=positive, default=N_SAMPLES, help="samples per epoch")
     p.add_argument("--quick", action="store_true", help="1/10 of an epoch (6,000 samples)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
-    p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
-                   help="minidl: model.input_grad = False (no gradient for the data)")
+    p.add_argument("--input-grad", action=argparse.BooleanOptionalAction, default=False,
+                   help="minidl: model.input_grad, a gradient for the data, which training "
+                        "does not compute, nor does PyTorch here (default: off)")
     p.add_argument("--memory", action="store_true",
                    help="run each configuration in a fresh subprocess for a clean peak RSS")
     args = p.parse_args(argv)

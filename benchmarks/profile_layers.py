@@ -5,10 +5,11 @@ minidl.profiler.Profiler times each layer's forward and backward, the loss
 and SGD.step (wrapped on the instances; the classes are not edited); the data
 conversion is timed here. The step timed is the same as in bench_epoch.py,
 after a warm-up that includes one smaller batch, as training does after its
-first epoch (bench_epoch.smaller_batch_step says why).
+first epoch (bench_epoch.smaller_batch_step says why), and without dL/dx of
+the data, as Trainer.fit trains (--input-grad to compute it).
 
     python benchmarks/profile_layers.py --model mlp --bn on --batch 60
-    python benchmarks/profile_layers.py --model cnn --bn on --batch 64 --steps 200 --no-input-grad
+    python benchmarks/profile_layers.py --model cnn --bn on --batch 64 --steps 200
 """
 import argparse
 import statistics
@@ -52,8 +53,9 @@ def main(argv=None):
     p.add_argument("--bn", choices=["on", "off"], default="on")
     p.add_argument("--batch", type=positive, default=None, help="default 60 (mlp) / 64 (cnn)")
     p.add_argument("--steps", type=positive, default=None, help="default 1000 (mlp) / 200 (cnn)")
-    p.add_argument("--no-input-grad", dest="input_grad", action="store_false",
-                   help="model.input_grad = False, as bench_epoch.py --no-input-grad")
+    p.add_argument("--input-grad", action=argparse.BooleanOptionalAction, default=False,
+                   help="model.input_grad, a gradient for the data, which training does not "
+                        "compute (default: off, as Trainer.fit and bench_epoch.py)")
     args = p.parse_args(argv)
     batch = args.batch or DEFAULT_BATCHES[args.model][0]
     steps = args.steps or (1000 if args.model == "mlp" else 200)
