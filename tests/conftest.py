@@ -19,9 +19,9 @@ def mnist_root():
     """Folder with the real MNIST files: the one load_mnist() reads if MINIDL_DATA
     is set ($MINIDL_DATA/mnist, or $MINIDL_DATA itself if the files are there),
     else <repo>/../shared/data/mnist if it exists, else None."""
-    if os.environ.get("MINIDL_DATA"):
-        data = Path(os.environ["MINIDL_DATA"]).expanduser()
-        return files_folder(data, fallback=data / "mnist")
+    if os.environ.get("MINIDL_DATA"):    # absolute: tests link to it from other folders
+        data = Path(os.environ["MINIDL_DATA"]).expanduser().absolute()
+        return files_folder(data, fallback=data if data.name == "mnist" else data / "mnist")
     shared = REPO.parent / "shared" / "data" / "mnist"
     return shared if shared.is_dir() else None
 
@@ -36,9 +36,14 @@ def mnist():
             raise DataNotFoundError("set MINIDL_DATA or provide ../shared/data/mnist")
         return load_mnist(root, download=False)
     except DataNotFoundError as e:
-        if os.environ.get("MINIDL_REQUIRE_DATA") == "1":
-            pytest.fail(f"real MNIST required (MINIDL_REQUIRE_DATA=1) but not found: {e}")
-        pytest.skip(f"real MNIST not found: {str(e).splitlines()[0]}")
+        skip_without_data(str(e).splitlines()[0])
+
+
+def skip_without_data(why):
+    """Skip a test that needs the real MNIST, or fail it when MINIDL_REQUIRE_DATA=1 (CI)."""
+    if os.environ.get("MINIDL_REQUIRE_DATA") == "1":
+        pytest.fail(f"real MNIST required (MINIDL_REQUIRE_DATA=1) but not found: {why}")
+    pytest.skip(f"real MNIST not found: {why}")
 
 
 def assert_png(path):

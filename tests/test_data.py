@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import mnist_root
+from conftest import mnist_root, skip_without_data
 from minidl.data import MNIST_FILES, load_mnist, md5_decompressed, read_idx
 from minidl.data import mnist as mnist_module
 from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError
@@ -649,11 +649,14 @@ def test_mnist_root_follows_the_loader(tmp_path, monkeypatch):
     """conftest's folder for the real data follows load_mnist's rule: with MINIDL_DATA
     naming the files' own folder, the real-data tests used to skip (or fail in CI)."""
     real = mnist_root()
-    if real is None or not (real / "t10k-labels-idx1-ubyte.gz").exists():
-        pytest.skip("real MNIST not here")
+    if real is None or not mnist_module.has_all_files(real):
+        skip_without_data(f"{real} does not hold the four files")
     monkeypatch.setenv("MINIDL_DATA", str(real))
     assert mnist_root() == real
     monkeypatch.setenv("MINIDL_DATA", str(real.parent))
+    assert mnist_root() == real
+    monkeypatch.chdir(real.parent.parent)        # relative: the tests' links went nowhere
+    monkeypatch.setenv("MINIDL_DATA", real.parent.name)
     assert mnist_root() == real
 
 

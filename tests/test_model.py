@@ -916,3 +916,17 @@ def test_each_backward_counts_once_and_a_refused_one_not_at_all():
         model.layers[0].backward(np.ones((2, 4), np.float32))
     assert model.layers[0].backward_count == 3
     assert Dense(3, 3).backward_count is None
+
+
+def test_import_minidl_gives_every_module_on_first_use():
+    """minidl.data.load_mnist, as the README writes it, was an AttributeError after
+    `import minidl`; matplotlib is still imported only when something is drawn."""
+    import subprocess
+    import sys
+    code = ("import sys, minidl; assert 'matplotlib' not in sys.modules; "
+            "print(minidl.data.load_mnist.__name__, minidl.plot.save.__name__, "
+            "minidl.gradcheck.gradcheck.__name__); "
+            "print(hasattr(minidl, 'nothing'), 'matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["load_mnist", "save", "gradcheck", "False", "True"]

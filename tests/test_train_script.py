@@ -35,6 +35,7 @@ def test_one_epoch_of_the_bn_mlp_exceeds_96_percent(mnist, tmp_path):
     assert result.returncode == 0, result.stderr
     assert accuracy(result.stdout) > 0.96
     assert len(re.findall(r"^epoch +1 ", result.stdout, re.M)) == 1
+    assert f"MNIST from {mnist_dir()}\n" in result.stdout      # which copy, of several
     for name in ("history.json", "history.csv", "steps.csv", "checkpoint.npz", "loss_curve.png"):
         assert (out / name).stat().st_size > 0, name
     assert_png(out / "loss_curve.png")

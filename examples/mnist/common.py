@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl import jsonfile
-from minidl.data import DataLoader, load_mnist, random_shift
+from minidl.data import DataLoader, load_mnist, mnist_folder, random_shift
 from minidl.data.mnist import files_folder, has_all_files
 from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path
@@ -130,7 +130,9 @@ def load_data(args):
     """MNIST from --data-dir (or the default folder), downloading it unless
     --no-download. Reading and checking the files takes a while: load once
     per run of a script and pass the result to loaders()."""
-    return load_mnist(data_root(args.data_dir), download=not args.no_download)
+    root = data_root(args.data_dir)
+    print(f"MNIST from {mnist_folder(root)}", flush=True)   # which copy, where there are several
+    return load_mnist(root, download=not args.no_download)
 
 
 def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):

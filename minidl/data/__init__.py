@@ -3,7 +3,7 @@
 from .augment import random_shift
 from .idx import md5_decompressed, read_idx
 from .loader import DataLoader
-from .mnist import MNIST, MNIST_FILES, load_mnist
+from .mnist import MNIST, MNIST_FILES, load_mnist, mnist_folder
 
-__all__ = ["read_idx", "md5_decompressed", "load_mnist", "MNIST", "MNIST_FILES",
+__all__ = ["read_idx", "md5_decompressed", "load_mnist", "mnist_folder", "MNIST", "MNIST_FILES",
            "DataLoader", "random_shift"]

@@ -76,7 +76,7 @@ def load_mnist(root=None, download=True):
     ChecksumError if a file's content is not the original, IDXFormatError if
     a file is not valid IDX or images and labels disagree in number.
     """
-    folder = _folder(root)
+    folder = mnist_folder(root)
     if folder.exists() and not folder.is_dir():
         raise DataNotFoundError(f"{folder} is a file, not a folder: give the folder that holds "
                                 "the four MNIST files")
@@ -124,8 +124,8 @@ def load_mnist(root=None, download=True):
     )
 
 
-def _folder(root):
-    """The folder holding the four files."""
+def mnist_folder(root=None):
+    """The folder that load_mnist(root) reads the four files from (and downloads into)."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
