@@ -75,10 +75,12 @@ def _check_layer(layer):
 
 
 def _may_have_kinks(layer):
-    """False if every part is a layer minidl knows to be smooth; a new layer may
-    have a kink (a leaky ReLU does), and ReLU and MaxPool2D do."""
-    smooth = (Dense, Conv2D, BatchNorm, Sigmoid, Tanh, Flatten)
-    return not all(isinstance(part, smooth) for part in getattr(layer, "layers", [layer]))
+    """False if every part computes a forward that minidl knows to be smooth; a new
+    layer may have a kink (a leaky ReLU does), and ReLU and MaxPool2D do. A subclass
+    that rewrites only backward keeps its forward; one that rewrites forward (a
+    HardTanh derived from Tanh) may have added a kink."""
+    smooth = {cls.forward for cls in (Dense, Conv2D, BatchNorm, Sigmoid, Tanh, Flatten)}
+    return not all(type(part).forward in smooth for part in getattr(layer, "layers", [layer]))
 
 
 def _unregistered(layer, x):
