@@ -249,7 +249,8 @@ def memory_mode(args):
         for bn in bns:
             cmd = [sys.executable, __file__, "--model", m, "--batch", str(b),
                    "--bn", "on" if bn else "off", "--epochs", str(args.epochs), "--no-torch",
-                   "--samples", str(args.samples)] + ([] if args.input_grad else ["--no-input-grad"])
+                   "--samples", str(args.samples),
+                   "--input-grad" if args.input_grad else "--no-input-grad"]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             for line in out.splitlines():
                 row = json.loads(line)

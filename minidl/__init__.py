@@ -12,9 +12,15 @@ __all__ = ["layers", "losses", "models", "optim", "Sequential", "SoftmaxCrossEnt
 # imports matplotlib) and minidl.data.load_mnist works after a plain `import minidl`
 def __getattr__(name):
     import importlib
-    try:
-        return importlib.import_module(f"minidl.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"minidl.{name}":      # a module of minidl that fails to import
-            raise
+    if name.isidentifier():                 # not "data.mnist" or ".x"
+        try:
+            return importlib.import_module(f"minidl.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"minidl.{name}":  # a module of minidl that fails to import
+                raise
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")
+
+
+def __dir__():                              # tab completion lists the modules too
+    import pkgutil
+    return sorted(set(globals()) | {m.name for m in pkgutil.iter_modules(__path__)})

@@ -18,7 +18,7 @@ import numpy as np
 
 from minidl.errors import CheckpointError, DivergenceError, SettingError, a_class, has_methods
 from minidl.files import atomic_path
-from minidl.layers.base import state_problem
+from minidl.layers.base import check_states
 
 FORMAT = "minidl-checkpoint-1"
 
@@ -49,11 +49,7 @@ def _kind(obj, *methods):
 def arrays(model, optimizer=None):
     """The arrays a checkpoint holds, by name: "param/0.W", "state/1.running_mean",
     "optim/..." for the optimizer's buffers (the same objects, not copies)."""
-    for i, layer in enumerate(getattr(model, "layers", [model])):
-        problem = state_problem(layer)
-        if problem:
-            where = f"layer {i}: " if hasattr(model, "layers") else ""
-            raise SettingError(f"checkpoint: {where}{problem}")
+    check_states(model, "checkpoint")
     arrays = {f"param/{p.name}": p.value for p in model.parameters()}
     arrays.update({f"state/{k}": v for k, v in model.state().items()})
     if optimizer is not None:

@@ -121,7 +121,8 @@ def _read_in_eval(layer, x, i, name):
 
 def _generator_states(layer):
     """The states of NumPy's global generator and of the generators that layer (or a
-    model's layers) keeps as attributes: a forward that changes one draws numbers."""
+    model's layers) keeps as attributes (not those inside a list or dict): a forward
+    that changes one draws numbers."""
     kept = [v for part in getattr(layer, "layers", [layer]) for v in vars(part).values()]
     return ([pickle.dumps(np.random.get_state())] +
             [pickle.dumps(g.bit_generator.state) for g in kept
@@ -272,8 +273,7 @@ def _gradients(layer, x, seed, eps, upstream):
         raise SettingError(f"gradcheck: {layer!r} has a parameter named 'x', the name "
                            "gradcheck gives the input; rename the parameter")
     x_given = x.copy()                       # a layer must not write into what it is given
-    for part in getattr(layer, "layers", [layer]):
-        part.forget()       # a forward that saves nothing leaves no older forward's values
+    layer.forget()          # a forward that saves nothing leaves no older forward's values
     y = layer.forward(x)
     _unchanged(x, x_given, f"the forward of {layer!r} wrote into its input x (x *= ..., "
                "out=x): the layer before may have kept that array for its own backward (as "

@@ -5,7 +5,7 @@ from copy import deepcopy
 import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
-from minidl.layers.base import Layer, Param, skipped_init, state_problem
+from minidl.layers.base import Layer, Param, check_states, skipped_init
 
 
 class Sequential:
@@ -48,8 +48,7 @@ class Sequential:
                 y = layer.forward(x)
                 _check_dtype_kept(layer, x, y)
             except Exception as e:
-                for done in self.layers:     # half a forward: nothing to go back through
-                    done.forget()
+                self.forget()                # half a forward: nothing to go back through
                 if isinstance(e, ShapeError):    # say where in the model it happened
                     raise at_layer(e, i) from None
                 raise
@@ -57,6 +56,11 @@ class Sequential:
             x = y
         self._inputs, self._out_shape = inputs, x.shape
         return x
+
+    def forget(self):
+        """Drop what the last forward kept in every layer (a backward then raises)."""
+        for layer in self.layers:
+            layer.forget()
 
     def __call__(self, x):                # a forward set on the instance (profiler) runs too
         return self.forward(x)
@@ -159,10 +163,7 @@ class Sequential:
                 layer.set_state(own)
 
     def astype(self, dtype):
-        for i, layer in enumerate(self.layers):      # all checked before any is converted
-            problem = state_problem(layer)
-            if problem:
-                raise SettingError(f"astype: layer {i}: {problem}")
+        check_states(self, "astype")          # every layer before any is converted
         for layer in self.layers:
             layer.astype(dtype)
         return self

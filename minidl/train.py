@@ -84,7 +84,7 @@ class Trainer:
                  checkpoint_every=None, on_divergence="raise", progress=True):
         checks.check_settings(on_divergence, eval_every, checkpoint, checkpoint_every)
         checks.check_train_loader(train_loader)
-        checks.check_parts(model, loss_fn, optimizer, eval_loader, schedule)
+        checks.check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint)
         callbacks = checks.callback_list(callbacks)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader

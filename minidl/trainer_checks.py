@@ -16,7 +16,7 @@ from minidl.callbacks import Callback
 from minidl.errors import (CheckpointError, CheckpointWarning, SettingError, check_int, given,
                            has_methods, user_stacklevel)
 from minidl.evaluation import check_loader
-from minidl.layers.base import Param
+from minidl.layers.base import Param, check_states
 
 
 # --- when the Trainer is made ---------------------------------------------------
@@ -48,7 +48,7 @@ def one_shot(loader):
             type(loader).__module__ in ("builtins", "itertools"))
 
 
-def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
+def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=None):
     """Name a part given in the wrong place, or as a class or builder: each used to
     fail deep inside the first step or evaluation, in words of another object."""
     for name, obj, methods, example in (
@@ -65,6 +65,8 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule):
                            "model's (was the model built again after the optimizer?); make it "
                            "from this model: SGD(model.parameters(), ...)")
     check_loader("Trainer: eval_loader", eval_loader)
+    if checkpoint:               # else refused only at the first checkpoint, an epoch in
+        check_states(model, "Trainer(checkpoint=...)")
     if one_shot(eval_loader):
         raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "
                            "be read once, but the Trainer evaluates at every record (its "

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minidl.data import load_mnist
-from minidl.data.mnist import files_folder
+from minidl.data import load_mnist, mnist_folder
 from minidl.errors import DataNotFoundError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,8 +19,7 @@ def mnist_root():
     is set ($MINIDL_DATA/mnist, or $MINIDL_DATA itself if the files are there),
     else <repo>/../shared/data/mnist if it exists, else None."""
     if os.environ.get("MINIDL_DATA"):    # absolute: tests link to it from other folders
-        data = Path(os.environ["MINIDL_DATA"]).expanduser().absolute()
-        return files_folder(data, fallback=data if data.name == "mnist" else data / "mnist")
+        return mnist_folder().absolute()
     shared = REPO.parent / "shared" / "data" / "mnist"
     return shared if shared.is_dir() else None
 

@@ -574,6 +574,9 @@ def test_a_layer_whose_state_cannot_be_taken_back_is_refused(tmp_path):
     assert (tmp_path / "c.npz").read_bytes() == saved
     assert model[0].params["W"].dtype == np.float32          # nothing converted
 
+    with pytest.raises(SettingError, match=r"^astype: NoSetState\(\) gives 'mean'"):
+        NoSetState().astype(np.float64)                       # a layer on its own too
+
     class CountAsInt(Center):
         def state(self):
             return {"mean": self.mean, "count": self.count}
@@ -583,3 +586,31 @@ def test_a_layer_whose_state_cannot_be_taken_back_is_refused(tmp_path):
                 lambda: model.astype(np.float64)):
         with pytest.raises(SettingError, match=message):
             act()
+
+
+def test_a_duck_typed_model_still_saves(tmp_path):
+    """An object with parameters() and state() but no set_state (not a minidl Layer)
+    crashed with AttributeError once state() was checked."""
+    class Duck:
+        def parameters(self):
+            return []
+
+        def state(self):
+            return {"s": np.zeros(2, np.float32)}
+    with pytest.raises(SettingError, match=r"has no set_state to take them back"):
+        checkpoint.save(Duck(), tmp_path / "d.npz")
+
+
+def test_a_trainer_that_checkpoints_refuses_state_it_cannot_save_at_once(tmp_path):
+    """It was refused at the first checkpoint, an epoch into the run."""
+    from minidl.data import DataLoader
+    from minidl.train import Trainer
+
+    class NoSetState(Center):
+        set_state = Layer.set_state
+    model = Sequential(Dense(3, 3, rng=0), NoSetState(), Dense(3, 2, rng=1))
+    x, y = np.ones((40, 3), np.float32), np.zeros(40, np.int64)
+    opt = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(SettingError, match=r"^Trainer\(checkpoint=\.\.\.\): layer 1: NoSetState"):
+        Trainer(model, SoftmaxCrossEntropy(), opt, DataLoader(x, y, 20),
+                checkpoint=str(tmp_path / "c.npz"))

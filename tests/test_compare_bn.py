@@ -475,7 +475,8 @@ def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
     (["--paper", "--record-every", "0"], "argument --record-every: must be an int >= 1, got 0"),
     (["--dpi", "0"], "argument --dpi: must be an int >= 1, got 0"),
     # "" was the current folder: '--data-dir "$DATA"' with DATA unset downloaded into it
-    (["--data-dir", ""], "argument --data-dir: must name a folder, got ''")])
+    (["--data-dir", ""], "argument --data-dir: must name a folder, got ''"),
+    (["--replot", ""], "argument --replot: must name a folder, got ''")])   # trained a run
 def test_a_bad_number_is_an_argparse_error_before_anything_runs(compare_bn, monkeypatch, capsys,
                                                                tmp_path, options, message):
     """The message names the option and what it takes; nothing is loaded, trained or written."""

@@ -238,8 +238,16 @@ def test_a_folder_that_cannot_be_read_is_named(tmp_path, fake, monkeypatch):
     def refused(path):
         raise PermissionError(13, "Permission denied", str(path))
     monkeypatch.setattr(mnist_module.Path, "is_file", refused)
-    with pytest.raises(DataNotFoundError, match=r"cannot look into .*: permission denied"):
+    with pytest.raises(DataNotFoundError, match=r"cannot look into the folder of .*: permission "
+                                                r"denied"):
         load_mnist(tmp_path)
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path))           # found through MINIDL_DATA
+    with pytest.raises(DataNotFoundError, match=r"permission denied"):
+        load_mnist()
+    monkeypatch.undo()
+    monkeypatch.setattr(mnist_module.Path, "exists", refused)  # a parent we may not search
+    with pytest.raises(DataNotFoundError, match=r"permission denied"):
+        load_mnist(tmp_path / "mnist")
 
 
 def test_a_file_under_another_files_name_is_named(tmp_path, fake):

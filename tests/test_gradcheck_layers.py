@@ -180,6 +180,18 @@ def test_a_random_forward_is_named_not_reported_as_a_wrong_backward():
     with pytest.raises(BackwardError, match=r"must call self._save\(...\) on every path"):
         gradcheck(Dropout().eval(), np.ones((4, 5)))
 
+    class GlobalDropout(Dropout):          # NumPy's global generator, or a RandomState
+        def forward(self, x):
+            mask = (self.rng.random(x.shape) if isinstance(self.rng, np.random.RandomState)
+                    else np.random.random(x.shape)) >= 0.01
+            self._save(mask)
+            return x * mask / 0.99
+    drop = GlobalDropout()
+    for rng in (None, np.random.RandomState(0)):
+        drop.rng = rng
+        with pytest.raises(SettingError, match=r"drew random numbers in its forward"):
+            gradcheck(drop, np.ones((2, 2)))       # masks of a rate of 0.01: mostly equal
+
 
 def test_a_forward_that_saves_nothing_does_not_hand_backward_an_older_forwards_values():
     """In eval mode the Dropout above saves nothing: its backward took the mask of the

@@ -51,7 +51,7 @@ def data_root(data_dir):
 
 
 def add_data_arguments(parser, train_subset=True):
-    parser.add_argument("--data-dir", type=folder, default=None,
+    parser.add_argument("--data-dir", type=folder_name, default=None,
                         help="folder holding the four MNIST files (or a mnist/ subfolder); "
                              "default $MINIDL_DATA/mnist (or $MINIDL_DATA if the files are "
                              "there), else ../shared/data/mnist beside the repository if it "
@@ -91,7 +91,7 @@ def int_at_least(minimum, most=None):
 pixels_per_inch = int_at_least(1)      # --dpi
 
 
-def folder(text):
+def folder_name(text):
     """argparse type of a folder (--out, --data-dir): any path but an empty one, which
     would mean the current folder ('--out "$OUT"' with OUT unset)."""
     if not text.strip():
@@ -131,8 +131,9 @@ def load_data(args):
     --no-download. Reading and checking the files takes a while: load once
     per run of a script and pass the result to loaders()."""
     root = data_root(args.data_dir)
+    data = load_mnist(root, download=not args.no_download)
     print(f"MNIST from {mnist_folder(root)}", flush=True)   # which copy, where there are several
-    return load_mnist(root, download=not args.no_download)
+    return data
 
 
 def loaders(data, args, model, batch_size, seed, eval_batch=1000, test_subset=None, shift=0):

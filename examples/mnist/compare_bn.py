@@ -45,9 +45,9 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
-                    add_format_argument, build, check_out_dir, ensure_dir, first_samples, folder,
-                    int_at_least, load_data, loaders, names, option, positive_number,
-                    remove_stale, run_cli, write_json, write_text)
+                    add_format_argument, build, check_out_dir, ensure_dir, first_samples,
+                    folder_name, int_at_least, load_data, loaders, names, option,
+                    positive_number, remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -125,7 +125,7 @@ def parse_args(argv=None):
     p.add_argument("--test-subset", type=int_at_least(1, 10_000), default=None, metavar="N",
                    help="test on the first N test images only (quick runs); default: all "
                         "10,000")
-    p.add_argument("--out", type=folder, default=None,
+    p.add_argument("--out", type=folder_name, default=None,
                    help="output folder (default runs/compare_bn; with --replot, its FOLDER)")
     p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="log y axis for the loss plot (default: off, on with --paper; with "
@@ -140,7 +140,7 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run with other settings in --out (otherwise refused)")
     add_format_argument(p)
-    p.add_argument("--replot", metavar="FOLDER", default=None,
+    p.add_argument("--replot", type=folder_name, metavar="FOLDER", default=None,
                    help="train nothing: redraw the plots of a finished run (a comparison, an lr "
                         "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
                         "--dpi, --log-scale")

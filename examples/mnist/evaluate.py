@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir, folder,
+from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir, folder_name,
                     int_at_least, load_data, loader_of_test_set, names, run_cli, write_json)
 from minidl import checkpoint, jsonfile, plot
 from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
@@ -32,11 +32,11 @@ MOST_MISTAKES = 400      # a 20 x 20 grid; 10,000 took minutes and gigabytes to 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
-    p.add_argument("run", metavar="RUN", type=folder,
+    p.add_argument("run", metavar="RUN", type=folder_name,
                    help="the --out folder of a train.py or compare_bn.py run")
     p.add_argument("--net", choices=["bn", "plain"], default=None,
                    help="for a compare_bn.py folder: the net with BN or the one without")
-    p.add_argument("--out", type=folder, default=None, help="output folder (default: RUN)")
+    p.add_argument("--out", type=folder_name, default=None, help="output folder (default: RUN)")
     p.add_argument("--mistakes", type=int_at_least(1, MOST_MISTAKES), default=30, metavar="N",
                    help=f"show the first N misclassified test images (at most {MOST_MISTAKES})")
     add_data_arguments(p, train_subset=False)

@@ -19,7 +19,7 @@ import os
 import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
-                    check_out_dir, ensure_dir, folder, int_at_least, load_data, loaders, names,
+                    check_out_dir, ensure_dir, folder_name, int_at_least, load_data, loaders, names,
                     option, positive_number, remove_stale, run_cli)
 
 from minidl import jsonfile, plot
@@ -69,7 +69,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seeds the weights and the batch order")
     add_data_arguments(p)
-    p.add_argument("--out", type=folder, default=None,
+    p.add_argument("--out", type=folder_name, default=None,
                    help="output folder (default runs/<model>-<bn|nobn>, plus the settings that "
                         "differ from the defaults: runs/mlp-nobn-activation-sigmoid-lr-0.5)")
     p.add_argument("--resume", action="store_true",

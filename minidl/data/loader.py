@@ -99,12 +99,12 @@ class DataLoader:
                              "would scramble every image. For channels-last images, "
                              f"transpose them first, x.transpose(0, {last}, "
                              f"{', '.join(map(str, range(1, last)))}), and leave out shape=")
-        an_int = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
-        if seed is not None and not (an_int and seed >= 0):
-            shared = (" (a Generator would be the caller's own, rewound whenever an epoch "
-                      "starts again)" if isinstance(seed, np.random.Generator) else "")
-            raise SettingError(f"DataLoader: seed must be None or an int >= 0, got "
-                               f"{seed!r}{shared}")
+        if isinstance(seed, np.random.Generator):   # it would be the caller's own, rewound
+            raise SettingError("DataLoader: seed must be None or an int >= 0, not a Generator, "
+                               "which would be the caller's own, rewound whenever an epoch "
+                               "starts again")
+        if seed is not None:
+            check_int("DataLoader", "seed (None or an int)", seed, 0)
         self.rng = np.random.default_rng(seed)
         if augment is not None and (not callable(augment) or augment is random_shift):
             raise SettingError(f"DataLoader: augment must be a function (xb, rng) -> xb, such "

@@ -76,16 +76,17 @@ def load_mnist(root=None, download=True):
     ChecksumError if a file's content is not the original, IDXFormatError if
     a file is not valid IDX or images and labels disagree in number.
     """
-    folder = mnist_folder(root)
-    if folder.exists() and not folder.is_dir():
+    try:          # Python 3.11's Path.is_file and .exists raise PermissionError in a
+        folder = mnist_folder(root)               # folder we may not search (no x bit)
+        a_file = folder.exists() and not folder.is_dir()
+        missing = [] if a_file else _missing(folder)
+    except PermissionError as e:
+        raise DataNotFoundError(f"cannot look into the folder of {e.filename}: permission "
+                                "denied. Make it readable, or point minidl at another one "
+                                "(MINIDL_DATA, or the scripts' --data-dir)") from e
+    if a_file:
         raise DataNotFoundError(f"{folder} is a file, not a folder: give the folder that holds "
                                 "the four MNIST files")
-    try:
-        missing = _missing(folder)
-    except PermissionError as e:     # Path.is_file raises it for a folder we may not read
-        raise DataNotFoundError(f"cannot look into {folder}: permission denied ({e.filename})"
-                                ". Make the folder readable, or point minidl at another one "
-                                "(MINIDL_DATA, or the scripts' --data-dir)") from e
     if missing and has_all_files(folder / "mnist"):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "

@@ -68,17 +68,16 @@ class Layer:
         return {}
 
     def set_state(self, state):
-        """Take back what state() gave (checkpoint.load, astype): keep a copy of each
-        array, in the dtype it comes in (astype hands the state over converted)."""
+        """Take back what state() gave (checkpoint.load, astype). Nothing to take back
+        here; a layer with state defines its own, which keeps a copy of each array
+        (docs/layers.md, "State that is not learned")."""
 
     def astype(self, dtype):
-        """Convert parameters and state to ``dtype`` (gradcheck uses float64)."""
+        """Convert parameters and float state to ``dtype`` (gradcheck uses float64)."""
         if np.dtype(dtype).kind != "f":
             raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
                                f"got {np.dtype(dtype)}")
-        problem = state_problem(self)
-        if problem:
-            raise SettingError(f"astype: {problem}")
+        check_states(self, "astype")
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])
@@ -217,12 +216,22 @@ def state_problem(layer):
             return (f"{layer!r}.state()[{key!r}] is {_described(value)}; state() must give "
                     "NumPy arrays, which checkpoints store and astype converts (np.array(n) "
                     "for a number)")
-    if state and type(layer).set_state is Layer.set_state:
+    if state and getattr(type(layer), "set_state", None) in (None, Layer.set_state):
         return (f"{layer!r} gives {', '.join(map(repr, state))} in state() but has no "
                 "set_state to take them back: checkpoint.load and astype would leave them as "
                 "they are. Define set_state(self, state) (docs/layers.md, \"State that is not "
                 "learned\")")
     return ""
+
+
+def check_states(model, owner):
+    """SettingError naming the first layer of `model` (a Sequential, or one layer)
+    whose state() a checkpoint or astype cannot handle (state_problem)."""
+    for i, layer in enumerate(getattr(model, "layers", [model])):
+        problem = state_problem(layer)
+        if problem:
+            where = f"layer {i}: " if hasattr(model, "layers") else ""
+            raise SettingError(f"{owner}: {where}{problem}")
 
 
 def skipped_init(layer):
