@@ -139,6 +139,22 @@ MUTANTS = [
     ("gradcheck-one-sided-difference", "minidl/gradcheck.py",
      "gflat[i] = (plus - minus) / (2 * eps)", "gflat[i] = (plus - minus) / eps",
      ["test_gradcheck.py"]),
+    # found by an audit of the tests (2026-11-27, evening): each survived the whole suite,
+    # or was caught only by a test of something else
+    ("trainer-train-loss-since-step-0", "minidl/train.py",
+     "        self._since_record = [0.0, 0, 0]\n        self.history", "        self.history",
+     ["test_train.py"]),
+    ("loader-drop-last-always-drops-the-same", "minidl/data/loader.py",
+     "self.rng.permutation(n) if self.shuffle", "self.rng.permutation(self._end()) if self.shuffle",
+     ["test_loader.py"]),
+    ("sgd-decays-beta", SGD, 'return param.key not in ("b", "gamma", "beta")',
+     'return param.key not in ("b", "gamma")', ["test_model.py"]),
+    ("cosine-ignores-the-warmup", "minidl/optim/schedules.py",
+     "t = min(1.0, (step - warmup) / max(1, total_steps - warmup))",
+     "t = min(1.0, step / total_steps)", ["test_train.py"]),
+    ("lazy-import-hides-the-error", "minidl/__init__.py",
+     "            if e.name != f\"minidl.{name}\":  # a module of minidl that fails to import\n"
+     "                raise\n", "            pass\n", ["test_model.py"]),
 ]
 
 

@@ -44,6 +44,8 @@ def test_dense(shape, bias):
     (2, 3, 6, 5, 2, 3, 1, 1),      # stride 1, "same" padding: im2col_same.py
     (2, 2, 4, 3, 3, 5, 1, 2),      # the same, 5x5 kernel wider than the image
     (2, 3, 3, 4, 2, 1, 1, 0),      # the same, 1x1 kernel
+    (2, 2, 7, 6, 3, 3, 2, 0),      # stride 2, no padding: the last column no window reads
+    (2, 3, 9, 7, 2, (2, 3), 2, 0),  # stride 2: the last row no window reads, dx 0 there
 ])
 def test_conv2d(cfg):
     n, c, h, w, f, k, s, p = cfg
@@ -89,11 +91,14 @@ def test_batchnorm_train(shape):
         check(bn, shape)
 
 
-@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4, 5)])
+@pytest.mark.parametrize("shape", [(3, 4), (1, 5), (2, 3, 4, 5), (3, 2, 1, 6)])
 def test_batchnorm_eval(shape):
+    """Statistics of their own per channel: with one value for all, a mix-up of the
+    channels' statistics gave the same gradients."""
     bn = random_bn(BatchNorm(shape[1]))
-    bn.running_mean[:] = 0.3
-    bn.running_var[:] = 2.0
+    stats = np.random.default_rng(shape[1])
+    bn.running_mean[:] = stats.normal(0, 1, shape[1])
+    bn.running_var[:] = stats.uniform(0.5, 3, shape[1])
     check(bn.eval(), shape)
 
 

@@ -34,6 +34,19 @@ def test_batch_sizes_and_len(n, b, drop_last, sizes):
     assert [len(yb) for _, yb in loader] == sizes
 
 
+def test_drop_last_leaves_out_other_samples_each_epoch():
+    """A shuffle of only the samples that fit whole batches never trained on the
+    last n % batch_size samples, in any epoch."""
+    x, y = images(10)
+    loader = DataLoader(x, y, 4, drop_last=True, seed=0)
+    seen = set()
+    for _ in range(20):
+        epoch = [int(v) for _, yb in loader for v in yb]
+        assert len(epoch) == len(set(epoch)) == 8
+        seen.update(epoch)
+    assert seen == set(range(10))
+
+
 def test_drop_last_with_less_than_one_batch_is_refused():
     """It would yield nothing, and a trainer waiting for its first step would wait forever."""
     x, y = images(2)

@@ -363,14 +363,18 @@ def test_sgd_matches_pytorch():
 
 @pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_weight_decay_skips_bn_and_biases():
+    """Every parameter non-zero: a bias and beta start at 0, where a decay that
+    wrongly reached them changed nothing either."""
     model = mlp(3, [2], 2, batchnorm=True, seed=0)
-    before = {p.name: p.value.copy() for p in model.parameters()}
     for p in model.parameters():
+        p.value[...] += 0.5
         p.grad[...] = 0
+    before = {p.name: p.value.copy() for p in model.parameters()}
     SGD(model.parameters(), lr=1.0, weight_decay=0.5).step()
     for p in model.parameters():
-        changed = not np.array_equal(p.value, before[p.name])
-        assert changed == (p.key == "W"), p.name
+        expected = before[p.name] * (1 - 1.0 * 0.5) if p.key == "W" else before[p.name]
+        np.testing.assert_array_equal(p.value, expected.astype(np.float32), err_msg=p.name)
+    assert {p.key for p in model.parameters()} == {"W", "b", "gamma", "beta"}
 
 
 def test_mixed_dtypes_are_an_error_not_a_silent_cast():
@@ -930,3 +934,19 @@ def test_import_minidl_gives_every_module_on_first_use():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["load_mnist", "save", "gradcheck", "False", "True"]
+
+
+def test_a_module_that_fails_to_import_says_why(tmp_path):
+    """minidl.plot without matplotlib must say that matplotlib is missing, not that
+    minidl has no attribute plot."""
+    import subprocess
+    import sys
+    (tmp_path / "matplotlib").mkdir()
+    (tmp_path / "matplotlib" / "__init__.py").write_text(     # as if it were not installed
+        "raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import minidl\n"
+            "try:\n    minidl.plot\nexcept AttributeError as e:\n    print('AttributeError', e)\n"
+            "except ImportError as e:\n    print('ImportError', e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True)
+    assert result.stdout.strip() == "ImportError No module named 'matplotlib'", result.stderr

@@ -55,6 +55,12 @@ def test_fit_learns_and_records_history():
     assert history.final["test_acc"] > 0.9
     assert np.mean(history.step_loss[-10:]) < np.mean(history.step_loss[:5]) / 2
     assert all(r["test_loss"] is not None and r["time"] >= 0 for r in history.records)
+    # each record's training loss is the mean over the steps since the record before
+    # (all batches of 20 here); an average since step 0 skewed every curve unseen
+    since = [0] + [r["step"] for r in history.records]
+    np.testing.assert_allclose([r["train_loss"] for r in history.records],
+                               [np.mean(history.step_loss[a:b]) for a, b in zip(since, since[1:])],
+                               rtol=1e-12)
 
 
 def test_history_json_and_csv(tmp_path):
@@ -113,6 +119,9 @@ def test_schedule_sets_the_learning_rate():
     assert h.step_lr[:10] == [0.1] * 10 and h.step_lr[10] == 0.05 and h.step_lr[-1] == 0.025
     c = cosine(1.0, 100)
     assert c(0) == 1.0 and abs(c(50) - 0.5) < 1e-12 and c(100) == 0.0
+    c = cosine(1.0, 10, min_lr=0.2, warmup=2)       # the half cosine starts after the warm-up
+    np.testing.assert_allclose([c(s) for s in (0, 1, 2, 6, 10, 11)],
+                               [0.5, 1.0, 1.0, 0.6, 0.2, 0.2], rtol=1e-12)
 
 
 def test_plain_function_callback_and_stop():
@@ -848,3 +857,15 @@ def test_a_float64_model_trains_on_a_float64_loader():
     history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train,
                   epochs=2, progress=False)
     assert history.step_loss[-1] < history.step_loss[0]
+
+
+def test_evaluate_weighs_a_smaller_last_batch_by_its_size():
+    """Every evaluation loader of the tests had equal batches, where a mean of the
+    batches' means is the right answer too."""
+    model, _, _, _ = setup()
+    x, y = blobs(100, seed=3)
+    whole = evaluate(model, SoftmaxCrossEntropy(), DataLoader(x, y, 100, shuffle=False))
+    for size in (30, 7):                     # last batches of 10 and 2 samples
+        parts = evaluate(model, SoftmaxCrossEntropy(), DataLoader(x, y, size, shuffle=False))
+        np.testing.assert_allclose(parts, whole, rtol=1e-6)
+    assert 0 < whole[1] < 1                  # a trained-for-nothing model: not all right
