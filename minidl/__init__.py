@@ -19,8 +19,3 @@ def __getattr__(name):
             if e.name != f"minidl.{name}":  # a module of minidl that fails to import
                 raise
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")
-
-
-def __dir__():                              # tab completion lists the modules too
-    import pkgutil
-    return sorted(set(globals()) | {m.name for m in pkgutil.iter_modules(__path__)})

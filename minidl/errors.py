@@ -98,7 +98,8 @@ def check_int(owner, name, value, minimum=1):
     is built, not at first use: returns int(value), or raises SettingError
     naming the owner ("Conv2D") and the setting."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SettingError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
+        kind = " (a bool)" if isinstance(value, (bool, np.bool_)) else ""
+        raise SettingError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}{kind}")
     return int(value)
 
 

@@ -66,6 +66,9 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=Non
                            "from this model: SGD(model.parameters(), ...)")
     check_loader("Trainer: eval_loader", eval_loader)
     if checkpoint:               # else refused only at the first checkpoint, an epoch in
+        if not has_methods(model, "state", "set_state"):
+            raise SettingError(f"Trainer: checkpoint= needs a model with state() and "
+                               f"set_state(), such as a Sequential; got {given(model)}")
         check_states(model, "Trainer(checkpoint=...)")
     if one_shot(eval_loader):
         raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "

@@ -19,6 +19,13 @@ from minidl.models import cnn, mlp
 from minidl.optim import SGD
 
 
+def assert_same_arrays(model, expected):
+    """Every array a checkpoint of `model` holds equals `expected`'s."""
+    got = checkpoint.arrays(model)
+    for name, value in checkpoint.arrays(expected).items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
 def trained(seed=0, hidden=(5, 4)):
     """A small BN MLP after two SGD steps (non-trivial momentum and BN statistics)."""
     model = mlp(6, list(hidden), 3, batchnorm=True, seed=seed)
@@ -138,8 +145,7 @@ def test_model_only_load_of_a_training_checkpoint(tmp_path):
     checkpoint.save(model, tmp_path / "ck.npz", opt)
     other = trained(1)[0]
     checkpoint.load(other, tmp_path / "ck.npz")               # optimizer state ignored
-    for name, value in checkpoint.arrays(model).items():
-        np.testing.assert_array_equal(checkpoint.arrays(other)[name], value, err_msg=name)
+    assert_same_arrays(other, model)
 
 
 def test_shape_mismatch_names_the_array(tmp_path):
@@ -202,19 +208,18 @@ def test_a_subclass_of_a_layer_loads_its_checkpoint_both_ways(tmp_path):
     def model(bn):
         return Sequential(Dense(6, 4, bias=False, rng=0), bn(4), Dense(4, 2, rng=1))
 
-    def trained(bn):
+    def stepped(bn):
         net = model(bn)
         net.forward(np.random.default_rng(0).normal(size=(8, 6)).astype(np.float32))
         net[0].params["W"][...] += 1.0
         return net
 
     for saved, loaded in ((BatchNorm, NoBesselBatchNorm), (NoBesselBatchNorm, BatchNorm)):
-        net = trained(saved)
+        net = stepped(saved)
         checkpoint.save(net, tmp_path / "bn.npz")
         other = model(loaded)
         checkpoint.load(other, tmp_path / "bn.npz")
-        for name, value in checkpoint.arrays(net).items():
-            np.testing.assert_array_equal(checkpoint.arrays(other)[name], value, err_msg=name)
+        assert_same_arrays(other, net)
 
 
 def test_two_new_layers_of_a_student_are_told_apart(tmp_path):
@@ -626,3 +631,17 @@ def test_a_trainer_that_checkpoints_refuses_state_it_cannot_save_at_once(tmp_pat
     with pytest.raises(SettingError, match=r"^Trainer\(checkpoint=\.\.\.\): layer 1: NoSetState"):
         Trainer(model, SoftmaxCrossEntropy(), opt, DataLoader(x, y, 20),
                 checkpoint=str(tmp_path / "c.npz"))
+
+    class Duck:                            # a model of one's own: trains, cannot be saved
+        def __init__(self):
+            self.inner = Sequential(Dense(3, 2, rng=0))
+
+        def __getattr__(self, name):
+            if name in ("state", "set_state"):
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+    duck = Duck()
+    with pytest.raises(SettingError, match=r"^Trainer: checkpoint= needs a model with state\(\) "
+                                           r"and set_state\(\)"):
+        Trainer(duck, SoftmaxCrossEntropy(), SGD(duck.parameters(), lr=0.1),
+                DataLoader(x, y, 20), checkpoint=str(tmp_path / "c.npz"))

@@ -238,8 +238,8 @@ def test_a_folder_that_cannot_be_read_is_named(tmp_path, fake, monkeypatch):
     def refused(path):
         raise PermissionError(13, "Permission denied", str(path))
     monkeypatch.setattr(mnist_module.Path, "is_file", refused)
-    with pytest.raises(DataNotFoundError, match=r"cannot look into the folder of .*: permission "
-                                                r"denied"):
+    with pytest.raises(DataNotFoundError, match=r"cannot look into .*: permission denied \(no "
+                                                r"search permission on it or on a folder above"):
         load_mnist(tmp_path)
     monkeypatch.setenv("MINIDL_DATA", str(tmp_path))           # found through MINIDL_DATA
     with pytest.raises(DataNotFoundError, match=r"permission denied"):

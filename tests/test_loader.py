@@ -187,9 +187,9 @@ def test_never_converts_whole_dataset():
     (dict(shape=784), ShapeError, r"samples of shape \(4, 4\) to \(784,\)"),   # an int: fine
     (dict(augment=random_shift), SettingError, r"such as random_shift\(2\) \(called\)"),
     (dict(augment="shift"), SettingError, r"augment must be a function"),
-    (dict(seed=-1), SettingError, r"seed \(None or an int\) must be an int >= 0, got -1"),
-    (dict(seed=0.5), SettingError, r"seed \(None or an int\) must be an int >= 0, got 0.5"),
-    (dict(seed=True), SettingError, r"seed \(None or an int\) must be an int >= 0, got True"),
+    (dict(seed=-1), SettingError, r"seed must be an int >= 0, got -1"),
+    (dict(seed=0.5), SettingError, r"seed must be an int >= 0, got 0.5"),
+    (dict(seed=True), SettingError, r"seed must be an int >= 0, got True \(a bool\)"),
     (dict(seed=(1, 2)), SettingError, r"must be an int >= 0, got \(1, 2\)"),   # were taken
     (dict(seed=np.random.default_rng(0)), SettingError,      # the caller's, rewound by the loader
      r"seed must be None or an int >= 0, not a Generator, which would be the caller's own"),

@@ -600,7 +600,7 @@ def test_layer_input_names_an_index_or_unit_that_does_not_exist():
     ({"every": 0}, r"every must be an int >= 1, got 0$"),
     ({"every": -2}, r"every must be an int >= 1, got -2$"),
     ({"every": 2.5}, r"every must be an int >= 1, got 2\.5$"),
-    ({"every": True}, r"every must be an int >= 1, got True$"),
+    ({"every": True}, r"every must be an int >= 1, got True \(a bool\)$"),
     ({"every": "5"}, r"every must be an int >= 1, got '5'$"),
     ({"unit": 2.5}, r"unit must be an int \(negative counts from the end\), got 2\.5$"),
     ({"index": "3"}, r"index must be an int \(negative counts from the end\), got '3'$"),

@@ -104,7 +104,7 @@ class DataLoader:
                                "which would be the caller's own, rewound whenever an epoch "
                                "starts again")
         if seed is not None:
-            check_int("DataLoader", "seed (None or an int)", seed, 0)
+            check_int("DataLoader", "seed", seed, 0)
         self.rng = np.random.default_rng(seed)
         if augment is not None and (not callable(augment) or augment is random_shift):
             raise SettingError(f"DataLoader: augment must be a function (xb, rng) -> xb, such "

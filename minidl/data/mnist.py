@@ -76,17 +76,15 @@ def load_mnist(root=None, download=True):
     ChecksumError if a file's content is not the original, IDXFormatError if
     a file is not valid IDX or images and labels disagree in number.
     """
-    try:          # Python 3.11's Path.is_file and .exists raise PermissionError in a
-        folder = mnist_folder(root)               # folder we may not search (no x bit)
+    folder = mnist_folder(root)
+    try:
         a_file = folder.exists() and not folder.is_dir()
-        missing = [] if a_file else _missing(folder)
     except PermissionError as e:
-        raise DataNotFoundError(f"cannot look into the folder of {e.filename}: permission "
-                                "denied. Make it readable, or point minidl at another one "
-                                "(MINIDL_DATA, or the scripts' --data-dir)") from e
+        raise _cannot_look(folder) from e
     if a_file:
         raise DataNotFoundError(f"{folder} is a file, not a folder: give the folder that holds "
                                 "the four MNIST files")
+    missing = _missing(folder)
     if missing and has_all_files(folder / "mnist"):
         raise DataNotFoundError(    # root given as $MINIDL_DATA is: do not download twice
             f"MNIST files missing from {folder}, but {folder / 'mnist'} has them all: "
@@ -162,9 +160,19 @@ def _missing(folder):
 def _find(folder, name):
     """Path of `name` (uncompressed, preferred as faster) or `name.gz`, or None."""
     for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except PermissionError as e:  # Python 3.11 raises it in a folder we may not search
+            raise _cannot_look(folder) from e
     return None
+
+
+def _cannot_look(folder):
+    return DataNotFoundError(f"cannot look into {folder}: permission denied (no search "
+                             "permission on it or on a folder above it). Make it readable, or "
+                             "point minidl at another folder (MINIDL_DATA, or the scripts' "
+                             "--data-dir)")
 
 
 def _read_verified(path, name):

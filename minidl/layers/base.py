@@ -210,6 +210,8 @@ def unregistered_params(layer):
 def state_problem(layer):
     """What is wrong with a layer's state(), or "": checkpoints and astype need arrays,
     and a set_state of the layer's own to give them back."""
+    if not callable(getattr(layer, "state", None)):
+        return f"{layer!r} has no state() (a minidl Layer has one)"
     state = layer.state()
     for key, value in state.items():
         if not isinstance(value, np.ndarray):
