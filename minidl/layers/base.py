@@ -89,7 +89,7 @@ class Layer:
 
     # --- helpers for subclasses -------------------------------------------
     def _add_param(self, name, value):
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        if not _float_array(value):
             fix = ("convert it with .astype(np.float32)" if isinstance(value, np.ndarray) else
                    "an optimizer updates a parameter in place, which a number cannot be: for "
                    "one number use np.array(0.25, np.float32) (shape ()) or np.full(1, 0.25, "
@@ -181,6 +181,11 @@ class Layer:
                              f"got shape {x.shape}", hint=hint)
 
 
+def _float_array(value):
+    """What a parameter must be: a NumPy float array, which an optimizer updates in place."""
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
 def _described(value):
     """What a parameter was, for an error: 'an array of dtype int64', 'a NumPy scalar
     of type float32', 'a float'."""
@@ -201,7 +206,7 @@ def unregistered_params(layer):
             return (f"{layer!r} has params[{key!r}] but no grads[{key!r}]: create each "
                     f"parameter in __init__ with self._add_param({key!r}, value), which makes "
                     "both (backward then writes the gradient into that grads array)")
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        if not _float_array(value):
             return (f"{layer!r}: params[{key!r}] must be a NumPy float array, got "
                     f"{_described(value)} (create it with self._add_param, which says why)")
     return ""
