@@ -149,23 +149,34 @@ def torch_model(model_name, bn):
     return nn.Sequential(*layers).train()
 
 
-def torch_runner(model_name, bn, batch, images, labels, seed=0):
+def torch_setup(model_name, bn, seed=0):
+    """The PyTorch model, loss and optimizer of torch_step, as setup() for minidl."""
     import torch
-    from torch import nn
     torch.set_num_threads(2)
     torch.manual_seed(seed)
     model = torch_model(model_name, bn)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
+    return model, torch.nn.CrossEntropyLoss(), opt
+
+
+def torch_step(model, loss_fn, opt, xb, yb):
+    """One PyTorch training step on NumPy batches, as train_step for minidl."""
+    import torch
+    opt.zero_grad(set_to_none=True)
+    loss = loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb))
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def torch_runner(model_name, bn, batch, images, labels, seed=0):
+    model, loss_fn, opt = torch_setup(model_name, bn, seed)
     rng = np.random.default_rng(seed)
 
     def epoch():
         t0 = time.perf_counter()
         for xb, yb in batches(images, labels, batch, model_name, rng):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(torch.from_numpy(xb)), torch.from_numpy(yb))
-            loss.backward()
-            opt.step()
+            torch_step(model, loss_fn, opt, xb, yb)
         return time.perf_counter() - t0
     return epoch
 
@@ -185,6 +196,13 @@ def summary(times, faults, n, **fields):
                 max_s=round(max(times), 4), samples_per_s=round(n / med),
                 epochs=len(times), samples=n, peak_rss_mb=round(peak_rss_mb(), 1),
                 minor_faults_per_step=round(faults / steps, 1))
+
+
+def in_turn(keys, r):
+    """The order of round r: the runners in turn, starting with runner r (mod their
+    number), so that no runner always follows the same one."""
+    r %= len(keys)
+    return keys[r:] + keys[:r]
 
 
 def run_group(model_name, batch, bns, args, images, labels):
@@ -210,7 +228,7 @@ def run_group(model_name, batch, bns, args, images, labels):
         time.sleep(PAUSE)
         runners[key]()                                 # warm-up epoch
     for r in range(args.epochs):                       # rounds: every runner once
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+        for key in in_turn(keys, r):
             time.sleep(PAUSE)
             before = minor_faults()
             times[key].append(runners[key]())

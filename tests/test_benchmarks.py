@@ -2,12 +2,14 @@
 how the ratios in its JSON lines are formed."""
 import argparse
 import importlib
+import itertools
 import json
 import re
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -345,3 +347,96 @@ def test_bench_epoch_warns_when_every_cnn_batch_has_the_same_size(samples, warne
     err = capsys.readouterr().err
     assert ("batch 64 divides --samples 640" in err) == warned
     assert ("slower state of a first epoch" in err) == warned
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_bare_numpy_mlp_computes_what_minidl_computes_bit_for_bit(bn):
+    """bare_numpy.py's ratios mean "the framework's cost" only if its inline step
+    makes the same NumPy calls: the same losses, weights and running averages."""
+    import bare_numpy
+    images, labels = bench_epoch.make_data(300)
+    model, loss, opt = bench_epoch.setup("mlp", bn, input_grad=False)
+    bare = bare_numpy.BareMLP(model)
+    ours, theirs = (bench_epoch.batches(images, labels, 60, "mlp", np.random.default_rng(1))
+                    for _ in range(2))
+    for (xb, yb), (xb2, yb2) in zip(ours, theirs):
+        assert bench_epoch.train_step(model, loss, opt, xb, yb) == bare.step(xb2, yb2)
+    params = [p.value for p in model.parameters()]
+    assert len(params) == len(bare.params) == (11 if bn else 8)
+    for ours, theirs in zip(params, bare.params):
+        assert np.array_equal(ours, theirs) and ours is not theirs
+    bns = [layer for layer in model.layers if hasattr(layer, "running_var")]
+    assert [np.array_equal(layer.running_var, block[2]["var"])
+            for layer, block in zip(bns, bare.blocks)] == [True] * len(bns)
+
+
+def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch):
+    import bare_numpy
+    clock, calls = [0.0], []
+    cost = [{"bare": 1, "minidl": 2, "torch": 4}, {"bare": 1, "minidl": 3, "torch": 2},
+            {"bare": 2, "minidl": 2, "torch": 4}]         # seconds per step, rounds 0, 1, 2
+
+    def fake(name):
+        def step(xb, yb):
+            r = len(calls) // 6 - 1                     # 3 runners x 2 steps per round
+            calls.append(name)
+            clock[0] += 100 if r < 0 else cost[r][name]   # the warm-up round: not kept
+        return step, itertools.repeat((None, None))
+    monkeypatch.setattr(bare_numpy, "runners",
+                        lambda *args, **kwargs: {n: fake(n) for n in ("bare", "minidl", "torch")})
+    monkeypatch.setattr(bare_numpy, "PAUSE", 0.0)
+    monkeypatch.setattr(bare_numpy.time, "perf_counter", lambda: clock[0])
+    args = argparse.Namespace(batch=60, rounds=3, steps=2, torch=True, unchecked=False)
+    row = bare_numpy.run(True, args, None, None)
+    numpy_turn, torch_turn = ["bare", "minidl", "minidl", "bare"], ["torch", "torch"]
+    # rounds -1 (the warm-up), 0, 1, 2, each starting with the other turn
+    assert calls == (torch_turn + numpy_turn + numpy_turn + torch_turn) * 2
+    assert row["us_per_step"] == {"bare": 1e6, "minidl": 2e6, "torch": 4e6}
+    assert (row["minidl_vs_bare"], row["minidl_vs_bare_rounds"]) == (2.0, [1.0, 3.0])
+    assert (row["bare_vs_torch"], row["bare_vs_torch_rounds"]) == (0.5, [0.25, 0.5])
+    assert (row["minidl_vs_torch"], row["minidl_vs_torch_rounds"]) == (0.5, [0.5, 1.5])
+
+
+def test_bare_numpy_prints_one_json_line_per_bn_setting(monkeypatch, capsys):
+    import bare_numpy
+    monkeypatch.setattr(bare_numpy, "PAUSE", 0.0)
+    bare_numpy.main(["--rounds", "1", "--steps", "2", "--no-torch"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["bn"] for row in rows] == [False, True]
+    assert all(set(row["us_per_step"]) == {"bare", "minidl"} and row["minidl_vs_bare"] > 0
+               and "bare_vs_torch" not in row and "unchecked_vs_bare" not in row
+               for row in rows)
+    bare_numpy.main(["--rounds", "1", "--steps", "2", "--no-torch", "--bn", "on",
+                     "--unchecked"])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert set(row["us_per_step"]) == {"bare", "minidl", "unchecked"}
+    assert row["unchecked_vs_bare"] > 0
+
+
+def test_bare_numpy_unchecked_minidl_skips_only_the_checks():
+    import bare_numpy
+    from minidl.errors import ShapeError
+    model, loss, opt = bench_epoch.setup("mlp", True, input_grad=False)
+    images, labels = bench_epoch.make_data(120)
+    xb, yb = next(bench_epoch.batches(images, labels, 60, "mlp", np.random.default_rng(0)))
+    checked = bench_epoch.train_step(model, loss, opt, xb, yb)
+    with pytest.raises(ShapeError, match="expected float32 input"):
+        model.forward(xb.astype(np.float64))
+    twin = bare_numpy.unchecked(*bench_epoch.setup("mlp", True, input_grad=False))
+    assert bench_epoch.train_step(*twin, xb, yb) == checked      # the same arithmetic
+    twin[0].layers[0].forward(xb.astype(np.float64))             # and no check
+    bench_epoch.setup("mlp", True)[0].forward(xb)                # other models keep theirs
+    with pytest.raises(ShapeError):
+        bench_epoch.setup("mlp", True)[0].forward(xb.astype(np.float64))
+
+
+def test_bare_numpy_steps_pytorch_on_the_same_batches():
+    pytest.importorskip("torch")
+    import bare_numpy
+    images, labels = bench_epoch.make_data(120)
+    chosen = bare_numpy.runners(True, 60, images, labels, use_torch=True)
+    assert list(chosen) == ["bare", "minidl", "torch"]
+    firsts = [next(data) for step, data in chosen.values()]
+    assert all(np.array_equal(x, firsts[0][0]) for x, y in firsts)
+    for (step, data), (xb, yb) in zip(chosen.values(), firsts):
+        step(xb, yb)                                   # every runner trains on them
