@@ -204,6 +204,42 @@ def _float64(layer, value, what):
                          "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
 
 
+def _same_without_input_grad(layer, x, r, params, analytic):
+    """BackwardError unless a backward that skips dL/dx (needs_input_grad False, as the
+    first layer with parameters gets in training) sets the same parameter gradients
+    as the one that computes it: a bug on that path alone would pass every check
+    and leave the model's first layer untrained."""
+    if not params:
+        return
+    flag = "input_grad" if isinstance(layer, Sequential) else "needs_input_grad"
+    setattr(layer, flag, False)
+    try:
+        layer.forget()
+        layer.forward(x)
+        for p in params.values():
+            p.grad[...] = np.nan
+        layer.backward(r)
+    except Exception as e:
+        raise BackwardError(f"gradcheck: with {flag} = False, as the first layer with "
+                            f"parameters gets in training, backward raised {e!r}") from e
+    finally:
+        setattr(layer, flag, True)
+    for name, p in params.items():
+        if np.isnan(p.grad).any():
+            what = f"left the gradient of {name!r} unset (or added to it)"
+        elif rel_error(p.grad, analytic[name]) > 1e-8:
+            what = (f"set the gradient of {name!r} to other values than with dL/dx (relative "
+                    f"difference {rel_error(p.grad, analytic[name]):.0e})")
+        else:
+            continue
+        raise BackwardError(
+            f"gradcheck: with {flag} = False, backward {what}. In training the first layer "
+            "with parameters skips dL/dx (Trainer.fit sets model.input_grad = False, which "
+            "turns that layer's needs_input_grad off), so this path must set every parameter "
+            "gradient as the other one does; return None only after setting them "
+            "(docs/layers.md)")
+
+
 def _has_ties(x):
     """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
     return np.unique(x).size < x.size or not x.all()
@@ -313,16 +349,18 @@ def _gradients(layer, x, seed, eps, upstream):
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out")
-    analytic = {"x": dx, **{name: p.grad.copy() for name, p in params.items()}}
-    values = {"x": x, **{name: p.value for name, p in params.items()}}
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")
     _float64(layer, dx, "dL/dx")
+    # a copy: a dx that is a scratch buffer of the forward would change under the forwards below
+    analytic = {"x": np.array(dx), **{name: p.grad.copy() for name, p in params.items()}}
+    values = {"x": x, **{name: p.value for name, p in params.items()}}
     for name, grad in analytic.items():     # broadcasting would hide a wrong shape below
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
+    _same_without_input_grad(layer, x, r, params, analytic)
     entries = sum(value.size for value in values.values())   # two forwards each
     with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,   # a whole model:
               disable=None if entries >= PROGRESS_FROM else True) as bar:   # None: on a terminal
@@ -346,7 +384,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     of 1 hides a backward that forgets it), and when a BatchNorm in training
     mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
     Raises BackwardError when the layer writes into x or dy, or its backward
-    adds to a gradient or leaves one unset; ShapeError when a float64 input
+    adds to a gradient or leaves one unset, or sets other parameter gradients
+    when it skips dL/dx (needs_input_grad False, as in training); ShapeError when a float64 input
     gives a float32 output or dx, or backward returns None or a gradient of
     another shape; SettingError for a random layer, a non-finite x or a
     parameter named "x".
@@ -382,11 +421,15 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     floor = max(1e-7, 10 * noise)   # a numeric gradient below this may be rounding alone
     for name in analytic:
         if np.max(np.abs(analytic[name])) < 1e-10 and np.max(np.abs(numeric[name])) < floor:
+            why = ("(with the upstream given, try the default, a random one; a gradient that "
+                   "is zero for every upstream, as a bias's just before a BatchNorm, whose "
+                   "mean subtraction cancels it, has nothing to check)" if upstream is not None
+                   else "(the upstream gradient was random, so this one is zero for every "
+                   "upstream at this x and has nothing to check, as a bias's just before a "
+                   "BatchNorm, whose mean subtraction cancels it, or the dL/dx of a ReLU whose "
+                   "inputs are all negative; if it should not be zero, check at another x)")
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
-                          "this check cannot tell a right backward from a wrong one "
-                          "(use a random upstream gradient; a gradient that is zero for "
-                          "every upstream, as a bias's just before a BatchNorm, whose mean "
-                          "subtraction cancels it, has nothing to check)",
+                          f"this check cannot tell a right backward from a wrong one {why}",
                           stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
     worst = max(errors.values())

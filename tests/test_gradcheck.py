@@ -227,6 +227,67 @@ def test_a_backward_that_adds_to_a_gradient_or_skips_it_is_named(how):
             check(layer, x)
 
 
+class FirstLayerDense(Layer):
+    """y = x W, with a bug on the path a first layer takes in training only."""
+
+    def __init__(self, bug):
+        super().__init__()
+        self.bug = bug
+        self._add_param("W", np.random.default_rng(0).standard_normal((3, 2)).astype(np.float32))
+
+    def forward(self, x):
+        self._save(x)
+        return x @ self.params["W"]
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        if not self.needs_input_grad and self.bug == "early return":
+            return None                                # before setting dW
+        scale = 1 / len(x) if not self.needs_input_grad and self.bug == "mean" else 1
+        self.grads["W"][...] = scale * (x.T @ dy)
+        if not self.needs_input_grad:
+            return None if self.bug != "raises" else dy[None] @ self.params["W"].T[7]
+        return dy @ self.params["W"].T
+
+
+@pytest.mark.parametrize("bug,says", [
+    ("early return", r"needs_input_grad = False, backward left the gradient of 'W' unset"),
+    ("mean", r"needs_input_grad = False, backward set the gradient of 'W' to other values "
+             r"than with dL/dx \(relative difference 6e-01\)"),    # a quarter of it
+    ("raises", r"needs_input_grad = False, as the first layer .* backward raised IndexError")])
+def test_a_bug_on_the_first_layers_path_is_named(bug, says):
+    """gradcheck computes dL/dx, so it took the other path only: a first layer whose
+    backward returned before setting dW passed with 1e-10 and never trained."""
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    assert max(gradcheck(FirstLayerDense(bug=None), x).values()) < 1e-8
+    with pytest.raises(BackwardError, match=says):
+        gradcheck(FirstLayerDense(bug), x)
+    with pytest.raises(BackwardError, match=says.replace("needs_input_grad", "input_grad")
+                       .replace("'W'", "'0.W'")):
+        gradcheck(Sequential(FirstLayerDense(bug), Tanh(), Dense(2, 2, rng=0)), x)
+    with pytest.raises(BackwardError, match=r"layer 0 of the Sequential: .*needs_input_grad"):
+        gradcheck_layers(Sequential(FirstLayerDense(bug), Tanh()), x)
+
+
+def test_a_dx_in_a_scratch_buffer_of_the_forward_is_checked_as_it_was_returned():
+    """The numeric side's forwards overwrote such a dx before the comparison: 0.7 for a
+    correct backward. In a model it is used before the next forward, so it is right."""
+    class Exp(Layer):
+        def forward(self, x):
+            y = self._buffer("y", x.shape, x.dtype)
+            np.exp(x, out=y)
+            self._save(y)
+            return y
+
+        def backward(self, dy):
+            (y,) = self._saved()
+            y *= dy                                    # dL/dx = exp(x) dy, into the buffer
+            return y
+
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    assert gradcheck(Exp(), x)["x"] < 1e-8
+
+
 class Square(Layer):
     """y = x**2, keeping its input as self.x: the most common student pattern."""
 

@@ -354,8 +354,9 @@ def test_a_bias_before_bn_is_zero_on_both_sides_for_any_upstream():
     """BN's mean subtraction cancels the bias: its gradient is 0 whatever the
     upstream gradient, and the warning says so instead of only advising a random one."""
     model = Sequential(Dense(4, 3, rng=0), random_bn(BatchNorm(3)))
-    with pytest.warns(UserWarning, match=r"gradient of '0.b' is zero on both sides; .* as a "
-                                         r"bias's just before a BatchNorm"):
+    with pytest.warns(UserWarning, match=r"gradient of '0.b' is zero on both sides; .*upstream "
+                                         r"gradient was random.* as a bias's just before a "
+                                         r"BatchNorm"):
         errors = gradcheck(model, np.random.default_rng(0).standard_normal((8, 4)))
     assert errors["0.b"] > 0.99 and errors["0.W"] < 1e-7
 
