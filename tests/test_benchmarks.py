@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minidl.layers import BatchNorm
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_epoch  # noqa: E402
 
@@ -352,22 +354,26 @@ def test_bench_epoch_warns_when_every_cnn_batch_has_the_same_size(samples, warne
 @pytest.mark.parametrize("bn", [False, True])
 def test_bare_numpy_mlp_computes_what_minidl_computes_bit_for_bit(bn):
     """bare_numpy.py's ratios mean "the framework's cost" only if its inline step
-    makes the same NumPy calls: the same losses, weights and running averages."""
+    does minidl's arithmetic: the same losses, weights, momentum buffers and
+    running averages, bit for bit."""
     import bare_numpy
     images, labels = bench_epoch.make_data(300)
     model, loss, opt = bench_epoch.setup("mlp", bn, input_grad=False)
-    bare = bare_numpy.BareMLP(model)
-    ours, theirs = (bench_epoch.batches(images, labels, 60, "mlp", np.random.default_rng(1))
-                    for _ in range(2))
-    for (xb, yb), (xb2, yb2) in zip(ours, theirs):
+    bare = bare_numpy.BareMLP(model, opt)
+    for_minidl, for_bare = (bench_epoch.batches(images, labels, 60, "mlp",
+                                                np.random.default_rng(1)) for _ in range(2))
+    for (xb, yb), (xb2, yb2) in zip(for_minidl, for_bare):
         assert bench_epoch.train_step(model, loss, opt, xb, yb) == bare.step(xb2, yb2)
-    params = [p.value for p in model.parameters()]
+    params = model.parameters()
     assert len(params) == len(bare.params) == (11 if bn else 8)
-    for ours, theirs in zip(params, bare.params):
-        assert np.array_equal(ours, theirs) and ours is not theirs
-    bns = [layer for layer in model.layers if hasattr(layer, "running_var")]
-    assert [np.array_equal(layer.running_var, block[2]["var"])
-            for layer, block in zip(bns, bare.blocks)] == [True] * len(bns)
+    for p, value, velocity in zip(params, bare.params, bare.velocity):
+        assert np.array_equal(p.value, value) and p.value is not value
+        assert np.array_equal(opt.velocity[p.name], velocity) and velocity.any()
+    bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
+    assert len(bns) == (3 if bn else 0)
+    for layer, block in zip(bns, bare.blocks):
+        for name in ("running_mean", "running_var"):
+            assert np.array_equal(getattr(layer, name), block["bn"][name])
 
 
 def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch):
@@ -383,10 +389,10 @@ def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch)
             clock[0] += 100 if r < 0 else cost[r][name]   # the warm-up round: not kept
         return step, itertools.repeat((None, None))
     monkeypatch.setattr(bare_numpy, "runners",
-                        lambda *args, **kwargs: {n: fake(n) for n in ("bare", "minidl", "torch")})
+                        lambda *args: {n: fake(n) for n in ("bare", "minidl", "torch")})
     monkeypatch.setattr(bare_numpy, "PAUSE", 0.0)
     monkeypatch.setattr(bare_numpy.time, "perf_counter", lambda: clock[0])
-    args = argparse.Namespace(batch=60, rounds=3, steps=2, torch=True, unchecked=False)
+    args = argparse.Namespace(batch=60, rounds=3, steps=2, torch=True)
     row = bare_numpy.run(True, args, None, None)
     numpy_turn, torch_turn = ["bare", "minidl", "minidl", "bare"], ["torch", "torch"]
     # rounds -1 (the warm-up), 0, 1, 2, each starting with the other turn
@@ -404,30 +410,7 @@ def test_bare_numpy_prints_one_json_line_per_bn_setting(monkeypatch, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["bn"] for row in rows] == [False, True]
     assert all(set(row["us_per_step"]) == {"bare", "minidl"} and row["minidl_vs_bare"] > 0
-               and "bare_vs_torch" not in row and "unchecked_vs_bare" not in row
-               for row in rows)
-    bare_numpy.main(["--rounds", "1", "--steps", "2", "--no-torch", "--bn", "on",
-                     "--unchecked"])
-    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert set(row["us_per_step"]) == {"bare", "minidl", "unchecked"}
-    assert row["unchecked_vs_bare"] > 0
-
-
-def test_bare_numpy_unchecked_minidl_skips_only_the_checks():
-    import bare_numpy
-    from minidl.errors import ShapeError
-    model, loss, opt = bench_epoch.setup("mlp", True, input_grad=False)
-    images, labels = bench_epoch.make_data(120)
-    xb, yb = next(bench_epoch.batches(images, labels, 60, "mlp", np.random.default_rng(0)))
-    checked = bench_epoch.train_step(model, loss, opt, xb, yb)
-    with pytest.raises(ShapeError, match="expected float32 input"):
-        model.forward(xb.astype(np.float64))
-    twin = bare_numpy.unchecked(*bench_epoch.setup("mlp", True, input_grad=False))
-    assert bench_epoch.train_step(*twin, xb, yb) == checked      # the same arithmetic
-    twin[0].layers[0].forward(xb.astype(np.float64))             # and no check
-    bench_epoch.setup("mlp", True)[0].forward(xb)                # other models keep theirs
-    with pytest.raises(ShapeError):
-        bench_epoch.setup("mlp", True)[0].forward(xb.astype(np.float64))
+               and "bare_vs_torch" not in row for row in rows)
 
 
 def test_bare_numpy_steps_pytorch_on_the_same_batches():
