@@ -67,6 +67,26 @@ def test_every_output_is_written_and_well_formed(out):
         assert 0.1 < summary[key]["final_test_acc"] <= 1
     assert summary["settings"]["steps"] == STEPS and "bn_steps_to_plain_final" in summary
     assert "| final test accuracy |" in (out / "summary.md").read_text()
+    plain = load(out, "history_plain.json")["records"]
+    final = summary["plain"]["final_test_acc"]
+    assert summary["plain_steps_to_plain_final"] == next(
+        r["step"] for r in plain if r.get("test_acc", -1) >= final)
+
+
+def test_the_summary_says_when_the_plain_net_itself_reached_its_final_accuracy(compare_bn):
+    """A live demo of 2,000 steps: the plain net was ahead at most evaluations and its
+    final accuracy a dip, yet the summary said only when the BN net reached it."""
+    import summary
+    run = {"plain": {"final_test_acc": 0.9512, "diverged": None},
+           "bn_steps_to_plain_final": 1500, "plain_steps_to_plain_final": 1000}
+    assert summary.bn_reaches_plain(run) == (
+        "The BN net reaches the plain net's final accuracy (95.12%) at step 1500; the plain "
+        "net itself first reached it at step 1000.")
+    assert summary.bn_reaches_plain({**run, "bn_steps_to_plain_final": None}) == (
+        "The BN net does not reach the plain net's final accuracy (95.12%); the plain net "
+        "itself first reached it at step 1000.")
+    older = {key: v for key, v in run.items() if key != "plain_steps_to_plain_final"}
+    assert summary.bn_reaches_plain(older).endswith("(95.12%) at step 1500.")    # a replot
 
 
 def test_the_trained_nets_are_saved_and_score_what_the_history_says(out, compare_bn):
@@ -305,6 +325,8 @@ def test_the_recorded_layer_is_the_last_sigmoid_or_the_one_asked_for(compare_bn,
     assert figures.unit_label({"model": "mlp", "unit": 3}) == "unit 3 of the last hidden layer"
     assert figures.unit_label({"model": "cnn", "unit": 2, "layer": 1}) == \
         "channel 2 of conv block 1, all positions"
+    assert figures.unit_label({"model": "cnn", "unit": 0}) == \
+        "channel 0 of the last conv block, all positions"
     for wrong, said in ((["--layer", "4"], "--layer must be in 1..3 for --model mlp --hidden "
                                            "100 100 100"),
                         (["--layer", "2", "--hidden", "100", "50", "--unit", "50"],

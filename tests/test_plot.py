@@ -138,8 +138,28 @@ def test_an_accuracy_curve_of_one_evaluation_is_a_dot():
     for h in hist.values():
         h.records = h.records[-1:]
     fig = plot.accuracy_curves(hist)
-    assert [line.get_marker() for line in fig.axes[0].lines] == ["o", "o"]
+    assert [line.get_marker() for line in fig.axes[0].lines] == ["o", "s"]  # plain, BN
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [1, 1]
     plt.close(fig)
+
+
+def test_bn_and_no_bn_differ_in_more_than_colour_and_other_runs_get_other_colours():
+    """Red and blue are about equally dark in grayscale: on a printed handout the two
+    nets of every plot looked alike. A third run drew in matplotlib's first default
+    colour, which is no BN's blue."""
+    hist = {"plain": fake_history(0.9), "bn": fake_history(0.97),
+            "bn, seed 1": fake_history(0.96), "bn, seed 2": fake_history(0.95)}
+    sweep = {key: [{"lr": lr, "test_acc": 0.9, "diverged": None} for lr in (0.1, 1)]
+             for key in hist}
+    for fig in (plot.accuracy_curves(hist), plot.loss_curves(hist), plot.lr_sweep(sweep)):
+        lines = [line for line in fig.axes[0].get_lines() if line.get_marker() != "None"
+                 and not line.get_label().endswith("test loss")]
+        looks = [(line.get_color(), line.get_marker()) for line in lines]
+        assert looks == [(plot.COLORS["plain"], "o"), (plot.COLORS["bn"], "s"),
+                         *plot.style.OTHERS[2:4]]
+        assert all(0 < len(line.get_xdata()[::line.get_markevery() or 1]) <= 12
+                   for line in lines)             # at most 12 markers on a line
+        plt.close(fig)
 
 
 def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):
@@ -449,7 +469,7 @@ def test_a_single_recording_is_drawn_as_a_dot_not_an_empty_panel():
     assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"o"}
     fig = plot.loss_curves({"bn": fake_history(0.9, steps=1, eval_every=1)})   # a 1-step run
     bold = next(line for line in fig.axes[0].get_lines() if "centred" in line.get_label())
-    assert bold.get_marker() == "o"
+    assert bold.get_marker() == "s" and bold.get_markevery() == 1    # BN's, on its one point
     steps, values = recorded()["bn"]
     fig = plot.activation_percentiles(steps, values)
     assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"None"}

@@ -16,8 +16,8 @@ def unit_label(s):
     "layer" (or with None) followed the last hidden layer."""
     layer, unit = s.get("layer"), s["unit"]
     if s["model"] == "cnn":      # BN normalizes a feature map over batch and positions
-        block = "" if layer is None else f" of conv block {layer}"
-        return f"channel {unit}{block}, all positions"
+        block = "the last conv block" if layer is None else f"conv block {layer}"
+        return f"channel {unit} of {block}, all positions"
     return f"unit {unit} of {'the last hidden layer' if layer is None else f'hidden layer {layer}'}"
 
 

@@ -44,6 +44,8 @@ def summarize(settings, runs):
     return {"settings": settings, "plain": nets["plain"], "bn": nets["bn"],
             "bn_steps_to_plain_final": (steps_to(runs["bn"].history, plain_final)
                                         if plain_final is not None else None),
+            "plain_steps_to_plain_final": (steps_to(runs["plain"].history, plain_final)
+                                           if plain_final is not None else None),
             "same_batches": nets["plain"]["batch_order_sha256"] == nets["bn"]["batch_order_sha256"],
             "same_initial_weights": (nets["plain"]["initial_weights_sha256"]
                                      == nets["bn"]["initial_weights_sha256"]),
@@ -62,13 +64,18 @@ def fmt(value, percent=False, diverged=None):
 
 
 def bn_reaches_plain(summary):
-    """A sentence: when the BN net reaches the plain net's final accuracy."""
+    """A sentence: when the BN net reaches the plain net's final accuracy, and when the
+    plain net itself first did (a final accuracy below an earlier peak is reached early
+    by both nets, and the BN net's step alone would flatter it)."""
     step = summary["bn_steps_to_plain_final"]
     if summary["plain"]["diverged"]:
         return "The plain net diverged: it has no final accuracy for the BN net to reach."
+    final = fmt(summary["plain"]["final_test_acc"], percent=True)
+    own = summary.get("plain_steps_to_plain_final")      # absent from older summary.json
+    itself = f"; the plain net itself first reached it at step {own}" if own else ""
     if step is None:
-        return "The BN net does not reach the plain net's final accuracy."
-    return f"The BN net reaches the plain net's final accuracy at step {step}."
+        return f"The BN net does not reach the plain net's final accuracy ({final}){itself}."
+    return f"The BN net reaches the plain net's final accuracy ({final}) at step {step}{itself}."
 
 
 def summary_markdown(summary):

@@ -55,7 +55,9 @@ class BatchNorm(Layer):
     params: "gamma" (C,) starting at ones, "beta" (C,) starting at zeros.
     state:  running_mean (zeros), running_var (ones), num_batches.
     momentum: running = (1 - momentum) * running + momentum * batch_stat;
-              momentum=None gives the exact average over all batches seen.
+              momentum=None gives the exact average over all batches seen since
+              num_batches was 0 (Algorithm 2's E_B, when set after training with
+              num_batches = 0: docs/batchnorm.md).
     backward(dy) returns dx and sets grads dgamma, dbeta (compact form).
     """
 

@@ -5,7 +5,7 @@ import matplotlib.ticker
 import numpy as np
 
 from minidl.errors import FormatError, ShapeError, check_int
-from minidl.plot.style import COLORS, LABELS, STYLE, _axes
+from minidl.plot.style import LABELS, STYLE, _axes, look
 
 
 RUN_KEYS = ("lr", "test_acc", "diverged")       # what lr_sweep needs of each run
@@ -33,12 +33,12 @@ def lr_sweep(results, title="", ax=None):
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         bottom = -4
-        for key, runs in results.items():
-            color, label = COLORS.get(key), LABELS.get(key, key)
+        for i, (key, runs) in enumerate(results.items()):
+            (color, marker), label = look(key, i), LABELS.get(key, key)
             ok = [r for r in runs if not r["diverged"]]
             bad = [r for r in runs if r["diverged"]]
-            ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "o-",
-                    color=color, lw=2, label=label)
+            ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "-",
+                    marker=marker, color=color, lw=2, label=label)
             if bad:
                 ax.plot([r["lr"] for r in bad], [bottom] * len(bad), "x", color=color,
                         ms=11, mew=2.5, label=f"{label}: diverged (loss NaN/inf)")

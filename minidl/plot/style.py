@@ -16,9 +16,26 @@ import numpy as np  # noqa: E402
 from minidl.errors import check_int  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
-LABELS = {"bn": "with BN", "plain": "without BN"}
+MARKERS = {"bn": "s", "plain": "o"}     # and squares and circles: red and blue are equally
+LABELS = {"bn": "with BN", "plain": "without BN"}    # dark in grayscale (a printed handout)
+OTHERS = [("#2ca02c", "^"), ("#9467bd", "D"), ("#8c564b", "v"), ("#e377c2", "P"),
+          ("#7f7f7f", "X"), ("#17becf", "<")]       # colour and marker of any other run
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
          "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110}
+
+
+def look(key, i=0):
+    """(colour, marker) of run `key`, the i-th run of its plot: BN and no BN always
+    their own, any other run the next of OTHERS (never matplotlib's default first
+    colour, which is no BN's blue)."""
+    if key in COLORS:
+        return COLORS[key], MARKERS[key]
+    return OTHERS[i % len(OTHERS)]
+
+
+def every(n, markers=12):
+    """A markevery for a line of n points: at most `markers` markers, evenly spaced."""
+    return max(1, -(-n // markers))
 
 
 def setting(model, activation, batch_size, lr=None, extra=""):
