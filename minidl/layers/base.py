@@ -254,6 +254,10 @@ def _ndim_hints(shape, ndims, size):
     """The usual fix for an input x with the wrong number of dimensions: (hint if x
     is the user's data, hint if x is the output of the layer before)."""
     got = len(shape)
+    if ndims == (2,) and got > 2 and shape[-1] == size and np.prod(shape[1:]) != size:
+        return ((f"; it takes (N, features) and, unlike PyTorch's Linear, does not act on "
+                 f"the last axis alone: for {size} features per position, "
+                 f"x.reshape(-1, {size}), and reshape the output back"), "")
     if ndims == (2,) and got > 2:
         return ("; put a Flatten() before this layer, or flatten the data: "
                 "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST",
