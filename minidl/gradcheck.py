@@ -240,6 +240,17 @@ def _same_without_input_grad(layer, x, r, params, analytic):
             "(docs/layers.md)")
 
 
+def _constant_factor(analytic, numeric):
+    """c if analytic = c * numeric in every entry (to 1e-6, relative), else None: the
+    least-squares c, and how far analytic lies from c * numeric."""
+    analytic, numeric = np.ravel(analytic), np.ravel(numeric)
+    norm2 = float(numeric @ numeric)
+    if norm2 == 0 or numeric.size < 2:          # one entry is always a multiple
+        return None
+    c = float(analytic @ numeric) / norm2
+    return c if c != 0 and rel_error(analytic, c * numeric) < 1e-6 else None
+
+
 def _has_ties(x):
     """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
     return np.unique(x).size < x.size or not x.all()
@@ -377,7 +388,9 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     The check runs on a deep copy, so the layer is left exactly as it was
     found: same objects, parameters, dtype, BN running statistics and mode.
     gradients() gives the two gradients themselves.
-    Warns when a gradient is zero on both sides (the check proves nothing),
+    Warns when a gradient is a constant times the numeric one, entry by entry
+    (a sign, a 1/N or a 2 left out), when a gradient is zero on both sides (the
+    check proves nothing),
     when an error exceeds KINK_FROM on an x with ties (a kink, perhaps), when
     the layer keeps float arrays outside params (weights it never checks), when
     every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
@@ -432,6 +445,13 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           f"this check cannot tell a right backward from a wrong one {why}",
                           stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
+        factor = _constant_factor(analytic[name], numeric[name])
+        if errors[name] > KINK_FROM and factor is not None:
+            warnings.warn(f"gradcheck: the gradient of {name!r} is {factor:.4g} times the numeric "
+                          "one in every entry: the formula is right but for a constant factor. "
+                          "Look for one left out or put in twice: a sign, a mean instead of a "
+                          "sum (1/N), the 2 of a square, a 1/(k*k) of an average",
+                          stacklevel=user_stacklevel())
     worst = max(errors.values())
     if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
         warnings.warn(f"gradcheck: an error of {worst:.0e}, and x has repeated values or "

@@ -138,10 +138,12 @@ def test_the_kink_warning_stays_silent_for_layers_without_kinks():
             dx = super().backward(dy)
             self.grads["W"] *= 1.01
             return dx
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         errors = gradcheck(BrokenDense(4, 3, rng=0), np.ones((2, 4)))
     assert errors["W"] > 1e-3
+    said = [str(w.message) for w in caught]          # the bug named, no kink blamed
+    assert len(said) == 1 and "'W' is 1.01 times the numeric one" in said[0]
 
 
 def test_a_subclass_that_rewrites_forward_may_have_kinks():
@@ -267,6 +269,41 @@ def test_a_bug_on_the_first_layers_path_is_named(bug, says):
         gradcheck(Sequential(FirstLayerDense(bug), Tanh(), Dense(2, 2, rng=0)), x)
     with pytest.raises(BackwardError, match=r"layer 0 of the Sequential: .*needs_input_grad"):
         gradcheck_layers(Sequential(FirstLayerDense(bug), Tanh()), x)
+
+
+class Scaled(Dense):
+    """A Dense whose dx has the wrong sign and whose dW is off by a factor."""
+
+    def __init__(self, factor):
+        super().__init__(3, 2, rng=0)
+        self.factor = factor
+
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["W"] *= self.factor
+        return None if dx is None else -dx
+
+
+@pytest.mark.parametrize("factor, says", [(0.25, "0.25 times"), (2.0, "2 times"),
+                                          (1.0, None)])
+def test_a_gradient_off_by_a_constant_factor_is_named_as_such(factor, says):
+    """A student's most common slip: a sign, a 1/N, a 2. The error alone (1.0, 0.6, 0.33)
+    looks like any wrong formula."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        errors = gradcheck(Scaled(factor), x)
+    said = [str(w.message) for w in caught]
+    assert errors["x"] == pytest.approx(1.0) and errors["b"] < 1e-8
+    assert any("gradient of 'x' is -1 times the numeric one in every entry" in m for m in said)
+    assert any(f"gradient of 'W' is {says} the numeric one" in m for m in said) == bool(says)
+    assert not any("gradient of 'b'" in m for m in said)
+    wrong = Sequential(Dense(3, 3, rng=0), Square())            # 2x dy, not 2x * dy
+    wrong.layers[1].backward = lambda dy: 2 * dy
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert gradcheck(wrong, x)["x"] > 0.1
+    assert not [w for w in caught if "times the numeric" in str(w.message)]
 
 
 def test_a_dx_in_a_scratch_buffer_of_the_forward_is_checked_as_it_was_returned():
