@@ -81,10 +81,10 @@ def test_the_summary_says_when_the_plain_net_itself_reached_its_final_accuracy(c
            "bn_steps_to_plain_final": 1500, "plain_steps_to_plain_final": 1000}
     assert summary.bn_reaches_plain(run) == (
         "The BN net reaches the plain net's final accuracy (95.12%) at step 1500; the plain "
-        "net itself first reached it at step 1000.")
+        "net itself first reaches it at step 1000.")
     assert summary.bn_reaches_plain({**run, "bn_steps_to_plain_final": None}) == (
         "The BN net does not reach the plain net's final accuracy (95.12%); the plain net "
-        "itself first reached it at step 1000.")
+        "itself first reaches it at step 1000.")
     older = {key: v for key, v in run.items() if key != "plain_steps_to_plain_final"}
     assert summary.bn_reaches_plain(older).endswith("(95.12%) at step 1500.")    # a replot
 
@@ -324,9 +324,8 @@ def test_the_recorded_layer_is_the_last_sigmoid_or_the_one_asked_for(compare_bn,
     assert figures.unit_label(compare_bn.settings(args)) == "unit 99 of hidden layer 1"
     assert figures.unit_label({"model": "mlp", "unit": 3}) == "unit 3 of the last hidden layer"
     assert figures.unit_label({"model": "cnn", "unit": 2, "layer": 1}) == \
-        "channel 2 of conv block 1, all positions"
-    assert figures.unit_label({"model": "cnn", "unit": 0}) == \
-        "channel 0 of the last conv block, all positions"
+        "channel 2 of conv block 1"
+    assert figures.unit_label({"model": "cnn", "unit": 0}) == "channel 0 of the last conv block"
     for wrong, said in ((["--layer", "4"], "--layer must be in 1..3 for --model mlp --hidden "
                                            "100 100 100"),
                         (["--layer", "2", "--hidden", "100", "50", "--unit", "50"],

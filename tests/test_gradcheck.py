@@ -306,6 +306,63 @@ def test_a_gradient_off_by_a_constant_factor_is_named_as_such(factor, says):
     assert not [w for w in caught if "times the numeric" in str(w.message)]
 
 
+def test_a_bias_before_bn_is_no_false_alarm_on_the_first_layers_path():
+    """Its true gradient is 0, so both paths give rounding, which Conv2D's first-layer
+    path (another order of the sums) changes: 'set other values' blamed minidl's own
+    Conv2D for exercise 3's model."""
+    x = np.random.default_rng(0).standard_normal((2, 1, 5, 5))
+    for seed in range(3):
+        model = Sequential(Conv2D(1, 3, 3, padding=1, rng=seed), random_bn(BatchNorm(3)))
+        with pytest.warns(UserWarning, match="'0.b' is zero on both sides"):
+            errors = gradcheck(model, x + seed)
+        assert max(e for name, e in errors.items() if name != "0.b") < 1e-8
+
+
+class GreaterEqualReLU(Layer):
+    """A student's ReLU with >=: right everywhere but at 0, where the check straddles."""
+
+    def forward(self, x):
+        mask = x >= 0
+        self._save(mask)
+        return x * mask
+
+    def backward(self, dy):
+        (mask,) = self._saved()
+        return dy * mask
+
+
+@pytest.mark.parametrize("case", ["kink", "one entry", "large eps"])
+def test_no_constant_factor_is_claimed_where_none_is(case):
+    """At a kink the numeric side is half a slope; one nonzero entry is a multiple of
+    anything; a large eps makes every entry a little off, evenly. None is a factor
+    left out, and the warning said so."""
+    if case == "kink":
+        layer, x, eps = GreaterEqualReLU(), np.array([[0.0, -1.0, -2.0, -3.0]]), 1e-6
+    elif case == "one entry":                          # one sample, one-hot: dW has one entry
+        class SquaredBug(Dense):
+            def backward(self, dy):
+                dx = super().backward(dy)
+                self.grads["W"] += 0.3 * self.grads["W"] ** 2     # not a factor
+                return dx
+        layer, x, eps = SquaredBug(4, 1, rng=0), np.array([[0.0, 0.0, 1.0, 0.0]]), 1e-6
+    else:                      # exp's central difference is exp(x) (1 + eps^2/6 + ...)
+        class Exp(Layer):
+            def forward(self, x):
+                y = np.exp(x)
+                self._save(y)
+                return y
+
+            def backward(self, dy):
+                (y,) = self._saved()
+                return y * dy
+        layer, x, eps = Exp(), np.random.default_rng(0).standard_normal((3, 4)), 0.05
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        errors = gradcheck(layer, x, eps=eps)
+    assert max(errors.values()) > 1e-4                  # large enough to be looked at
+    assert not [w for w in caught if "times the numeric" in str(w.message)]
+
+
 def test_a_dx_in_a_scratch_buffer_of_the_forward_is_checked_as_it_was_returned():
     """The numeric side's forwards overwrote such a dx before the comparison: 0.7 for a
     correct backward. In a model it is used before the next forward, so it is right."""

@@ -76,9 +76,13 @@ def test_summary_of_a_wrong_shape_gives_no_batch_axis_hint(model, shape, says):
      r"right place\?$"),
     (mlp(784, [5], 3), (784,), r"for one sample, add the batch axis: x\[None\]"),
     (Sequential(Dense(7, 2, rng=0)), (2, 7, 7),       # PyTorch's Linear acts on the last axis
-     r"unlike PyTorch's Linear, does not act on the last axis alone: for 7 features per "
-     r"position, x\.reshape\(-1, 7\), and reshape the output back$"),
-    (Sequential(Dense(7, 2, rng=0)), (2, 1, 7), r"put a Flatten\(\) before this layer"),
+     r"put a Flatten\(\) before this layer, or flatten the data: .*; or, for 7 features at "
+     r"each position, x\.reshape\(-1, 7\) and the output reshaped back \(unlike PyTorch's "
+     r"Linear, Dense does not act on the last axis alone\)$"),
+    (Sequential(Dense(7, 2, rng=0)), (2, 1, 7), r"put a Flatten\(\) before this layer, or "
+                                                r"flatten the data: .*for MNIST$"),
+    (Sequential(Conv2D(1, 2, 3, padding=1, rng=0), Dense(28, 3, rng=0)), (4, 1, 28, 28),
+     r"layer 1 of the Sequential: .*; put a Flatten\(\) before this layer$"),   # not the data
     (Sequential(Dense(1, 3, rng=0)), (5,), r"for N samples of one feature, x\[:, None\] gives"),
     (cnn(seed=0), (4, 28, 28), r"x\[:, None\] adds the channel axis"),
     (Sequential(MaxPool2D(2)), (4, 28, 28), r"x\[:, None\] adds the channel axis"),

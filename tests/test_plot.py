@@ -156,10 +156,19 @@ def test_bn_and_no_bn_differ_in_more_than_colour_and_other_runs_get_other_colour
                  and not line.get_label().endswith("test loss")]
         looks = [(line.get_color(), line.get_marker()) for line in lines]
         assert looks == [(plot.COLORS["plain"], "o"), (plot.COLORS["bn"], "s"),
-                         *plot.style.OTHERS[2:4]]
+                         *plot.style.OTHERS[:2]]
         assert all(0 < len(line.get_xdata()[::line.get_markevery() or 1]) <= 12
                    for line in lines)             # at most 12 markers on a line
         plt.close(fig)
+    alone = plot.accuracy_curves({"bn, seed 1": hist["bn, seed 1"]})     # the same look alone
+    assert (alone.axes[0].lines[0].get_color(), alone.axes[0].lines[0].get_marker()) == \
+        plot.style.OTHERS[0]
+    steps, values = recorded()["bn"]
+    fig = plot.activation_percentiles(steps, values, key="bn, seed 1")
+    assert {line.get_color() for line in fig.axes[0].get_lines()} == {plot.style.OTHERS[0][0]}
+    plt.close("all")
+    many = plot.style.run_styles([f"run {i}" for i in range(8)])
+    assert list(many.values()) == plot.style.OTHERS + plot.style.OTHERS[:2]   # then repeat
 
 
 def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):

@@ -17,7 +17,7 @@ def unit_label(s):
     layer, unit = s.get("layer"), s["unit"]
     if s["model"] == "cnn":      # BN normalizes a feature map over batch and positions
         block = "the last conv block" if layer is None else f"conv block {layer}"
-        return f"channel {unit} of {block}, all positions"
+        return f"channel {unit} of {block}"          # its y label: "..., all positions"
     return f"unit {unit} of {'the last hidden layer' if layer is None else f'hidden layer {layer}'}"
 
 
@@ -36,7 +36,9 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), 
                          os.path.join(out, "accuracy"), formats, dpi)
     fig = plot.figure1(histories, recorded, title=title,
                        unit_label=unit_label(s),
-                       quantity=f"input to the {s['activation']}", percentiles=percentiles)
+                       quantity=f"input to the {s['activation']}"
+                       + (", all positions" if s["model"] == "cnn" else ""),
+                       percentiles=percentiles)
     return written + plot.save(fig, os.path.join(out, "activations"), formats, dpi)
 
 

@@ -72,7 +72,7 @@ def bn_reaches_plain(summary):
         return "The plain net diverged: it has no final accuracy for the BN net to reach."
     final = fmt(summary["plain"]["final_test_acc"], percent=True)
     own = summary.get("plain_steps_to_plain_final")      # absent from older summary.json
-    itself = f"; the plain net itself first reached it at step {own}" if own else ""
+    itself = f"; the plain net itself first reaches it at step {own}" if own is not None else ""
     if step is None:
         return f"The BN net does not reach the plain net's final accuracy ({final}){itself}."
     return f"The BN net reaches the plain net's final accuracy ({final}) at step {step}{itself}."

@@ -254,13 +254,14 @@ def _ndim_hints(shape, ndims, size):
     """The usual fix for an input x with the wrong number of dimensions: (hint if x
     is the user's data, hint if x is the output of the layer before)."""
     got = len(shape)
-    if ndims == (2,) and got > 2 and shape[-1] == size and np.prod(shape[1:]) != size:
-        return ((f"; it takes (N, features) and, unlike PyTorch's Linear, does not act on "
-                 f"the last axis alone: for {size} features per position, "
-                 f"x.reshape(-1, {size}), and reshape the output back"), "")
     if ndims == (2,) and got > 2:
+        linear = ""
+        if shape[-1] == size and np.prod(shape[1:]) != size:     # PyTorch's Linear habit?
+            linear = (f"; or, for {size} features at each position, x.reshape(-1, {size}) and "
+                      "the output reshaped back (unlike PyTorch's Linear, Dense does not act "
+                      "on the last axis alone)")
         return ("; put a Flatten() before this layer, or flatten the data: "
-                "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST",
+                "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST" + linear,
                 "; put a Flatten() before this layer")
     if ndims == (2,) and got == 1 and size is not None:
         if shape[0] == size:

@@ -5,7 +5,7 @@ import numpy as np
 
 from minidl.errors import SettingError, ShapeError, check_int
 from minidl.history import History
-from minidl.plot.style import COLORS, LABELS, STYLE, _axes, every, look, smooth
+from minidl.plot.style import LABELS, STYLE, _axes, markevery_for, run_styles, smooth
 
 
 def _check_histories(owner, histories):
@@ -47,19 +47,20 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         fig, ax = _axes(ax, figsize=(7, 6.3))
         if own:          # the legend goes below the axes (a long run's curves fill them):
             fig.subplots_adjust(bottom=0.33)       # the usual axes, with room under them
-        for i, (key, h) in enumerate(histories.items()):
-            (color, marker), label = look(key, i), LABELS.get(key, key)
+        styles = run_styles(list(histories))
+        for key, h in histories.items():
+            (color, marker), label = styles[key], LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
             # zorder: every run's faint lines (1) under every run's bold ones (3)
             ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)
             ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3,
-                    marker=marker, ms=6, markevery=every(len(steps)),   # a 1-step run: a dot
+                    marker=marker, ms=6, markevery=markevery_for(len(steps)),
                     label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
             if s:        # every evaluation on the line, markers on at most 25 of them
                 ax.plot(s, v, "--", marker=marker, color=color, ms=4, lw=1,
-                        markevery=every(len(s), 25), zorder=4, label=f"{label}: test loss")
+                        markevery=markevery_for(len(s), 25), zorder=4, label=f"{label}: test loss")
         faint = "faint: each step's loss"
         if faint not in ax.get_legend_handles_labels()[1]:     # once, if drawn into ax again
             ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label=faint)
@@ -84,11 +85,12 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
     _check_test_accuracy("plot.accuracy_curves", histories)
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
-        for i, (key, h) in enumerate(histories.items()):
+        styles = run_styles(list(histories))
+        for key, h in histories.items():
             s, v = h.column("test_acc")
-            color, marker = look(key, i)
+            color, marker = styles[key]
             ax.plot(s, np.asarray(v) * 100, "-", color=color, lw=2, marker=marker, ms=6,
-                    markevery=every(len(s)), label=LABELS.get(key, key))
+                    markevery=markevery_for(len(s)), label=LABELS.get(key, key))
         ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
         if ylim:
             ax.set_ylim(*ylim)
@@ -112,6 +114,7 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
                          f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
+        color = run_styles([key])[key][0]
         thin = [p for p in percentiles if p != 50]            # drawn alike: one legend entry
         names = [_ordinal(p) for p in thin]
         names = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
@@ -122,10 +125,10 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
                 style, label = {"lw": 1, "alpha": 0.7}, None
                 if p == thin[0]:                             # the entry for all thin lines
                     label = f"{names} percentiles" if len(thin) > 1 else f"{names} percentile"
-            ax.plot(steps, values[:, j], color=COLORS.get(key), label=label,
+            ax.plot(steps, values[:, j], color=color, label=label,
                     marker="o" if len(steps) == 1 else None, **style)   # one point: a dot
         if values.shape[1] >= 2:
-            ax.fill_between(steps, values[:, 0], values[:, -1], color=COLORS.get(key),
+            ax.fill_between(steps, values[:, 0], values[:, -1], color=color,
                             alpha=0.1, lw=0)
         ax.set(xlabel="training step", ylabel=quantity,
                title=title or f"Input distribution, {LABELS.get(key, key)}")

@@ -5,7 +5,7 @@ import matplotlib.ticker
 import numpy as np
 
 from minidl.errors import FormatError, ShapeError, check_int
-from minidl.plot.style import LABELS, STYLE, _axes, look
+from minidl.plot.style import LABELS, STYLE, _axes, run_styles
 
 
 RUN_KEYS = ("lr", "test_acc", "diverged")       # what lr_sweep needs of each run
@@ -33,8 +33,9 @@ def lr_sweep(results, title="", ax=None):
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         bottom = -4
-        for i, (key, runs) in enumerate(results.items()):
-            (color, marker), label = look(key, i), LABELS.get(key, key)
+        styles = run_styles(list(results))
+        for key, runs in results.items():
+            (color, marker), label = styles[key], LABELS.get(key, key)
             ok = [r for r in runs if not r["diverged"]]
             bad = [r for r in runs if r["diverged"]]
             ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "-",

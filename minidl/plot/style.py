@@ -24,17 +24,17 @@ STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fo
          "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110}
 
 
-def look(key, i=0):
-    """(colour, marker) of run `key`, the i-th run of its plot: BN and no BN always
-    their own, any other run the next of OTHERS (never matplotlib's default first
-    colour, which is no BN's blue)."""
-    if key in COLORS:
-        return COLORS[key], MARKERS[key]
-    return OTHERS[i % len(OTHERS)]
+def run_styles(keys):
+    """{key: (colour, marker)} for the runs of one plot: BN and no BN always their
+    own, every other run the next of OTHERS in turn, in the order given (after six
+    they repeat). Never matplotlib's default first colour, which is no BN's blue."""
+    others = iter(OTHERS * (1 + len(keys) // len(OTHERS)))
+    return {key: (COLORS[key], MARKERS[key]) if key in COLORS else next(others)
+            for key in keys}
 
 
-def every(n, markers=12):
-    """A markevery for a line of n points: at most `markers` markers, evenly spaced."""
+def markevery_for(n, markers=12):
+    """matplotlib's markevery for a line of n points: at most `markers` markers."""
     return max(1, -(-n // markers))
 
 
