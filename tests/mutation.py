@@ -7,7 +7,7 @@ temporary folder, makes the edit there, runs the test files named for it, and
 reports CAUGHT (a test failed) or SURVIVED (they all passed: a hole in the
 tests). The repository itself is never touched.
 
-    python tests/mutation.py                 # every mutant, about 1.5 minutes
+    python tests/mutation.py                 # every mutant, about 2 minutes
     python tests/mutation.py bessel relu     # the mutants whose name contains these
     python tests/mutation.py --list
 

@@ -10,7 +10,8 @@ every function takes an optional matplotlib Axes and returns the Figure.
 
 plot.save(fig, path, formats=("png", "pdf")) writes one file per format.
 
-Histories are keyed "bn" / "plain" (other keys get matplotlib's colours).
+Histories are keyed "bn" / "plain"; other keys get the colours and markers of
+style.OTHERS (style.run_styles).
 
     style.py       colours, labels, fonts; setting() for titles, smooth()
     saving.py      save(): format from the suffix, atomic, reproducible bytes
