@@ -243,6 +243,25 @@ def _same_without_input_grad(layer, x, r, params, analytic):
             "(docs/layers.md)")
 
 
+def _what_backward_did(layer, x, r, params, name):
+    """Which of the two a backward that left NaN in gradient `name` did: two more
+    steps, with every gradient set to 0 and to 1 before the backward. Added to it:
+    the two results differ by 1; never set it: they stay 0 and 1. Otherwise ""."""
+    after = []
+    for fill in (0.0, 1.0):
+        layer.forget()
+        layer.forward(x)
+        for p in params.values():
+            p.grad[...] = fill
+        layer.backward(r)
+        after.append(params[name].grad.copy())
+    if np.all(after[0] == 0) and np.all(after[1] == 1):
+        return f". Here backward never sets the gradient of {name}"
+    if np.allclose(after[1] - after[0], 1):
+        return f". Here backward adds to the gradient of {name} (+=) instead of setting it"
+    return ""
+
+
 def _constant_factor(analytic, numeric):
     """c if analytic = c * numeric in every entry (to 1e-6, relative), c not within
     1e-3 of 1, and at least two entries clearly nonzero, else None (c is the
@@ -366,7 +385,8 @@ def _gradients(layer, x, seed, eps, upstream):
         raise BackwardError(f"gradcheck: after backward, the gradient of {', '.join(kept)} "
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
-                            "(+= would make it grow step by step in training) nor leave it out")
+                            "(+= would make it grow step by step in training) nor leave it out"
+                            + _what_backward_did(layer, x, r, params, kept[0]))
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")

@@ -212,6 +212,8 @@ class Rescale(Layer):
             self.grads["a"][...] = (dy * x).sum(axis=0)
         elif self.how == "add":                     # PyTorch's habit: accumulate
             self.grads["a"] += (dy * x).sum(axis=0)
+        elif self.how == "partly":                  # sets its first entry only
+            self.grads["a"][:1] = (dy * x).sum(axis=0)[:1]
         return dy * self.params["a"]
 
 
@@ -224,8 +226,10 @@ def test_a_backward_that_adds_to_a_gradient_or_skips_it_is_named(how):
     for check in (gradcheck, gradcheck_layers):
         layer = Rescale(3, how) if check is gradcheck else Sequential(Dense(3, 3, rng=0),
                                                                      Rescale(3, how))
+        did = ("adds to the gradient of .*a \\(\\+=\\) instead of setting it" if how == "add"
+               else "never sets the gradient of .*a")
         with pytest.raises(BackwardError, match=r"the gradient of .*a still holds NaN.* not "
-                                                r"add to it \(\+="):
+                                                r"add to it \(\+=.*\. Here backward " + did + "$"):
             check(layer, x)
 
 
@@ -380,6 +384,13 @@ def test_a_dx_in_a_scratch_buffer_of_the_forward_is_checked_as_it_was_returned()
 
     x = np.random.default_rng(2).standard_normal((3, 4))
     assert gradcheck(Exp(), x)["x"] < 1e-8
+
+
+def test_a_gradient_set_in_part_gets_no_diagnosis_it_does_not_fit():
+    """Neither "adds to it" nor "never sets it" describes a backward that sets one entry."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(BackwardError, match=r"still holds NaN.*nor leave it out$"):
+        gradcheck(Rescale(3, "partly"), x)
 
 
 class Square(Layer):
