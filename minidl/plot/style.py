@@ -16,8 +16,9 @@ import numpy as np  # noqa: E402
 from minidl.errors import check_int  # noqa: E402
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
-MARKERS = {"bn": "s", "plain": "o"}     # and squares and circles: red and blue are equally
-LABELS = {"bn": "with BN", "plain": "without BN"}    # dark in grayscale (a printed handout)
+# and squares and circles: red and blue are about equally dark in grayscale (a handout)
+MARKERS = {"bn": "s", "plain": "o"}
+LABELS = {"bn": "with BN", "plain": "without BN"}
 OTHERS = [("#2ca02c", "^"), ("#9467bd", "D"), ("#8c564b", "v"), ("#e377c2", "P"),
           ("#7f7f7f", "X"), ("#17becf", "<")]       # colour and marker of any other run
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11,
