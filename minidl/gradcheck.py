@@ -204,32 +204,49 @@ def _float64(layer, value, what):
                          "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
 
 
-def _same_without_input_grad(layer, x, r, params, analytic):
+def _backward_from(unused, x, r, fill, input_grad=True):
+    """A copy of `unused` (the layer as the first backward found it), its forward on
+    x, every gradient set to `fill`, and its backward of r, with the input gradient
+    on or off; returns the copy's parameters {name: Param} after it."""
+    layer = copy.deepcopy(unused)
+    setattr(layer, "input_grad" if isinstance(layer, Sequential) else "needs_input_grad",
+            input_grad)
+    layer.forget()
+    layer.forward(x)
+    params = _named_tensors(layer)
+    for p in params.values():
+        p.grad[...] = fill
+    layer.backward(r)
+    return params
+
+
+def _same_without_input_grad(unused, x, r, analytic):
     """BackwardError unless a backward that skips dL/dx (needs_input_grad False, as the
     first layer with parameters gets in training) sets the same parameter gradients
-    as the one that computes it: a bug on that path alone would pass every check
-    and leave the model's first layer untrained."""
-    if not params:
+    as the one that computes it, and writes into neither x nor dy: a bug on that
+    path alone would pass every other check and leave a first layer untrained. Runs
+    on a fresh copy, so that nothing the first backward left behind helps it."""
+    flag = "input_grad" if isinstance(unused, Sequential) else "needs_input_grad"
+    if not _named_tensors(unused):
         return
-    flag = "input_grad" if isinstance(layer, Sequential) else "needs_input_grad"
-    setattr(layer, flag, False)
+    x_in, r_in = x.copy(), r.copy()
     try:
-        layer.forget()
-        layer.forward(x)
-        for p in params.values():
-            p.grad[...] = np.nan
-        layer.backward(r)
+        params = _backward_from(unused, x_in, r_in, np.nan, input_grad=False)
     except Exception as e:
         raise BackwardError(f"gradcheck: with {flag} = False, as the first layer with "
                             f"parameters gets in training, backward raised {e!r}") from e
-    finally:
-        setattr(layer, flag, True)
+    for given, now, what in ((x, x_in, "x, the input its forward kept"),
+                             (r, r_in, "dy, the gradient it was given")):
+        _unchanged(now, given, f"with {flag} = False, as the first layer with parameters gets "
+                   f"in training, backward wrote into {what}: in training that is the data "
+                   "batch or the layer above's gradient. Work on a copy")
     # entries far below the largest gradient are rounding (a bias before BatchNorm: its
     # true gradient is 0), which another order of the same sums changes
     scale = max(float(np.max(np.abs(g), initial=0)) for g in analytic.values())
     for name, p in params.items():
         if np.isnan(p.grad).any():
-            what = f"left the gradient of {name!r} unset (or added to it)"
+            what = (f"did not set the gradient of {name!r} (it still holds the NaN gradcheck "
+                    "put there)" + _what_backward_did(unused, x, r, name, input_grad=False))
         elif not np.allclose(p.grad, analytic[name], rtol=1e-8, atol=1e-12 * scale):
             what = (f"set the gradient of {name!r} to other values than with dL/dx (relative "
                     f"difference {rel_error(p.grad, analytic[name]):.0e})")
@@ -243,22 +260,20 @@ def _same_without_input_grad(layer, x, r, params, analytic):
             "(docs/layers.md)")
 
 
-def _what_backward_did(layer, x, r, params, name):
-    """Which of the two a backward that left NaN in gradient `name` did: two more
-    steps, with every gradient set to 0 and to 1 before the backward. Added to it:
-    the two results differ by 1; never set it: they stay 0 and 1. Otherwise ""."""
-    after = []
-    for fill in (0.0, 1.0):
-        layer.forget()
-        layer.forward(x)
-        for p in params.values():
-            p.grad[...] = fill
-        layer.backward(r)
-        after.append(params[name].grad.copy())
-    if np.all(after[0] == 0) and np.all(after[1] == 1):
-        return f". Here backward never sets the gradient of {name}"
-    if np.allclose(after[1] - after[0], 1):
-        return f". Here backward adds to the gradient of {name} (+=) instead of setting it"
+def _what_backward_did(unused, x, r, name, input_grad=True):
+    """What a backward that left gradcheck's NaN in gradient `name` did, found by two
+    more backwards on copies, with every gradient set to 0 and to 1 first: the two
+    results differ by 1 where it adds to the gradient, and stay 0 and 1 where it
+    leaves it alone. Otherwise (or if those backwards fail) ""."""
+    try:
+        zero, one = (_backward_from(unused, x, r, fill, input_grad)[name].grad
+                     for fill in (0.0, 1.0))
+    except Exception:        # the error gradcheck raises says enough without this
+        return ""
+    if np.all(zero == 0) and np.all(one == 1):
+        return f"; backward leaves the gradient of {name!r} as it was (never sets it)"
+    if np.allclose(one - zero, 1):
+        return f"; backward adds to the gradient of {name!r} (+=) instead of setting it"
     return ""
 
 
@@ -371,6 +386,7 @@ def _gradients(layer, x, seed, eps, upstream):
         return float(np.sum(layer.forward(x) * r))
 
     params = _named_tensors(layer)
+    unused = copy.deepcopy(layer)      # for more backwards below, as this one finds the layer
     for p in params.values():   # NaN shows a backward that adds to a gradient or skips it
         p.grad[...] = np.nan
     dx = layer.backward(r)
@@ -386,7 +402,7 @@ def _gradients(layer, x, seed, eps, upstream):
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out"
-                            + _what_backward_did(layer, x, r, params, kept[0]))
+                            + "".join(_what_backward_did(unused, x, r, name) for name in kept))
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")
@@ -398,7 +414,7 @@ def _gradients(layer, x, seed, eps, upstream):
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
-    _same_without_input_grad(layer, x, r, params, analytic)
+    _same_without_input_grad(unused, x, r, analytic)
     entries = sum(value.size for value in values.values())   # two forwards each
     with tqdm(total=entries, desc="gradcheck", unit="entry", leave=False,   # a whole model:
               disable=None if entries >= PROGRESS_FROM else True) as bar:   # None: on a terminal
@@ -473,14 +489,23 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
     kinks = _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64))
-    for name, error in errors.items():      # at a kink the numeric side is off, not a factor
-        factor = None if kinks else _constant_factor(analytic[name], numeric[name])
-        if error > KINK_FROM and factor is not None:
-            warnings.warn(f"gradcheck: the gradient of {name!r} is {factor:.4g} times the numeric "
-                          "one in every entry: most likely a constant factor left out or put in "
-                          "twice (a sign, a mean instead of a sum (1/N), the 2 of a square, the "
-                          "1/(k*k) of an average) rather than a wrong formula",
-                          stacklevel=user_stacklevel())
+    factors = {} if kinks else {      # at a kink the numeric side is off, not a factor
+        name: _constant_factor(analytic[name], numeric[name])
+        for name, error in errors.items() if error > KINK_FROM}
+    factors = {name: c for name, c in factors.items() if c is not None}
+    why = ("a constant factor left out or put in twice (a sign, a mean instead of a sum (1/N), "
+           "the 2 of a square, the 1/(k*k) of an average) rather than a wrong formula")
+    if (isinstance(layer, Sequential) and len(factors) > 1
+            and np.allclose(list(factors.values()), next(iter(factors.values())), rtol=1e-6)):
+        warnings.warn(f"gradcheck: the gradients of {', '.join(factors)} are each "
+                      f"{next(iter(factors.values())):.4g} times the numeric ones in every entry: "
+                      f"most likely {why}, in the dL/dx of a layer above them, which every "
+                      "gradient below it takes up; gradcheck_layers(model, x) checks each layer "
+                      "alone and names it", stacklevel=user_stacklevel())
+    else:
+        for name, c in factors.items():
+            warnings.warn(f"gradcheck: the gradient of {name!r} is {c:.4g} times the numeric one "
+                          f"in every entry: most likely {why}", stacklevel=user_stacklevel())
     worst = max(errors.values())
     if worst > KINK_FROM and kinks:
         warnings.warn(f"gradcheck: an error of {worst:.0e}, and x has repeated values or "

@@ -226,10 +226,10 @@ def test_a_backward_that_adds_to_a_gradient_or_skips_it_is_named(how):
     for check in (gradcheck, gradcheck_layers):
         layer = Rescale(3, how) if check is gradcheck else Sequential(Dense(3, 3, rng=0),
                                                                      Rescale(3, how))
-        did = ("adds to the gradient of .*a \\(\\+=\\) instead of setting it" if how == "add"
-               else "never sets the gradient of .*a")
+        did = (r"adds to the gradient of '.*a' \(\+=\) instead of setting it" if how == "add"
+               else r"leaves the gradient of '.*a' as it was \(never sets it\)")
         with pytest.raises(BackwardError, match=r"the gradient of .*a still holds NaN.* not "
-                                                r"add to it \(\+=.*\. Here backward " + did + "$"):
+                                                r"add to it \(\+=.*; backward " + did + "$"):
             check(layer, x)
 
 
@@ -257,7 +257,9 @@ class FirstLayerDense(Layer):
 
 
 @pytest.mark.parametrize("bug,says", [
-    ("early return", r"needs_input_grad = False, backward left the gradient of 'W' unset"),
+    ("early return", r"needs_input_grad = False, backward did not set the gradient of 'W' "
+                     r"\(it still holds the NaN gradcheck put there\); backward leaves the "
+                     r"gradient of 'W' as it was \(never sets it\)\. In training"),
     ("mean", r"needs_input_grad = False, backward set the gradient of 'W' to other values "
              r"than with dL/dx \(relative difference 6e-01\)"),    # a quarter of it
     ("raises", r"needs_input_grad = False, as the first layer .* backward raised IndexError")])
@@ -302,12 +304,91 @@ def test_a_gradient_off_by_a_constant_factor_is_named_as_such(factor, says):
     assert any("gradient of 'x' is -1 times the numeric one in every entry" in m for m in said)
     assert any(f"gradient of 'W' is {says} the numeric one" in m for m in said) == bool(says)
     assert not any("gradient of 'b'" in m for m in said)
+    class DoubledTanh(Tanh):
+        def backward(self, dy):
+            return 2 * super().backward(dy)               # the factor is in the Tanh
+
+    doubled = Sequential(Dense(3, 3, rng=0), DoubledTanh(), Dense(3, 2, rng=1))
+    with pytest.warns(UserWarning, match=r"the gradients of x, 0.W, 0.b are each 2 times the "
+                                         r"numeric ones.*in the dL/dx of a layer above them.*"
+                                         r"gradcheck_layers\(model, x\)"):
+        gradcheck(doubled, x)
     wrong = Sequential(Dense(3, 3, rng=0), Square())            # 2x dy, not 2x * dy
     wrong.layers[1].backward = lambda dy: 2 * dy
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert gradcheck(wrong, x)["x"] > 0.1
     assert not [w for w in caught if "times the numeric" in str(w.message)]
+
+
+class FirstLayerTraps(Dense):
+    """A Dense whose first-layer path (needs_input_grad False) has a trap of its own."""
+
+    def __init__(self, trap):
+        super().__init__(3, 2, rng=0)
+        self.trap = trap
+
+    def backward(self, dy):
+        if self.needs_input_grad:
+            dx = super().backward(dy)
+            self._last_dW = self.grads["W"].copy()     # kept for the other path: stale there
+            return dx
+        (x,) = self._saved()
+        if self.trap == "stale":
+            self.grads["W"][...] = getattr(self, "_last_dW", 0.0)
+        else:                                          # "writes into x"
+            np.multiply(x, 1.0, out=x)
+            x *= 2
+            self.grads["W"][...] = x.T @ dy / 2
+        self.grads["b"][...] = dy.sum(axis=0)
+        return None
+
+
+@pytest.mark.parametrize("trap, says", [
+    ("stale", r"needs_input_grad = False, backward set the gradient of 'W' to other values"),
+    ("writes into x", r"needs_input_grad = False, .* backward wrote into x, the input its "
+                      r"forward kept")])
+def test_the_first_layers_path_runs_on_a_copy_the_other_backward_never_touched(trap, says):
+    """Run on the same layer right after the other backward, it found that backward's
+    dW (a stale buffer passed, and trained on garbage); and a write into x there went
+    unseen and spoilt the numeric side instead."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(BackwardError, match=says):
+        gradcheck(FirstLayerTraps(trap), x)
+
+
+class OneSlope(Layer):
+    """A leaky ReLU with one learned slope, whose backward binds a new (NumPy scalar)
+    gradient instead of writing into the array: SGD trains it all the same."""
+
+    def __init__(self):
+        super().__init__()
+        self._add_param("a", np.array(0.25))
+
+    def forward(self, x):
+        self._save(x)
+        return np.where(x > 0, x, self.params["a"] * x)
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["a"] = (dy * x * (x <= 0)).sum()
+        return dy * np.where(x > 0, 1.0, self.params["a"])
+
+
+def test_a_gradient_bound_anew_is_checked_not_blamed_on_the_first_layers_path():
+    """gradcheck filled the layer's NaN into the bound scalar and reported that its own
+    TypeError was raised by backward with needs_input_grad False."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    assert max(gradcheck(OneSlope(), x).values()) < 1e-8
+
+
+def test_every_gradient_left_nan_gets_its_own_diagnosis():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    model = Sequential(Rescale(3, "forget"), Rescale(3, "add"))
+    with pytest.raises(BackwardError, match=r"0.a, 1.a still holds NaN.*; backward leaves the "
+                                            r"gradient of '0.a' as it was \(never sets it\); "
+                                            r"backward adds to the gradient of '1.a' \(\+=\)"):
+        gradcheck(model, x)
 
 
 def test_a_bias_before_bn_is_no_false_alarm_on_the_first_layers_path():
