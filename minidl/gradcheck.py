@@ -204,13 +204,17 @@ def _float64(layer, value, what):
                          "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
 
 
+def _input_grad_flag(layer):
+    """The switch of dL/dx: a Sequential's input_grad, a layer's needs_input_grad."""
+    return "input_grad" if isinstance(layer, Sequential) else "needs_input_grad"
+
+
 def _backward_from(unused, x, r, fill, input_grad=True):
     """A copy of `unused` (the layer as the first backward found it), its forward on
     x, every gradient set to `fill`, and its backward of r, with the input gradient
     on or off; returns the copy's parameters {name: Param} after it."""
     layer = copy.deepcopy(unused)
-    setattr(layer, "input_grad" if isinstance(layer, Sequential) else "needs_input_grad",
-            input_grad)
+    setattr(layer, _input_grad_flag(layer), input_grad)
     layer.forget()
     layer.forward(x)
     params = _named_tensors(layer)
@@ -226,7 +230,7 @@ def _same_without_input_grad(unused, x, r, analytic):
     as the one that computes it, and writes into neither x nor dy: a bug on that
     path alone would pass every other check and leave a first layer untrained. Runs
     on a fresh copy, so that nothing the first backward left behind helps it."""
-    flag = "input_grad" if isinstance(unused, Sequential) else "needs_input_grad"
+    flag = _input_grad_flag(unused)
     if not _named_tensors(unused):
         return
     x_in, r_in = x.copy(), r.copy()
@@ -246,7 +250,7 @@ def _same_without_input_grad(unused, x, r, analytic):
     for name, p in params.items():
         if np.isnan(p.grad).any():
             what = (f"did not set the gradient of {name!r} (it still holds the NaN gradcheck "
-                    "put there)" + _what_backward_did(unused, x, r, name, input_grad=False))
+                    "put there)" + _what_backward_did(unused, x, r, [name], input_grad=False))
         elif not np.allclose(p.grad, analytic[name], rtol=1e-8, atol=1e-12 * scale):
             what = (f"set the gradient of {name!r} to other values than with dL/dx (relative "
                     f"difference {rel_error(p.grad, analytic[name]):.0e})")
@@ -260,21 +264,23 @@ def _same_without_input_grad(unused, x, r, analytic):
             "(docs/layers.md)")
 
 
-def _what_backward_did(unused, x, r, name, input_grad=True):
-    """What a backward that left gradcheck's NaN in gradient `name` did, found by two
-    more backwards on copies, with every gradient set to 0 and to 1 first: the two
-    results differ by 1 where it adds to the gradient, and stay 0 and 1 where it
-    leaves it alone. Otherwise (or if those backwards fail) ""."""
+def _what_backward_did(unused, x, r, names, input_grad=True):
+    """What a backward that left gradcheck's NaN in the gradients `names` did to each,
+    found by two more backwards on copies, with every gradient set to 0 and to 1
+    first: the two results differ by 1 where it adds to the gradient, and stay 0 and
+    1 where it leaves it alone. Nothing for the others (or if those backwards fail)."""
     try:
-        zero, one = (_backward_from(unused, x, r, fill, input_grad)[name].grad
-                     for fill in (0.0, 1.0))
+        zero, one = (_backward_from(unused, x, r, fill, input_grad) for fill in (0.0, 1.0))
     except Exception:        # the error gradcheck raises says enough without this
         return ""
-    if np.all(zero == 0) and np.all(one == 1):
-        return f"; backward leaves the gradient of {name!r} as it was (never sets it)"
-    if np.allclose(one - zero, 1):
-        return f"; backward adds to the gradient of {name!r} (+=) instead of setting it"
-    return ""
+    said = ""
+    for name in names:
+        before, after = zero[name].grad, one[name].grad
+        if np.all(before == 0) and np.all(after == 1):
+            said += f"; backward leaves the gradient of {name!r} as it was (never sets it)"
+        elif np.allclose(after - before, 1):
+            said += f"; backward adds to the gradient of {name!r} (+=) instead of setting it"
+    return said
 
 
 def _constant_factor(analytic, numeric):
@@ -402,7 +408,7 @@ def _gradients(layer, x, seed, eps, upstream):
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out"
-                            + "".join(_what_backward_did(unused, x, r, name) for name in kept))
+                            + _what_backward_did(unused, x, r, kept))
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")
