@@ -43,11 +43,17 @@ def loss_value(loss, loss_fn):
                                                       if np.size(loss) > 1 else ""))
 
 
-def tally(totals, loss, predicted, yb):
-    """totals = [loss summed over samples, correct predictions, samples]: add
-    one batch whose mean loss is `loss` and whose predicted classes are `predicted`."""
+def tally(totals, loss, logits, yb):
+    """totals = [loss summed over samples, correct predictions, samples]: add one
+    batch whose mean loss is `loss`. Correct predictions are counted only where
+    the outputs are class scores (N, classes > 1) and the labels one class index
+    per sample (N,); otherwise, for a model with one output (a sigmoid and a loss
+    of your own) or targets that are not classes, they become None: comparing
+    argmax with such labels gives numbers, even above 100%, that mean nothing."""
     totals[0] += loss * len(yb)
-    totals[1] += int(np.count_nonzero(predicted == yb))
+    scores = logits.ndim == 2 and logits.shape[1] > 1 and np.shape(yb) == logits.shape[:1]
+    if totals[1] is not None:
+        totals[1] = int(np.count_nonzero(classes(logits) == yb)) + totals[1] if scores else None
     totals[2] += len(yb)
 
 
@@ -69,7 +75,8 @@ def _batches(loader):
 
 def evaluate(model, loss_fn, loader):
     """Mean loss and accuracy of ``model`` over ``loader``, in eval mode, in
-    batches; the model's mode is restored afterwards. A DataLoader is read whole,
+    batches (the accuracy None where the outputs are not class scores: tally());
+    the model's mode is restored afterwards. A DataLoader is read whole,
     in order (loader.in_order()), even if an epoch of it was left unfinished;
     any other iterable of (xb, yb) batches is read as it comes."""
     check_loader("evaluate", loader)
@@ -80,11 +87,11 @@ def evaluate(model, loss_fn, loader):
     with model.inference():
         for xb, yb in _batches(loader):
             logits = model.forward(xb)
-            tally(totals, loss_value(loss_fn.forward(logits, yb), loss_fn), classes(logits), yb)
+            tally(totals, loss_value(loss_fn.forward(logits, yb), loss_fn), logits, yb)
     loss_sum, correct, n = totals
     if n == 0:
         raise ShapeError("evaluate: the loader yielded no batch (an empty or used-up iterable?)")
-    return loss_sum / n, correct / n
+    return loss_sum / n, None if correct is None else correct / n
 
 
 def predict(model, loader):

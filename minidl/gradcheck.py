@@ -32,6 +32,7 @@ wrong one are off. gradcheck_layers() checks a model layer by layer, to find
 which layer is wrong.
 """
 import copy
+import inspect
 import pickle
 import warnings
 
@@ -39,7 +40,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_layer, check_int,
-                           check_number, user_stacklevel)
+                           check_number, given, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer, skipped_init, unregistered_params
 from minidl.losses import SoftmaxCrossEntropy
@@ -239,9 +240,9 @@ def _same_without_input_grad(unused, x, r, analytic):
     except Exception as e:
         raise BackwardError(f"gradcheck: with {flag} = False, as the first layer with "
                             f"parameters gets in training, backward raised {e!r}") from e
-    for given, now, what in ((x, x_in, "x, the input its forward kept"),
-                             (r, r_in, "dy, the gradient it was given")):
-        _unchanged(now, given, f"with {flag} = False, as the first layer with parameters gets "
+    for before, now, what in ((x, x_in, "x, the input its forward kept"),
+                              (r, r_in, "dy, the gradient it was given")):
+        _unchanged(now, before, f"with {flag} = False, as the first layer with parameters gets "
                    f"in training, backward wrote into {what}: in training that is the data "
                    "batch or the layer above's gradient. Work on a copy")
     # entries far below the largest gradient are rounding (a bias before BatchNorm: its
@@ -312,27 +313,48 @@ def rel_error(a, b):
 
 
 def numeric_grad(f, v, eps=1e-6, bar=None):
-    """Central differences of the scalar function f() w.r.t. array v, in place.
+    """Central differences of the scalar function f() w.r.t. array v, in place:
+    f takes no argument and reads v, e.g. numeric_grad(lambda: loss.forward(z, t), z).
+    v is a float array (float64 for more than a few correct digits), any view.
     bar: an optional tqdm progress bar, advanced by one per entry."""
+    _check_nudgeable(f, v)
     grad = np.zeros_like(v)
-    flat, gflat = v.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    for i, k in enumerate(np.ndindex(v.shape)):    # v[k], not a flat copy: views too
+        old = v[k]
+        v[k] = old + eps
         plus = f()
         if i == 0 and np.ndim(plus) != 0:     # else "setting an array element with a sequence"
-            flat[i] = old
+            v[k] = old
             raise SettingError(f"numeric_grad: f() must return one number (a loss), got an "
                                f"array of shape {np.shape(plus)}" +
                                (" (per-sample losses? return their mean)"
                                 if np.size(plus) > 1 else ""))
-        flat[i] = old - eps
+        v[k] = old - eps
         minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
+        v[k] = old
+        grad[k] = (plus - minus) / (2 * eps)
         if bar is not None:
             bar.update()
     return grad
+
+
+def _check_nudgeable(f, v):
+    """Refuse, by name, what would give a wrong gradient or a bare TypeError: an array
+    whose entries cannot take v + eps, and an f that wants an argument."""
+    if not isinstance(v, np.ndarray) or v.dtype.kind != "f" or not v.flags.writeable:
+        got = (f"a read-only {v.dtype} array" if isinstance(v, np.ndarray) and v.dtype.kind
+               == "f" else f"{v.dtype} values" if isinstance(v, np.ndarray) else given(v))
+        raise SettingError(f"numeric_grad(f, v): v must be the writable float array that f "
+                           f"reads (float64: docs/gradcheck.md, section 1), got {got}")
+    try:
+        wanted = [p.name for p in inspect.signature(f).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                         p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):           # no signature to read: let f() say
+        wanted = []
+    if wanted:
+        raise SettingError(f"numeric_grad(f, v): f takes no argument; it reads v itself, "
+                           f"e.g. lambda: loss.forward(v, t) (this f wants {wanted})")
 
 
 def gradients(layer, x, seed=0, eps=1e-6, upstream=None):

@@ -28,6 +28,13 @@ class Sequential:
     def __init__(self, *layers):
         for i, layer in enumerate(layers):
             _check_layer(i, layer)
+            first = next(j for j, other in enumerate(layers) if other is layer)
+            if first < i:      # one object in two places: its backward has one saved forward
+                raise SettingError(
+                    f"Sequential: arguments {first} and {i} are the same {layer!r} object; "
+                    f"each place needs a layer of its own ({type(layer).__name__}(...) "
+                    "twice): a layer keeps what its forward saw for its backward, and "
+                    "shared weights would be updated twice")
         self.layers = list(layers)
         for layer in self.layers:          # from now on its backwards are counted
             if getattr(layer, "backward_count", None) is None:

@@ -179,7 +179,7 @@ class Trainer:
         self.loss = loss
         self.history.step_loss.append(loss)
         self.history.step_lr.append(lr)
-        tally(self._since_record, loss, logits.argmax(axis=1), yb)
+        tally(self._since_record, loss, logits, yb)
         for c in self.callbacks:
             c.on_step_end(self)
         return not self.stop
@@ -188,7 +188,7 @@ class Trainer:
         loss_sum, correct, n = self._since_record
         record = {"kind": kind, "step": self.step, "epoch": self.train_loader.epoch,
                   "train_loss": loss_sum / n if n else None,
-                  "train_acc": correct / n if n else None,
+                  "train_acc": correct / n if n and correct is not None else None,
                   "test_loss": None, "test_acc": None,
                   "lr": self.optimizer.lr, "time": round(self.elapsed, 3)}
         if self.eval_loader is not None:

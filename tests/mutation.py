@@ -137,7 +137,7 @@ MUTANTS = [
      "errors[name] = rel_error(analytic[name], numeric[name])",
      "errors[name] = rel_error(analytic[name], analytic[name])", ["test_gradcheck.py"]),
     ("gradcheck-one-sided-difference", "minidl/gradcheck.py",
-     "gflat[i] = (plus - minus) / (2 * eps)", "gflat[i] = (plus - minus) / eps",
+     "grad[k] = (plus - minus) / (2 * eps)", "grad[k] = (plus - minus) / eps",
      ["test_gradcheck.py"]),
     ("gradcheck-first-layer-path-unchecked", "minidl/gradcheck.py",
      "    _same_without_input_grad(unused, x, r, analytic)\n", "", ["test_gradcheck.py"]),

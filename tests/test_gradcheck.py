@@ -11,7 +11,7 @@ from conftest import random_bn
 
 from minidl import Sequential, SoftmaxCrossEntropy
 from minidl.errors import BackwardError, SettingError, ShapeError
-from minidl.gradcheck import gradcheck, gradcheck_layers, gradients
+from minidl.gradcheck import gradcheck, gradcheck_layers, gradients, rel_error
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Tanh
 from minidl.models import cnn
 
@@ -758,3 +758,28 @@ def test_numeric_grad_of_a_function_that_is_not_one_number_is_named():
         numeric_grad(lambda: (z ** 2).sum(axis=1), z)
     assert np.array_equal(z, np.arange(12.0).reshape(3, 4))     # left as it was
     np.testing.assert_allclose(numeric_grad(lambda: float((z ** 2).sum()), z), 2 * z, atol=1e-6)
+
+
+def test_numeric_grad_nudges_a_view_and_refuses_what_it_cannot_nudge():
+    """A transposed z came back as zeros (its flat copy was nudged, never z), an
+    int array as nonsense, and an f(x) in the style of CS231n's checker as a bare
+    TypeError."""
+    from minidl.gradcheck import numeric_grad
+    z = np.random.default_rng(0).standard_normal((3, 4)).T     # not contiguous
+    t = np.array([0, 1, 2, 0])
+    loss = SoftmaxCrossEntropy()
+    numeric = numeric_grad(lambda: loss.forward(z, t), z)
+    loss.forward(z, t)
+    assert rel_error(numeric, loss.backward()) < 1e-8
+    numeric = numeric_grad(lambda: float((z[:, 1] ** 2).sum()), z[:, 1])    # a column
+    np.testing.assert_allclose(numeric, 2 * z[:, 1], atol=1e-6)
+    for v, got in [(np.arange(4), "int64 values"), ([1.0, 2.0], r"\[1.0, 2.0\]"),
+                   (np.ones(3)[::-1].view(), None)]:
+        if got is None:
+            v.flags.writeable, got = False, "a read-only float64 array"
+        with pytest.raises(SettingError, match=r"v must be the writable float array that f "
+                                               r"reads .*got " + got):
+            numeric_grad(lambda: 0.0, v)
+    with pytest.raises(SettingError, match=r"f takes no argument; it reads v itself, e\.g\. "
+                                           r"lambda: loss\.forward\(v, t\) \(this f wants \['x'\]\)"):
+        numeric_grad(lambda x: float((x ** 2).sum()), z)

@@ -958,3 +958,17 @@ def test_a_module_that_fails_to_import_says_why(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                             text=True)
     assert result.stdout.strip() == "ImportError No module named 'matplotlib'", result.stderr
+
+
+def test_one_layer_object_in_two_places_is_refused_when_the_model_is_built():
+    """PyTorch's habit of one shared activation: the model ran forward, and the
+    first backward blamed the ReLU for a backward without a forward; a shared
+    Dense appeared twice in parameters(), and SGD moved it twice."""
+    act, dense = ReLU(), Dense(4, 4, rng=0)
+    with pytest.raises(SettingError, match=r"Sequential: arguments 1 and 3 are the same ReLU\(\) "
+                                           r"object; each place needs a layer of its own"):
+        Sequential(Dense(4, 4, rng=0), act, Dense(4, 4, rng=1), act)
+    with pytest.raises(SettingError, match=r"arguments 0 and 2 are the same Dense\(4, 4"):
+        Sequential(dense, ReLU(), dense)
+    model = Sequential(dense, act)           # in two models, each once: allowed
+    assert Sequential(*model.layers, Dense(4, 2, rng=2))[0] is dense

@@ -227,7 +227,8 @@ def test_what_is_not_a_sequential_is_refused(bad, message):
 
 def test_a_layer_at_two_places_in_the_model_is_refused():
     relu = ReLU()
-    model = Sequential(Dense(2, 2), relu, Dense(2, 2), relu)
+    model = Sequential(Dense(2, 2), relu, Dense(2, 2))   # Sequential(...) refuses it itself
+    model.layers.append(relu)
     with pytest.raises(SettingError, match=r"layers 1 and 3 of the model are the same object"):
         Profiler(model)
     model = Sequential(Dense(2, 2), relu)

@@ -869,3 +869,38 @@ def test_evaluate_weighs_a_smaller_last_batch_by_its_size():
         parts = evaluate(model, SoftmaxCrossEntropy(), DataLoader(x, y, size, shuffle=False))
         np.testing.assert_allclose(parts, whole, rtol=1e-6)
     assert 0 < whole[1] < 1                  # a trained-for-nothing model: not all right
+
+
+class SquaredError:
+    """A loss of the user's own: half the mean squared error of the outputs
+    against float targets of the same shape."""
+
+    def forward(self, y, t):
+        self.diff = y - t.astype(y.dtype)
+        return float((self.diff ** 2).mean() / 2)
+
+    def backward(self):
+        return self.diff / self.diff.size
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_no_accuracy_where_the_outputs_are_not_class_scores(outputs):
+    """One output (a regression, or a sigmoid with a loss of one's own), or targets of
+    the outputs' shape (one-hot, or regression): argmax compared with such labels
+    broadcast to (N, N) or (N, outputs) and gave numbers up to N times too large."""
+    x, y = blobs(200)
+    t = (np.eye(3, dtype=np.float32)[y] if outputs == 3 else
+         (y[:, None] == 1).astype(np.float32))        # (N, 1) or one-hot (N, 3)
+    model = mlp(8, [16], outputs, batchnorm=True, seed=0)
+    history = fit(model, SquaredError(), SGD(model.parameters(), lr=0.1),
+                  DataLoader(x[:160], t[:160], 20, seed=0), epochs=2,
+                  eval_loader=DataLoader(x[160:], t[160:], 40, shuffle=False), progress=False)
+    assert history.step_loss[-1] < history.step_loss[0]           # it trains all the same
+    assert all(r["train_acc"] is None and r["test_acc"] is None for r in history.records)
+    assert all(r["train_loss"] > 0 and r["test_loss"] > 0 for r in history.records)
+    loss, accuracy = evaluate(model, SquaredError(), DataLoader(x, t, 50, shuffle=False))
+    assert loss > 0 and accuracy is None
+    # class indices for a model with one output: argmax is always 0
+    _, accuracy = evaluate(mlp(8, [16], 1, seed=0), SquaredError(),
+                           DataLoader(x, y.astype(np.float32), 50, shuffle=False))
+    assert accuracy is None

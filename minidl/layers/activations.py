@@ -34,8 +34,9 @@ class ReLU(_Elementwise):
 class Sigmoid(_Elementwise):
     """y = 1 / (1 + exp(-x));  dy/dx = y (1 - y).
 
-    Computed as (1 + tanh(x/2)) / 2, which is the same function but never
-    overflows exp() for large negative x. The price: for very negative x the
+    Computed as (1 + tanh(x/2)) / 2, the same function without exp(-x), which
+    overflows for x below about -88 in float32: 1 / (1 + inf) = 0 is still right,
+    but NumPy warns in the middle of training. The price: for very negative x the
     sum 1 + tanh(x/2) cancels, so in float32 y is a multiple of 2^-25 (3e-8):
     2.6% off at x = -15, stuck at 3e-8 from about -17.3 to -20 (up to 15 times
     the true value), and exactly 0 below -20 (docs/layers.md prints these).
@@ -46,7 +47,7 @@ class Sigmoid(_Elementwise):
 
     def forward(self, x):
         self._check_any(x)
-        y = np.tanh(x * x.dtype.type(0.5))
+        y = np.tanh(x * 0.5)
         y += 1
         y *= 0.5
         self._save(y)

@@ -5,8 +5,8 @@ Training (Algorithm 1), per feature k over the m values of a mini-batch B:
     sigma2_B  = 1/m sum_i (x_i - mu_B)^2            (mini-batch variance, biased)
     x_hat_i   = (x_i - mu_B) / sqrt(sigma2_B + eps) (normalize)
     y_i       = gamma * x_hat_i + beta              (scale and shift)
-gamma and beta are learned; gamma = sqrt(Var[x]), beta = E[x] restores the
-identity, which plain whitening cannot.
+gamma and beta are learned; gamma = sqrt(Var[x] + eps), beta = E[x] restores
+the identity, which plain whitening cannot.
 
 Inference (Algorithm 2) uses population statistics instead: E[x] and the
 unbiased Var[x] = m/(m-1) * E_B[sigma2_B] (Bessel's correction), here kept as
@@ -25,7 +25,7 @@ def channel_sum(a):
     """sum over every axis but the feature axis 1: (N, C) or (N, C, H, W) -> (C,)."""
     if a.ndim == 2:
         return a.sum(axis=0)
-    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))
+    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))   # 3x .sum((0, 2))
 
 
 def channel_dot(a, b):
@@ -114,7 +114,8 @@ class BatchNorm(Layer):
         scale = per_feature(gamma * inv_std, dy)
         if not training:                                       # statistics are constants
             return dy * scale
-        # Compact form of the paper's chain rule (derivation: docs/batchnorm.md):
+        # Compact form of the paper's chain rule (section 3, the six equations
+        # after Algorithm 1; derivation: docs/batchnorm.md, section 4):
         # dx = gamma/sqrt(var+eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat)),
         # computed in place in one array, one term at a time
         dx = x_hat * per_feature(-dgamma / m, dy)              # - x_hat * mean(dy * x_hat)
@@ -128,7 +129,7 @@ class BatchNorm(Layer):
         self.num_batches += 1
         f = 1.0 / self.num_batches if self.momentum is None else self.momentum
         unbiased = var * (m / (m - 1))                         # Bessel: m/(m-1) sigma2_B
-        if f == 1:   # first batch, or momentum=1: the batch replaces the old values, NaN too
+        if f == 1:   # momentum=None's first batch, or momentum=1: the batch replaces all, NaN too
             self.running_mean[...], self.running_var[...] = mu, unbiased
             return
         self.running_mean *= 1 - f

@@ -9,11 +9,9 @@ compare the two.
 
 Speed: the columns of all N samples sit side by side in memory, as one
 (C*kh*kw, N*Ho*Wo) matrix, so forward, dL/dW and dL/dcols are each ONE large
-matrix product instead of N small ones (for dW 1.2 ms against 1.4 ms on the
-second convolution of benchmarks/, but slower when K = C*kh*kw is small, as
-in a first layer: see _first_layer_grads); im2col
-still returns the (N, C*kh*kw, Ho*Wo) shape, as a transposed view of that
-matrix.
+matrix product instead of N small ones (except a first layer's dL/dW:
+_first_layer_grads); im2col still returns the (N, C*kh*kw, Ho*Wo) shape, as a
+transposed view of that matrix. Timings: docs/layers.md and benchmarks/README.md.
 """
 import numpy as np
 
@@ -131,12 +129,12 @@ class Conv2D(Layer):
         dy_t[...] = dy.reshape(n, f, ho * wo).transpose(1, 0, 2)
         dy_mat = dy_t.reshape(f, n * ho * wo)                 # (F, N*P)
         w_mat = self.params["W"].reshape(f, -1)
-        cols = cols.transpose(1, 0, 2).reshape(w_mat.shape[1], -1)   # (K, N*P), a view
+        cols_mat = cols.transpose(1, 0, 2).reshape(w_mat.shape[1], -1)   # (K, N*P), a view
         # dL/dW = sum_n dy[n] cols[n]^T, as one (F, N*P) @ (N*P, K) product
-        np.matmul(dy_mat, cols.T, out=self.grads["W"].reshape(f, -1))
+        np.matmul(dy_mat, cols_mat.T, out=self.grads["W"].reshape(f, -1))
         if self.bias:
             np.sum(dy_mat, axis=1, out=self.grads["b"])       # dL/db = sum over n, y, x
-        dcols = np.matmul(w_mat.T, dy_mat, out=self._buffer("dcols", cols.shape, dy.dtype))
+        dcols = np.matmul(w_mat.T, dy_mat, out=self._buffer("dcols", cols_mat.shape, dy.dtype))
         dcols = dcols.reshape(-1, n, ho * wo).transpose(1, 0, 2)   # (K, F) @ (F, N*P) as (N, K, P)
         if self.same_padding:
             return col2im_same(dcols, x_shape, kh)            # a new array
@@ -150,12 +148,9 @@ class Conv2D(Layer):
 
         The same sum as backward's one product, taken per sample: N products
         dy[n] @ cols[n]^T, (F, P) @ (P, K), then summed over n. No copy of dy
-        into (F, N*P) order is needed. With a first layer's small K = C*kh*kw
-        (9 for one input channel and a 3x3 kernel) these products take OpenBLAS
-        a third of the time of one product whose inner dimension runs over all
-        N*P with its AVX-512 kernels, about as long with its AVX2 ones; the copy
-        of dy is saved either way (benchmarks/README.md, "Kept (2026-11-27,
-        afternoon)").
+        into (F, N*P) order is needed, and with a first layer's small
+        K = C*kh*kw (9 for one channel, 3x3) OpenBLAS does these short products
+        as fast as one long one, or faster (docs/layers.md has the timings).
         """
         per_sample = np.matmul(dy, cols.transpose(0, 2, 1))     # (N, F, K)
         np.sum(per_sample, axis=0, out=self.grads["W"].reshape(per_sample.shape[1:]))

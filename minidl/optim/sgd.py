@@ -23,6 +23,11 @@ def decays(param):
 
 
 class SGD:
+    """SGD(model.parameters(), lr, momentum=0.9): step() applies the update of the
+    module docstring to every parameter, in place, from the gradients that the
+    last backward left in the layers' grads. lr may be changed between steps (a
+    schedule does); velocity holds one momentum buffer per parameter name."""
+
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
                  decay_filter=decays):
         if hasattr(params, "parameters"):

@@ -28,7 +28,8 @@ def _check_test_accuracy(owner, histories):
         if not h.column("test_acc")[0] and not h.diverged:   # fit() without eval data
             raise SettingError(f"{owner}: history {key!r} has no test accuracy (test_acc is "
                                "None in every record); train with eval_loader= given to "
-                               "fit() or Trainer to record it")
+                               "fit() or Trainer to record it (accuracy needs class "
+                               "scores: outputs (N, classes), labels (N,))")
 
 
 def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):
