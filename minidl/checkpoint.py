@@ -214,7 +214,8 @@ def _read(path):
         raise
     except (OSError, ValueError, EOFError, KeyError, NotImplementedError, RuntimeError,
             struct.error, zipfile.BadZipFile, zlib.error) as e:
-        raise CheckpointError(f"{path}: not a readable minidl checkpoint ({e})") from None
+        raise CheckpointError(f"{path}: not a readable minidl checkpoint: damaged, cut short, "
+                              f"or another kind of file ({e})") from None
     if "meta" not in stored:
         raise CheckpointError(f"{path}: not a minidl checkpoint (no 'meta' entry)")
     try:

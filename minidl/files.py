@@ -32,8 +32,10 @@ def atomic_path(path, suffix=""):
         if os.path.exists(path):
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:   # say which file: "[Errno 28]
+            raise OSError(e.errno, e.strerror or str(e), path) from e   # No space left on device"
         raise
 
 
@@ -47,6 +49,12 @@ def _new_file(folder, suffix):
             return tmp
         except FileExistsError:     # a name already taken: draw another
             continue
+        except OSError as e:        # else the message names our hidden temporary file
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            raise OSError(e.errno, f"{e.strerror}: no new file can be made in this folder "
+                          "(minidl writes a file beside the one it replaces, then renames "
+                          "it)", folder) from None
 
 
 def check_writable(path):
@@ -59,6 +67,9 @@ def check_writable(path):
         raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
                                 "to write (e.g. one inside that folder)", path)
     if os.path.exists(path) and not os.access(path, os.W_OK):
+        if os.statvfs(path).f_flag & os.ST_RDONLY:      # not the file's mode: chmod cannot help
+            raise OSError(errno.EROFS, "Read-only file system: nothing on it can be "
+                          "written; choose a folder elsewhere", path)
         raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
                               "(minidl does not replace it; chmod u+w to allow)", path)
     parent = next((p for p in _parents(path) if os.path.lexists(p)), None)

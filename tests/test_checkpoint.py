@@ -374,6 +374,38 @@ def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
 
 
+def test_atomic_path_names_the_file_a_write_failed_on(tmp_path, monkeypatch):
+    """A full disk gave "[Errno 28] No space left on device" alone, and a folder we
+    may not write into a PermissionError naming our hidden temporary file; and a
+    file on a read-only file system was said to be read-only, to chmod."""
+    from minidl.files import atomic_path
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(OSError, match=r"No space left on device") as e:
+        with atomic_path(target) as tmp, open(tmp, "w") as f:
+            f.write("half")
+            raise OSError(28, "No space left on device")
+    assert e.value.errno == 28 and e.value.filename == str(target)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied", path)) if ".tmp-" in path else
+        real_open(path, *a))
+    with pytest.raises(PermissionError, match=r"no new file can be made in this folder "
+                                              r"\(minidl writes a file beside") as e:
+        with atomic_path(target):
+            pass
+    assert e.value.filename == str(tmp_path)
+    monkeypatch.setattr(os, "open", real_open)
+    monkeypatch.setattr(os, "access", lambda p, mode: False)
+    monkeypatch.setattr(os, "statvfs", lambda p: type("Stat", (), {"f_flag": os.ST_RDONLY}))
+    with pytest.raises(OSError, match=r"Read-only file system: nothing on it can be written; "
+                                      r"choose a folder elsewhere") as e:
+        with atomic_path(target):
+            pass
+    assert e.value.errno == 30 and target.read_text() == "old"
+
+
 def test_atomic_path_gives_the_permissions_open_would(tmp_path):
     """Not mkstemp's private 0600: MNIST downloaded into a shared folder must stay
     readable for everyone; a file that is replaced keeps its permissions."""

@@ -646,3 +646,23 @@ def test_missing_data_leaves_no_empty_output_folder(compare_bn, tmp_path):
         compare_bn.main(["--data-dir", str(tmp_path / "no-data"), "--no-download",
                          "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+
+
+def test_files_of_its_names_without_a_run_of_its_own_are_not_written_over(compare_bn, tmp_path):
+    """Only summary.json (or lr_sweep.json) was looked at: without it, a folder's own
+    history_bn.json or lr_sweep.png was written over without a word."""
+    (tmp_path / "history_bn.json").write_text('{"mine": 1}')
+    (tmp_path / "lr_sweep.png").write_text("mine")
+    for args, found, owner in [([], "history_bn.json", "summary.json"),
+                               (["--lr-sweep"], "lr_sweep.png", "lr_sweep.json")]:
+        with pytest.raises(SystemExit, match=rf"error: {re.escape(str(tmp_path))} holds {found} "
+                                             rf"but no {owner} with a run's settings: this run "
+                                             r"would write over them; choose another --out, or "
+                                             r"add --overwrite to replace them"):
+            compare_bn.check_run_in_the_way(compare_bn.parse_args([*args, "--out",
+                                                                   str(tmp_path)]))
+        compare_bn.check_run_in_the_way(compare_bn.parse_args([*args, "--out", str(tmp_path),
+                                                               "--overwrite"]))
+    (tmp_path / "history_bn.json").unlink()
+    (tmp_path / "bn_confusion.png").write_text("mine")    # evaluate.py's: not written by a run
+    compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path)]))

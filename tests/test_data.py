@@ -232,6 +232,34 @@ def test_a_file_given_as_the_folder_is_named(tmp_path, fake):
         load_mnist(tmp_path / "notes.txt", download=False)
 
 
+def test_minidl_data_naming_a_file_is_said_to_be_one(tmp_path, monkeypatch):
+    """It was read as the folder .../notes.txt/mnist: "cannot download into ... Not a
+    directory", or "files missing from" it, with no word of the variable."""
+    (tmp_path / "notes.txt").write_text("")
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "notes.txt"))
+    for download in (True, False):
+        with pytest.raises(DataNotFoundError, match=r"\$MINIDL_DATA is .*notes.txt, a file, not "
+                                                    r"a folder; set it to the folder"):
+            load_mnist(download=download)
+
+
+def test_a_full_disk_is_not_blamed_on_the_mirrors(tmp_path, fake, monkeypatch):
+    """A full disk was listed as every mirror's failure, after each had been downloaded
+    from in vain, with the advice to put the files into that same folder."""
+    tried = []
+
+    def full(url, dest, md5):
+        tried.append(url)
+        raise OSError(28, "No space left on device", str(dest))
+    monkeypatch.setattr(mnist_module, "_fetch", full)
+    monkeypatch.setattr(mnist_module, "MIRRORS", ["http://a/", "http://b/"])
+    with pytest.raises(DataNotFoundError, match=r"cannot write the MNIST download into .*m: No "
+                                                r"space left on device \(the four files take "
+                                                r"about 12 MB\); free some space"):
+        load_mnist(tmp_path / "m")
+    assert len(tried) == 1 and not (tmp_path / "m").exists()
+
+
 def test_a_folder_that_cannot_be_read_is_named(tmp_path, fake, monkeypatch):
     """Python 3.11's Path.is_file raises PermissionError for a folder without read or
     search permission (root, who runs the tests, has every permission: simulated)."""

@@ -164,8 +164,13 @@ def test_an_unreadable_checkpoint_in_the_way_says_what_to_do(tmp_path):
     result = run(["--out", str(tmp_path), "--no-progress"])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "not a readable minidl checkpoint" in result.stderr
-    assert "delete that file (or choose another --out) to start over" in result.stderr
+    assert "add --overwrite, delete that file, or choose another --out, to start over" \
+        in result.stderr
     assert (tmp_path / "checkpoint.npz").read_bytes() == b"not a zip file"
+    resumed = run(["--out", str(tmp_path), "--no-progress", "--resume"])
+    assert resumed.returncode == 1 and "Traceback" not in resumed.stderr
+    assert "damaged, cut short, or another kind of file" in resumed.stderr
+    assert "start over with --overwrite instead of --resume" in resumed.stderr
 
 
 def test_a_checkpoint_with_a_garbled_history_in_the_way_says_what_to_do(tmp_path):
@@ -370,7 +375,8 @@ def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):
     own.mkdir()
     (own / "confusion.png").write_text("my figure")
     (own / "history.json").write_text('{"mine": 1}')
-    result = run([*common[:-3], "--out", str(own), "--no-progress"])
+    assert "would write over them" in run([*common[:-3], "--out", str(own)]).stderr
+    result = run([*common[:-3], "--out", str(own), "--no-progress", "--overwrite"])
     assert result.returncode == 0 and "removed" not in result.stdout
     assert (own / "confusion.png").read_text() == "my figure"
 
@@ -408,6 +414,21 @@ def test_a_finished_run_without_its_checkpoint_is_not_replaced_without_overwrite
         "(--activation relu there, --activation tanh here)" in other.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert run([*common, "--activation", "tanh", "--overwrite"]).returncode == 0
+
+
+def test_files_of_its_names_in_a_folder_without_a_run_are_not_written_over(tmp_path):
+    """A history.json that train.py did not write (no run's settings in it) was taken
+    for "nothing of ours", and the run wrote over it and a history.csv beside it."""
+    (tmp_path / "history.json").write_text('{"my": "precious"}')
+    (tmp_path / "loss_curve.png").write_text("mine")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    result = run(["--epochs", "1", "--train-subset", "500", "--out", str(tmp_path),
+                  "--no-progress"])            # refused before the data is read
+    assert result.returncode == 1 and result.stderr == (
+        f"error: {tmp_path} holds history.json, loss_curve.png but no history.json with a "
+        "run's settings: this run would write over them; choose another --out, or add "
+        "--overwrite to replace them\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_the_scripts_run_when_copied_close_to_the_root(tmp_path):

@@ -227,6 +227,18 @@ def remove_stale(out, names, written):
         print(f"kept {' '.join(kept)} in {out}/ (a link or read-only), from the replaced run")
 
 
+def files_of_no_run(out, names, owner):
+    """An error message if `out` holds files of these names (those a script writes)
+    while no run of it is there to own them (`owner`: the file with a run's settings
+    is missing or not the script's): a folder of one's own, whose files would be
+    written over without a word. None if there are none."""
+    found = [name for name in names if os.path.lexists(os.path.join(out, name))]
+    if not found:
+        return None
+    return (f"{out} holds {', '.join(found)} but no {owner} with a run's settings: this run "
+            "would write over them; choose another --out, or add --overwrite to replace them")
+
+
 def _terminated(signum, frame):
     print(f"terminated (signal {signum})", file=sys.stderr)
     sys.exit(128 + signum)                 # the shell's code for a process a signal ended

@@ -45,7 +45,8 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
-                    add_format_argument, build, check_out_dir, ensure_dir, first_samples,
+                    add_format_argument, build, check_out_dir, ensure_dir, files_of_no_run,
+                    first_samples,
                     folder_name, int_at_least, load_data, loaders, names, option,
                     positive_number, remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
@@ -236,7 +237,13 @@ def check_run_in_the_way(args):
     with the same settings, which gives the same results, may replace it."""
     name = "lr_sweep.json" if args.lr_sweep else "summary.json"
     path = os.path.join(args.out, name)
-    if args.overwrite or not os.path.isfile(path):
+    if args.overwrite:
+        return
+    if not os.path.isfile(path):      # files of our names, but no run of ours to own them?
+        foreign = files_of_no_run(args.out, SWEEP_FILES if args.lr_sweep else
+                                  COMPARISON_WRITES, name)
+        if foreign:
+            raise SystemExit(f"error: {foreign}")
         return
     now = sweep_settings(args) if args.lr_sweep else settings(args)
     try:
@@ -294,15 +301,17 @@ def settings(args):
 # the old one's that it did not write (its plots in another --format stayed beside the
 # new files); a comparison leaves a sweep in the same folder alone and a sweep a
 # comparison.
-COMPARISON_FILES = [
+COMPARISON_WRITES = [
     *(f"{stem}.{kind}" for stem in ("loss_curves", "accuracy", "activations")
       for kind in PLOT_FORMATS),
     *(f"{prefix}{key}.{ext}" for key, _ in NETS for prefix, ext in (
         ("history_", "json"), ("history_", "csv"), ("steps_", "csv"), ("model_", "npz"))),
+    "activations.json", "summary.json", "summary.md"]
+COMPARISON_FILES = [
+    *COMPARISON_WRITES,
     *(f"{key}_{stem}.{kind}" for key, _ in NETS for stem in ("confusion", "mistakes")
       for kind in PLOT_FORMATS),
-    *(f"{key}_evaluation.json" for key, _ in NETS),
-    "activations.json", "summary.json", "summary.md"]
+    *(f"{key}_evaluation.json" for key, _ in NETS)]
 SWEEP_FILES = ["lr_sweep.json", *(f"lr_sweep.{kind}" for kind in PLOT_FORMATS)]
 
 

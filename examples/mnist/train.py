@@ -19,8 +19,8 @@ import os
 import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
-                    check_out_dir, ensure_dir, folder_name, int_at_least, load_data, loaders, names,
-                    option, positive_number, remove_stale, run_cli)
+                    check_out_dir, ensure_dir, files_of_no_run, folder_name, int_at_least,
+                    load_data, loaders, names, option, positive_number, remove_stale, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -149,7 +149,7 @@ def check_run_in_the_way(saved, args):
     only a finished run with the same settings (a rerun) or a run that diverged
     (its error advises a rerun with a smaller --lr) may be; an interrupted or
     killed run is resumed with --resume, anything else needs --overwrite."""
-    start_over = "delete that file (or choose another --out) to start over"
+    start_over = "add --overwrite, delete that file, or choose another --out, to start over"
     try:
         history = read_meta(saved).get("history", {})
         if not isinstance(history, dict):
@@ -183,6 +183,9 @@ def check_resume(saved, args):
     try:
         config = read_meta(saved)["history"]["config"]
         changed = changed_settings(config, args)
+    except CheckpointError as e:                         # damaged: nothing to resume from
+        raise CheckpointError(f"--resume: {e}; start over with --overwrite instead of "
+                              "--resume, or put the intact file back") from None
     except (KeyError, TypeError, AttributeError):       # not train.py's metadata
         raise CheckpointError(f"--resume: {saved}: its metadata lacks the run's settings; "
                               "was it written by train.py?") from None
@@ -197,9 +200,10 @@ def check_resume(saved, args):
 # old run's that it did not write: otherwise the old run's confusion.png or profile.png
 # stayed beside the new files, and when the new run diverged before its first
 # checkpoint, the old checkpoint.npz was taken for its own.
-RUN_FILES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv", "evaluation.json",
-             *(f"{stem}.{kind}" for stem in ("loss_curve", "profile", "confusion", "mistakes")
-               for kind in PLOT_FORMATS)]
+WRITES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv",
+          *(f"{stem}.{kind}" for stem in ("loss_curve", "profile") for kind in PLOT_FORMATS)]
+RUN_FILES = [*WRITES, "evaluation.json",
+             *(f"{stem}.{kind}" for stem in ("confusion", "mistakes") for kind in PLOT_FORMATS)]
 
 
 def holds_run(out):
@@ -227,7 +231,10 @@ def check_history_in_the_way(args):
         finished = (isinstance(config, dict) and not history.get("diverged") and
                     records[-1]["epoch"] == config["epochs"])
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return                        # not a history train.py wrote: nothing of ours
+        foreign = files_of_no_run(args.out, WRITES, "history.json")   # not a history we wrote
+        if foreign:
+            raise CheckpointError(foreign)
+        return
     if finished:
         refuse_other_settings(path, config, args)
 

@@ -17,6 +17,7 @@ download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
 (DEADLINE per file) counts as failed.
 """
 
+import errno
 import http.client
 import os
 import re
@@ -129,6 +130,9 @@ def mnist_folder(root=None):
         return Path(root).expanduser()
     if os.environ.get("MINIDL_DATA"):
         data = Path(os.environ["MINIDL_DATA"]).expanduser()   # MINIDL_DATA=~/data/mnist: there
+        if data.exists() and not data.is_dir():
+            raise DataNotFoundError(f"$MINIDL_DATA is {data}, a file, not a folder; set it to "
+                                    "the folder of the four MNIST files (or its parent)")
         return files_folder(data, fallback=data if data.name == "mnist" else data / "mnist")
     return Path.home() / ".cache" / "minidl" / "mnist"
 
@@ -266,6 +270,10 @@ def _mirrors():
     return ([own] if own else []) + MIRRORS
 
 
+# errors of the folder written into, not of the download: a full disk or quota
+LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def _download(name, folder):
     """Fetch name.gz into folder from the first mirror that gives a good copy.
     If none does, one error lists every mirror's failure: a ChecksumError if one
@@ -285,6 +293,11 @@ def _download(name, folder):
         except (OSError, http.client.HTTPException, ValueError) as e:
             if isinstance(e, HTTPError):   # it holds the server's open reply: close it
                 e.close()
+            if isinstance(e, OSError) and e.errno in LOCAL_ERRORS:   # not the mirror's fault:
+                raise DataNotFoundError(                              # no other mirror can help
+                    f"cannot write the MNIST download into {folder}: {e.strerror} (the four "
+                    "files take about 12 MB); free some space there, or choose another folder "
+                    "(MINIDL_DATA, --data-dir, or load_mnist(root))") from None
             failures.append((url, e))
     raise error(_not_found_message(folder, failures))
 
