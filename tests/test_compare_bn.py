@@ -87,6 +87,12 @@ def test_the_summary_says_when_the_plain_net_itself_reached_its_final_accuracy(c
         "itself first reaches it at step 1000.")
     older = {key: v for key, v in run.items() if key != "plain_steps_to_plain_final"}
     assert summary.bn_reaches_plain(older).endswith("(95.12%) at step 1500.")    # a replot
+    # a plain net at chance: "the BN net reaches its 9.90% at step 100" said nothing
+    guess = {**run, "plain": {"final_test_acc": 0.099, "diverged": None},
+             "bn": {"final_test_acc": 0.9415, "diverged": None}, "bn_steps_to_plain_final": 100}
+    assert summary.bn_reaches_plain(guess) == (
+        "The plain net did not learn: its final accuracy, 9.90%, is that of a guess; the BN "
+        "net's final accuracy: 94.15%.")
 
 
 def test_the_trained_nets_are_saved_and_score_what_the_history_says(out, compare_bn):
@@ -402,6 +408,20 @@ def test_a_run_with_other_settings_is_not_replaced_without_overwrite(out, compar
     assert not compare_bn.holds(tmp_path, "summary.json")
 
 
+def test_the_cnn_is_compared_with_relu_and_without_mlp_widths(compare_bn, capsys):
+    """--model cnn trained a sigmoid CNN (train.py's is ReLU), took --hidden 50 without
+    a word, and refused a rerun with the default widths because of it."""
+    cnn, mlp = compare_bn.parse_args(["--model", "cnn"]), compare_bn.parse_args([])
+    assert (cnn.activation, mlp.activation) == ("relu", "sigmoid")
+    assert compare_bn.parse_args(["--model", "cnn", "--activation", "sigmoid"]).activation \
+        == "sigmoid"
+    assert "hidden" not in compare_bn.settings(cnn) and "hidden" in compare_bn.settings(mlp)
+    with pytest.raises(SystemExit):
+        compare_bn.parse_args(["--model", "cnn", "--hidden", "50"])
+    assert "--hidden sets the MLP's hidden widths; the CNN's channels are fixed (16, 32)" in \
+        capsys.readouterr().err
+
+
 def test_paper_preset_sets_the_paper_setting_and_options_still_win(compare_bn):
     args = compare_bn.parse_args(["--paper"])
     assert (args.model, args.activation, args.hidden, args.batch_size, args.steps) == \
@@ -576,8 +596,8 @@ def test_a_net_that_diverges_before_its_first_evaluation_is_drawn_and_summarized
     result = run(["--activation", "relu", "--lr", "50", "--steps", "200", "--eval-every", "100",
                   "--train-subset", "2000", "--test-subset", "500", "--no-progress",
                   "--out", str(tmp_path)])
-    assert re.search(r"without BN: final test accuracy none \(diverged at step \d+\)",
-                     result.stdout)
+    assert re.search(r"without BN: final test accuracy \(first 500 test images\) "   # not all
+                     r"none \(diverged at step \d+\)", result.stdout)                # 10,000
     assert_png(tmp_path / "accuracy.png")
     summary = (tmp_path / "summary.md").read_text()
     assert "| final test accuracy | none (diverged at step" in summary
@@ -597,7 +617,8 @@ def test_a_net_that_diverges_after_its_first_evaluation_has_no_final_accuracy(mn
     result = run(["--activation", "relu", "--lr", "0.5", "--steps", "60", "--eval-every", "5",
                   "--train-subset", "2000", "--test-subset", "8", "--no-progress",
                   "--out", str(tmp_path)])
-    assert re.search(r"without BN: final test accuracy none \(diverged at step \d+\), best "
+    assert re.search(r"without BN: final test accuracy (\(first [\d,]+ test images\) )?"
+                     r"none \(diverged at step \d+\), best "
                      r"\d+\.\d\d%", result.stdout)              # evaluated before it diverged
     said = "The plain net diverged: it has no final accuracy for the BN net to reach."
     assert said in result.stdout and said in (tmp_path / "summary.md").read_text()

@@ -157,8 +157,8 @@ def test_bn_and_no_bn_differ_in_more_than_colour_and_other_runs_get_other_colour
         looks = [(line.get_color(), line.get_marker()) for line in lines]
         assert looks == [(plot.COLORS["plain"], "o"), (plot.COLORS["bn"], "s"),
                          *plot.style.OTHERS[:2]]
-        assert all(0 < len(line.get_xdata()[::line.get_markevery() or 1]) <= 12
-                   for line in lines)             # at most 12 markers on a line
+        assert all(0 < len(line.get_xdata()[line.get_markevery()[0]::line.get_markevery()[1]])
+                   <= 12 for line in lines if line.get_markevery())   # at most 12 on a line
         plt.close(fig)
     alone = plot.accuracy_curves({"bn, seed 1": hist["bn, seed 1"]})     # the same look alone
     assert (alone.axes[0].lines[0].get_color(), alone.axes[0].lines[0].get_marker()) == \
@@ -184,7 +184,21 @@ def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):
     assert all(min(line.get_ydata()) >= -1 for line in c.get_lines())
     assert [line.get_xdata()[0] for line in b.get_lines()] == [0, 0, 0]   # plain: from 0
     assert c.get_xlim() == b.get_xlim()
-    assert any("step 0 left out" in t.get_text() for t in c.texts)
+    assert "step 0 left out" in c.get_xlabel() and not c.texts   # under the axes, not on
+    assert b.get_xlabel() == "training step"                     # a curve (a CNN's median)
+
+
+def test_percentiles_that_coincide_are_said_to(histories):
+    """A CNN channel over a blank background: its 15th percentile and median were the
+    same value at every step, and the bold median hid under the thin line unsaid."""
+    data = recorded()
+    steps, still = data["bn"]
+    data["bn"] = (steps, [[-0.5, -0.5, 0.6] for _ in steps])
+    b, c = plot.figure1(histories, data).axes[1:]
+    assert c.get_xlabel().endswith("(15th percentile ≈ 50th at most steps: many inputs share "
+                                   "(nearly) one value)")
+    assert "percentile ≈" not in b.get_xlabel()
+    plt.close("all")
 
 
 def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
@@ -478,10 +492,41 @@ def test_a_single_recording_is_drawn_as_a_dot_not_an_empty_panel():
     assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"o"}
     fig = plot.loss_curves({"bn": fake_history(0.9, steps=1, eval_every=1)})   # a 1-step run
     bold = next(line for line in fig.axes[0].get_lines() if "centred" in line.get_label())
-    assert bold.get_marker() == "s" and bold.get_markevery() == 1    # BN's, on its one point
+    assert bold.get_marker() == "s" and bold.get_markevery() == (0, 1)   # BN's, on its one point
     steps, values = recorded()["bn"]
     fig = plot.activation_percentiles(steps, values)
     assert {line.get_marker() for line in fig.axes[0].get_lines()} == {"None"}
+    plt.close("all")
+
+
+def test_two_runs_markers_stand_apart_and_out():
+    """Both runs' markers sat at the same steps, on each other where the curves met,
+    and were hidden in the noise of the bold lines: in grayscale nothing told the
+    runs apart."""
+    hist = {"plain": fake_history(0.9, steps=4800, eval_every=100),
+            "bn": fake_history(0.97, steps=4800, eval_every=100)}
+    for fig in (plot.loss_curves(hist), plot.accuracy_curves(hist)):
+        marked = [line for line in fig.axes[0].get_lines() if line.get_marker() != "None"
+                  and not line.get_label().endswith("test loss")]
+        assert [line.get_markevery() for line in marked] in ([(0, 400), (200, 400)],
+                                                             [(0, 4), (2, 4)])
+        assert all(line.get_markeredgecolor() == "white" for line in marked)
+    plt.close("all")
+
+
+def test_a_linear_loss_axis_shows_the_bold_curves_not_the_first_steps_spikes():
+    """A CNN's first steps lost 22 and 15: the linear axis ran to 23, and every bold
+    curve and test loss lay flat near 0."""
+    hist = {"plain": fake_history(0.9, steps=2000), "bn": fake_history(0.97, steps=2000)}
+    hist["plain"].step_loss[:3] = [22.0, 15.0, 9.0]
+    ax = plot.loss_curves(hist).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_ylim()[1] < 3 and "faint: each step's loss (cut off above)" in legend
+    for log_scale in (True, False):        # on a log axis, or with no spike: nothing cut
+        hist["plain"].step_loss[:3] = [22.0, 15.0, 9.0] if log_scale else [2.3, 2.3, 2.3]
+        ax = plot.loss_curves(hist, log_scale=log_scale).axes[0]
+        assert ax.get_ylim()[1] > 2.3 and "faint: each step's loss" in [
+            t.get_text() for t in ax.get_legend().get_texts()]
     plt.close("all")
 
 
@@ -492,10 +537,10 @@ def test_loss_curves_name_the_faint_lines_and_thin_out_the_test_markers():
     ax = plot.loss_curves(hist).axes[0]
     assert "faint: each step's loss" in [t.get_text() for t in ax.get_legend().get_texts()]
     test = next(line for line in ax.get_lines() if line.get_label().endswith("test loss"))
-    assert len(test.get_xdata()) == 100 and test.get_markevery() == 4      # 25 markers
+    assert len(test.get_xdata()) == 100 and test.get_markevery() == (0, 4)   # 25 markers
     hist = {"plain": fake_history(0.9, steps=4900, eval_every=100)}        # 49 evaluations
     assert next(line for line in plot.loss_curves(hist).axes[0].get_lines()
-                if line.get_label().endswith("test loss")).get_markevery() == 2
+                if line.get_label().endswith("test loss")).get_markevery() == (0, 2)
     fig, ax = plt.subplots()
     plot.loss_curves(hist, ax=ax)
     plot.loss_curves(hist, ax=ax)                                  # drawn into ax twice

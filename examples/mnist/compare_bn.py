@@ -50,7 +50,7 @@ from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noq
                     folder_name, int_at_least, load_data, loaders, names, option,
                     positive_number, remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
-from figures import NETS, read_run, write_plots, write_sweep_plot  # noqa: E402
+from figures import NETS, read_run, tested_on, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
 
 from minidl import checkpoint, jsonfile, plot  # noqa: E402
@@ -94,8 +94,9 @@ def parse_args(argv=None):
                                 formatter_class=Help)
     p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
                    help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
-    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default="sigmoid",
-                   help="hidden nonlinearity (the paper's: sigmoid)")
+    p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
+                   help="hidden nonlinearity (default: the paper's sigmoid for the MLP, "
+                        "relu for the CNN, as train.py's)")
     p.add_argument("--hidden", type=int_at_least(1), nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
@@ -167,6 +168,10 @@ def parse_args(argv=None):
         args = p.parse_args(argv)
     args.out = args.out or "runs/compare_bn"
     args.log_scale = bool(args.log_scale)
+    args.activation = args.activation or ("relu" if args.model == "cnn" else "sigmoid")
+    if args.model == "cnn" and "hidden" in given:
+        p.error(f"--hidden sets the MLP's hidden widths; the CNN's channels are fixed "
+                f"({', '.join(map(str, CNN_CHANNELS))})")
     # the counts, rates and seed were checked by their argparse types; what is left
     # depends on other options, or needs a hint
     widths = args.hidden if args.model == "mlp" else CNN_CHANNELS
@@ -292,7 +297,8 @@ def settings(args):
     keys = ["model", "activation", "hidden", "init", "steps", "batch_size", "lr", "eval_every",
             "record_every", "layer", "unit", "record_batch", "seed", "train_subset",
             "test_subset", "paper", "log_scale"]
-    return {k: getattr(args, k) for k in keys}
+    return {k: getattr(args, k) for k in keys
+            if k != "hidden" or args.model == "mlp"}     # the CNN's widths are fixed
 
 
 # --- outputs -------------------------------------------------------------------------
@@ -365,9 +371,10 @@ def compare(args, data, out):
     plots = write_plots(out, {key: run.history for key, run in runs.items()}, recorded,
                         summary["settings"], args.log_scale, args.format, args.dpi,
                         percentiles=runs["bn"].recorder.percentiles)
+    subset = tested_on(summary["settings"])
     for key, _ in NETS:
         s = summary[key]
-        print(f"{plot.LABELS[key]:>10}: final test accuracy "
+        print(f"{plot.LABELS[key]:>10}: final test accuracy{f' ({subset})' if subset else ''} "
               f"{fmt(s['final_test_acc'], True, s['diverged'])}, "
               f"best {fmt(s['best_test_acc'], True, s['diverged'])}, {s['wall_time_s']} s, "
               f"{s['ms_per_step']} ms/step")

@@ -107,7 +107,7 @@ def compare_bn_run(folder, net):
         summary = jsonfile.read(path)
         settings, own = summary["settings"], summary[net]
         model = build(settings["model"], net == "bn", settings["activation"],
-                      settings["hidden"], settings["seed"], init=settings["init"])
+                      settings.get("hidden"), settings["seed"], init=settings["init"])
         final, steps, subset = own["final_test_acc"], own["steps_done"], settings["test_subset"]
     except (ValueError, KeyError, TypeError) as e:     # JSON errors are ValueErrors
         raise FormatError(f"{path}: not the summary.json compare_bn.py writes ({e!r})") from None

@@ -21,13 +21,22 @@ def unit_label(s):
     return f"unit {unit} of {'the last hidden layer' if layer is None else f'hidden layer {layer}'}"
 
 
+def tested_on(s):
+    """The test images of a run tested on a subset ("first 2,000 test images", from
+    --test-subset), else "": a number copied onto a slide should not pass for
+    MNIST's test accuracy."""
+    n = s.get("test_subset")
+    return f"first {n:,} test images" if n else ""
+
+
 def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), dpi=None,
                 percentiles=(15, 50, 85)):
     """loss_curves, accuracy and activations (Figure 1) in each of `formats`.
     histories: {"plain": History, "bn": History}; recorded: {key: (steps, values)},
     the values' columns being the `percentiles`; s: the run's settings (summary.json's
     "settings")."""
-    title = plot.setting(s["model"], s["activation"], s["batch_size"], s["lr"])
+    title = plot.setting(s["model"], s["activation"], s["batch_size"], s["lr"],
+                         extra=tested_on(s))
     window = max(1, min(100, s["steps"] // 20))
     written = plot.save(plot.loss_curves(histories, title=title, log_scale=log_scale,
                                          smooth_window=window),
@@ -46,7 +55,8 @@ def write_sweep_plot(out, sweep, formats=("png",), dpi=None):
     """lr_sweep plot of lr_sweep.json's content: {"settings", "plain", "bn"}."""
     s = sweep["settings"]
     title = plot.setting(s["model"], s["activation"], s["batch_size"],
-                         extra=f"{s['steps']} steps per run")
+                         extra=", ".join(filter(None, (f"{s['steps']} steps per run",
+                                                       tested_on(s)))))
     results = {key: sweep[key] for key, _ in NETS}
     return plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep"),
                      formats, dpi)

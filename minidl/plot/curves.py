@@ -48,21 +48,26 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         fig, ax = _axes(ax, figsize=(7, 6.3))
         if own:          # the legend goes below the axes (a long run's curves fill them):
             fig.subplots_adjust(bottom=0.33)       # the usual axes, with room under them
-        styles = run_styles(list(histories))
-        for key, h in histories.items():
+        styles, bold = run_styles(list(histories)), []
+        for i, (key, h) in enumerate(histories.items()):
             (color, marker), label = styles[key], LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
             # zorder: every run's faint lines (1) under every run's bold ones (3)
             ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)
-            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3,
-                    marker=marker, ms=6, markevery=markevery_for(len(steps)),
+            bold += [smooth(h.step_loss, window), h.column("test_loss")[1]]
+            ax.plot(steps, bold[-2], color=color, lw=2, zorder=3,
+                    marker=marker, ms=9, mec="white", mew=1.2,   # white edge: seen on noise
+                    markevery=markevery_for(len(steps), run=i, runs=len(histories)),
                     label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
             if s:        # every evaluation on the line, markers on at most 25 of them
                 ax.plot(s, v, "--", marker=marker, color=color, ms=4, lw=1,
-                        markevery=markevery_for(len(s), 25), zorder=4, label=f"{label}: test loss")
+                        markevery=markevery_for(len(s), 25, i, len(histories)), zorder=4,
+                        label=f"{label}: test loss")
         faint = "faint: each step's loss"
+        if not log_scale and _cut_above(ax, bold):
+            faint += " (cut off above)"
         if faint not in ax.get_legend_handles_labels()[1]:     # once, if drawn into ax again
             ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label=faint)
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
@@ -76,6 +81,21 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     return fig
 
 
+def _cut_above(ax, bold):
+    """On a linear axis, show the bold curves (smoothed and test losses) whole where
+    the faint losses of the first steps (20 and more after a bad start) would squash
+    them into less than half of it. Returns whether the faint lines were cut off."""
+    values = np.concatenate([np.asarray(v, dtype=float) for v in bold])
+    values = values[np.isfinite(values)]
+    if not values.size or values.max() <= 0:
+        return False
+    low, high = min(0.0, values.min()), values.max() * 1.1
+    if 2 * high >= ax.get_ylim()[1]:        # the usual first steps' losses: keep them
+        return False
+    ax.set_ylim(low, high)
+    return True
+
+
 def accuracy_curves(histories, title="", ax=None, ylim=None):
     """Test accuracy against training step.
 
@@ -87,11 +107,13 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         styles = run_styles(list(histories))
-        for key, h in histories.items():
+        for i, (key, h) in enumerate(histories.items()):
             s, v = h.column("test_acc")
             color, marker = styles[key]
-            ax.plot(s, np.asarray(v) * 100, "-", color=color, lw=2, marker=marker, ms=6,
-                    markevery=markevery_for(len(s)), label=LABELS.get(key, key))
+            ax.plot(s, np.asarray(v) * 100, "-", color=color, lw=2, marker=marker, ms=7,
+                    mec="white", mew=1, markevery=markevery_for(len(s), run=i,
+                                                                runs=len(histories)),
+                    label=LABELS.get(key, key))
         ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
         if ylim:
             ax.set_ylim(*ylim)
@@ -100,7 +122,7 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
 
 
 def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), title="",
-                           ax=None, ylim=None, quantity="input to the sigmoid", legend=True):
+                           ax=None, ylim=None, quantity="input to the nonlinearity", legend=True):
     """How one unit's input is distributed over a fixed batch, along training.
 
     steps: (T,) training steps; values: (T, P) the percentiles at each step,
@@ -140,6 +162,18 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
     return fig
 
 
+def _equal_percentiles(values, percentiles, height):
+    """A note for each pair of neighbouring percentiles that lie on each other (within
+    2% of the axis `height`) at most of the recorded steps: one line hides the other,
+    and a distribution with that many (nearly) equal values, such as a conv channel
+    over a blank image background or a dead ReLU unit, is not the bell shape a
+    reader assumes."""
+    values = np.asarray(values, dtype=float)
+    return [f"{_ordinal(a)} percentile ≈ {_ordinal(b)} at most steps: many inputs share "
+            "(nearly) one value" for j, (a, b) in enumerate(zip(percentiles, percentiles[1:]))
+            if np.mean(np.abs(values[:, j] - values[:, j + 1]) < 0.02 * height) > 0.5]
+
+
 def _ordinal(p):
     """15 -> "15th", 1 -> "1st", 2.5 -> "2.5th"."""
     if p != int(p) or int(p) % 100 in (11, 12, 13):
@@ -171,7 +205,7 @@ def _accuracy_ylim(histories):
     return max(0.0, np.floor(min(lows) / 5) * 5 - 1), top
 
 
-def figure1(histories, recorded, title="", unit_label="", quantity="input to the sigmoid",
+def figure1(histories, recorded, title="", unit_label="", quantity="input to the nonlinearity",
             figsize=(16, 4.6), percentiles=(15, 50, 85)):
     """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
     input percentiles without BN, (c) the same with BN, on the same y-axis.
@@ -201,14 +235,17 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
-                if key == "bn" and len(steps) > 1 and steps[0] == 0:   # see the docstring
+                cut = key == "bn" and len(steps) > 1 and steps[0] == 0   # see the docstring
+                if cut:
                     steps, values = steps[1:], values[1:]
-                    ax.text(0.01, 0.01, "step 0 left out: BN had no population statistics yet",
-                            transform=ax.transAxes, fontsize=10, alpha=0.85)
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
                                        percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
+                notes = ["step 0 left out: BN had no population statistics yet"] if cut else []
+                notes += _equal_percentiles(values, percentiles, ylim[1] - ylim[0])
+                # under the axes, as panel (a)'s note: no curve runs there
+                ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
         if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
             axes[2].set_xlim(axes[1].get_xlim())
         if title:

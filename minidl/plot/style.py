@@ -34,9 +34,12 @@ def run_styles(keys):
             for key in keys}
 
 
-def markevery_for(n, markers=12):
-    """matplotlib's markevery for a line of n points: at most `markers` markers."""
-    return max(1, -(-n // markers))
+def markevery_for(n, markers=12, run=0, runs=1):
+    """matplotlib's markevery for a line of n points: at most `markers` markers,
+    those of run i of `runs` shifted by i/runs of their spacing, so that curves
+    that lie on each other keep their markers apart."""
+    every = max(1, -(-n // markers))
+    return (run * every // runs, every)
 
 
 def setting(model, activation, batch_size, lr=None, extra=""):
