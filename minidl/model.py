@@ -104,7 +104,10 @@ class Sequential:
                 "backward, not between its forward and backward.")
         if np.shape(dy) != shape:                        # else dy would broadcast, silently
             raise ShapeError(f"backward: expected dy of shape {shape} (the shape of the "
-                             f"last forward's output), got {np.shape(dy)}")
+                             f"last forward's output), got {np.shape(dy)}" + (
+                                 "; one number is the loss itself: pass its gradient, "
+                                 "model.backward(loss_fn.backward())" if np.ndim(dy) == 0
+                                 else ""))
         if first < len(self.layers):
             dtype = next(iter(self.layers[first].params.values())).dtype
             if getattr(dy, "dtype", None) != dtype:   # as forward: no silent up- or downcast
@@ -244,6 +247,10 @@ class Sequential:
                                    "(input_shape is one sample's shape)")]
         if len(input_shape) == 2:          # (H, W): an image without its channel axis?
             tries.append(((1, *input_shape), "Images are (C, H, W), C = 1 for grayscale ones"))
+        if len(input_shape) == 3:          # (H, W, C): channels last?
+            h, w, c = input_shape
+            tries.append(((c, h, w), "Images are (C, H, W), channels first (channels-last "
+                                     "data: x.transpose(0, 3, 1, 2))"))
         tries.append(((int(np.prod(input_shape)),), "This model takes flat samples"))
         for works, why in tries:
             try:

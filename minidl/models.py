@@ -23,10 +23,12 @@ from minidl.model import Sequential
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
-def _setup(owner, activation, init, seed, dtype):
+def _setup(owner, activation, init, seed, dtype, batchnorm):
     """The activation class, the weight init (he for ReLU, xavier otherwise,
     unless given) and the random generator every layer of one builder shares;
-    dtype is checked here so that the error names the builder, not a layer."""
+    dtype and batchnorm are checked here so that the error names the builder."""
+    if not isinstance(batchnorm, (bool, np.bool_)):   # "False" is true: a BN net, unsaid
+        raise SettingError(f"{owner}: batchnorm must be True or False, got {batchnorm!r}")
     if activation not in ACTIVATIONS:
         raise SettingError(f"{owner}: activation must be one of {sorted(ACTIVATIONS)}, "
                            f"got {activation!r}")
@@ -56,7 +58,7 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
     network of the paper's MNIST experiment (section 4.1), as compare_bn.py --paper
     trains it.
     """
-    act, init, rng = _setup("mlp", activation, init, seed, dtype)
+    act, init, rng = _setup("mlp", activation, init, seed, dtype, batchnorm)
     layers, fan_in = [], in_features
     for width in [hidden] if np.ndim(hidden) == 0 else hidden:   # 100 is [100]
         dense = Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype)
@@ -72,7 +74,7 @@ def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image
     -> pool2 -> Flatten -> Dense(num_classes). Input (N, in_channels, H, W), H = W = image_size.
     channels: the output channels of each conv block; one int is one block.
     """
-    act, init, rng = _setup("cnn", activation, init, seed, dtype)
+    act, init, rng = _setup("cnn", activation, init, seed, dtype, batchnorm)
     image_size = check_int("cnn", "image_size (the side of a square image, H = W)", image_size)
     channels = [channels] if np.ndim(channels) == 0 else channels     # 16 is [16]
     layers, c_in, size = [], in_channels, image_size

@@ -8,6 +8,7 @@ loop itself is in minidl/train.py.
 """
 import difflib
 import inspect
+import itertools
 import os
 import warnings
 
@@ -90,7 +91,40 @@ def callback_list(callbacks):
         if isinstance(c, type) or not (isinstance(c, Callback) or callable(c)):
             raise SettingError("Trainer: callbacks must be Callback instances or functions "
                                f"of the trainer, got {given(c, 'on_step_end')}")
+        _check_hooks(c)
     return callbacks
+
+
+HOOKS = {"on_train_begin": 1, "on_step_end": 1, "on_eval": 2, "on_train_end": 1}   # arguments
+
+
+def _check_hooks(c):
+    """A hook that takes other arguments than the Trainer gives fails only when first
+    called (on_eval after a whole epoch), and a misspelt one (on_epoch_end, Keras's)
+    is never called at all: refuse the first, warn of the second, now."""
+    own = isinstance(c, Callback)
+    for name, count in HOOKS.items() if own else [(getattr(c, "__name__", repr(c)), 1)]:
+        hook = getattr(c, name) if own else c
+        try:
+            signature = inspect.signature(hook)
+            signature.bind(*range(count))
+        except ValueError:        # no signature to read (a builtin): let the call say
+            pass
+        except TypeError:
+            wants = ("self, trainer, record" if count == 2 else "self, trainer") if own else \
+                "trainer"
+            takes = ", ".join(["self"] * own + list(signature.parameters))
+            raise SettingError(f"Trainer: callback {type(c).__name__ + '.' if own else ''}"
+                               f"{name} must take ({wants}), as the Trainer calls it; it "
+                               f"takes ({takes})") from None
+    if isinstance(c, Callback):
+        for name in [n for n in dir(type(c)) if n.startswith("on_") and n not in HOOKS]:
+            close = difflib.get_close_matches(name, HOOKS, n=1)
+            warnings.warn(f"{type(c).__name__}.{name} is no hook: the Trainer never calls it "
+                          f"(its hooks: {', '.join(HOOKS)}"
+                          + (f"; did you mean {close[0]}?" if close else "") + "). An epoch's "
+                          "end is on_eval(trainer, record) with record['kind'] == 'epoch'",
+                          stacklevel=4)
 
 
 def check_fit_options(options, trainer_class):
@@ -120,6 +154,16 @@ def check_target(step, total, epochs, steps, schedule):
             f"fit({asked}) has nothing to do: it counts from the start of training (so "
             f"that a resumed run goes on where it stopped), and this trainer has done "
             f"{step} steps already. To train {more}, call fit(steps={step + total})")
+    size, gamma = getattr(schedule, "step_size", None), getattr(schedule, "gamma", None)
+    if size and gamma and gamma < 1:                 # step_decay(): decayed to nothing?
+        decays = next(k for k in itertools.count() if gamma ** k < 1e-4)
+        if decays * size < total:
+            raise SettingError(
+                f"fit: the schedule's rate falls below 1e-4 of its start at step "
+                f"{decays * size} ({decays} times gamma={gamma:g}, every {size} steps), but "
+                f"training runs to step {total}: the steps after it would barely change "
+                f"the weights. step_size counts steps, not epochs (epochs * "
+                f"len(train_loader)); give a larger one, or fewer epochs")
     end = getattr(schedule, "total_steps", None)     # cosine() knows where it ends
     if end is not None and end < total and schedule(total - 1) == 0:
         # 0 at its end, or one step later when the warm-up takes all of total_steps

@@ -143,6 +143,16 @@ def test_load_mnist_local(tmp_path, fake, gz):
     check_fake(load_mnist(tmp_path, download=False), fake)
 
 
+def test_mnist_unpacks_as_keras_load_data_does(tmp_path, fake):
+    """(x_train, y_train), (x_test, y_test) = load_mnist() raised "cannot unpack
+    non-iterable MNIST object"."""
+    write(tmp_path, fake)
+    data = load_mnist(tmp_path, download=False)
+    (x_train, y_train), (x_test, y_test) = data
+    assert x_train is data.x_train and y_train is data.y_train
+    assert x_test is data.x_test and y_test is data.y_test
+
+
 def test_load_mnist_mixed_gz_and_raw(tmp_path, fake):
     names = list(fake)
     write(tmp_path, {n: fake[n] for n in names[:2]}, gz=True)

@@ -195,6 +195,9 @@ def test_never_converts_whole_dataset():
      r"seed must be None or an int >= 0, not a Generator, which would be the caller's own"),
     (dict(shape=(4.7, 4)), SettingError, r"shape must be a tuple of ints .* got \(4.7, 4\)"),
     (dict(shape="16"), SettingError, r"shape must be a tuple of ints"),
+    (dict(shape=(-1,)), SettingError,          # "cannot reshape to (-1,)", which NumPy can
+     r"shape must give every size, ints >= 1, got \(-1,\); for these samples of shape "
+     r"\(4, 4\): \(16,\) flat, or \(1, 4, 4\) with a channel axis in front"),
     (dict(x=np.array(["a"] * 10)), ShapeError, "dtype"),
 ])
 def test_validation(kwargs, error, match):

@@ -43,6 +43,20 @@ def test_summary_given_the_batch_axis_says_to_leave_it_out(model, shape, layer):
         model.summary(shape)
 
 
+def test_summary_of_channels_last_images_says_how_forward_does():
+    """forward said "channels last? x.transpose(0, 3, 1, 2)"; summary((28, 28, 1)) said
+    only that the channels were on the wrong axis."""
+    with pytest.raises(ShapeError, match=r"Images are \(C, H, W\), channels first "
+                                         r"\(channels-last data: x\.transpose\(0, 3, 1, 2\)\): "
+                                         r"summary\(\(1, 28, 28\)\)$"):
+        cnn(seed=0).summary((28, 28, 1))
+    one = Sequential(Flatten(), Dense(784, 5, rng=0))
+    with pytest.raises(ShapeError, match=r"Flatten\(\): expected a 2-D or 3-D or 4-D or 5-D "
+                                         r"input, got shape \(784,\); for one sample, add "
+                                         r"the batch axis: x\[None\]"):
+        one.forward(np.zeros(784, np.float32))
+
+
 @pytest.mark.parametrize("shape, hint", [
     ((-1, 784), True), ((None, 784), True), ((0, 784), True), ((784.0,), False),
     (("784",), False), ((), False), ((True,), False), ((-1, "x"), False)])
@@ -410,6 +424,14 @@ def test_a_gradient_of_another_shape_is_an_error_not_a_broadcast(dy_shape):
     assert model.backward(np.ones((4, 2), np.float32)).shape == (4, 4)   # nothing used up
 
 
+def test_the_loss_itself_given_to_backward_is_told_to_pass_its_gradient():
+    model, loss = mlp(4, [3], 2, seed=0), SoftmaxCrossEntropy()
+    value = loss.forward(model.forward(np.ones((4, 4), np.float32)), np.array([0, 1, 0, 1]))
+    with pytest.raises(ShapeError, match=r"got \(\); one number is the loss itself: pass its "
+                                         r"gradient, model\.backward\(loss_fn\.backward\(\)\)"):
+        model.backward(value)
+
+
 @pytest.mark.parametrize("mistake, got", [
     (lambda dx: None, r"None \(a missing `return dx`\?\)"),
     (lambda dx: dx.sum(axis=0), r"shape \(3,\) and dtype float32"),
@@ -665,8 +687,19 @@ def test_a_non_float_dtype_is_refused_when_the_layer_is_built(build, says):
     """Int weights used to be built, and every forward then refused its input: a
     float x was told to become int64, an int x to become float32."""
     with pytest.raises(SettingError, match=says.replace(".*", r"must be a float dtype "
-                                                              r"\(float32, float64\),")):
+                                                              r"\(float32, the default, or "
+                                                              r"float64\),")):
         build()
+
+
+@pytest.mark.parametrize("build", [mlp, cnn])
+def test_a_batchnorm_setting_that_is_not_a_bool_is_refused(build):
+    """batchnorm="False" is a true string: it built a BN net without a word."""
+    args = (4, [3], 2) if build is mlp else ()
+    with pytest.raises(SettingError, match=rf"{build.__name__}: batchnorm must be True or "
+                                           r"False, got 'False'"):
+        build(*args, batchnorm="False")
+    assert len(build(*args, batchnorm=np.bool_(True)).layers) > len(build(*args).layers)
 
 
 def test_cnn_sizes_and_seeds_that_are_not_what_the_builders_take():
@@ -771,6 +804,21 @@ def test_a_student_layer_without_super_init_or_with_a_float64_parameter_is_named
     with pytest.raises(ShapeError, match=r"got float32; convert with x.astype\(np.float64\) "
                                          r"\(a DataLoader gives it with dtype=np.float64\)$"):
         Bias64(5).forward(np.ones((2, 5), np.float32))            # the user's own data
+
+
+def test_a_loop_that_leaves_out_the_models_backward_is_told_so():
+    """loss.backward(); opt.step() without model.backward(...) was asked whether the
+    model had been built again in a notebook, though its forward awaited a backward."""
+    x, y = np.random.default_rng(0).standard_normal((8, 4)), np.arange(8) % 2
+    model, loss = mlp(4, [3], 2, seed=0).astype(np.float64), SoftmaxCrossEntropy()
+    opt = SGD(model.parameters(), lr=0.1)
+    loss.forward(model.forward(x), y)
+    loss.backward()
+    with pytest.warns(StaleGradientWarning, match=r"Dense\(4, 3, bias=True\) ran a forward "
+                                                  r"but no backward at all: was "
+                                                  r"model\.backward\(loss_fn\.backward\(\)\) "
+                                                  r"left out\?"):
+        opt.step()
 
 
 def test_an_optimizer_of_a_model_built_before_warns_in_a_hand_written_loop():

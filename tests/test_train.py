@@ -804,13 +804,30 @@ def test_sgd_prints_its_settings():
     (lambda: cosine(0.1, 10, min_lr=1.0), r"cosine: min_lr \(1\) is above lr \(0.1\): the "
                                           r"rate would rise"),
     (lambda: step_decay(0.1, 2.5), r"step_decay: step_size must be an int >= 1, got 2.5"),
-    (lambda: step_decay(0.1, 10, gamma=0), r"step_decay: gamma must be a number > 0"),
+    (lambda: step_decay(0.1, 10, gamma=0), r"step_decay: gamma must be in \(0, 1\]"),
+    (lambda: step_decay(0.1, 10, gamma=10), r"step_decay: gamma must be in \(0, 1\]: it "
+                                            r"multiplies the rate, so 0.1 divides it by 10"),
     (lambda: constant(float("nan")), r"constant: lr must be a number > 0, got nan")])
 def test_schedules_refuse_settings_that_cannot_work(make, says):
     """cosine(0.1, 100, warmup=200) warmed up for the whole run and never reached
     lr; the others failed at the first step, or never."""
     with pytest.raises(SettingError, match=says):
         make()
+
+
+def test_a_step_decay_that_decays_to_nothing_before_the_end_is_refused():
+    """step_decay(0.1, 1), meant as every epoch, took the rate to 1e-158 within the first
+    epoch: training stalled at 27% without a word."""
+    model, opt, train, _ = setup()                # 25 steps per epoch
+    with pytest.raises(SettingError, match=r"fit: the schedule's rate falls below 1e-4 of its "
+                                           r"start at step 5 \(5 times gamma=0.1, every 1 "
+                                           r"steps\), but training runs to step 75.*step_size "
+                                           r"counts steps, not epochs"):
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, schedule=step_decay(0.1, 1),
+            progress=False)
+    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, progress=False,
+                  schedule=step_decay(0.1, 20))   # 3 decays, to 1e-4 of lr: allowed
+    assert history.step_lr[-1] == pytest.approx(1e-4)
 
 
 def test_a_warmup_as_long_as_the_run_is_allowed():
@@ -904,3 +921,42 @@ def test_no_accuracy_where_the_outputs_are_not_class_scores(outputs):
     _, accuracy = evaluate(mlp(8, [16], 1, seed=0), SquaredError(),
                            DataLoader(x, y.astype(np.float32), 50, shuffle=False))
     assert accuracy is None
+
+
+def test_a_callback_hook_the_trainer_cannot_call_is_named_when_the_trainer_is_made():
+    """on_eval(self, trainer) failed with a bare TypeError after a whole epoch, and
+    on_epoch_end (Keras's name) was never called, without a word."""
+    model, opt, train, test = setup()
+
+    class Short(Callback):
+        def on_eval(self, trainer):
+            pass
+
+    class Keras(Callback):
+        def __init__(self):
+            self.calls = 0
+
+        def on_epoch_end(self, trainer):
+            self.calls += 1
+
+    def no_argument():
+        pass
+    for callback, says in [(Short(), r"callback Short\.on_eval must take \(self, trainer, "
+                                     r"record\), as the Trainer calls it; it takes \(self, "
+                                     r"trainer\)"),
+                           (no_argument, r"callback no_argument must take \(trainer\), as the "
+                                         r"Trainer calls it; it takes \(\)")]:
+        with pytest.raises(SettingError, match=says):
+            Trainer(model, SoftmaxCrossEntropy(), opt, train, callbacks=[callback])
+    keras = Keras()
+    with pytest.warns(UserWarning, match=r"Keras\.on_epoch_end is no hook: the Trainer never "
+                                         r"calls it .*An epoch's end is on_eval\(trainer, "
+                                         r"record\) with record\['kind'\] == 'epoch'"):
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, callbacks=[keras],
+            progress=False)
+    assert keras.calls == 0
+    model, opt, train, test = setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # a hook of the right shape: no warning
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False,
+            callbacks=[lambda trainer: None, LayerInputRecorder(1, test.x[:20], every=10)])

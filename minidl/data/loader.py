@@ -89,6 +89,11 @@ class DataLoader:
             raise SettingError(f"DataLoader: shape must be a tuple of ints such as (784,) or "
                                f"(1, 28, 28), got {shape!r}")     # int() truncated 4.7 to 4
         self.shape = None if shape is None else tuple(int(s) for s in shape)
+        if self.shape is not None and min(self.shape, default=1) < 1:   # -1: NumPy's "the rest"
+            raise SettingError(f"DataLoader: shape must give every size, ints >= 1, got "
+                               f"{self.shape}; for these samples of shape {x.shape[1:]}: "
+                               f"({math.prod(x.shape[1:])},) flat, or {(1, *x.shape[1:])} "
+                               "with a channel axis in front")
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
             raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
                              f"to {self.shape}")

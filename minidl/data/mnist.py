@@ -66,6 +66,11 @@ class MNIST:
     def __repr__(self):
         return f"MNIST(train={self.x_train.shape}, test={self.x_test.shape})"
 
+    def __iter__(self):
+        """(x_train, y_train), (x_test, y_test) = load_mnist(), as Keras's load_data()
+        unpacks (it failed with "cannot unpack non-iterable MNIST object")."""
+        return iter(((self.x_train, self.y_train), (self.x_test, self.y_test)))
+
 
 def load_mnist(root=None, download=True):
     """Load MNIST from `root` (see module doc for the default folder).

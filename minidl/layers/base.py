@@ -263,11 +263,10 @@ def _ndim_hints(shape, ndims, size):
         return ("; put a Flatten() before this layer, or flatten the data: "
                 "x.reshape(len(x), -1) or DataLoader(..., shape=(784,)) for MNIST" + linear,
                 "; put a Flatten() before this layer")
-    if ndims == (2,) and got == 1 and size is not None:
-        if shape[0] == size:
-            return "; for one sample, add the batch axis: x[None]", ""
-        if size == 1:
-            return "; for N samples of one feature, x[:, None] gives (N, 1)", ""
+    if got == 1 and 2 in ndims and (size is None or shape[0] == size):   # Flatten's too
+        return "; for one sample, add the batch axis: x[None]", ""
+    if got == 1 and ndims == (2,) and size == 1:
+        return "; for N samples of one feature, x[:, None] gives (N, 1)", ""
     if ndims == (4,) and got == 3:
         return ("; images are (N, C, H, W): x[:, None] adds the channel axis to a batch of "
                 "grayscale images, x[None] the batch axis to one image", "")

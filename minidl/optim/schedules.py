@@ -22,9 +22,16 @@ def constant(lr):
 
 def step_decay(lr, step_size, gamma=0.1):
     """lr * gamma^(step // step_size): divide by 1/gamma every step_size steps."""
-    lr, gamma = _rate("step_decay", "lr", lr), _rate("step_decay", "gamma", gamma)
+    lr = _rate("step_decay", "lr", lr)
+    gamma = check_number("step_decay", "gamma", gamma, lambda v: 0 < v <= 1,
+                         "in (0, 1]: it multiplies the rate, so 0.1 divides it by 10 (a gamma "
+                         "above 1 would make the rate grow)")
     step_size = check_int("step_decay", "step_size", step_size)
-    return lambda step: lr * gamma ** (step // step_size)
+
+    def schedule(step):
+        return lr * gamma ** (step // step_size)
+    schedule.step_size, schedule.gamma = step_size, gamma   # the trainer checks the decay
+    return schedule
 
 
 def cosine(lr, total_steps, min_lr=0.0, warmup=0):

@@ -95,6 +95,14 @@ class SGD:
         for layer, seen, now in zip(self._layers, self._seen, self._backward_counts()):
             if seen is not None and now == seen:
                 since = "since its last step" if self._steps else "at all"
+                if getattr(layer, "_cache", None) is not None:   # a forward awaits its backward
+                    warnings.warn(
+                        f"SGD.step: {layer!r} ran a forward but no backward {since}: was "
+                        "model.backward(loss_fn.backward()) left out? The loss's backward "
+                        "alone gives the gradient of the logits; the model's backward "
+                        "carries it to the weights", StaleGradientWarning,
+                        stacklevel=user_stacklevel())
+                    return
                 warnings.warn(
                     f"SGD.step: no backward has gone through {layer!r} {since}; was "
                     "the model built again after the optimizer (a notebook cell run again)? "
