@@ -661,6 +661,41 @@ def test_evaluate_py_reads_either_net_of_a_comparison(out, net):
     assert both.returncode == 1 and "choose one with --net bn or --net plain" in both.stderr
 
 
+def test_evaluate_py_tests_a_bn_net_with_batch_statistics_too(out, compare_bn, tmp_path):
+    """Running statistics (Algorithm 2) against each test batch's own, for a lecture:
+    the accuracy with batch statistics must match a hand-written loop on the same
+    model, and a net without BN has none to take."""
+    import copy
+
+    from minidl import checkpoint
+    from minidl.evaluation import classes
+    script = REPO / "examples" / "mnist" / "evaluate.py"
+    args = [sys.executable, str(script), str(out), "--data-dir", str(mnist_root()), "--out",
+            str(tmp_path)]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([*args, "--net", "bn", "--batch-stats", "1000", "3"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    got = load(tmp_path, "bn_evaluation.json")["test_acc_batch_stats"]
+    s = load(out, "summary.json")["settings"]
+    import common                                   # beside compare_bn.py, on the path now
+    model = common.build(s["model"], True, s["activation"], s["hidden"], s["seed"], s["init"])
+    checkpoint.load(model, out / "model_bn.npz")
+    data = common.load_data(compare_bn.parse_args(["--data-dir", str(mnist_root())]))
+    x, y = common.loader_of_test_set(data, "mlp", 1000, s["test_subset"]).batch(np.arange(999))
+    twin = copy.deepcopy(model).train()
+    by_threes = np.mean([classes(twin.forward(x[i:i + 3])) == y[i:i + 3]
+                         for i in range(0, 999, 3)])
+    assert got["3"] == pytest.approx(by_threes, abs=1e-12)
+    assert (f"with each batch of 3 test images normalized by its own statistics instead of the "
+            f"population's: test accuracy {100 * got['3']:.2f}% (1 image left out: a batch of "
+            "one has no variance)") in result.stdout
+    assert f"test accuracy {100 * got['1000']:.2f}%\n" in result.stdout
+    plain = subprocess.run([*args, "--net", "plain", "--batch-stats", "2"], capture_output=True,
+                           text=True, env=env, cwd=REPO, timeout=300)
+    assert plain.returncode == 1 and "holds a net without BN" in plain.stderr
+
+
 def test_missing_data_leaves_no_empty_output_folder(compare_bn, tmp_path):
     """The folder was made before the data was read (train.py made it only after)."""
     with pytest.raises(DataNotFoundError):

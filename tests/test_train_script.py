@@ -88,6 +88,30 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
     assert re.search(r"has other settings \(--lr [\d.]+ there, --lr 0.05 here\)", other.stderr)
 
 
+def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(mnist, tmp_path):
+    """kill, timeout and a batch system's time limit send SIGTERM: the run stopped where
+    it stood, and everything since the last epoch's checkpoint was lost."""
+    common = ["--model", "mlp", "--epochs", "8", "--train-subset", "3000", "--batch-size", "50",
+              "--data-dir", mnist_dir(), "--no-progress", "--out", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, SCRIPT, *common], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, MPLBACKEND="Agg"))
+    for line in proc.stdout:
+        if line.startswith("epoch   1"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "terminated (signal 15)" in stderr and "Traceback" not in stderr
+    step = int(re.search(r"interrupted at step (\d+) of 480; checkpoint saved", stdout).group(1))
+    assert 60 <= step < 480                        # the first epoch has 60 steps
+    from minidl.checkpoint import read_meta
+    meta = read_meta(tmp_path / "checkpoint.npz")
+    assert meta["step"] == step and meta["history"]["interrupted"]   # saved by the signal
+    resumed = run([*common, "--resume"])
+    assert resumed.returncode == 0 and f"resumed at step {step} of 480" in resumed.stdout
+
+
 @pytest.mark.parametrize("option,value", [("--lr", "0"), ("--momentum", "1"), ("--batch-size", "0"),
                                           ("--epochs", "0"), ("--shift", "-1"),
                                           ("--shift", "28"),     # images of 28x28 pixels

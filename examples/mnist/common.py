@@ -186,23 +186,32 @@ def run_cli(main):
     """Run a script's main(): minidl's errors, a file that cannot be written and
     a Ctrl-C outside training end the program with a one-line message instead
     of a traceback."""
-    # `kill` or `timeout` (SIGTERM) ends it as Ctrl-C does: the blocks that remove a
-    # half-written file's temporary name run (by default the process just stops).
-    # Not where SIGTERM is ignored, nor off the main thread; restored afterwards.
+    # `kill`, `timeout` or a batch system's time limit (SIGTERM) acts as a Ctrl-C: in
+    # training the Trainer stops after the step and saves its checkpoint; elsewhere the
+    # blocks that remove a half-written file's temporary name run (by default the
+    # process just stops). The exit code is SIGTERM's, 143. Not where SIGTERM is
+    # ignored, nor off the main thread; restored afterwards.
     before = signal.getsignal(signal.SIGTERM)      # None: a handler set outside Python
     own = (before not in (None, signal.SIG_IGN) and
            threading.current_thread() is threading.main_thread())
     if own:
         signal.signal(signal.SIGTERM, _terminated)
+    TERMINATED.clear()
     try:
-        sys.exit(main())
+        code = main()
     except (MinidlError, OSError) as e:     # OSError: a folder that cannot be written, say
-        sys.exit(f"error: {e}")
+        code = f"error: {e}"
     except KeyboardInterrupt:          # outside training (loading data, writing plots)
-        sys.exit("interrupted")
+        code = "interrupted"
     finally:
         if own:
             signal.signal(signal.SIGTERM, before)
+    if TERMINATED:
+        if isinstance(code, str) and code != "interrupted":
+            print(code, file=sys.stderr)       # an error on the way out: still said
+        print(f"terminated (signal {TERMINATED[0]})", file=sys.stderr)
+        code = 128 + TERMINATED[0]         # the shell's code for a process a signal ended
+    sys.exit(code)
 
 
 def remove_stale(out, names, written):
@@ -239,9 +248,12 @@ def files_of_no_run(out, names, owner):
             "would write over them; choose another --out, or add --overwrite to replace them")
 
 
+TERMINATED = []                            # the SIGTERM that run_cli turned into a Ctrl-C
+
+
 def _terminated(signum, frame):
-    print(f"terminated (signal {signum})", file=sys.stderr)
-    sys.exit(128 + signum)                 # the shell's code for a process a signal ended
+    TERMINATED.append(signum)
+    signal.raise_signal(signal.SIGINT)     # a Ctrl-C: the Trainer's, or KeyboardInterrupt
 
 
 def check_out_dir(path):

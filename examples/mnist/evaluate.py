@@ -13,6 +13,7 @@ loss and accuracy are the run's final ones; a train.py run that stopped early
 (Ctrl-C) is compared with its last evaluation.
 """
 import argparse
+import copy
 import os
 from dataclasses import dataclass
 
@@ -23,7 +24,8 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
 from minidl import checkpoint, jsonfile, plot
 from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
                            SettingError)
-from minidl.evaluation import evaluate, predict
+from minidl.evaluation import classes, evaluate, predict
+from minidl.layers import BatchNorm
 from minidl.losses import SoftmaxCrossEntropy
 
 BUILT_FROM = ("model", "batchnorm", "activation", "hidden", "seed")   # train.py's options
@@ -39,6 +41,10 @@ def parse_args(argv=None):
     p.add_argument("--out", type=folder_name, default=None, help="output folder (default: RUN)")
     p.add_argument("--mistakes", type=int_at_least(1, MOST_MISTAKES), default=30, metavar="N",
                    help=f"show the first N misclassified test images (at most {MOST_MISTAKES})")
+    p.add_argument("--batch-stats", type=int_at_least(2), nargs="+", default=[], metavar="N",
+                   help="also test a BN net with each test batch of N images normalized by "
+                        "its own mean and variance, as in training (Algorithm 1), instead of "
+                        "the population statistics (Algorithm 2)")
     add_data_arguments(p, train_subset=False)
     add_format_argument(p)
     return p.parse_args(argv)
@@ -119,10 +125,31 @@ def compare_bn_run(folder, net):
     return Run(model, config, steps, measured, subset, f"{net}_")
 
 
+def batch_statistics(model, data, config, test_subset, size):
+    """(accuracy, images left out) with every BN layer normalizing each test batch of
+    `size` images by the batch's own mean and variance, as in training: what the
+    population statistics of Algorithm 2 are there to avoid at inference, where a
+    prediction would depend on the other images of its batch. On a copy of the model,
+    whose running statistics these training-mode forwards move. A last batch of one
+    image cannot be normalized (its variance is 0) and is left out."""
+    twin = copy.deepcopy(model)
+    twin.train()
+    test = loader_of_test_set(data, config["model"], size, test_subset)
+    correct = seen = 0
+    for xb, yb in test.in_order():
+        if len(xb) > 1:
+            correct += int(np.count_nonzero(classes(twin.forward(xb)) == yb))
+            seen += len(xb)
+    return correct / seen, len(test.x) - seen
+
+
 def main(argv=None):
     args = parse_args(argv)
     run = trained_run(args.run, args.net)
     config = run.config
+    if args.batch_stats and not any(isinstance(layer, BatchNorm) for layer in run.model.layers):
+        raise SettingError(f"--batch-stats: {args.run} holds a net without BN; it has no "
+                           "statistics to take from the batch")
     out = ensure_dir(args.out or args.run)
     data = load_data(args)
     test = loader_of_test_set(data, config["model"], test_subset=run.test_subset)
@@ -150,8 +177,11 @@ def main(argv=None):
              for p in plot.save(fig, os.path.join(out, run.name + name), args.format, args.dpi)]
     pairs = sorted(((counts[i, j], i, j) for i in range(classes) for j in range(classes)
                     if i != j and counts[i, j]), reverse=True)
+    by_batch = {n: batch_statistics(run.model, data, config, run.test_subset, n)
+                for n in args.batch_stats}
     result = {"run": args.run, "net": args.net, "step": run.step, "test_loss": loss,
               "test_acc": accuracy,
+              "test_acc_batch_stats": {str(n): acc for n, (acc, _) in by_batch.items()},
               "per_digit_acc": [None if np.isnan(a) else a for a in per_digit.tolist()],
               "confusion": counts.tolist(),
               "misclassified": wrong.tolist()}
@@ -165,6 +195,11 @@ def main(argv=None):
         for d, a in enumerate(per_digit)))
     print("most frequent mistakes: " + (", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5])
                                         or "none"))
+    for n, (acc, left_out) in by_batch.items():
+        print(f"with each batch of {n} test images normalized by its own statistics instead "
+              f"of the population's: test accuracy {100 * acc:.2f}%"
+              + (f" ({left_out} image left out: a batch of one has no variance)"
+                 if left_out else ""))
     print(f"wrote {out}/: {names(plots + [written])}")
     return 0
 
