@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from minidl.errors import FormatError
 from minidl.files import atomic_path
 
 _NAMES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -57,6 +58,10 @@ def write(path, obj):
 
 
 def read(path):
-    """The object in a JSON file, with "NaN", "Infinity", "-Infinity" as floats."""
+    """The object in a JSON file, with "NaN", "Infinity", "-Infinity" as floats; a
+    file that is not JSON is a FormatError that names it (json's own error does not)."""
     with open(path) as f:
-        return _unnamed(json.load(f))
+        try:
+            return _unnamed(json.load(f))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise FormatError(f"{path}: not a JSON file, or one cut short ({e})") from None

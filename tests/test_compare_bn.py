@@ -207,7 +207,8 @@ def test_replot_names_the_file_it_is_missing(out, compare_bn, monkeypatch, tmp_p
     with pytest.raises(DataNotFoundError, match=r"no history_bn\.json there"):
         compare_bn.main(["--replot", str(tmp_path)])
     (tmp_path / "history_bn.json").write_text("{ not json")
-    with pytest.raises(FormatError, match=r"history_bn\.json is not the JSON file"):
+    with pytest.raises(FormatError, match=r"history_bn\.json: not a JSON file, or one cut "
+                                          r"short .*; not the JSON file compare_bn.py writes"):
         compare_bn.main(["--replot", str(tmp_path)])
     shutil.copy(out / "history_bn.json", tmp_path)
     summary = load(out, "summary.json")

@@ -598,6 +598,19 @@ def test_minidl_mnist_mirror_is_tried_first(tmp_path, fake, server, monkeypatch)
     check_fake(load_mnist(tmp_path / "m"), fake)
 
 
+@pytest.mark.parametrize("mirror", ["127.0.0.1:8765/mnist", "/srv/course/mnist"])
+def test_a_mirror_that_is_not_a_url_is_named(tmp_path, fake, monkeypatch, mirror):
+    """It was one "unknown url type" among the mirrors' failures, and with internet went
+    unnoticed while the public mirrors served the files."""
+    monkeypatch.setattr(mnist_module, "urlopen", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setenv("MINIDL_MNIST_MIRROR", mirror)
+    with pytest.raises(DataNotFoundError, match=rf"\$MINIDL_MNIST_MIRROR is '{mirror}', not a "
+                                                r"URL prefix such as https://host/mnist/ or "
+                                                r"file:///srv/mnist/"):
+        load_mnist(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
 def test_a_folder_that_cannot_be_written_is_named_before_any_mirror(tmp_path, fake,
                                                                     monkeypatch):
     """It used to be reported as a failure of every mirror, naming temporary files."""

@@ -65,3 +65,13 @@ def test_numpy_scalars_are_written_as_the_numbers_they_hold():
     """checkpoint.save took them; History.to_json raised 'float32 is not JSON serializable'."""
     text = jsonfile.dumps({"loss": np.float32(0.5), "steps": [np.int64(3), np.float32("nan")]})
     assert json.loads(text) == {"loss": 0.5, "steps": [3, "NaN"]}
+
+
+def test_a_file_that_is_not_json_is_named(tmp_path):
+    """json's error ("Expecting value: line 1 column 1") named no file."""
+    from minidl.errors import FormatError
+    (tmp_path / "cut.json").write_text('{"records": [1, 2')
+    (tmp_path / "binary.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff")
+    for name in ("cut.json", "binary.json"):
+        with pytest.raises(FormatError, match=rf"{name}: not a JSON file, or one cut short"):
+            jsonfile.read(tmp_path / name)

@@ -1,7 +1,6 @@
 """The figures of a compare_bn.py run: drawn from its histories when it has
 trained, or from the files it wrote (compare_bn.py --replot FOLDER), which are
 read and checked here before anything is drawn."""
-import json
 import os
 
 from minidl import jsonfile, plot
@@ -69,9 +68,8 @@ def read_json(folder, name, what):
     except FileNotFoundError:
         raise DataNotFoundError(f"--replot {folder}: no {name} there ({what}); give the "
                                 "--out folder of a finished compare_bn.py run") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FormatError(f"--replot: {path} is not the JSON file compare_bn.py writes "
-                          f"({e})") from None
+    except FormatError as e:                  # not JSON, or cut short: jsonfile names it
+        raise FormatError(f"--replot: {e}; not the JSON file compare_bn.py writes") from None
 
 
 def require(settings, keys, name):
