@@ -10,11 +10,17 @@ evaluate() at every record; evaluate.py in examples/mnist uses both.
 import numpy as np
 
 from minidl.data.loader import DataLoader
+from minidl.data.mnist import MNIST
 from minidl.errors import DivergenceError, SettingError, ShapeError, given, has_methods
 
 
 def check_loader(owner, loader):
-    """An (x, y) pair of arrays, or images alone, where batches are expected."""
+    """An (x, y) pair of arrays, images alone, or the data set, where batches are expected."""
+    if isinstance(loader, MNIST):   # it unpacks as Keras's load_data(), not into batches
+        split, rest = ("train", "64") if "train" in owner else ("test", "1000, shuffle=False")
+        raise SettingError(f"{owner} got the MNIST data set itself; give a loader of its "
+                           f"batches, converted as in training: DataLoader(data.x_{split}, "
+                           f"data.y_{split}, {rest}, mean=..., std=...)")
     if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
             isinstance(a, np.ndarray) for a in loader):
         raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
@@ -51,9 +57,11 @@ def tally(totals, loss, logits, yb):
     of your own) or targets that are not classes, they become None: comparing
     argmax with such labels gives numbers, even above 100%, that mean nothing."""
     totals[0] += loss * len(yb)
-    scores = logits.ndim == 2 and logits.shape[1] > 1 and np.shape(yb) == logits.shape[:1]
-    if totals[1] is not None:
-        totals[1] = int(np.count_nonzero(classes(logits) == yb)) + totals[1] if scores else None
+    class_scores = logits.ndim == 2 and logits.shape[1] > 1 and np.shape(yb) == logits.shape[:1]
+    if not class_scores:
+        totals[1] = None
+    elif totals[1] is not None:
+        totals[1] += int(np.count_nonzero(classes(logits) == yb))
     totals[2] += len(yb)
 
 

@@ -7,6 +7,11 @@ import secrets
 import stat
 
 
+# errors of writing a file, which a write() reports without its name ("[Errno 28] No
+# space left on device"); a download's network errors (also OSErrors) are not among them
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yield a temporary path in the same folder as ``path``; write it inside the
@@ -34,8 +39,8 @@ def atomic_path(path, suffix=""):
         os.replace(tmp, path)
     except BaseException as e:
         os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None:   # say which file: "[Errno 28]
-            raise OSError(e.errno, e.strerror or str(e), path) from e   # No space left on device"
+        if isinstance(e, OSError) and e.filename is None and e.errno in WRITE_ERRORS:
+            raise OSError(e.errno, e.strerror, path) from e   # say which file it was
         raise
 
 
@@ -53,8 +58,8 @@ def _new_file(folder, suffix):
             if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
             raise OSError(e.errno, f"{e.strerror}: no new file can be made in this folder "
-                          "(minidl writes a file beside the one it replaces, then renames "
-                          "it)", folder) from None
+                          "(minidl writes each file under a temporary name there first, then "
+                          "renames it)", folder) from None
 
 
 def check_writable(path):
@@ -67,7 +72,7 @@ def check_writable(path):
         raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
                                 "to write (e.g. one inside that folder)", path)
     if os.path.exists(path) and not os.access(path, os.W_OK):
-        if os.statvfs(path).f_flag & os.ST_RDONLY:      # not the file's mode: chmod cannot help
+        if _read_only_file_system(path):             # not the file's mode: chmod cannot help
             raise OSError(errno.EROFS, "Read-only file system: nothing on it can be "
                           "written; choose a folder elsewhere", path)
         raise PermissionError(errno.EACCES, "Permission denied: the file is read-only "
@@ -77,6 +82,15 @@ def check_writable(path):
         raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder, so "
                                  "nothing can be written inside it", path)
     return path
+
+
+def _read_only_file_system(path):
+    """Whether path lies on a file system mounted read-only (False where that cannot
+    be asked: Windows has no statvfs)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):
+        return False
 
 
 def _parents(path):

@@ -341,9 +341,15 @@ def numeric_grad(f, v, eps=1e-6, bar=None):
 def _check_nudgeable(f, v):
     """Refuse, by name, what would give a wrong gradient or a bare TypeError: an array
     whose entries cannot take v + eps, and an f that wants an argument."""
-    if not isinstance(v, np.ndarray) or v.dtype.kind != "f" or not v.flags.writeable:
-        got = (f"a read-only {v.dtype} array" if isinstance(v, np.ndarray) and v.dtype.kind
-               == "f" else f"{v.dtype} values" if isinstance(v, np.ndarray) else given(v))
+    if not isinstance(v, np.ndarray):
+        got = f"a {type(v).__name__}, {given(v)}"
+    elif v.dtype.kind != "f":
+        got = f"{v.dtype} values"
+    elif not v.flags.writeable:
+        got = f"a read-only {v.dtype} array"
+    else:
+        got = None
+    if got:
         raise SettingError(f"numeric_grad(f, v): v must be the writable float array that f "
                            f"reads (float64: docs/gradcheck.md, section 1), got {got}")
     try:

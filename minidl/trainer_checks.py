@@ -8,7 +8,7 @@ loop itself is in minidl/train.py.
 """
 import difflib
 import inspect
-import itertools
+import math
 import os
 import warnings
 
@@ -32,6 +32,7 @@ def check_settings(on_divergence, eval_every, checkpoint, checkpoint_every):
 
 
 def check_train_loader(train_loader):
+    check_loader("Trainer: train_loader", train_loader)    # a pair of arrays, the data set
     if not all(hasattr(train_loader, a) for a in ("epoch", "__len__", "__iter__")):
         kind = type(train_loader)
         name = (kind.__name__ if kind.__module__ == "builtins" else
@@ -95,36 +96,44 @@ def callback_list(callbacks):
     return callbacks
 
 
-HOOKS = {"on_train_begin": 1, "on_step_end": 1, "on_eval": 2, "on_train_end": 1}   # arguments
+HOOKS = {"on_train_begin": "trainer", "on_step_end": "trainer", "on_eval": "trainer, record",
+         "on_train_end": "trainer"}                  # what the Trainer passes to each
 
 
 def _check_hooks(c):
     """A hook that takes other arguments than the Trainer gives fails only when first
     called (on_eval after a whole epoch), and a misspelt one (on_epoch_end, Keras's)
     is never called at all: refuse the first, warn of the second, now."""
-    own = isinstance(c, Callback)
-    for name, count in HOOKS.items() if own else [(getattr(c, "__name__", repr(c)), 1)]:
-        hook = getattr(c, name) if own else c
-        try:
-            signature = inspect.signature(hook)
-            signature.bind(*range(count))
-        except ValueError:        # no signature to read (a builtin): let the call say
-            pass
-        except TypeError:
-            wants = ("self, trainer, record" if count == 2 else "self, trainer") if own else \
-                "trainer"
-            takes = ", ".join(["self"] * own + list(signature.parameters))
-            raise SettingError(f"Trainer: callback {type(c).__name__ + '.' if own else ''}"
-                               f"{name} must take ({wants}), as the Trainer calls it; it "
-                               f"takes ({takes})") from None
-    if isinstance(c, Callback):
-        for name in [n for n in dir(type(c)) if n.startswith("on_") and n not in HOOKS]:
-            close = difflib.get_close_matches(name, HOOKS, n=1)
+    if not isinstance(c, Callback):                  # a function of the trainer
+        _check_takes(getattr(c, "__name__", repr(c)), c, "trainer")
+        return
+    for name, args in HOOKS.items():
+        _check_takes(f"{type(c).__name__}.{name}", getattr(c, name), args)
+    for name in dir(type(c)):
+        close = difflib.get_close_matches(name, HOOKS, n=1)
+        if name.startswith("on_") and name not in HOOKS and close and callable(getattr(c, name)):
             warnings.warn(f"{type(c).__name__}.{name} is no hook: the Trainer never calls it "
-                          f"(its hooks: {', '.join(HOOKS)}"
-                          + (f"; did you mean {close[0]}?" if close else "") + "). An epoch's "
-                          "end is on_eval(trainer, record) with record['kind'] == 'epoch'",
-                          stacklevel=4)
+                          f"(its hooks: {', '.join(HOOKS)}; did you mean {close[0]}?). An "
+                          "epoch's end is on_eval(trainer, record) with record['kind'] == "
+                          "'epoch'", stacklevel=user_stacklevel())
+
+
+def _check_takes(name, hook, args):
+    """Refuse a hook that cannot be called with `args` ("trainer, record")."""
+    if not callable(hook):
+        raise SettingError(f"Trainer: callback {name} is {hook!r}, not a function of "
+                           f"({args})")
+    try:
+        signature = inspect.signature(hook)
+    except ValueError:            # no signature to read (a builtin): let the call say
+        return
+    try:
+        signature.bind(*args.split(", "))
+    except TypeError:
+        self = "self, " if inspect.ismethod(hook) else ""
+        raise SettingError(f"Trainer: callback {name} must take ({self}{args}), as the "
+                           f"Trainer calls it; it takes ({self}"
+                           f"{', '.join(signature.parameters)})".replace(", )", ")")) from None
 
 
 def check_fit_options(options, trainer_class):
@@ -156,14 +165,14 @@ def check_target(step, total, epochs, steps, schedule):
             f"{step} steps already. To train {more}, call fit(steps={step + total})")
     size, gamma = getattr(schedule, "step_size", None), getattr(schedule, "gamma", None)
     if size and gamma and gamma < 1:                 # step_decay(): decayed to nothing?
-        decays = next(k for k in itertools.count() if gamma ** k < 1e-4)
+        decays = math.floor(math.log(1e-4) / math.log(gamma)) + 1   # gamma^decays < 1e-4
         if decays * size < total:
-            raise SettingError(
+            warnings.warn(
                 f"fit: the schedule's rate falls below 1e-4 of its start at step "
-                f"{decays * size} ({decays} times gamma={gamma:g}, every {size} steps), but "
-                f"training runs to step {total}: the steps after it would barely change "
-                f"the weights. step_size counts steps, not epochs (epochs * "
-                f"len(train_loader)); give a larger one, or fewer epochs")
+                f"{decays * size} ({decays} times gamma={gamma!r}, every {size} steps), but "
+                f"training runs to step {total}: the steps after it barely change the "
+                f"weights. If step_size was meant in epochs: it counts steps (epochs * "
+                f"len(train_loader))", stacklevel=user_stacklevel())
     end = getattr(schedule, "total_steps", None)     # cosine() knows where it ends
     if end is not None and end < total and schedule(total - 1) == 0:
         # 0 at its end, or one step later when the warm-up takes all of total_steps

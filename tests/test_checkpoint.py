@@ -387,12 +387,20 @@ def test_atomic_path_names_the_file_a_write_failed_on(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
     assert e.value.errno == 28 and e.value.filename == str(target)
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+    from urllib.error import URLError
+    for error in (OSError("the server sent no data"), URLError("Connection refused"),
+                  TimeoutError("timed out")):      # a download's errors: not the file's
+        with pytest.raises(type(error)) as e:
+            with atomic_path(target):
+                raise error
+        assert e.value is error
     real_open = os.open
     monkeypatch.setattr(os, "open", lambda path, *a: (_ for _ in ()).throw(
         PermissionError(13, "Permission denied", path)) if ".tmp-" in path else
         real_open(path, *a))
     with pytest.raises(PermissionError, match=r"no new file can be made in this folder "
-                                              r"\(minidl writes a file beside") as e:
+                                              r"\(minidl writes each file under a temporary "
+                                              r"name there first") as e:
         with atomic_path(target):
             pass
     assert e.value.filename == str(tmp_path)
@@ -404,6 +412,10 @@ def test_atomic_path_names_the_file_a_write_failed_on(tmp_path, monkeypatch):
         with atomic_path(target):
             pass
     assert e.value.errno == 30 and target.read_text() == "old"
+    monkeypatch.delattr(os, "statvfs")              # Windows has none: the file's mode
+    with pytest.raises(PermissionError, match=r"the file is read-only"):
+        with atomic_path(target):
+            pass
 
 
 def test_atomic_path_gives_the_permissions_open_would(tmp_path):

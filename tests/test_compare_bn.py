@@ -66,6 +66,9 @@ def test_every_output_is_written_and_well_formed(out):
                 "wall_time_s", "ms_per_step"} <= summary[key].keys()
         assert 0.1 < summary[key]["final_test_acc"] <= 1
     assert summary["settings"]["steps"] == STEPS and "bn_steps_to_plain_final" in summary
+    from minidl.data import load_mnist                 # always "1" on the first 1,000
+    ones = np.bincount(load_mnist(mnist_root(), download=False).y_test[:1000]).max()
+    assert summary["guess_test_acc"] == ones / 1000
     assert "| final test accuracy |" in (out / "summary.md").read_text()
     plain = load(out, "history_plain.json")["records"]
     final = summary["plain"]["final_test_acc"]
@@ -93,6 +96,10 @@ def test_the_summary_says_when_the_plain_net_itself_reached_its_final_accuracy(c
     assert summary.bn_reaches_plain(guess) == (
         "The plain net did not learn: its final accuracy, 9.90%, is that of a guess; the BN "
         "net's final accuracy: 94.15%.")
+    # on the first 100 test images, always "1" scores 14%: a guess there, not on all 10,000
+    few = {**guess, "plain": {"final_test_acc": 0.14, "diverged": None}}
+    assert "did not learn" not in summary.bn_reaches_plain(few)       # older summary.json
+    assert "did not learn" in summary.bn_reaches_plain({**few, "guess_test_acc": 0.14})
 
 
 def test_the_trained_nets_are_saved_and_score_what_the_history_says(out, compare_bn):
@@ -723,3 +730,12 @@ def test_files_of_its_names_without_a_run_of_its_own_are_not_written_over(compar
     (tmp_path / "history_bn.json").unlink()
     (tmp_path / "bn_confusion.png").write_text("mine")    # evaluate.py's: not written by a run
     compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path)]))
+    (tmp_path / "loss_curves.svg").write_text("mine")     # a format this run does not write
+    compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path)]))
+    with pytest.raises(SystemExit, match=r"holds loss_curves\.svg but no summary\.json"):
+        compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path),
+                                                               "--format", "svg"]))
+    (tmp_path / "history_plain.json").write_text(   # a comparison stopped before its
+        json.dumps({"config": {"model": "mlp"}}))    # summary.json: its own, rerun it
+    compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path),
+                                                           "--format", "svg"]))

@@ -19,7 +19,7 @@ import pytest
 from conftest import mnist_root, skip_without_data
 from minidl.data import MNIST_FILES, load_mnist, md5_decompressed, read_idx
 from minidl.data import mnist as mnist_module
-from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError
+from minidl.errors import ChecksumError, DataNotFoundError, IDXFormatError, SettingError
 from minidl.files import _new_file
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
@@ -151,6 +151,13 @@ def test_mnist_unpacks_as_keras_load_data_does(tmp_path, fake):
     (x_train, y_train), (x_test, y_test) = data
     assert x_train is data.x_train and y_train is data.y_train
     assert x_test is data.x_test and y_test is data.y_test
+    from minidl.evaluation import evaluate        # iterable now, it is still no loader
+    from minidl.losses import SoftmaxCrossEntropy
+    from minidl.models import mlp
+    with pytest.raises(SettingError, match=r"evaluate got the MNIST data set itself; give a "
+                                           r"loader of its batches, converted as in training: "
+                                           r"DataLoader\(data.x_test, data.y_test, 1000"):
+        evaluate(mlp(784, [5], 10), SoftmaxCrossEntropy(), data)
 
 
 def test_load_mnist_mixed_gz_and_raw(tmp_path, fake):

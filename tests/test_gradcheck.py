@@ -773,7 +773,7 @@ def test_numeric_grad_nudges_a_view_and_refuses_what_it_cannot_nudge():
     assert rel_error(numeric, loss.backward()) < 1e-8
     numeric = numeric_grad(lambda: float((z[:, 1] ** 2).sum()), z[:, 1])    # a column
     np.testing.assert_allclose(numeric, 2 * z[:, 1], atol=1e-6)
-    for v, got in [(np.arange(4), "int64 values"), ([1.0, 2.0], r"\[1.0, 2.0\]"),
+    for v, got in [(np.arange(4), "int64 values"), ([1.0, 2.0], r"a list, \[1.0, 2.0\]"),
                    (np.ones(3)[::-1].view(), None)]:
         if got is None:
             v.flags.writeable, got = False, "a read-only float64 array"

@@ -195,9 +195,11 @@ def test_percentiles_that_coincide_are_said_to(histories):
     steps, still = data["bn"]
     data["bn"] = (steps, [[-0.5, -0.5, 0.6] for _ in steps])
     b, c = plot.figure1(histories, data).axes[1:]
-    assert c.get_xlabel().endswith("(15th percentile ≈ 50th at most steps: many inputs share "
-                                   "(nearly) one value)")
-    assert "percentile ≈" not in b.get_xlabel()
+    assert c.get_xlabel().endswith("(15th ≈ 50th percentile at most steps: many equal values)")
+    assert "≈" not in b.get_xlabel()
+    data["plain"] = (steps, [[-60.0, -2.0, 40.0] for _ in steps])   # a wide axis for both:
+    data["bn"] = (steps, still)                                       # (c)'s spread is its own
+    assert "≈" not in plot.figure1(histories, data).axes[2].get_xlabel()
     plt.close("all")
 
 
@@ -522,6 +524,18 @@ def test_a_linear_loss_axis_shows_the_bold_curves_not_the_first_steps_spikes():
     ax = plot.loss_curves(hist).axes[0]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert ax.get_ylim()[1] < 3 and "faint: each step's loss (cut off above)" in legend
+    fig, ax = plt.subplots()               # a second run drawn into the same axes later,
+    small = fake_history(0.9, steps=2000)  # ten times as high: its curves were cut away
+    small.step_loss = [v / 10 for v in small.step_loss]
+    small.step_loss[3] = 22.0
+    for r in small.records:
+        r["test_loss"] /= 10
+    plot.loss_curves({"plain": small}, ax=ax)
+    assert ax.get_ylim()[1] < 0.5
+    plot.loss_curves({"bn": hist["bn"]}, ax=ax)
+    assert 2.3 < ax.get_ylim()[1] < 3
+    faint = [t for t in ax.get_legend_handles_labels()[1] if t.startswith("faint")]
+    assert faint == ["faint: each step's loss (cut off above)"]          # one entry
     for log_scale in (True, False):        # on a log axis, or with no spike: nothing cut
         hist["plain"].step_loss[:3] = [22.0, 15.0, 9.0] if log_scale else [2.3, 2.3, 2.3]
         ax = plot.loss_curves(hist, log_scale=log_scale).axes[0]

@@ -815,19 +815,30 @@ def test_schedules_refuse_settings_that_cannot_work(make, says):
         make()
 
 
-def test_a_step_decay_that_decays_to_nothing_before_the_end_is_refused():
+def stop_at_once(trainer):
+    trainer.stop = True
+
+
+def test_a_step_decay_that_decays_to_nothing_before_the_end_is_said_to():
     """step_decay(0.1, 1), meant as every epoch, took the rate to 1e-158 within the first
     epoch: training stalled at 27% without a word."""
     model, opt, train, _ = setup()                # 25 steps per epoch
-    with pytest.raises(SettingError, match=r"fit: the schedule's rate falls below 1e-4 of its "
-                                           r"start at step 5 \(5 times gamma=0.1, every 1 "
-                                           r"steps\), but training runs to step 75.*step_size "
-                                           r"counts steps, not epochs"):
+    with pytest.warns(UserWarning, match=r"fit: the schedule's rate falls below 1e-4 of its "
+                                         r"start at step 5 \(5 times gamma=0.1, every 1 "
+                                         r"steps\), but training runs to step 75.*If step_size "
+                                         r"was meant in epochs: it counts steps"):
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, schedule=step_decay(0.1, 1),
             progress=False)
-    history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, progress=False,
-                  schedule=step_decay(0.1, 20))   # 3 decays, to 1e-4 of lr: allowed
+    model, opt, train, _ = setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, progress=False,
+                      schedule=step_decay(0.1, 20))   # 3 decays, to 1e-3 of lr: no warning
     assert history.step_lr[-1] == pytest.approx(1e-4)
+    model, opt, train, _ = setup()         # 0.9999^92099 < 1e-4, found at once (no search)
+    with pytest.warns(UserWarning, match=r"at step 92099 \(92099 times gamma=0.9999, every 1 "):
+        fit(model, SoftmaxCrossEntropy(), opt, train, epochs=10 ** 4, progress=False,
+            schedule=step_decay(0.1, 1, 0.9999), callbacks=[stop_at_once])
 
 
 def test_a_warmup_as_long_as_the_run_is_allowed():
@@ -939,9 +950,14 @@ def test_a_callback_hook_the_trainer_cannot_call_is_named_when_the_trainer_is_ma
         def on_epoch_end(self, trainer):
             self.calls += 1
 
+    class NoMethod(Callback):
+        on_train_begin = None
+
     def no_argument():
         pass
-    for callback, says in [(Short(), r"callback Short\.on_eval must take \(self, trainer, "
+    for callback, says in [(NoMethod(), r"callback NoMethod\.on_train_begin is None, not a "
+                                        r"function of \(trainer\)"),
+                           (Short(), r"callback Short\.on_eval must take \(self, trainer, "
                                      r"record\), as the Trainer calls it; it takes \(self, "
                                      r"trainer\)"),
                            (no_argument, r"callback no_argument must take \(trainer\), as the "

@@ -440,7 +440,7 @@ def test_a_finished_run_without_its_checkpoint_is_not_replaced_without_overwrite
     assert run([*common, "--activation", "tanh", "--overwrite"]).returncode == 0
 
 
-def test_files_of_its_names_in_a_folder_without_a_run_are_not_written_over(tmp_path):
+def test_files_of_its_names_in_a_folder_without_a_run_are_not_written_over(mnist, tmp_path):
     """A history.json that train.py did not write (no run's settings in it) was taken
     for "nothing of ours", and the run wrote over it and a history.csv beside it."""
     (tmp_path / "history.json").write_text('{"my": "precious"}')
@@ -453,6 +453,18 @@ def test_files_of_its_names_in_a_folder_without_a_run_are_not_written_over(tmp_p
         "run's settings: this run would write over them; choose another --out, or add "
         "--overwrite to replace them\n")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    own = tmp_path / "own"                  # names of plots this run does not write: allowed
+    own.mkdir()
+    (own / "profile.png").write_text("mine")
+    (own / "loss_curve.svg").write_text("mine")
+    assert run(["--epochs", "1", "--train-subset", "500", "--out", str(own), "--data-dir",
+                mnist_dir(), "--no-progress"]).returncode == 0
+    assert (own / "profile.png").read_text() == (own / "loss_curve.svg").read_text() == "mine"
+    cut = tmp_path / "cut"                  # a run of ours stopped before its first record,
+    cut.mkdir()                             # its checkpoint deleted: not "no run's settings"
+    (cut / "history.json").write_text(json.dumps({"config": {"model": "mlp"}, "records": []}))
+    assert run(["--epochs", "1", "--train-subset", "500", "--out", str(cut), "--data-dir",
+                mnist_dir(), "--no-progress"]).returncode == 0
 
 
 def test_the_scripts_run_when_copied_close_to_the_root(tmp_path):

@@ -46,9 +46,8 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
                     add_format_argument, build, check_out_dir, ensure_dir, files_of_no_run,
-                    first_samples,
-                    folder_name, int_at_least, load_data, loaders, names, option,
-                    positive_number, remove_stale, run_cli, write_json, write_text)
+                    first_samples, folder_name, int_at_least, load_data, loaders, names,
+                    option, positive_number, remove_stale, run_cli, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, tested_on, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -245,8 +244,10 @@ def check_run_in_the_way(args):
     if args.overwrite:
         return
     if not os.path.isfile(path):      # files of our names, but no run of ours to own them?
-        foreign = files_of_no_run(args.out, SWEEP_FILES if args.lr_sweep else
-                                  COMPARISON_WRITES, name)
+        cut_short = not args.lr_sweep and any(       # histories written, then stopped: ours
+            holds(args.out, f"history_{key}.json", "config") for key, _ in NETS)
+        foreign = None if cut_short else files_of_no_run(
+            args.out, (sweep_files if args.lr_sweep else comparison_files)(args.format), name)
         if foreign:
             raise SystemExit(f"error: {foreign}")
         return
@@ -269,11 +270,12 @@ def check_run_in_the_way(args):
                          "to replace it")
 
 
-def holds(out, name):
+def holds(out, name, field="settings"):
     """Whether out holds a run of this script: `name` (summary.json or lr_sweep.json) with
-    its settings. Only then are files of its names taken for that run's and removed."""
+    its settings. Only then are files of its names taken for that run's and removed.
+    (Or a net's history_<key>.json with its settings in field "config".)"""
     try:
-        found = jsonfile.read(os.path.join(out, name))["settings"]
+        found = jsonfile.read(os.path.join(out, name))[field]
         return isinstance(found, dict) and "model" in found
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -307,18 +309,25 @@ def settings(args):
 # the old one's that it did not write (its plots in another --format stayed beside the
 # new files); a comparison leaves a sweep in the same folder alone and a sweep a
 # comparison.
-COMPARISON_WRITES = [
-    *(f"{stem}.{kind}" for stem in ("loss_curves", "accuracy", "activations")
-      for kind in PLOT_FORMATS),
-    *(f"{prefix}{key}.{ext}" for key, _ in NETS for prefix, ext in (
-        ("history_", "json"), ("history_", "csv"), ("steps_", "csv"), ("model_", "npz"))),
-    "activations.json", "summary.json", "summary.md"]
+def comparison_files(formats):
+    """The files a comparison writes, with plots in these formats."""
+    return [*(f"{stem}.{kind}" for stem in ("loss_curves", "accuracy", "activations")
+              for kind in formats),
+            *(f"{prefix}{key}.{ext}" for key, _ in NETS for prefix, ext in (
+                ("history_", "json"), ("history_", "csv"), ("steps_", "csv"), ("model_", "npz"))),
+            "activations.json", "summary.json", "summary.md"]
+
+
+def sweep_files(formats):
+    return ["lr_sweep.json", *(f"lr_sweep.{kind}" for kind in formats)]
+
+
 COMPARISON_FILES = [
-    *COMPARISON_WRITES,
+    *comparison_files(PLOT_FORMATS),
     *(f"{key}_{stem}.{kind}" for key, _ in NETS for stem in ("confusion", "mistakes")
       for kind in PLOT_FORMATS),
     *(f"{key}_evaluation.json" for key, _ in NETS)]
-SWEEP_FILES = ["lr_sweep.json", *(f"lr_sweep.{kind}" for kind in PLOT_FORMATS)]
+SWEEP_FILES = sweep_files(PLOT_FORMATS)
 
 
 def write_histories(out, runs):
@@ -354,7 +363,7 @@ def compare(args, data, out):
         runs[key] = train_net(args, data, batchnorm, args.lr, progress=not args.no_progress)
         if runs[key].history.interrupted:
             return interrupted(out)
-    summary = summarize(settings(args), runs)
+    summary = summarize(settings(args), runs, data.y_test[:args.test_subset or TEST_IMAGES])
     replacing = holds(out, "summary.json")      # a comparison that this one replaces
     written = write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later

@@ -200,9 +200,14 @@ def check_resume(saved, args):
 # old run's that it did not write: otherwise the old run's confusion.png or profile.png
 # stayed beside the new files, and when the new run diverged before its first
 # checkpoint, the old checkpoint.npz was taken for its own.
-WRITES = ["checkpoint.npz", "history.json", "history.csv", "steps.csv",
-          *(f"{stem}.{kind}" for stem in ("loss_curve", "profile") for kind in PLOT_FORMATS)]
-RUN_FILES = [*WRITES, "evaluation.json",
+def run_files(formats, profile=True):
+    """The files a run writes: with plots in these formats, the profile's if asked."""
+    return ["checkpoint.npz", "history.json", "history.csv", "steps.csv",
+            *(f"{stem}.{kind}" for stem in ("loss_curve", "profile")[:1 + profile]
+              for kind in formats)]
+
+
+RUN_FILES = [*run_files(PLOT_FORMATS), "evaluation.json",
              *(f"{stem}.{kind}" for stem in ("confusion", "mistakes") for kind in PLOT_FORMATS)]
 
 
@@ -231,9 +236,11 @@ def check_history_in_the_way(args):
         finished = (isinstance(config, dict) and not history.get("diverged") and
                     records[-1]["epoch"] == config["epochs"])
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        foreign = files_of_no_run(args.out, WRITES, "history.json")   # not a history we wrote
-        if foreign:
-            raise CheckpointError(foreign)
+        if not holds_run(args.out):          # files of our names, but not of a run of ours?
+            foreign = files_of_no_run(args.out, run_files(args.format, args.profile),
+                                      "history.json")
+            if foreign:
+                raise CheckpointError(foreign)
         return
     if finished:
         refuse_other_settings(path, config, args)

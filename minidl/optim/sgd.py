@@ -98,9 +98,11 @@ class SGD:
                 if getattr(layer, "_cache", None) is not None:   # a forward awaits its backward
                     warnings.warn(
                         f"SGD.step: {layer!r} ran a forward but no backward {since}: was "
-                        "model.backward(loss_fn.backward()) left out? The loss's backward "
-                        "alone gives the gradient of the logits; the model's backward "
-                        "carries it to the weights", StaleGradientWarning,
+                        "model.backward(loss_fn.backward()) left out? (The loss's backward "
+                        "alone gives the gradient of the logits; the model's carries it to "
+                        "the weights.) Or was the model built again after the optimizer, in "
+                        "a notebook? Then make the optimizer from the model you train",
+                        StaleGradientWarning,
                         stacklevel=user_stacklevel())
                     return
                 warnings.warn(

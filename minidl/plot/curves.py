@@ -48,28 +48,28 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         fig, ax = _axes(ax, figsize=(7, 6.3))
         if own:          # the legend goes below the axes (a long run's curves fill them):
             fig.subplots_adjust(bottom=0.33)       # the usual axes, with room under them
-        styles, bold = run_styles(list(histories)), []
+        styles = run_styles(list(histories))
         for i, (key, h) in enumerate(histories.items()):
             (color, marker), label = styles[key], LABELS.get(key, key)
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
             # zorder: every run's faint lines (1) under every run's bold ones (3)
             ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)
-            bold += [smooth(h.step_loss, window), h.column("test_loss")[1]]
-            ax.plot(steps, bold[-2], color=color, lw=2, zorder=3,
+            ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3, gid="bold",
                     marker=marker, ms=9, mec="white", mew=1.2,   # white edge: seen on noise
                     markevery=markevery_for(len(steps), run=i, runs=len(histories)),
                     label=f"{label}: training loss ({window}-step centred mean)")
             s, v = h.column("test_loss")
             if s:        # every evaluation on the line, markers on at most 25 of them
-                ax.plot(s, v, "--", marker=marker, color=color, ms=4, lw=1,
+                ax.plot(s, v, "--", marker=marker, color=color, ms=4, lw=1, gid="bold",
                         markevery=markevery_for(len(s), 25, i, len(histories)), zorder=4,
                         label=f"{label}: test loss")
-        faint = "faint: each step's loss"
-        if not log_scale and _cut_above(ax, bold):
-            faint += " (cut off above)"
-        if faint not in ax.get_legend_handles_labels()[1]:     # once, if drawn into ax again
-            ax.plot([], [], color="gray", alpha=0.4, lw=0.6, label=faint)
+        faint = "faint: each step's loss" + (" (cut off above)" if not log_scale and
+                                             _cut_above(ax) else "")
+        entry = next((line for line in ax.get_lines() if line.get_gid() == "faint"), None)
+        if entry is None:                        # once, if drawn into ax again
+            entry, = ax.plot([], [], color="gray", alpha=0.4, lw=0.6, gid="faint")
+        entry.set_label(faint)
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
         if log_scale:
             ax.set_yscale("log")
@@ -81,18 +81,22 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     return fig
 
 
-def _cut_above(ax, bold):
-    """On a linear axis, show the bold curves (smoothed and test losses) whole where
-    the faint losses of the first steps (20 and more after a bad start) would squash
-    them into less than half of it. Returns whether the faint lines were cut off."""
-    values = np.concatenate([np.asarray(v, dtype=float) for v in bold])
-    values = values[np.isfinite(values)]
-    if not values.size or values.max() <= 0:
-        return False
-    low, high = min(0.0, values.min()), values.max() * 1.1
-    if 2 * high >= ax.get_ylim()[1]:        # the usual first steps' losses: keep them
-        return False
-    ax.set_ylim(low, high)
+def _cut_above(ax):
+    """On a linear axis, show the bold curves (smoothed and test losses, of every run
+    drawn into ax) whole where the faint losses of the first steps (20 and more after a
+    bad start) would squash them into less than half of it. Returns whether the faint
+    lines were cut off."""
+    def finite(lines):          # every run's, those of an earlier call into ax too
+        values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines]
+                                or [[]])
+        return values[np.isfinite(values)]
+    lines = ax.get_lines()
+    bold, every = finite(line for line in lines if line.get_gid() == "bold"), finite(lines)
+    if not bold.size or bold.max() <= 0 or 2 * 1.1 * bold.max() >= every.max():
+        if any(line.get_gid() == "faint" and "cut off" in line.get_label() for line in lines):
+            ax.autoscale(axis="y")          # an earlier call's cut, no longer needed
+        return False                        # (the usual first steps' losses: kept)
+    ax.set_ylim(min(0.0, bold.min()), 1.1 * bold.max())
     return True
 
 
@@ -162,16 +166,17 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
     return fig
 
 
-def _equal_percentiles(values, percentiles, height):
-    """A note for each pair of neighbouring percentiles that lie on each other (within
-    2% of the axis `height`) at most of the recorded steps: one line hides the other,
-    and a distribution with that many (nearly) equal values, such as a conv channel
-    over a blank image background or a dead ReLU unit, is not the bell shape a
-    reader assumes."""
+def _equal_percentiles(values, percentiles):
+    """A note for each pair of neighbouring percentiles that are (nearly) equal, within
+    5% of the spread of the recorded percentiles, at most of the recorded steps: one
+    line hides the other, and a distribution with that many (nearly) equal values,
+    such as a conv channel over a blank image background or a dead ReLU unit, is not
+    the bell shape a reader assumes."""
     values = np.asarray(values, dtype=float)
-    return [f"{_ordinal(a)} percentile ≈ {_ordinal(b)} at most steps: many inputs share "
-            "(nearly) one value" for j, (a, b) in enumerate(zip(percentiles, percentiles[1:]))
-            if np.mean(np.abs(values[:, j] - values[:, j + 1]) < 0.02 * height) > 0.5]
+    spread = np.median(values[:, -1] - values[:, 0])
+    return [f"{_ordinal(a)} ≈ {_ordinal(b)} percentile at most steps: many equal values"
+            for j, (a, b) in enumerate(zip(percentiles, percentiles[1:]))
+            if np.mean(np.abs(values[:, j] - values[:, j + 1]) <= 0.05 * spread) > 0.5]
 
 
 def _ordinal(p):
@@ -243,7 +248,7 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
                 notes = ["step 0 left out: BN had no population statistics yet"] if cut else []
-                notes += _equal_percentiles(values, percentiles, ylim[1] - ylim[0])
+                notes += _equal_percentiles(values, percentiles)
                 # under the axes, as panel (a)'s note: no curve runs there
                 ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
         if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
