@@ -203,7 +203,7 @@ def test_percentiles_that_coincide_are_said_to(histories):
     plt.close("all")
 
 
-def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
+def test_lr_sweep_draws_diverged_runs_in_a_strip_of_their_own(tmp_path):
     results = {"bn": [{"lr": lr, "test_acc": 0.95, "diverged": False} for lr in (0.1, 1, 10)],
                "plain": [{"lr": 0.1, "test_acc": 0.9, "diverged": False},
                          {"lr": 1, "test_acc": 0.1, "diverged": False},
@@ -211,10 +211,12 @@ def test_lr_sweep_draws_diverged_runs_as_crosses(tmp_path):
     fig = plot.lr_sweep(results, title="sweep")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
-    crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
-    assert len(crosses) == 1 and "diverged" in crosses[0].get_label()
+    crosses = [line for line in ax.get_lines() if "diverged" in line.get_label()]
+    assert len(crosses) == 1 and crosses[0].get_marker() == "o"   # no BN's, hollow
+    assert crosses[0].get_markerfacecolor() == "white"
     assert list(crosses[0].get_xdata()) == [10]
-    assert crosses[0].get_ydata()[0] < 10       # below chance level, at the bottom
+    assert crosses[0].get_ydata()[0] < 0        # below 0%, in the strip named "diverged"
+    assert [t.get_text() for t in ax.texts] == ["diverged"]
     assert mcolors.to_hex(crosses[0].get_color()) == plot.COLORS["plain"]
     plot.save(fig, tmp_path / "lr_sweep.png")
     assert_png(tmp_path / "lr_sweep.png")
@@ -455,6 +457,9 @@ def test_image_grid_lays_out_images_with_their_titles(tmp_path):
     assert_png(Path(plot.save(fig, tmp_path / "g")[0]))
     with pytest.raises(ShapeError, match=r"expected \(N, H, W\) images and N titles"):
         plot.image_grid(images, ["one title"])
+    twelve = np.zeros((12, 28, 28))          # evaluate.py --mistakes 12: rows of 10 and 2
+    assert plot.image_grid(twelve, ["x"] * 12).axes[0].get_gridspec().get_geometry() == (2, 6)
+    plt.close("all")
 
 
 def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_rgb():

@@ -27,7 +27,9 @@ def lr_sweep(results, title="", ax=None):
     """Final test accuracy against learning rate (log x axis), one line per net.
 
     results: {"bn": [{"lr", "test_acc", "diverged"}, ...], "plain": [...]}
-    A diverged run (NaN/inf loss) is drawn as an x at the bottom of the axes.
+    A diverged run (NaN/inf loss) is drawn in a grey strip below 0%, marked
+    "diverged", as a hollow marker of its net (a circle or a square: told apart in
+    grayscale too).
     """
     _check_runs(results)
     with plt.rc_context(STYLE):
@@ -41,13 +43,17 @@ def lr_sweep(results, title="", ax=None):
             ax.plot([r["lr"] for r in ok], [100 * r["test_acc"] for r in ok], "-",
                     marker=marker, color=color, lw=2, label=label)
             if bad:
-                ax.plot([r["lr"] for r in bad], [bottom] * len(bad), "x", color=color,
-                        ms=11, mew=2.5, label=f"{label}: diverged (loss NaN/inf)")
+                ax.plot([r["lr"] for r in bad], [bottom] * len(bad), marker, color=color,
+                        mfc="white", ms=11, mew=2.5, label=f"{label}: diverged (loss NaN/inf)")
         ax.axhline(10, color="0.5", ls=":", lw=1, label="chance (10%)")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         diverged = any(r["diverged"] for runs in results.values() for r in runs)
         ax.set_ylim(bottom - 4 if diverged else 0, 101)
+        if diverged:                   # no accuracy there: a strip of its own, named
+            ax.axhspan(bottom - 4, -1, color="0.9", zorder=0)
+            ax.text(0.01, bottom, "diverged", transform=ax.get_yaxis_transform(),
+                    va="center", fontsize=10, color="0.3")
         ax.set(xlabel="learning rate (log scale)", ylabel="final test accuracy (%)",
                title=title or "Learning-rate sweep")
         ax.legend(loc="best", fontsize=9)
@@ -89,8 +95,9 @@ def confusion(counts, title="", ax=None):
 
 
 def image_grid(images, titles, columns=10, title=""):
-    """Images (N, H, W) or (N, 1, H, W) in rows of `columns`, each with its title,
-    e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white."""
+    """Images (N, H, W) or (N, 1, H, W) in rows of at most `columns`, each with its
+    title, e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white. The
+    rows are filled evenly (12 images: two rows of 6, not 10 and 2)."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[1] == 1:                   # one channel: (N, H, W)
         images = images[:, 0]
@@ -99,6 +106,7 @@ def image_grid(images, titles, columns=10, title=""):
                          f"got images of shape {images.shape} and {len(titles)} titles")
     columns = min(check_int("plot.image_grid", "columns", columns), len(images))
     rows = -(-len(images) // columns)                                 # ceiling division
+    columns = -(-len(images) // rows)                                 # as even as it goes
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(rows, columns, figsize=(1.2 * columns, 1.45 * rows + 0.5),
                                  squeeze=False)
