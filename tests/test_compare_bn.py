@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, assert_png, mnist_root
 
-from minidl.errors import DataNotFoundError, FormatError
+from minidl.errors import DataNotFoundError, FormatError, SettingError
 
 SCRIPT = REPO / "examples" / "mnist" / "compare_bn.py"
 STEPS = 300
@@ -697,11 +697,20 @@ def test_evaluate_py_tests_a_bn_net_with_batch_statistics_too(out, compare_bn, t
     assert got["3"] == pytest.approx(by_threes, abs=1e-12)
     assert (f"with each batch of 3 test images normalized by its own statistics instead of the "
             f"population's: test accuracy {100 * got['3']:.2f}% (1 image left out: a batch of "
-            "one has no variance)") in result.stdout
+            "one has no variance here)") in result.stdout
     assert f"test accuracy {100 * got['1000']:.2f}%\n" in result.stdout
     plain = subprocess.run([*args, "--net", "plain", "--batch-stats", "2"], capture_output=True,
                            text=True, env=env, cwd=REPO, timeout=300)
-    assert plain.returncode == 1 and "holds a net without BN" in plain.stderr
+    assert plain.returncode == 1 and "this net of" in plain.stderr and "has no BN" in \
+        plain.stderr and "the comparison's BN net is --net bn" in plain.stderr
+    import evaluate                         # batches of one image: none for an MLP's BN,
+    config = {"model": "mlp"}               # a crash (ZeroDivisionError) before
+    with pytest.raises(SettingError, match=r"--batch-stats 1: BN cannot normalize a batch of "
+                                           r"one image in this net"):
+        evaluate.batch_statistics(model, data, config, 10, 1)
+    from minidl.models import cnn           # but a CNN's BN normalizes one image's positions
+    assert evaluate.batch_statistics(cnn(batchnorm=True, seed=0), data, {"model": "cnn"}, 4,
+                                     3)[1] == 0                # the last, single image too
 
 
 def test_missing_data_leaves_no_empty_output_folder(compare_bn, tmp_path):

@@ -123,14 +123,19 @@ def test_an_empty_folder_name_is_refused(tmp_path):
         assert "must name a folder, got ''" in result.stderr
 
 
-def test_a_terminated_script_leaves_no_half_written_file(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_terminated_script_leaves_no_half_written_file(tmp_path, sigint):
     """`timeout` or `kill` (SIGTERM) stopped the process where it stood, leaving the
-    temporary file of a plot being written; now the clean-up runs as for Ctrl-C."""
+    temporary file of a plot being written; now the clean-up runs as for Ctrl-C. Also
+    in a background job of a script, which starts with SIGINT ignored: a SIGTERM
+    turned into a SIGINT was then ignored too, and the run went on."""
     code = f"""
 import os, signal, sys
 sys.path.insert(0, {str(REPO / "examples" / "mnist")!r})
 import common
 from minidl.files import atomic_path
+if {sigint == "ignored"}:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 def main():
     with atomic_path({str(tmp_path / "plot.png")!r}) as tmp:

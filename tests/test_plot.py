@@ -2,6 +2,7 @@
 the BN / no-BN colours."""
 import os
 import re
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -197,6 +198,10 @@ def test_percentiles_that_coincide_are_said_to(histories):
     b, c = plot.figure1(histories, data).axes[1:]
     assert c.get_xlabel().endswith("(15th ≈ 50th percentile at most steps: many equal values)")
     assert "≈" not in b.get_xlabel()
+    descending = plot.figure1(histories, {"plain": data["plain"], "bn": (steps, [
+        [0.6, -0.5, -0.5] for _ in steps])}, percentiles=(85, 50, 15)).axes[2]   # any order
+    assert descending.get_xlabel().endswith("(50th ≈ 15th percentile at most steps: many equal "
+                                            "values)")
     data["plain"] = (steps, [[-60.0, -2.0, 40.0] for _ in steps])   # a wide axis for both:
     data["bn"] = (steps, still)                                       # (c)'s spread is its own
     assert "≈" not in plot.figure1(histories, data).axes[2].get_xlabel()
@@ -541,6 +546,16 @@ def test_a_linear_loss_axis_shows_the_bold_curves_not_the_first_steps_spikes():
     assert 2.3 < ax.get_ylim()[1] < 3
     faint = [t for t in ax.get_legend_handles_labels()[1] if t.startswith("faint")]
     assert faint == ["faint: each step's loss (cut off above)"]          # one entry
+    plot.loss_curves({"bn": hist["bn"]}, ax=ax, log_scale=True)          # then log: uncut
+    assert ax.get_ylim()[1] > 22 and "faint: each step's loss" in ax.get_legend_handles_labels()[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # log, then linear: no ylim of 0 on a log axis
+        plot.loss_curves({"plain": small}, ax=ax)
+    assert ax.get_yscale() == "log" and ax.get_ylabel().endswith("(log scale)")
+    fig, ax = plt.subplots()                # a line of the user's own is not a spike
+    ax.axhline(100)
+    plot.loss_curves({"bn": hist["bn"]}, ax=ax)
+    assert ax.get_ylim()[1] > 100
     for log_scale in (True, False):        # on a log axis, or with no spike: nothing cut
         hist["plain"].step_loss[:3] = [22.0, 15.0, 9.0] if log_scale else [2.3, 2.3, 2.3]
         ax = plot.loss_curves(hist, log_scale=log_scale).axes[0]

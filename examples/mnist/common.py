@@ -253,7 +253,11 @@ TERMINATED = []                            # the SIGTERM that run_cli turned int
 
 def _terminated(signum, frame):
     TERMINATED.append(signum)
-    signal.raise_signal(signal.SIGINT)     # a Ctrl-C: the Trainer's, or KeyboardInterrupt
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):                  # a Ctrl-C: the Trainer's (stop after the step),
+        handler(signal.SIGINT, frame)      # or Python's KeyboardInterrupt
+    else:                                  # SIGINT ignored (a background job): not this
+        raise KeyboardInterrupt
 
 
 def check_out_dir(path):

@@ -23,7 +23,7 @@ from common import (Help, add_data_arguments, add_format_argument, build, ensure
                     int_at_least, load_data, loader_of_test_set, names, run_cli, write_json)
 from minidl import checkpoint, jsonfile, plot
 from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
-                           SettingError)
+                           SettingError, ShapeError)
 from minidl.evaluation import classes, evaluate, predict
 from minidl.layers import BatchNorm
 from minidl.losses import SoftmaxCrossEntropy
@@ -41,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--out", type=folder_name, default=None, help="output folder (default: RUN)")
     p.add_argument("--mistakes", type=int_at_least(1, MOST_MISTAKES), default=30, metavar="N",
                    help=f"show the first N misclassified test images (at most {MOST_MISTAKES})")
-    p.add_argument("--batch-stats", type=int_at_least(2), nargs="+", default=[], metavar="N",
+    p.add_argument("--batch-stats", type=int_at_least(1), nargs="+", default=[], metavar="N",
                    help="also test a BN net with each test batch of N images normalized by "
                         "its own mean and variance, as in training (Algorithm 1), instead of "
                         "the population statistics (Algorithm 2)")
@@ -115,7 +115,9 @@ def compare_bn_run(folder, net):
         model = build(settings["model"], net == "bn", settings["activation"],
                       settings.get("hidden"), settings["seed"], init=settings["init"])
         final, steps, subset = own["final_test_acc"], own["steps_done"], settings["test_subset"]
-    except (ValueError, KeyError, TypeError) as e:     # JSON errors are ValueErrors
+    except FormatError as e:                           # not JSON: jsonfile names the file
+        raise FormatError(f"{e}; not the summary.json compare_bn.py writes") from None
+    except (ValueError, KeyError, TypeError) as e:     # JSON, but not a summary's
         raise FormatError(f"{path}: not the summary.json compare_bn.py writes ({e!r})") from None
     checkpoint.load(model, os.path.join(folder, f"model_{net}.npz"))
     config = {"model": settings["model"], "batchnorm": net == "bn",
@@ -130,16 +132,23 @@ def batch_statistics(model, data, config, test_subset, size):
     `size` images by the batch's own mean and variance, as in training: what the
     population statistics of Algorithm 2 are there to avoid at inference, where a
     prediction would depend on the other images of its batch. On a copy of the model,
-    whose running statistics these training-mode forwards move. A last batch of one
-    image cannot be normalized (its variance is 0) and is left out."""
+    whose running statistics these training-mode forwards move. A batch of one image
+    in an MLP has one value per feature, no variance, and is left out (a CNN's BN
+    takes one image's positions)."""
     twin = copy.deepcopy(model)
     twin.train()
     test = loader_of_test_set(data, config["model"], size, test_subset)
     correct = seen = 0
     for xb, yb in test.in_order():
-        if len(xb) > 1:
+        try:
             correct += int(np.count_nonzero(classes(twin.forward(xb)) == yb))
             seen += len(xb)
+        except ShapeError:
+            if len(xb) > 1:
+                raise
+    if not seen:
+        raise SettingError(f"--batch-stats {size}: BN cannot normalize a batch of one image "
+                           "in this net (one value per feature, no variance)")
     return correct / seen, len(test.x) - seen
 
 
@@ -148,19 +157,22 @@ def main(argv=None):
     run = trained_run(args.run, args.net)
     config = run.config
     if args.batch_stats and not any(isinstance(layer, BatchNorm) for layer in run.model.layers):
-        raise SettingError(f"--batch-stats: {args.run} holds a net without BN; it has no "
-                           "statistics to take from the batch")
+        raise SettingError(f"--batch-stats: this net of {args.run} has no BN, so no "
+                           "statistics to take from the batch"
+                           + ("; the comparison's BN net is --net bn" if args.net else ""))
     out = ensure_dir(args.out or args.run)
     data = load_data(args)
     test = loader_of_test_set(data, config["model"], test_subset=run.test_subset)
     loss, accuracy = evaluate(run.model, SoftmaxCrossEntropy(), test)
+    by_batch = {n: batch_statistics(run.model, data, config, run.test_subset, n)
+                for n in args.batch_stats}          # before any file is written
     try:
         predicted, labels = predict(run.model, test)
     except DivergenceError as e:      # no class to count in a confusion matrix
         raise DivergenceError(f"{e} ({run.measured})") from None
-    classes = 10
-    counts = np.bincount(labels * classes + predicted, minlength=classes ** 2)
-    counts = counts.reshape(classes, classes)      # counts[i, j]: digit i taken for j
+    digits = 10
+    counts = np.bincount(labels * digits + predicted, minlength=digits ** 2)
+    counts = counts.reshape(digits, digits)      # counts[i, j]: digit i taken for j
     with np.errstate(invalid="ignore"):            # a digit absent from a subset: NaN
         per_digit = counts.diagonal() / counts.sum(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -175,13 +187,12 @@ def main(argv=None):
             title=f"The first {len(shown)} of {len(wrong)} misclassified test images ({what})")
     plots = [p for name, fig in figures.items()
              for p in plot.save(fig, os.path.join(out, run.name + name), args.format, args.dpi)]
-    pairs = sorted(((counts[i, j], i, j) for i in range(classes) for j in range(classes)
+    pairs = sorted(((counts[i, j], i, j) for i in range(digits) for j in range(digits)
                     if i != j and counts[i, j]), reverse=True)
-    by_batch = {n: batch_statistics(run.model, data, config, run.test_subset, n)
-                for n in args.batch_stats}
     result = {"run": args.run, "net": args.net, "step": run.step, "test_loss": loss,
               "test_acc": accuracy,
-              "test_acc_batch_stats": {str(n): acc for n, (acc, _) in by_batch.items()},
+              **({"test_acc_batch_stats": {str(n): acc for n, (acc, _) in by_batch.items()}}
+                 if by_batch else {}),
               "per_digit_acc": [None if np.isnan(a) else a for a in per_digit.tolist()],
               "confusion": counts.tolist(),
               "misclassified": wrong.tolist()}
@@ -196,9 +207,10 @@ def main(argv=None):
     print("most frequent mistakes: " + (", ".join(f"{i} as {j} ({n})" for n, i, j in pairs[:5])
                                         or "none"))
     for n, (acc, left_out) in by_batch.items():
+        n = min(n, len(labels))                     # a test subset smaller than N: one batch
         print(f"with each batch of {n} test images normalized by its own statistics instead "
               f"of the population's: test accuracy {100 * acc:.2f}%"
-              + (f" ({left_out} image left out: a batch of one has no variance)"
+              + (f" ({left_out} image left out: a batch of one has no variance here)"
                  if left_out else ""))
     print(f"wrote {out}/: {names(plots + [written])}")
     return 0

@@ -271,9 +271,9 @@ def _remove_stale_parts(folder, age=STALE_PART_SECONDS):
 
 def _mirrors():
     """$MINIDL_MNIST_MIRROR (a URL prefix, e.g. a course's own copy) first, then MIRRORS."""
-    own = os.environ.get("MINIDL_MNIST_MIRROR")
-    if own and not re.match(r"(https?|ftp|file)://", own):   # else one "unknown url type"
-        raise DataNotFoundError(            # among the mirrors' failures, or nothing at all
+    own = os.environ.get("MINIDL_MNIST_MIRROR", "").strip()
+    if own and not re.match(r"(https?|ftp|file)://", own, re.IGNORECASE):   # else only an
+        raise DataNotFoundError(            # "unknown url type" among the mirrors' failures
             f"$MINIDL_MNIST_MIRROR is {own!r}, not a URL prefix such as "
             "https://host/mnist/ or file:///srv/mnist/ (files already on this machine: set "
             "MINIDL_DATA to their folder instead)")

@@ -54,7 +54,7 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
             steps = np.arange(1, len(h.step_loss) + 1)
             window = max(1, min(smooth_window, len(steps) // 4))   # a short run: a smaller one
             # zorder: every run's faint lines (1) under every run's bold ones (3)
-            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1)
+            ax.plot(steps, h.step_loss, color=color, alpha=0.2, lw=0.6, zorder=1, gid="raw")
             ax.plot(steps, smooth(h.step_loss, window), color=color, lw=2, zorder=3, gid="bold",
                     marker=marker, ms=9, mec="white", mew=1.2,   # white edge: seen on noise
                     markevery=markevery_for(len(steps), run=i, runs=len(histories)),
@@ -64,16 +64,19 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
                 ax.plot(s, v, "--", marker=marker, color=color, ms=4, lw=1, gid="bold",
                         markevery=markevery_for(len(s), 25, i, len(histories)), zorder=4,
                         label=f"{label}: test loss")
-        faint = "faint: each step's loss" + (" (cut off above)" if not log_scale and
-                                             _cut_above(ax) else "")
         entry = next((line for line in ax.get_lines() if line.get_gid() == "faint"), None)
         if entry is None:                        # once, if drawn into ax again
             entry, = ax.plot([], [], color="gray", alpha=0.4, lw=0.6, gid="faint")
-        entry.set_label(faint)
+        was_cut = "cut off" in entry.get_label()
         ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
         if log_scale:
+            if was_cut:                          # an earlier call's linear cut: undone
+                ax.autoscale(axis="y")
             ax.set_yscale("log")
+        if ax.get_yscale() == "log":             # this call's, or an earlier one's
             ax.set_ylabel("cross-entropy loss (log scale)")
+        cut = ax.get_yscale() == "linear" and _cut_above(ax, was_cut)
+        entry.set_label("faint: each step's loss" + (" (cut off above)" if cut else ""))
         if own:
             ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(0, -0.14), frameon=False)
         else:
@@ -81,19 +84,20 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     return fig
 
 
-def _cut_above(ax):
+def _cut_above(ax, was_cut):
     """On a linear axis, show the bold curves (smoothed and test losses, of every run
     drawn into ax) whole where the faint losses of the first steps (20 and more after a
     bad start) would squash them into less than half of it. Returns whether the faint
-    lines were cut off."""
+    lines were cut off; `was_cut`: whether an earlier call into ax cut them."""
     def finite(lines):          # every run's, those of an earlier call into ax too
         values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines]
                                 or [[]])
         return values[np.isfinite(values)]
-    lines = ax.get_lines()
-    bold, every = finite(line for line in lines if line.get_gid() == "bold"), finite(lines)
+    lines = ax.get_lines()                  # loss_curves' own: not a line of the user's
+    bold = finite(line for line in lines if line.get_gid() == "bold")
+    every = finite(line for line in lines if line.get_gid() in ("bold", "raw"))
     if not bold.size or bold.max() <= 0 or 2 * 1.1 * bold.max() >= every.max():
-        if any(line.get_gid() == "faint" and "cut off" in line.get_label() for line in lines):
+        if was_cut:
             ax.autoscale(axis="y")          # an earlier call's cut, no longer needed
         return False                        # (the usual first steps' losses: kept)
     ax.set_ylim(min(0.0, bold.min()), 1.1 * bold.max())
@@ -173,7 +177,7 @@ def _equal_percentiles(values, percentiles):
     such as a conv channel over a blank image background or a dead ReLU unit, is not
     the bell shape a reader assumes."""
     values = np.asarray(values, dtype=float)
-    spread = np.median(values[:, -1] - values[:, 0])
+    spread = np.median(np.ptp(values, axis=1))         # in whatever order they were taken
     return [f"{_ordinal(a)} ≈ {_ordinal(b)} percentile at most steps: many equal values"
             for j, (a, b) in enumerate(zip(percentiles, percentiles[1:]))
             if np.mean(np.abs(values[:, j] - values[:, j + 1]) <= 0.05 * spread) > 0.5]
