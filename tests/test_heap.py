@@ -43,7 +43,7 @@ def test_warm_heap_can_be_switched_off_and_survives_a_memory_limit(monkeypatch):
 
 
 def test_every_fit_calls_it(monkeypatch):
-    from test_train import setup
+    from test_train import training_setup as setup
     calls = []
     monkeypatch.setattr(train, "warm_heap", lambda: calls.append(1))
     model, opt, loader, _ = setup()

@@ -34,7 +34,7 @@ def jitter(xb, rng):
     return xb + rng.normal(0, 0.1, xb.shape).astype(np.float32)
 
 
-def setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9, augment=None):
+def training_setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9, augment=None):
     x, y = blobs()
     model = mlp(8, [16, 16], 3, batchnorm=batchnorm, seed=seed)
     opt = SGD(model.parameters(), lr=lr, momentum=momentum)
@@ -44,7 +44,7 @@ def setup(batchnorm=True, lr=0.1, seed=0, loader_seed=0, momentum=0.9, augment=N
 
 
 def test_fit_learns_and_records_history():
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, eval_loader=test,
                   eval_every=10, progress=False)
     assert len(history.step_loss) == 3 * len(train) == len(history.step_lr)
@@ -64,7 +64,7 @@ def test_fit_learns_and_records_history():
 
 
 def test_history_json_and_csv(tmp_path):
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, eval_loader=test,
                   progress=False)
     history.to_json(tmp_path / "h.json")
@@ -83,16 +83,16 @@ def test_history_json_and_csv(tmp_path):
 def test_same_seed_same_numbers():
     runs = []
     for _ in range(2):
-        model, opt, train, test = setup()
+        model, opt, train, test = training_setup()
         runs.append(fit(model, SoftmaxCrossEntropy(), opt, train, steps=40, progress=False))
     assert runs[0].step_loss == runs[1].step_loss
-    model, opt, train, test = setup(loader_seed=1)
+    model, opt, train, test = training_setup(loader_seed=1)
     assert fit(model, SoftmaxCrossEntropy(), opt, train, steps=40, progress=False).step_loss \
         != runs[0].step_loss
 
 
 def test_modes_train_for_steps_eval_for_evaluation():
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     seen = []
 
     class Spy(Callback):
@@ -113,7 +113,7 @@ def test_modes_train_for_steps_eval_for_evaluation():
 
 
 def test_schedule_sets_the_learning_rate():
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     h = fit(model, SoftmaxCrossEntropy(), opt, train, steps=30, schedule=step_decay(0.1, 10, 0.5),
             progress=False)
     assert h.step_lr[:10] == [0.1] * 10 and h.step_lr[10] == 0.05 and h.step_lr[-1] == 0.025
@@ -125,7 +125,7 @@ def test_schedule_sets_the_learning_rate():
 
 
 def test_plain_function_callback_and_stop():
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
 
     def stop_at_7(trainer):
         if trainer.step == 7:
@@ -146,7 +146,7 @@ def test_the_divergence_advice_with_a_schedule_is_about_the_whole_schedule():
     """With a warm-up the rate at the diverging step can be far below the peak: the
     advice "e.g. <a tenth of that step's rate>" was 150 times too small for train.py
     --lr 12 --warmup 30."""
-    model, opt, train, _ = setup(batchnorm=False)
+    model, opt, train, _ = training_setup(batchnorm=False)
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False,
                       schedule=cosine(1e12, 100, warmup=50))
     with pytest.raises(DivergenceError, match=r"the whole schedule a tenth as high, its peak "
@@ -156,7 +156,7 @@ def test_the_divergence_advice_with_a_schedule_is_about_the_whole_schedule():
 
 @diverging
 def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
-    model, opt, train, _ = setup(batchnorm=False, lr=0.1)
+    model, opt, train, _ = training_setup(batchnorm=False, lr=0.1)
     path = tmp_path / "ck.npz"
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False)
     trainer.fit(epochs=1)
@@ -173,7 +173,7 @@ def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
 
 @diverging
 def test_divergence_before_any_checkpoint_says_there_is_none(tmp_path):
-    model, opt, train, _ = setup(batchnorm=False, lr=1e12)
+    model, opt, train, _ = training_setup(batchnorm=False, lr=1e12)
     path = tmp_path / "ck.npz"
     with pytest.raises(DivergenceError, match="No checkpoint was saved before it") as info:
         Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False).fit(epochs=1)
@@ -215,7 +215,7 @@ def test_a_sample_with_nan_logits_is_no_correct_prediction_of_class_0():
 def test_evaluate_reads_the_whole_data_even_after_a_peek_at_one_batch():
     """A look at one test batch (next(iter(test))) used to leave an epoch unfinished,
     and evaluate, and every record of the Trainer, then scored only the rest."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     full = evaluate(model, SoftmaxCrossEntropy(), test)
     next(iter(test))
     assert evaluate(model, SoftmaxCrossEntropy(), test) == full
@@ -253,7 +253,7 @@ def full_over(model, batches):
 ])
 def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args, match):
     """steps=2.5 used to run 3 steps, a negative learning rate to ascend the loss."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     before = [p.value.copy() for p in model.parameters()]
     with pytest.raises(SettingError, match=match):
         Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False, **options).fit(**fit_args)
@@ -262,7 +262,7 @@ def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args
 
 
 def test_a_trainer_needs_a_data_loader_and_says_so():
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     batches = list(train)
     with pytest.raises(SettingError, match=r"train_loader must be a minidl DataLoader .* got list"):
         Trainer(model, SoftmaxCrossEntropy(), opt, batches)
@@ -271,7 +271,7 @@ def test_a_trainer_needs_a_data_loader_and_says_so():
 def test_an_eval_loader_that_can_be_read_once_is_refused():
     """A generator worked for the first evaluation; the second found no batch and
     stopped the training with "the loader yielded no batch"."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     batches = list(test)
     with pytest.raises(SettingError, match=r"eval_loader is a generator, which can be read "
                                            r"once, .* or a list of \(xb, yb\) batches"):
@@ -292,14 +292,14 @@ def test_an_eval_loader_that_can_be_read_once_is_refused():
             return batches[self.i - 1]
 
     for again in (batches, Batches()):              # read afresh at every record
-        model, opt, train, _ = setup()
+        model, opt, train, _ = training_setup()
         trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=again,
                           progress=False)
         assert len(trainer.fit(epochs=2).column("test_acc")[1]) == 2
 
 
 def test_a_loader_that_yields_nothing_is_an_error_not_an_endless_loop():
-    model, opt, _, test = setup()
+    model, opt, _, test = training_setup()
     def too_long(signum, frame):
         raise AssertionError("fit() did not return: it loops forever")
     previous = signal.signal(signal.SIGALRM, too_long)
@@ -332,7 +332,7 @@ class _MeanOf(SoftmaxCrossEntropy):
 ])
 def test_a_loss_that_is_not_one_number_is_named(convert, got):
     """It failed in math.isfinite (TypeError: only 0-dimensional arrays...)."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     loss = _MeanOf(convert)
     with pytest.raises(SettingError, match=r"_MeanOf.forward must return the batch's mean "
                                            r"loss as one number, got " + got):
@@ -344,7 +344,7 @@ def test_a_loss_that_is_not_one_number_is_named(convert, got):
 def test_a_numpy_scalar_loss_is_stored_as_a_float(tmp_path):
     """np.mean of float32 losses is an np.float32: it trained, and then the
     history could not be written as JSON."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     history = fit(model, _MeanOf(np.float32), opt, train, epochs=1, eval_loader=test,
                   progress=False)
     history.to_json(tmp_path / "h.json")
@@ -354,7 +354,7 @@ def test_a_numpy_scalar_loss_is_stored_as_a_float(tmp_path):
 
 def test_a_numpy_learning_rate_is_stored_as_a_float(tmp_path):
     """JSON (history, checkpoints) cannot hold np.float32; the trainer stores floats."""
-    model, opt, train, _ = setup(lr=np.float32(0.1))
+    model, opt, train, _ = training_setup(lr=np.float32(0.1))
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=tmp_path / "ck.npz",
                       schedule=lambda step: np.float32(0.05), progress=False)
     history = trainer.fit(epochs=1)
@@ -365,7 +365,7 @@ def test_a_numpy_learning_rate_is_stored_as_a_float(tmp_path):
 
 @diverging
 def test_divergence_recorded_when_asked():
-    model, opt, train, _ = setup(batchnorm=False, lr=1e12)
+    model, opt, train, _ = training_setup(batchnorm=False, lr=1e12)
     h = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, on_divergence="record",
             progress=False)
     assert h.diverged is not None and h.diverged["lr"] == 1e12
@@ -388,7 +388,7 @@ class InterruptAt(Callback):
 def test_ctrl_c_then_resume_is_bit_for_bit(tmp_path, stop_step, augment):
     """Mid-epoch, exactly at an epoch end, and with data augmentation."""
     def run(callbacks=(), resume=None, loader_seed=0):
-        model, opt, train, test = setup(loader_seed=loader_seed, augment=augment)
+        model, opt, train, test = training_setup(loader_seed=loader_seed, augment=augment)
         trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
                           schedule=cosine(0.1, 75), eval_every=10, callbacks=callbacks,
                           checkpoint=tmp_path / "ck.npz", progress=False)
@@ -417,14 +417,14 @@ def test_a_resume_that_fails_changes_nothing(tmp_path):
     """Trainer.resume used to load weights, BN statistics and momentum before it
     checked the metadata, and called a checkpoint of another batch size "not a
     training checkpoint written by Trainer.save"."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
     trainer.fit(steps=3)                                   # stops mid-epoch: position 60
     trainer.save(tmp_path / "ck.npz")
     x, y = blobs()
     for loader, why in [(DataLoader(x[:500], y[:500], 50, seed=0), "data-loader state does not"),
                         (None, "metadata lacks or garbles")]:
-        other, other_opt, other_train, _ = setup(seed=1)
+        other, other_opt, other_train, _ = training_setup(seed=1)
         if loader is None:                                 # a model-only checkpoint
             checkpoint.save(model, tmp_path / "ck.npz", opt, meta={"note": "no Trainer"})
         fresh = Trainer(other, SoftmaxCrossEntropy(), other_opt, loader or other_train,
@@ -446,7 +446,7 @@ def test_a_resume_that_fails_changes_nothing(tmp_path):
 
 @pytest.mark.parametrize("history", ["abc", [1, 2], {"records": None}])
 def test_a_garbled_history_is_refused_not_loaded_as_empty(tmp_path, history):
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
     meta = {"step": 0, "elapsed": 0.0, "since_record": [0.0, 0, 0],
             "loader": train.state_dict(), "history": history}
@@ -474,7 +474,7 @@ def test_layer_input_recorder_sees_the_sigmoid_input():
 def test_a_second_fit_to_the_same_target_says_it_has_nothing_to_do():
     """fit counts from the start of training; a second fit(epochs=2) used to return
     at once, silently, with the weights unchanged."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False)
     trainer.fit(epochs=2)
     with pytest.raises(SettingError, match=r"fit\(epochs=2\) has nothing to do: .* done 50 "
@@ -490,8 +490,8 @@ def test_a_second_fit_to_the_same_target_says_it_has_nothing_to_do():
 def test_an_optimizer_of_another_model_is_refused():
     """After building the model again (a rerun notebook cell), the old optimizer's
     steps changed the old model's weights; the new one did not learn, silently."""
-    model, opt, train, _ = setup()
-    again, _, _, _ = setup()
+    model, opt, train, _ = training_setup()
+    again, _, _, _ = training_setup()
     with pytest.raises(SettingError, match="the optimizer updates parameters that are not "
                                            "this model's"):
         Trainer(again, SoftmaxCrossEntropy(), opt, train)
@@ -511,7 +511,7 @@ def blow_up_at(step):
 def test_weights_that_became_infinite_are_not_saved_over_the_last_good_checkpoint(tmp_path):
     """The epoch-end checkpoint used to be written with the infinite weights, and the
     divergence message then named that file, which load() refuses."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     path = tmp_path / "ck.npz"
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
                       callbacks=[blow_up_at(2 * len(train))], progress=False)
@@ -538,7 +538,7 @@ def test_nan_in_the_data_is_named_as_the_cause_not_the_learning_rate():
 def test_parts_in_the_wrong_place_are_named():
     """Each of these failed deep inside the first step or evaluation, in the words
     of another object ('SoftmaxCrossEntropy' object has no attribute 'lr')."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     loss = SoftmaxCrossEntropy()
     cases = [
         ((model, opt, loss, train), {}, r"loss_fn must be an object with forward, backward"),
@@ -631,7 +631,7 @@ def test_layer_input_recorder_takes_numpy_ints_and_any_sequence_of_percentiles()
 def test_infinite_weights_in_record_mode_and_a_save_by_hand(tmp_path):
     """In record mode the divergence used to carry the last finite loss as its loss;
     a save() by hand of such a model returned None and wrote nothing, silently."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     path = tmp_path / "ck.npz"
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
                       callbacks=[blow_up_at(2 * len(train))], on_divergence="record",
@@ -649,7 +649,7 @@ def test_infinite_weights_in_record_mode_and_a_save_by_hand(tmp_path):
 def test_callbacks_from_a_generator_and_a_forward_only_metric():
     """The check of the callbacks used to consume a generator, leaving none;
     evaluate() needs only forward() of its loss, as a metric has."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     calls = []
     fit(model, SoftmaxCrossEntropy(), opt, train, steps=2, progress=False,
         callbacks=(f for f in [lambda t: calls.append(t.step)]))
@@ -674,16 +674,16 @@ def test_a_run_from_a_used_loader_warns_that_its_batches_differ():
     """A peek with next(iter(train)), or a second model trained on the first one's
     loader, silently started mid-way or at epoch 2: a BN-vs-plain comparison in
     a notebook then compared different batches."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     next(iter(train))
     with pytest.warns(UserWarning, match=r"was used before; it stands at epoch 1, sample 20,") \
             as caught:
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False)
     assert caught[0].filename == __file__                   # the user's line, not minidl's
-    other, other_opt, _, _ = setup(batchnorm=False)
+    other, other_opt, _, _ = training_setup(batchnorm=False)
     with pytest.warns(UserWarning, match=r"at epoch 2, sample 20,.*one DataLoader per run$"):
         fit(other, SoftmaxCrossEntropy(), other_opt, train, epochs=1, progress=False)
-    fresh_model, fresh_opt, fresh, _ = setup()
+    fresh_model, fresh_opt, fresh, _ = training_setup()
     with warnings.catch_warnings():
         warnings.simplefilter("error")           # a fresh loader, and a second fit: no warning
         trainer = Trainer(fresh_model, SoftmaxCrossEntropy(), fresh_opt, fresh, progress=False)
@@ -696,15 +696,15 @@ def test_a_new_run_over_another_runs_checkpoint_warns(tmp_path):
     at its first epoch end, silently. The warning names the user's line, also through
     fit() (the loader's warning pointed into minidl/train.py)."""
     path = tmp_path / "run.npz"
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     fit(model, SoftmaxCrossEntropy(), opt, train, epochs=2, checkpoint=path, progress=False)
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     with pytest.warns(CheckpointWarning, match=rf"{path} holds the checkpoint of a run at step "
                                                rf"{2 * len(train)}; this new run replaces it") \
             as caught:
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, checkpoint=path, progress=False)
     assert caught[0].filename == __file__
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     with warnings.catch_warnings():
         warnings.simplefilter("error")     # going on from it, or a second fit: no warning
         trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path,
@@ -715,7 +715,7 @@ def test_a_new_run_over_another_runs_checkpoint_warns(tmp_path):
 
 
 def test_predict_gives_every_prediction_in_the_loaders_order():
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     fit(model, SoftmaxCrossEntropy(), opt, train, steps=20, progress=False)
     next(iter(test))                                   # a peek does not change what it reads
     predicted, labels = predict(model, test)
@@ -735,7 +735,7 @@ def test_predict_gives_every_prediction_in_the_loaders_order():
 def test_ctrl_c_at_the_last_step_finishes_the_run(tmp_path):
     """A Ctrl-C that landed on the last step marked a finished run interrupted;
     train.py then refused both to start over and to resume it."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     before = signal.getsignal(signal.SIGINT)
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=tmp_path / "ck.npz",
                       callbacks=[InterruptAt(2 * len(train))], progress=False)
@@ -749,7 +749,7 @@ def test_fit_again_after_ctrl_c_goes_on_and_ends_with_a_final_record():
     """Interrupting a notebook cell and running fit again on the same trainer left
     the history marked interrupted, with no final record: history.final stayed at
     the record before the Ctrl-C."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
                       callbacks=[InterruptAt(7)], progress=False)
     assert trainer.fit(epochs=2).interrupted and trainer.step == 7
@@ -822,20 +822,20 @@ def stop_at_once(trainer):
 def test_a_step_decay_that_decays_to_nothing_before_the_end_is_said_to():
     """step_decay(0.1, 1), meant as every epoch, took the rate to 1e-158 within the first
     epoch: training stalled at 27% without a word."""
-    model, opt, train, _ = setup()                # 25 steps per epoch
+    model, opt, train, _ = training_setup()                # 25 steps per epoch
     with pytest.warns(UserWarning, match=r"fit: the schedule's rate falls below 1e-4 of its "
                                          r"start at step 5 \(5 times gamma=0.1, every 1 "
                                          r"steps\), but training runs to step 75.*If step_size "
                                          r"was meant in epochs: it counts steps"):
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, schedule=step_decay(0.1, 1),
             progress=False)
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         history = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=3, progress=False,
                       schedule=step_decay(0.1, 20))   # 3 decays, to 1e-3 of lr: no warning
     assert history.step_lr[-1] == pytest.approx(1e-4)
-    model, opt, train, _ = setup()         # 0.9999^92099 < 1e-4, found at once (no search)
+    model, opt, train, _ = training_setup()         # 0.9999^92099 < 1e-4, found at once (no search)
     with pytest.warns(UserWarning, match=r"at step 92099 \(92099 times gamma=0.9999, every 1 "):
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=10 ** 4, progress=False,
             schedule=step_decay(0.1, 1, 0.9999), callbacks=[stop_at_once])
@@ -852,7 +852,7 @@ def test_notebook_papercuts_are_named():
     """An optimizer.lr set by hand against a schedule was ignored in silence; fit(epoch=1)
     raised a TypeError about Trainer.__init__; checkpoint_every without checkpoint= was
     ignored; a DataLoader of another library was named only 'DataLoader'."""
-    model, opt, train, _ = setup()
+    model, opt, train, _ = training_setup()
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, schedule=constant(0.1),
                       progress=False)
     trainer.fit(epochs=1)
@@ -890,7 +890,7 @@ def test_a_float64_model_trains_on_a_float64_loader():
 def test_evaluate_weighs_a_smaller_last_batch_by_its_size():
     """Every evaluation loader of the tests had equal batches, where a mean of the
     batches' means is the right answer too."""
-    model, _, _, _ = setup()
+    model, _, _, _ = training_setup()
     x, y = blobs(100, seed=3)
     whole = evaluate(model, SoftmaxCrossEntropy(), DataLoader(x, y, 100, shuffle=False))
     for size in (30, 7):                     # last batches of 10 and 2 samples
@@ -937,7 +937,7 @@ def test_no_accuracy_where_the_outputs_are_not_class_scores(outputs):
 def test_a_callback_hook_the_trainer_cannot_call_is_named_when_the_trainer_is_made():
     """on_eval(self, trainer) failed with a bare TypeError after a whole epoch, and
     on_epoch_end (Keras's name) was never called, without a word."""
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
 
     class Short(Callback):
         def on_eval(self, trainer):
@@ -971,7 +971,7 @@ def test_a_callback_hook_the_trainer_cannot_call_is_named_when_the_trainer_is_ma
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, callbacks=[keras],
             progress=False)
     assert keras.calls == 0
-    model, opt, train, test = setup()
+    model, opt, train, test = training_setup()
     with warnings.catch_warnings():
         warnings.simplefilter("error")             # a hook of the right shape: no warning
         fit(model, SoftmaxCrossEntropy(), opt, train, epochs=1, progress=False,

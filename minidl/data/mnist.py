@@ -17,7 +17,6 @@ download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
 (DEADLINE per file) counts as failed.
 """
 
-import errno
 import http.client
 import os
 import re
@@ -31,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ChecksumError, DataNotFoundError, IDXFormatError
-from ..files import atomic_path
+from ..files import WRITE_ERRORS, atomic_path
 from .idx import CHUNK, md5_decompressed, read_idx
 
 # name -> (size in bytes, MD5) of the uncompressed file, as published with MNIST.
@@ -280,10 +279,6 @@ def _mirrors():
     return ([own] if own else []) + MIRRORS
 
 
-# errors of the folder written into, not of the download: a full disk or quota
-LOCAL_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-
-
 def _download(name, folder):
     """Fetch name.gz into folder from the first mirror that gives a good copy.
     If none does, one error lists every mirror's failure: a ChecksumError if one
@@ -303,7 +298,7 @@ def _download(name, folder):
         except (OSError, http.client.HTTPException, ValueError) as e:
             if isinstance(e, HTTPError):   # it holds the server's open reply: close it
                 e.close()
-            if isinstance(e, OSError) and e.errno in LOCAL_ERRORS:   # not the mirror's fault:
+            if isinstance(e, OSError) and e.errno in WRITE_ERRORS:   # the disk's, not the mirror's:
                 raise DataNotFoundError(                              # no other mirror can help
                     f"cannot write the MNIST download into {folder}: {e.strerror} (the four "
                     "files take about 12 MB); free some space there, or choose another folder "
