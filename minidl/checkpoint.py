@@ -18,7 +18,7 @@ import numpy as np
 
 from minidl.errors import CheckpointError, DivergenceError, SettingError, a_class, has_methods
 from minidl.files import atomic_path
-from minidl.layers.base import check_states
+from minidl.layers.checks import check_states
 
 FORMAT = "minidl-checkpoint-1"
 

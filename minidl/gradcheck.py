@@ -42,7 +42,8 @@ from tqdm.auto import tqdm
 from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_layer, check_int,
                            check_number, given, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
-from minidl.layers.base import Layer, skipped_init, unregistered_params
+from minidl.layers.base import Layer
+from minidl.layers.checks import skipped_init, unregistered_params
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 

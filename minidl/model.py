@@ -5,7 +5,8 @@ from copy import deepcopy
 import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
-from minidl.layers.base import Layer, Param, check_states, skipped_init
+from minidl.layers.base import Layer, Param
+from minidl.layers.checks import check_states, skipped_init
 
 
 class Sequential:

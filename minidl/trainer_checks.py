@@ -17,7 +17,8 @@ from minidl.callbacks import Callback
 from minidl.errors import (CheckpointError, CheckpointWarning, SettingError, check_int, given,
                            has_methods, user_stacklevel)
 from minidl.evaluation import check_loader
-from minidl.layers.base import Param, check_states
+from minidl.layers.base import Param
+from minidl.layers.checks import check_states
 
 
 # --- when the Trainer is made ---------------------------------------------------

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from minidl.errors import SettingError, StaleGradientWarning, check_number, user_stacklevel
-from minidl.layers.base import Param, unregistered_params
+from minidl.layers.base import Param
+from minidl.layers.checks import unregistered_params
 
 
 def decays(param):
