@@ -90,6 +90,39 @@ class Sequential:
         # so backward stops at that layer and drops what they kept for it.
         first = next((i for i, layer in enumerate(self.layers) if layer.params),
                      len(self.layers))
+        self._check_backward(dy, first)
+        if first < len(self.layers):
+            before = self.layers[first].needs_input_grad
+            self.layers[first].needs_input_grad = self.input_grad
+        start = 0 if self.input_grad else first
+        try:
+            for layer in self.layers[:start]:
+                layer.forget()
+            for i in reversed(range(start, len(self.layers))):
+                dy = self._layer_backward(i, dy)
+            self._out_shape, self._went_back = None, True
+        finally:
+            if first < len(self.layers):    # the layer, used on its own, is as it was
+                self.layers[first].needs_input_grad = before
+        return dy if self.input_grad else None
+
+    def _layer_backward(self, i, dy):
+        """Layer i's backward, counted (for the optimizer: SGD.step) and its dL/dx checked."""
+        layer = self.layers[i]
+        if layer.backward_count is None:   # put into self.layers after __init__:
+            layer.backward_count = 0       # counted from now on
+        counted = layer.backward_count
+        dx = layer.backward(dy)
+        if layer.backward_count == counted:   # no _saved() in its backward: count here
+            layer.backward_count += 1
+        if layer.needs_input_grad:            # False: it skipped dL/dx on purpose
+            self._check_dx(i, dx)
+        return dx
+
+    def _check_backward(self, dy, first):
+        """A backward needs a forward before it (one per forward), and a dy of the
+        output's shape and of the dtype of the parameters (of the first layer with
+        parameters, `first`)."""
         shape = self._out_shape
         if shape is None and self._went_back:
             raise BackwardError(
@@ -114,26 +147,6 @@ class Sequential:
             if getattr(dy, "dtype", None) != dtype:   # as forward: no silent up- or downcast
                 raise ShapeError(f"backward: expected a {dtype} gradient (the dtype of the "
                                  f"parameters), got {getattr(dy, 'dtype', type(dy).__name__)}")
-            before = self.layers[first].needs_input_grad
-            self.layers[first].needs_input_grad = self.input_grad
-        start = 0 if self.input_grad else first
-        try:
-            for layer in self.layers[:start]:
-                layer.forget()
-            for i in reversed(range(start, len(self.layers))):
-                if self.layers[i].backward_count is None:   # put into self.layers after
-                    self.layers[i].backward_count = 0       # __init__: counted from now on
-                counted = self.layers[i].backward_count
-                dy = self.layers[i].backward(dy)
-                if self.layers[i].backward_count == counted:   # no _saved() in it: count here
-                    self.layers[i].backward_count += 1         # (for the optimizer: SGD.step)
-                if self.layers[i].needs_input_grad:     # False: it skipped dL/dx on purpose
-                    self._check_dx(i, dy)
-            self._out_shape, self._went_back = None, True
-        finally:
-            if first < len(self.layers):    # the layer, used on its own, is as it was
-                self.layers[first].needs_input_grad = before
-        return dy if self.input_grad else None
 
     def _check_dx(self, i, dx):
         """A layer's dL/dx must look like its input: name the layer if not (a
