@@ -378,18 +378,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """GET /good/<name> serves the file, /drop/<name> half of it, /cut/<name> half
     of it without a Content-Length, /raw/<name> its uncompressed bytes (as a
     decompressing proxy would), /html/<name> an HTML page, /slow/<name> the file
-    in pieces of 8 bytes 0.05 s apart; anything else is 404."""
+    in pieces of 8 bytes 0.05 s apart, /swap/<name> the test labels' file whatever
+    the name, /twice/<name> the file gzipped again; anything else is 404."""
 
     def do_GET(self):
         mode, _, name = self.path.strip("/").partition("/")
         path = self.server.folder / name
-        if mode not in ("good", "drop", "cut", "raw", "html", "slow") or not path.is_file():
+        if mode not in ("good", "drop", "cut", "raw", "html", "slow", "swap", "twice") or \
+                not path.is_file():
             self.send_error(404)
             return
         data = path.read_bytes()
         length = len(data)          # "drop" promises all, sends half
         data = {"drop": data[:len(data) // 2], "cut": data[:len(data) // 2],
-                "raw": gzip.decompress(data),
+                "raw": gzip.decompress(data), "twice": gzip.compress(data),
+                "swap": (self.server.folder / "t10k-labels-idx1-ubyte.gz").read_bytes(),
                 "html": b"<!DOCTYPE html><html>Please log in</html>"}.get(mode, data)
         self.send_response(200)
         if mode != "cut":
@@ -572,7 +575,10 @@ def test_a_mirror_serving_uncompressed_bytes_gives_files_that_load(tmp_path, fak
 @pytest.mark.parametrize("mode, words", [
     ("html", "the server sent something that is not MNIST (neither gzip nor IDX), "
              "starting b'<!DOCTYPE html"),
-    ("cut", "the download is incomplete or damaged gzip")])
+    ("cut", "the download is incomplete or damaged gzip"),
+    ("swap", "the mirror sent t10k-labels-idx1-ubyte under the name "     # as the messages
+             "train-images-idx3-ubyte (its MD5, "),                        # about files on disk
+    ("twice", "the file is gzipped twice")])
 def test_a_bad_copy_is_named_for_what_it_is_and_every_mirror_is_listed(
         tmp_path, server, monkeypatch, mode, words):
     """An HTML page (a captive portal) was reported as an MD5 mismatch, a cut transfer

@@ -17,6 +17,7 @@ download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
 (DEADLINE per file) counts as failed.
 """
 
+import gzip
 import http.client
 import os
 import re
@@ -340,6 +341,21 @@ def _fetch(url, dest, expected_md5):
         except IDXFormatError as e:        # its message names the temporary file: not shown
             raise ChecksumError(f"the download is incomplete or damaged gzip "
                                 f"({e.__cause__}); discarded") from e
-        if md5 != expected_md5:
+        if md5 != expected_md5:           # as precise as the messages about files on disk
+            other = next((n for n, (_, known) in MNIST_FILES.items() if known == md5), None)
+            if other:
+                raise ChecksumError(f"the mirror sent {other} under the name {dest.stem} (its "
+                                    f"MD5, {md5}, is that file's); the download was discarded")
             raise ChecksumError(f"MD5 of the uncompressed bytes is {md5}, expected "
-                                f"{expected_md5}; the download was discarded")
+                                f"{expected_md5}" + ("; the file is gzipped twice"
+                                                     if _gzipped_twice(tmp) else "")
+                                + "; the download was discarded")
+
+
+def _gzipped_twice(path):
+    """Whether the file is gzip (1f 8b) and, unpacked once, gzip again."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return False
+    with gzip.open(path) as f:
+        return f.read(2) == b"\x1f\x8b"
