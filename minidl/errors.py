@@ -117,7 +117,7 @@ def check_dtype(owner, dtype):
     """The dtype of a layer's parameters: returns np.dtype(dtype) if it is a float
     dtype, else raises SettingError. With int weights every forward would refuse
     its input, a float one and an int one alike."""
-    message = f"{owner}: dtype must be a float dtype (float32, the default, or float64), got"
+    message = f"{owner}: dtype must be a float dtype such as float32 (the default) or float64, got"
     try:
         dtype = np.dtype(dtype)        # np.float32, "float32" and float all name a dtype
     except (TypeError, ValueError):

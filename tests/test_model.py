@@ -686,9 +686,9 @@ def test_an_array_init_is_refused_with_how_to_set_weights():
 def test_a_non_float_dtype_is_refused_when_the_layer_is_built(build, says):
     """Int weights used to be built, and every forward then refused its input: a
     float x was told to become int64, an int x to become float32."""
-    with pytest.raises(SettingError, match=says.replace(".*", r"must be a float dtype "
-                                                              r"\(float32, the default, or "
-                                                              r"float64\),")):
+    with pytest.raises(SettingError, match=says.replace(".*", r"must be a float dtype such as "
+                                                              r"float32 \(the default\) or "
+                                                              r"float64,")):
         build()
 
 
