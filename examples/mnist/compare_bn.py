@@ -95,7 +95,7 @@ def parse_args(argv=None):
                    help="MLP 784-hidden-10, or conv16-pool-conv32-pool-dense")
     p.add_argument("--activation", choices=["relu", "sigmoid", "tanh"], default=None,
                    help="hidden nonlinearity (default: the paper's sigmoid for the MLP, "
-                        "relu for the CNN, as train.py's)")
+                        "relu for the CNN)")
     p.add_argument("--hidden", type=int_at_least(1), nargs="+", default=[100, 100, 100],
                    help="hidden layer widths of the MLP")
     p.add_argument("--init", type=init_arg, default=None,
