@@ -202,9 +202,9 @@ def check_resume(saved, args):
 # checkpoint, the old checkpoint.npz was taken for its own.
 def run_files(formats, profile=True):
     """The files a run writes: with plots in these formats, the profile's if asked."""
+    stems = ["loss_curve", "profile"] if profile else ["loss_curve"]
     return ["checkpoint.npz", "history.json", "history.csv", "steps.csv",
-            *(f"{stem}.{kind}" for stem in ("loss_curve", "profile")[:1 + profile]
-              for kind in formats)]
+            *(f"{stem}.{kind}" for stem in stems for kind in formats)]
 
 
 RUN_FILES = [*run_files(PLOT_FORMATS), "evaluation.json",
