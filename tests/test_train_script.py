@@ -483,3 +483,15 @@ def test_the_scripts_run_when_copied_close_to_the_root(tmp_path):
             assert result.returncode == 0, result.stderr
     finally:
         shutil.rmtree(shallow)
+
+
+def test_the_loss_curve_can_be_drawn_on_a_linear_axis(mnist, tmp_path):
+    """Its axis was always logarithmic, and an epoch's last small batch could drag it
+    down by a decade; --no-log-scale draws it linear (SVG keeps the label as text)."""
+    for flag, label in [("--log-scale", "cross-entropy loss (log scale)"),
+                        ("--no-log-scale", "cross-entropy loss<")]:
+        out = tmp_path / flag
+        result = run(["--epochs", "1", "--train-subset", "500", "--data-dir", mnist_dir(),
+                      "--out", str(out), "--no-progress", "--format", "svg", flag])
+        assert result.returncode == 0, result.stderr
+        assert label in (out / "loss_curve.svg").read_text()

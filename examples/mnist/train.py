@@ -77,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run with other settings in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=True,
+                   help="log y axis for the loss curve (linear: a bad start's spikes are cut "
+                        "off above the bold curves)")
     p.add_argument("--profile", action="store_true",
                    help="print where a training step spends its time: each layer's forward "
                         "and backward, the loss, SGD.step (minidl.profiler); and plot it "
@@ -329,7 +332,7 @@ def main(argv=None):
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
     title = f"{args.model.upper()} {args.activation}, {'with' if args.batchnorm else 'without'} BN"
     curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
-                             log_scale=True)
+                             log_scale=args.log_scale)
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
     if profiler is not None and profiler.steps() >= 2:
         print(profiler.table())
