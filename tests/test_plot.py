@@ -185,6 +185,8 @@ def test_figure1_leaves_out_the_bn_nets_step_0_and_says_why(histories):
     assert all(min(line.get_ydata()) >= -1 for line in c.get_lines())
     assert [line.get_xdata()[0] for line in b.get_lines()] == [0, 0, 0]   # plain: from 0
     assert c.get_xlim() == b.get_xlim()
+    low, high = b.get_ylim()               # room above the curves for (b)'s legend, which
+    assert high - 5.0 > 0.15 * (high - low)   # covered the 85th percentile (top value 5)
     assert "step 0 left out" in c.get_xlabel() and not c.texts   # under the axes, not on
     assert b.get_xlabel() == "training step"                     # a curve (a CNN's median)
 

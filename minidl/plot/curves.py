@@ -240,7 +240,8 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
             axes[0].set_xlabel(f"training step\n({hidden} early evaluation{'s' * (hidden > 1)} "
                                f"below {ylim[0]:g}% not shown)")
-        ylim = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
+        low, high = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
+        ylim = (low, high + 0.22 * (high - low))    # headroom: panel (b)'s legend over no curve
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
