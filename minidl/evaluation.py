@@ -49,19 +49,22 @@ def loss_value(loss, loss_fn):
                                                       if np.size(loss) > 1 else ""))
 
 
-def tally(totals, loss, logits, yb):
+def tally(totals, loss, logits, yb, finite=False):
     """totals = [loss summed over samples, correct predictions, samples]: add one
     batch whose mean loss is `loss`. Correct predictions are counted only where
     the outputs are class scores (N, classes > 1) and the labels one class index
     per sample (N,); otherwise, for a model with one output (a sigmoid and a loss
     of your own) or targets that are not classes, they become None: comparing
-    argmax with such labels gives numbers, even above 100%, that mean nothing."""
+    argmax with such labels gives numbers, even above 100%, that mean nothing.
+    finite: the logits are known to have a class in every row (a training step,
+    whose loss was finite), so argmax is taken without classes()' check."""
     totals[0] += loss * len(yb)
     class_scores = logits.ndim == 2 and logits.shape[1] > 1 and np.shape(yb) == logits.shape[:1]
     if not class_scores:
         totals[1] = None
     elif totals[1] is not None:
-        totals[1] += int(np.count_nonzero(classes(logits) == yb))
+        predicted = logits.argmax(axis=1) if finite else classes(logits)
+        totals[1] += int(np.count_nonzero(predicted == yb))
     totals[2] += len(yb)
 
 

@@ -179,7 +179,7 @@ class Trainer:
         self.loss = loss
         self.history.step_loss.append(loss)
         self.history.step_lr.append(lr)
-        tally(self._since_record, loss, logits, yb)
+        tally(self._since_record, loss, logits, yb, finite=True)   # the loss was checked
         for c in self.callbacks:
             c.on_step_end(self)
         return not self.stop
