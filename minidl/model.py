@@ -6,7 +6,7 @@ import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
-from minidl.layers.checks import check_states, skipped_init
+from minidl.layers.checks import check_states, repeated_layer, skipped_init
 
 
 class Sequential:
@@ -29,13 +29,14 @@ class Sequential:
     def __init__(self, *layers):
         for i, layer in enumerate(layers):
             _check_layer(i, layer)
-            first = next(j for j, other in enumerate(layers) if other is layer)
-            if first < i:      # one object in two places: its backward has one saved forward
-                raise SettingError(
-                    f"Sequential: arguments {first} and {i} are the same {layer!r} object; "
-                    f"each place needs a layer of its own ({type(layer).__name__}(...) "
-                    "twice): a layer keeps what its forward saw for its backward, and "
-                    "shared weights would be updated twice")
+        twice = repeated_layer(layers)
+        if twice:
+            first, i, layer = twice
+            raise SettingError(
+                f"Sequential: arguments {first} and {i} are the same {layer!r} object; "
+                f"each place needs a layer of its own ({type(layer).__name__}(...) "
+                "twice): a layer keeps what its forward saw for its backward, and "
+                "shared weights would be updated twice")
         self.layers = list(layers)
         for layer in self.layers:          # from now on its backwards are counted
             if getattr(layer, "backward_count", None) is None:

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from minidl.errors import SettingError, check_int
+from minidl.layers.checks import repeated_layer
 
 clock = time.perf_counter     # seconds; a name of its own, so that tests can stand in for it
 _NONE = object()              # "the instance had no such attribute of its own"
@@ -86,13 +87,12 @@ class Profiler:
             if isinstance(vars(obj).get(name), _Timed):
                 raise SettingError(f"Profiler: {obj!r} is already being profiled (a Profiler "
                                    "block inside another one for the same model?)")
-        first = {}                   # id -> position: one layer object in two places?
-        for i, layer in enumerate(self.model.layers):
-            j = first.setdefault(id(layer), i)
-            if j != i:               # its calls could not be told apart by position
-                raise SettingError(f"Profiler: layers {j} and {i} of the model are the same "
-                                   f"object ({layer!r}); it times each layer by its position: "
-                                   "use a new layer for each place")
+        twice = repeated_layer(self.model.layers)
+        if twice:                    # its calls could not be told apart by position
+            j, i, layer = twice
+            raise SettingError(f"Profiler: layers {j} and {i} of the model are the same "
+                               f"object ({layer!r}); it times each layer by its position: "
+                               "use a new layer for each place")
 
     def targets(self):
         """(key, object, method name) of everything timed; a key names a table row."""

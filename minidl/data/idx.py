@@ -54,6 +54,12 @@ def _open(path):
     return gzip.open(path, "rb") if starts_like_gzip else open(path, "rb")
 
 
+def gzipped_twice(path):
+    """Whether the file, unpacked once (if it is gzip), is gzip again."""
+    with _open(path) as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def _read_up_to(f, n):
     """Read at most n bytes from stream f, in chunks; fewer if it ends first."""
     buf = bytearray()

@@ -17,7 +17,6 @@ download leaves nothing behind. A mirror that stalls (TIMEOUT) or is too slow
 (DEADLINE per file) counts as failed.
 """
 
-import gzip
 import http.client
 import os
 import re
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from ..errors import ChecksumError, DataNotFoundError, IDXFormatError
 from ..files import WRITE_ERRORS, atomic_path
-from .idx import CHUNK, md5_decompressed, read_idx
+from .idx import CHUNK, gzipped_twice, md5_decompressed, read_idx
 
 # name -> (size in bytes, MD5) of the uncompressed file, as published with MNIST.
 MNIST_FILES = {
@@ -348,14 +347,5 @@ def _fetch(url, dest, expected_md5):
                                     f"MD5, {md5}, is that file's); the download was discarded")
             raise ChecksumError(f"MD5 of the uncompressed bytes is {md5}, expected "
                                 f"{expected_md5}" + ("; the file is gzipped twice"
-                                                     if _gzipped_twice(tmp) else "")
+                                                     if gzipped_twice(tmp) else "")
                                 + "; the download was discarded")
-
-
-def _gzipped_twice(path):
-    """Whether the file is gzip (1f 8b) and, unpacked once, gzip again."""
-    with open(path, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return False
-    with gzip.open(path) as f:
-        return f.read(2) == b"\x1f\x8b"

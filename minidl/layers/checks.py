@@ -105,3 +105,14 @@ def ndim_hints(shape, ndims, size):
                 "or DataLoader(..., shape=(1, 28, 28))",
                 "; this layer takes images (N, C, H, W): is it in the right place?")
     return "", ""
+
+
+def repeated_layer(layers):
+    """(j, i, layer) for the first layer object that stands at two positions j < i of
+    `layers`, or None: its backward has room for one saved forward only."""
+    first = {}                   # id -> the position where it was first seen
+    for i, layer in enumerate(layers):
+        j = first.setdefault(id(layer), i)
+        if j != i:
+            return j, i, layer
+    return None
