@@ -37,8 +37,9 @@ class Callback:
 
 
 class LayerInputRecorder(Callback):
-    """Every ``every`` steps, the percentiles of one unit of ``model.layers[index]``'s
-    input over a fixed batch x, computed in eval mode (no state changes).
+    """At the start, every ``every`` steps and at the end of training, the
+    percentiles of one unit of ``model.layers[index]``'s input over a fixed
+    batch x, computed in eval mode (no state changes). One recorder per run.
 
     With index pointing at the last hidden Sigmoid, this is the input to that
     sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c).
@@ -78,12 +79,23 @@ class LayerInputRecorder(Callback):
         self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
 
     def on_train_begin(self, trainer):
-        if not self.steps:
+        if self.steps and trainer.step < self.steps[-1]:   # a cell run again: a new run
+            raise SettingError(f"LayerInputRecorder: this recorder holds a run's recording "
+                               f"up to step {self.steps[-1]} already, and this run starts at "
+                               f"step {trainer.step}; make a new recorder for each run (its "
+                               "steps would go back and its curves over themselves)")
+        if not self.steps or self.steps[-1] != trainer.step:
             self.record(trainer)
 
     def on_step_end(self, trainer):
         if trainer.step % self.every == 0:
             self.record(trainer)
+
+    def on_train_end(self, trainer):
+        if trainer.history.diverged:            # the weights may be NaN: nothing to draw
+            return
+        if not self.steps or self.steps[-1] != trainer.step:   # the last step, also when
+            self.record(trainer)                # every does not divide the run's steps
 
 
 def layer_input(model, x, index):

@@ -43,7 +43,7 @@ from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_
                            check_number, given, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
-from minidl.layers.checks import skipped_init, unregistered_params
+from minidl.layers.checks import not_an_output, skipped_init, stray_grads, unregistered_params
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 
@@ -96,14 +96,18 @@ def _unregistered(layer, x):
     x = np.array(x, dtype=np.float64)
     inputs = (x, -x, x + np.random.default_rng(0).standard_normal(x.shape))
     probe = _eval_copy(layer)
-    try:
-        first, second = _plain_arrays(probe, x), _plain_arrays(probe, inputs[2])
-    except Exception:       # an eval forward that needs a training forward first: no hint
-        return []
-    parts = getattr(probe, "layers", [probe])
-    return [f"{parts[i]!r}.{name}" for (i, name), value in first.items()
-            if (i, name) in second and np.array_equal(second[(i, name)], value, equal_nan=True)
-            and any(_read_in_eval(layer, xi, i, name) for xi in inputs)]
+    # on -x and the noisy x, a correct log or sqrt layer warns: not the student's bug
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            first, second = _plain_arrays(probe, x), _plain_arrays(probe, inputs[2])
+        except Exception:   # an eval forward that needs a training forward first: no hint
+            return []
+        parts = getattr(probe, "layers", [probe])
+        return [f"{parts[i]!r}.{name}" for (i, name), value in first.items()
+                if (i, name) in second
+                and np.array_equal(second[(i, name)], value, equal_nan=True)
+                and any(_read_in_eval(layer, xi, i, name) for xi in inputs)]
 
 
 def _read_in_eval(layer, x, i, name):
@@ -195,15 +199,25 @@ def _unchanged(array, given, message):
         raise BackwardError(f"gradcheck: {message}")
 
 
-def _float64(layer, value, what):
+def _float64(layer, value, what, did="returned"):
     """A float64 input must give a float64 output and dL/dx: a layer that computes
     in float32 inside gets errors of 1e-2, as if its backward were wrong."""
     dtype = getattr(value, "dtype", None)
     if dtype is not None and dtype != np.float64:
-        raise ShapeError(f"gradcheck: {layer!r} returned {dtype} ({what}) for a float64 input: "
+        raise ShapeError(f"gradcheck: {layer!r} {did} {dtype} ({what}) for a float64 input: "
                          f"an array or constant it creates is {dtype}, and finite differences "
                          "need float64 throughout (in float32 they have 3 correct digits at "
                          "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
+
+
+def _float64_kept(layer):
+    """What the forward kept for backward must be float64 too: a float32 constant
+    (a 1/std cast to float32) promoted back in the output still rounds the
+    gradient to 3e-2 errors, and the output's dtype does not show it."""
+    for part in getattr(layer, "layers", [layer]):
+        for value in getattr(part, "_cache", None) or ():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                _float64(part, value, "an array for its backward", did="kept")
 
 
 def _input_grad_flag(layer):
@@ -398,19 +412,26 @@ def _gradients(layer, x, seed, eps, upstream):
     x_given = x.copy()                       # a layer must not write into what it is given
     layer.forget()          # a forward that saves nothing leaves no older forward's values
     y = layer.forward(x)
+    if not_an_output(y):
+        raise ShapeError(f"gradcheck: {layer!r}.forward returned {not_an_output(y)} instead "
+                         "of its output, a NumPy array")
     _unchanged(x, x_given, f"the forward of {layer!r} wrote into its input x (x *= ..., "
                "out=x): the layer before may have kept that array for its own backward (as "
                "Sigmoid keeps its output) and would compute a wrong gradient from it. Write "
                "the result into a new array (docs/layers.md, trap 4)")
     _float64(layer, y, "output")
+    _float64_kept(layer)
     before = _generator_states(layer)     # two masks of a low rate on a small x can be equal
-    if (not np.array_equal(layer.forward(x), y, equal_nan=True)
-            or _generator_states(layer) != before):
-        raise SettingError(f"gradcheck: {layer!r} gave different outputs for the same "
-                           "input, or drew random numbers in its forward (a random mask, as "
-                           "in Dropout?). Finite differences need "
-                           "the same function at every call: check it in eval mode, or with "
-                           "its random generator reseeded before every forward")
+    same = np.array_equal(layer.forward(x), y, equal_nan=True)
+    drew = _generator_states(layer) != before
+    if drew or not same:
+        why = ("drew random numbers in its forward (a random mask, as in Dropout?)" if drew
+               else "gave different outputs for the same input: its forward changes "
+               "something that it reads (a running statistic it updates and uses?)")
+        raise SettingError(f"gradcheck: {layer!r} {why}. Finite differences need the same "
+                           "function at every call: check it in eval mode"
+                           + (", or with its random generator reseeded before every forward"
+                              if drew else ""))
     if upstream is not None and np.shape(upstream) != y.shape:   # else it fails deep in backward
         raise ShapeError(f"gradcheck: upstream (dL/dy) has shape {np.shape(upstream)}, but the "
                          f"output has shape {y.shape}; they must match")
@@ -437,7 +458,9 @@ def _gradients(layer, x, seed, eps, upstream):
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out"
-                            + _what_backward_did(unused, x, r, kept))
+                            + _what_backward_did(unused, x, r, kept) +
+                            "".join(f"; {stray_grads(part)}" for part in
+                                    getattr(layer, "layers", [layer]) if stray_grads(part)))
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")
@@ -530,7 +553,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     factors = {name: c for name, c in factors.items() if c is not None}
     why = ("a constant factor left out or put in twice (a sign, a mean instead of a sum (1/N), "
            "the 2 of a square, the 1/(k*k) of an average) rather than a wrong formula")
-    if (isinstance(layer, Sequential) and len(factors) > 1
+    if (isinstance(layer, Sequential) and len(factors) > 1 and "x" in factors   # reaches x
             and np.allclose(list(factors.values()), next(iter(factors.values())), rtol=1e-6)):
         warnings.warn(f"gradcheck: the gradients of {', '.join(factors)} are each "
                       f"{next(iter(factors.values())):.4g} times the numeric ones in every entry: "

@@ -11,6 +11,7 @@ import csv
 from dataclasses import asdict, dataclass, field
 
 from minidl import jsonfile
+from minidl.errors import SettingError
 from minidl.files import atomic_path
 
 RECORD_FIELDS = ["kind", "step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc",
@@ -33,7 +34,11 @@ class History:
     def column(self, name):
         """(steps, values) of one record field over all records that have it,
         e.g. history.column("test_acc")."""
-        rows = [r for r in self.records if r[name] is not None]
+        if name not in RECORD_FIELDS and not any(name in r for r in self.records):
+            raise SettingError(f"History.column: records have no field {name!r}; they have "
+                               f"{', '.join(RECORD_FIELDS)} (each step's training loss is "
+                               "history.step_loss, its learning rate history.step_lr)")
+        rows = [r for r in self.records if r.get(name) is not None]
         return [r["step"] for r in rows], [r[name] for r in rows]
 
     @property

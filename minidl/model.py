@@ -6,7 +6,8 @@ import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
-from minidl.layers.checks import check_states, repeated_layer, skipped_init
+from minidl.layers.checks import (check_states, not_an_output, repeated_layer, skipped_init,
+                                  stray_grads, unregistered_params)
 
 
 class Sequential:
@@ -116,6 +117,10 @@ class Sequential:
         dx = layer.backward(dy)
         if layer.backward_count == counted:   # no _saved() in its backward: count here
             layer.backward_count += 1
+        if len(layer.grads) != len(layer.params):   # grads["w"] for params["W"]: never used
+            problem = stray_grads(layer) or unregistered_params(layer)
+            if problem:
+                raise BackwardError(f"layer {i} of the Sequential: {problem}")
         if layer.needs_input_grad:            # False: it skipped dL/dx on purpose
             self._check_dx(i, dx)
         return dx
@@ -246,7 +251,9 @@ class Sequential:
         with model.inference():
             for i, layer in enumerate(model.layers):
                 try:
-                    x = layer.forward(x)
+                    y = layer.forward(x)
+                    _check_dtype_kept(layer, x, y)
+                    x = y
                 except ShapeError as e:
                     return rows, (i, e)
                 n = sum(v.size for v in layer.params.values())
@@ -281,8 +288,12 @@ class Sequential:
 
 
 def _check_dtype_kept(layer, x, y):
-    """A layer's output has its input's dtype; else the next layer would be blamed."""
-    if getattr(y, "dtype", x.dtype) != x.dtype:
+    """A layer's output is an array of its input's dtype; else the next layer would
+    be blamed (or, for the last one, the loss or Python)."""
+    if not isinstance(y, np.ndarray):
+        raise ShapeError(f"{layer!r}: forward returned {not_an_output(y)}; it must return the "
+                         "output, a NumPy array")
+    if y.dtype != x.dtype:
         default = (f" (NumPy's default: np.ones(n) is float64; write "
                    f"np.ones(n, np.{x.dtype}))" if y.dtype == np.float64 else "")
         raise ShapeError(f"{layer!r} returned {y.dtype} for a {x.dtype} input: a parameter "

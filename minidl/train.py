@@ -39,6 +39,7 @@ from minidl.errors import (CheckpointError, DivergenceError, SettingError, Shape
 from minidl.evaluation import evaluate, loss_value, predict, tally
 from minidl.heap import warm_heap
 from minidl.history import History
+from minidl.layers.batchnorm import BatchNorm
 
 __all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecorder",
            "layer_input"]
@@ -72,11 +73,17 @@ def _catch_sigint():
 class Trainer:
     """Mini-batch SGD with evaluation, history, callbacks and checkpoints.
 
+    eval_loader: a DataLoader evaluated in eval mode at each epoch end (and every
+        ``eval_every`` steps), giving the history's test_loss and test_acc
     schedule: function step -> learning rate (minidl.optim.schedules), or None
+    callbacks: Callback objects (minidl.callbacks: on_train_begin, on_step_end,
+        on_eval, on_train_end), or functions of the trainer run after every step;
+        setting trainer.stop = True ends training after the step (early stopping)
     eval_every: also evaluate every this many steps (besides each epoch end)
     checkpoint: path of the checkpoint written at each epoch end, every
         ``checkpoint_every`` steps, and on Ctrl-C (None: no checkpoints)
     on_divergence: "raise" (DivergenceError) or "record" (history.diverged)
+    progress: show a tqdm progress bar
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, eval_loader=None,
@@ -111,6 +118,7 @@ class Trainer:
         if self.step == 0:
             checks.warn_used_loader(self.train_loader)
             if self.saved_step is None:          # a new run, not resumed
+                checks.warn_trained_model(self.model)
                 checks.warn_old_checkpoint(self.checkpoint)
         self.stop = False
         self.history.interrupted = False     # a fit after a Ctrl-C goes on: it ends anew
@@ -211,16 +219,26 @@ class Trainer:
             kept = (f" The last good checkpoint is {self.checkpoint}, from step {self.saved_step}."
                     if self.checkpoint and self.saved_step is not None else
                     " No checkpoint was saved before it." if self.checkpoint else "")
-            cure = (f"Try a smaller learning rate (e.g. {lr / 10:g}), or BatchNorm, which "
-                    "tolerates larger ones." if self.schedule is None else
-                    "Try a smaller learning rate: the whole schedule a tenth as high, its "
-                    f"peak too (the rate at this step, {lr:g}, may be far below the peak "
-                    "during a warm-up), or BatchNorm, which tolerates larger ones.")
-            if xb is not None and not np.all(np.isfinite(xb)):    # not the learning rate
-                cure = (f"The input batch itself holds {np.size(xb) - np.isfinite(xb).sum()} "
-                        "NaN or infinite values: check the data.")
             raise DivergenceError(f"training diverged: {what} at step {step} with learning "
-                                  f"rate {lr:g} (last finite loss: {last}).{kept} {cure}")
+                                  f"rate {lr:g} (last finite loss: {last}).{kept} "
+                                  f"{self._cure(lr, xb)}")
+
+    def _cure(self, lr, xb):
+        """The divergence message's advice: check the data, if the batch holds NaN
+        or inf; else a smaller learning rate, or BatchNorm for a net without it."""
+        if xb is not None and not np.all(np.isfinite(xb)):      # not the learning rate
+            return (f"The input batch itself holds {np.size(xb) - np.isfinite(xb).sum()} "
+                    "NaN or infinite values: check the data.")
+        if self.schedule is None:
+            rate = f" (e.g. {lr / 10:g})"
+        elif getattr(self.schedule, "warmup", 0):
+            rate = (f": the whole schedule a tenth as high, its peak too (the rate at this "
+                    f"step, {lr:g}, may be far below the peak during a warm-up)")
+        else:
+            rate = f": the whole schedule a tenth as high (the rate at this step was {lr:g})"
+        has_bn = any(isinstance(layer, BatchNorm) for layer in getattr(self.model, "layers", ()))
+        return f"Try a smaller learning rate{rate}" + (
+            "." if has_bn else ", or BatchNorm, which tolerates larger ones.")
 
     def _interrupted(self):
         self.history.interrupted = True

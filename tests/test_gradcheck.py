@@ -783,3 +783,196 @@ def test_numeric_grad_nudges_a_view_and_refuses_what_it_cannot_nudge():
     with pytest.raises(SettingError, match=r"f takes no argument; it reads v itself, e\.g\. "
                                            r"lambda: loss\.forward\(v, t\) \(this f wants \['x'\]\)"):
         numeric_grad(lambda x: float((x ** 2).sum()), z)
+
+
+class NoReturn(Tanh):
+    def forward(self, x):
+        super().forward(x)                                   # the `return` left out
+
+
+class WithCache(Tanh):
+    def forward(self, x):
+        return super().forward(x), x                         # (y, cache), another framework's habit
+
+
+@pytest.mark.parametrize("layer, says", [(NoReturn, r"None \(a missing `return y`\?\)"),
+                                         (WithCache, r"a tuple \(return the output alone; keep")])
+def test_a_forward_that_returns_no_array_is_named(layer, says):
+    """The next layer was blamed ("Dense(3, 2): expected a NumPy array, got NoneType"),
+    the last gave a bare AttributeError, and gradcheck a TypeError from np.isnan."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for at, model in ((1, Sequential(Dense(3, 3, rng=0), layer(), Dense(3, 2, rng=1))),
+                      (1, Sequential(Dense(3, 3, rng=0), layer()))):
+        with pytest.raises(ShapeError, match=rf"^layer {at} of the Sequential: {layer.__name__}"
+                                             rf"\(\): forward returned {says}"):
+            model.forward(x.astype(np.float32))
+        with pytest.raises(ShapeError, match=rf"layer {at} .*: {layer.__name__}\(\): forward "
+                                             rf"returned {says}"):
+            model.summary((3,))
+    with pytest.raises(ShapeError, match=rf"^gradcheck: {layer.__name__}\(\)\.forward returned "
+                                         rf"{says}"):
+        gradcheck(layer(), x)
+
+
+class AliasedDense(Dense):
+    """Keeps its weight and gradient under names of its own, as some courses' code does."""
+
+    def __init__(self):
+        super().__init__(3, 2, bias=False, rng=0)
+        self.W, self.dW = self.params["W"], self.grads["W"]
+
+    def forward(self, x):
+        self._save(x)
+        return x @ self.W
+
+    def backward(self, dy):
+        x, = self._saved()
+        self.dW[...] = x.T @ dy
+        return dy @ self.W.T
+
+
+def test_a_parameter_kept_under_another_name_is_named_before_astype_loses_it():
+    """gradcheck said "never sets 'W'" of a backward that visibly did, and after
+    model.astype(np.float64) the forward went on with the old float32 weights, which
+    no optimizer step moved again, silently."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    says = (r"^AliasedDense: self.W is self.params\[\"W\"\], self.dW is self.grads\[\"W\"\]; "
+            r"astype \(model.astype, or gradcheck's float64 copy\) gives the layer new arrays")
+    with pytest.raises(SettingError, match=says):
+        gradcheck(AliasedDense(), x)
+    model = Sequential(AliasedDense())
+    with pytest.raises(SettingError, match=says):
+        model.astype(np.float64)
+    assert model.layers[0].params["W"].dtype == np.float32        # refused before any change
+
+
+class DenseMeanW(Dense):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["W"] /= len(dy)                       # the same 1/N slip in two layers
+        return dx
+
+
+def test_one_slip_in_two_layers_is_not_blamed_on_a_layer_above():
+    """0.W and 2.W both off by 1/N were said to come from "the dL/dx of a layer above
+    them", which 2.W does not have; a slip above would reach x, which is right here."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradcheck(Sequential(DenseMeanW(3, 4, rng=0), Tanh(), DenseMeanW(4, 2, rng=1)), x)
+    said = [str(w.message) for w in caught]
+    assert not any("layer above" in m for m in said)
+    assert sum("0.25 times the numeric one in every entry" in m for m in said) == 2
+
+
+class HandMadeInit(Layer):
+    def __init__(self):
+        self.params, self.grads = {}, {}                 # no super().__init__()
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class EarlyParam(Layer):
+    def __init__(self):
+        self._add_param("W", np.ones(3, np.float32))     # before super().__init__()
+        super().__init__()
+
+
+def test_an_init_that_skips_super_is_named_even_with_params_set_by_hand():
+    """With params and grads set by hand the check passed, and the first use failed
+    with "'HandMadeInit' object has no attribute 'needs_input_grad'"."""
+    with pytest.raises(SettingError, match=r"argument 0 is HandMadeInit\(\): its __init__ did "
+                                           r"not call super\(\).__init__\(\), .*\(training, "
+                                           r"needs_input_grad missing here\)"):
+        Sequential(HandMadeInit())
+    with pytest.raises(SettingError, match=r"^EarlyParam\(\): its __init__ did not call super"):
+        EarlyParam()
+
+
+class Float32Inside(Layer):
+    """Right formulas; a 1/std made float32 as BatchNorm's code does with x.dtype."""
+
+    def forward(self, x):
+        inv = (1 / np.sqrt(x.var(axis=0) + 1e-5)).astype(np.float32)
+        y = (x - x.mean(axis=0)) * inv
+        self._save(y, inv)
+        return y
+
+    def backward(self, dy):
+        y, inv = self._saved()
+        return inv * (dy - dy.mean(axis=0) - y * (dy * y).mean(axis=0))
+
+
+def test_a_float32_array_kept_for_backward_is_named():
+    """Its output is float64 (promoted), so only errors of 1e-2 showed, like a wrong formula."""
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    with pytest.raises(ShapeError, match=r"^gradcheck: Float32Inside\(\) kept float32 \(an array "
+                                         r"for its backward\) for a float64 input"):
+        gradcheck(Float32Inside(), x)
+
+
+class MisspeltGrad(Dense):
+    def backward(self, dy):
+        x, = self._saved()
+        self.grads["w"] = x.T @ dy                       # "w" for "W": a new entry
+        self.grads["b"][...] = dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+def test_a_gradient_under_a_misspelt_name_is_named():
+    """In training W never moved, and nothing said why."""
+    model = Sequential(MisspeltGrad(3, 2, rng=0))
+    model.forward(np.ones((4, 3), np.float32))
+    with pytest.raises(BackwardError, match=r"^layer 0 of the Sequential: MisspeltGrad\(.*\): "
+                                            r"backward wrote grads\['w'\], but the layer has no "
+                                            r"parameter 'w' \(its parameters: 'W', 'b'\)"):
+        model.backward(np.ones((4, 2), np.float32))
+    with pytest.raises(BackwardError, match=r"gradient of W still holds NaN.*; MisspeltGrad\(.*"
+                                            r"backward wrote grads\['w'\]"):
+        gradcheck(MisspeltGrad(3, 2, rng=0), np.ones((4, 3)))
+
+
+class Log(Layer):
+    def forward(self, x):
+        self._save(x)
+        return np.log(x)
+
+    def backward(self, dy):
+        x, = self._saved()
+        return dy / x
+
+
+def test_a_correct_layer_defined_for_positive_inputs_checks_without_warnings():
+    """gradcheck's own probes on -x made NumPy warn "invalid value encountered in log",
+    and sent the student looking for a bug in a correct layer."""
+    x = np.random.default_rng(5).uniform(0.2, 0.5, (4, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert gradcheck(Log(), x)["x"] < 1e-7
+    assert [str(w.message) for w in caught] == []
+
+
+class RunningShift(Layer):
+    """Subtracts the mean of the inputs seen so far: state that its forward updates."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = 0.0
+
+    def forward(self, x):
+        self.seen = self.seen + x.mean()
+        return x - self.seen
+
+    def backward(self, dy):
+        return dy
+
+
+def test_a_forward_that_changes_its_own_state_is_not_blamed_on_randomness():
+    with pytest.raises(SettingError, match=r"RunningShift\(\) gave different outputs for the "
+                                           r"same input: its forward changes something that it "
+                                           r"reads .* check it in eval mode$"):
+        gradcheck(RunningShift(), np.ones((2, 3)))

@@ -647,3 +647,80 @@ def test_step_profile_refuses_too_few_steps_and_draws_into_a_given_axes(monkeypa
     assert ax.get_title() == "t" and len(ax.patches) == 9 and not left.patches
     assert left.get_position().bounds == before         # the caller's layout is left alone
     plt.close(fig)
+
+
+class Recorder:
+    """What figure1 reads of a LayerInputRecorder after training."""
+
+    def __init__(self, steps, values, percentiles=(15, 50, 85)):
+        self.steps, self.values, self.percentiles = steps, values, percentiles
+
+
+def test_figure1_takes_the_recorders_and_their_percentiles(histories):
+    steps = [0, 100, 200]
+    rec = {key: Recorder(steps, [[-1.0, 0.0, 1.0]] * 3, (10, 50, 90)) for key in ("plain", "bn")}
+    fig = plot.figure1(histories, rec)
+    assert fig.axes[1].get_lines()[0].get_label() == "10th and 90th percentiles"
+    with pytest.raises(SettingError, match=r"recorders took the percentiles \(10, 50, 90\), "
+                                           r"and percentiles=\(15, 50, 85\) was given"):
+        plot.figure1(histories, rec, percentiles=(15, 50, 85))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("recorded, match", [
+    ({"with BN": ([0], [[0, 1, 2]])}, r"recorded must be a dict with the keys 'plain' \(panel "
+                                      r"b\) and 'bn' \(panel c\), or "
+                                      r"one of them: .*; got \['with BN'\]"),
+    ([([0], [[0, 1, 2]])], r"recorded must be a dict .*; got list"),
+    ({}, r"recorded must be a dict .*; got \[\]"),
+    ({"bn": np.zeros(3)}, r"recorded\['bn'\] must be a LayerInputRecorder or a pair \(steps, "
+                          r"values\), got ndarray"),
+    ({"bn": Recorder([], [])}, r"recorded\['bn'\] holds no recording; pass the recorder after "
+                               r"training"),
+    ({"bn": ([0], [[0, 1, 2]])}, r"the BN net's recording holds step 0 only"),
+    ({"plain": Recorder([0], [[0, 1, 2]], (15, 50, 85)),
+      "bn": Recorder([0, 5], [[0, 1, 2]] * 2, (10, 50, 90))},
+     r"the recorders took the percentiles \(10, 50, 90\) and \(15, 50, 85\); they must be "
+     r"the same"),
+])
+def test_figure1_says_what_is_wrong_with_its_recordings(histories, recorded, match):
+    """Keys other than "bn"/"plain" drew empty panels without a word; a recorder
+    object, or one that never ran, failed inside NumPy or Python's unpacking."""
+    with pytest.raises(SettingError, match=r"^plot\.figure1: " + match):
+        plot.figure1(histories, recorded)
+    plt.close("all")
+
+
+def test_activation_percentiles_name_no_net_unless_told_and_refuse_steps_that_go_back():
+    """Without a key the plain net's recording was titled "with BN", in BN's red;
+    a recorder used for two runs drew each curve back over itself."""
+    ax = plot.activation_percentiles([0, 10], [[0.0, 1.0, 2.0]] * 2).axes[0]
+    assert ax.get_title() == "Input distribution"
+    assert not line_colors(ax) & set(plot.COLORS.values())
+    ax = plot.activation_percentiles([0, 10], [[0.0, 1.0, 2.0]] * 2, key="plain").axes[0]
+    assert ax.get_title() == "Input distribution, without BN"
+    with pytest.raises(SettingError, match=r"the steps must increase, got \[0, 10, 20, 0, 10\]; "
+                                           r"a recorder used for two runs"):
+        plot.activation_percentiles([0, 10, 20, 0, 10], [[0.0, 1.0, 2.0]] * 5)
+    plt.close("all")
+
+
+def test_step_profile_bars_differ_in_grayscale():
+    """Forward grey and backward green were the same grey on a printed handout."""
+    from minidl.plot.timing import BACKWARD, FORWARD, OTHER
+    grey = sorted(np.dot(mcolors.to_rgb(c), (0.299, 0.587, 0.114)) for c in
+                  (FORWARD, BACKWARD, OTHER))
+    assert min(np.diff(grey)) > 0.15
+
+
+def test_importing_minidl_plot_keeps_the_backend_chosen_before(tmp_path):
+    """It switched to Agg whenever DISPLAY was unset, which macOS and Windows never
+    set: plt.show() then showed nothing there, and a chosen backend was replaced."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
+    code = ("import matplotlib; matplotlib.use('svg'); import minidl.plot; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent, check=True)
+    assert out.stdout.strip() == "svg"

@@ -155,6 +155,22 @@ def test_the_divergence_advice_with_a_schedule_is_about_the_whole_schedule():
 
 
 @diverging
+def test_the_divergence_advice_fits_the_net_and_the_schedule():
+    """A BN net was advised to use BatchNorm, and a schedule without a warm-up was told
+    that the rate may be far below the peak during a warm-up."""
+    for batchnorm, schedule in ((True, None), (False, step_decay(1e12, 50))):
+        model, opt, train, _ = training_setup(batchnorm=batchnorm, lr=1e12)
+        trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False,
+                          schedule=schedule)
+        with pytest.raises(DivergenceError) as info:
+            trainer.fit(steps=100)
+        said = str(info.value)
+        assert ("BatchNorm" in said) != batchnorm and "warm-up" not in said
+        assert ("the whole schedule a tenth as high (the rate at this step was 1e+12), or "
+                "BatchNorm" in said) == (schedule is not None)
+
+
+@diverging
 def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
     model, opt, train, _ = training_setup(batchnorm=False, lr=0.1)
     path = tmp_path / "ck.npz"
@@ -471,6 +487,57 @@ def test_layer_input_recorder_sees_the_sigmoid_input():
     assert all(v[0] <= v[1] <= v[2] for v in rec.values)
 
 
+def test_layer_input_recorder_records_the_last_step_and_one_run_only():
+    """A run shorter than `every` recorded only step 0 (figure1 then drew one dot);
+    a recorder reused for a second run (a notebook cell run again) appended steps
+    0, 10, ... after 30, and the plots drew each curve back over itself."""
+    x, y = blobs()
+
+    def run(rec, steps=23):
+        model = mlp(8, [6], 3, activation="sigmoid", batchnorm=True, seed=0)
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5),
+            DataLoader(x, y, 20, seed=0), steps=steps, callbacks=[rec], progress=False)
+        return model
+
+    rec = LayerInputRecorder(2, x[:50], every=10)
+    run(rec)
+    assert rec.steps == [0, 10, 20, 23]
+    assert LayerInputRecorder(2, x[:50]).steps == []
+    short = LayerInputRecorder(2, x[:50])                    # every=100 > 23 steps
+    run(short)
+    assert short.steps == [0, 23]
+    with pytest.raises(SettingError, match=r"recording up to step 23 .* starts at step 0; "
+                                           r"make a new recorder for each run"):
+        run(rec)
+    assert rec.steps == [0, 10, 20, 23]                      # nothing appended
+
+
+def test_layer_input_recorder_goes_on_with_a_run_that_goes_on():
+    x, y = blobs()
+    model = mlp(8, [6], 3, batchnorm=True, seed=0)
+    rec = LayerInputRecorder(2, x[:50], every=10)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+                      DataLoader(x, y, 20, seed=0), callbacks=[rec], progress=False)
+    trainer.fit(steps=15)
+    trainer.fit(steps=30)
+    assert rec.steps == [0, 10, 15, 20, 30]
+
+
+def test_a_new_run_on_a_trained_model_is_warned_of():
+    """A new Trainer on the old model (a notebook cell run again) went on training
+    it from its trained weights, silently: its 'BN against no BN' curve started at
+    the end of the last one."""
+    model, opt, train, _ = training_setup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, SoftmaxCrossEntropy(), opt, train, steps=5, progress=False)
+    _, _, fresh, _ = training_setup()
+    with pytest.warns(UserWarning, match=r"the model has been trained already \(5 backward "
+                                         r"passes\), so this run starts from its trained"):
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), fresh, steps=5,
+            progress=False)
+
+
 def test_a_second_fit_to_the_same_target_says_it_has_nothing_to_do():
     """fit counts from the start of training; a second fit(epochs=2) used to return
     at once, silently, with the weights unchanged."""
@@ -785,6 +852,18 @@ def test_a_history_prints_as_one_short_line():
     assert repr(History()) == "History(0 steps; 0 records)"
     empty = {k: None for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
     assert repr(History(records=[{"step": 0, **empty}])) == "History(0 steps; 1 record; at step 0)"
+
+
+def test_a_history_column_that_does_not_exist_is_named_with_those_that_do():
+    """A bare KeyError: 'test_accuracy' named neither the fields nor step_loss."""
+    h = History(records=[{"kind": "epoch", "step": 5, "test_acc": 0.5, "extra": 1}])
+    assert h.column("test_acc") == ([5], [0.5]) and h.column("extra") == ([5], [1])
+    assert h.column("train_loss") == ([], [])             # a field, never recorded here
+    with pytest.raises(SettingError, match=r"^History.column: records have no field "
+                                           r"'test_accuracy'; they have kind, step, .*, "
+                                           r"test_acc, lr, time \(each step's training loss "
+                                           r"is history.step_loss"):
+        h.column("test_accuracy")
 
 
 def test_sgd_prints_its_settings():

@@ -20,7 +20,8 @@ has renewed the gradients it is about to use (SGD.step).
 import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError
-from minidl.layers.checks import check_states, described, float_array, ndim_hints
+from minidl.layers.checks import (aliases, check_states, described, float_array, ndim_hints,
+                                  skipped_init)
 
 
 class Layer:
@@ -79,6 +80,8 @@ class Layer:
             raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
                                f"got {np.dtype(dtype)}")
         check_states(self, "astype")
+        if aliases(self):
+            raise SettingError(aliases(self))
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])
@@ -90,6 +93,8 @@ class Layer:
 
     # --- helpers for subclasses -------------------------------------------
     def _add_param(self, name, value):
+        if "params" not in vars(self):        # before super().__init__(): say so
+            raise SettingError(skipped_init(self))
         if not float_array(value):
             fix = ("convert it with .astype(np.float32)" if isinstance(value, np.ndarray) else
                    "an optimizer updates a parameter in place, which a number cannot be: for "

@@ -41,6 +41,17 @@ def unregistered_params(layer):
     return ""
 
 
+def stray_grads(layer):
+    """The gradients a backward wrote under names that are no parameter's
+    (self.grads["w"] for params["W"]), as a sentence, or "": no optimizer reads them."""
+    stray = [key for key in layer.grads if key not in layer.params]
+    if not stray:
+        return ""
+    return (f"{layer!r}: backward wrote grads[{stray[0]!r}], but the layer has no parameter "
+            f"{stray[0]!r} (its parameters: {', '.join(map(repr, layer.params)) or 'none'}); "
+            "a misspelt name? Write each gradient into the grads entry of its parameter's name")
+
+
 def state_problem(layer):
     """What is wrong with a layer's state(), or "": checkpoints and astype need arrays,
     and a set_state of the layer's own to give them back."""
@@ -73,11 +84,45 @@ def check_states(model, owner):
 
 def skipped_init(layer):
     """What is wrong with a layer whose __init__ did not call super().__init__()
-    (it has no params, and fails later with an AttributeError), or ""."""
-    if hasattr(layer, "params"):
+    (it fails later with an AttributeError), or "". Setting params and grads by
+    hand, as some courses' frameworks do, still misses the rest."""
+    missing = [name for name in ("params", "grads", "training", "needs_input_grad")
+               if not hasattr(layer, name)]
+    if not missing:
         return ""
     return (f"{type(layer).__name__}(): its __init__ did not call super().__init__(), which "
-            "sets up params, grads and the training flag (call it first)")
+            f"sets up params, grads, the training flag and more ({', '.join(missing)} "
+            "missing here); call it first, then add parameters with self._add_param(name, "
+            "array)")
+
+
+def aliases(layer):
+    """What is wrong with a layer that keeps a parameter or gradient array under a
+    name of its own (self.W = self.params["W"]), or "". astype gives the layer new
+    arrays, and that name would go on holding the old one: a float64 copy for
+    gradcheck whose forward uses float32 weights, or a model whose weights never
+    move after model.astype()."""
+    own = {id(a): f'{d}["{k}"]' for d in ("params", "grads")
+           for k, a in getattr(layer, d, {}).items()}
+    found = [f"self.{name} is self.{own[id(v)]}" for name, v in vars(layer).items()
+             if id(v) in own]
+    if not found:
+        return ""
+    return (f"{type(layer).__name__}: {', '.join(found)}; astype (model.astype, or "
+            "gradcheck's float64 copy) gives the layer new arrays, and such a name would go "
+            "on holding the old one. Write self.params[...] and self.grads[...] where the "
+            "layer uses them")
+
+
+def not_an_output(y):
+    """What a forward returned instead of its output, an array, or ""."""
+    if isinstance(y, np.ndarray):
+        return ""
+    if y is None:
+        return "None (a missing `return y`?)"
+    fix = (" (return the output alone; keep what backward needs with self._save)"
+           if isinstance(y, tuple) else "")
+    return described(y) + fix
 
 
 def ndim_hints(shape, ndims, size):

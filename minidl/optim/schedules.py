@@ -54,4 +54,5 @@ def cosine(lr, total_steps, min_lr=0.0, warmup=0):
         t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
         return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
     schedule.total_steps = total_steps    # the trainer checks it against the steps it runs
+    schedule.warmup = warmup              # its divergence advice mentions a warm-up
     return schedule

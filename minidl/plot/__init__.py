@@ -1,8 +1,10 @@
 """Plots for training runs, with one look everywhere: the same colours for
 "BN" and "no BN", readable fonts, labelled axes, titles that state the setting.
 
-Works headless (Agg is chosen when there is no display) and in notebooks:
-every function takes an optional matplotlib Axes and returns the Figure.
+Works headless (matplotlib picks Agg when there is no display) and in
+notebooks: every function returns the Figure, and every one but figure1 and
+image_grid (figures of their own, of several panels) takes an optional
+matplotlib Axes to draw into.
 
     fig = plot.accuracy_curves({"bn": h_bn, "plain": h_plain},
                                title=plot.setting("mlp", "sigmoid", 60, 0.5))
@@ -19,7 +21,7 @@ style.OTHERS (style.run_styles).
     evaluation.py  lr_sweep, confusion, image_grid
     timing.py      step_profile: a Profiler's table as bars (minidl.profiler)
 """
-from minidl.plot.style import COLORS, LABELS, STYLE, setting, smooth  # first: the backend
+from minidl.plot.style import COLORS, LABELS, STYLE, setting, smooth
 from minidl.plot.saving import save
 from minidl.plot.curves import accuracy_curves, activation_percentiles, figure1, loss_curves
 from minidl.plot.evaluation import confusion, image_grid, lr_sweep

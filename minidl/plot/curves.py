@@ -129,20 +129,25 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
     return fig
 
 
-def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), title="",
+def activation_percentiles(steps, values, key=None, percentiles=(15, 50, 85), title="",
                            ax=None, ylim=None, quantity="input to the nonlinearity", legend=True):
     """How one unit's input is distributed over a fixed batch, along training.
 
     steps: (T,) training steps; values: (T, P) the percentiles at each step,
     as recorded by minidl.callbacks.LayerInputRecorder (its .steps and .values);
     percentiles: the recorder's, in the same order. The 50th (the median, if
-    recorded) is drawn bold, the other percentiles thin, in the colour of `key`.
+    recorded) is drawn bold, the other percentiles thin, in the colour of `key`
+    ("bn" or "plain": that net's colour, and the title says which; None: neither).
     """
     values = np.asarray(values, dtype=float)
     if values.shape != (len(steps), len(percentiles)):
         raise ShapeError(f"plot.activation_percentiles: values has shape {values.shape}; "
                          f"expected ({len(steps)}, {len(percentiles)}): a row per step "
                          f"({len(steps)} steps), a column per percentile {tuple(percentiles)}")
+    if np.any(np.diff(np.asarray(steps, dtype=float)) <= 0):
+        raise SettingError("plot.activation_percentiles: the steps must increase, got "
+                           f"{list(steps)[:12]}{' ...' * (len(steps) > 12)}; a recorder "
+                           "used for two runs holds both (make one per run)")
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         color = run_styles([key])[key][0]
@@ -161,8 +166,8 @@ def activation_percentiles(steps, values, key="bn", percentiles=(15, 50, 85), ti
         if values.shape[1] >= 2:
             ax.fill_between(steps, values[:, 0], values[:, -1], color=color,
                             alpha=0.1, lw=0)
-        ax.set(xlabel="training step", ylabel=quantity,
-               title=title or f"Input distribution, {LABELS.get(key, key)}")
+        ax.set(xlabel="training step", ylabel=quantity, title=title or "Input distribution"
+               + (f", {LABELS.get(key, key)}" if key is not None else ""))
         if ylim:
             ax.set_ylim(*ylim)
         if legend:
@@ -214,15 +219,48 @@ def _accuracy_ylim(histories):
     return max(0.0, np.floor(min(lows) / 5) * 5 - 1), top
 
 
+def _recordings(recorded, percentiles):
+    """figure1's recorded as {key: (steps, values)} and the percentiles they hold;
+    a SettingError naming what is wrong with them."""
+    form = ('{"plain": recorder, "bn": recorder} (LayerInputRecorder objects after '
+            'training), or {"plain": (recorder.steps, recorder.values), ...}')
+    if not isinstance(recorded, dict) or not recorded or set(recorded) - {"bn", "plain"}:
+        keys = list(recorded) if isinstance(recorded, dict) else type(recorded).__name__
+        raise SettingError(f"plot.figure1: recorded must be a dict with the keys 'plain' "
+                           f"(panel b) and 'bn' (panel c), or one of them: {form}; got {keys}")
+    pairs, taken = {}, set()
+    for key, r in recorded.items():
+        if hasattr(r, "steps") and hasattr(r, "values") and hasattr(r, "percentiles"):
+            pairs[key] = r.steps, r.values                     # a LayerInputRecorder
+            taken.add(tuple(r.percentiles))
+        elif isinstance(r, (tuple, list)) and len(r) == 2:
+            pairs[key] = tuple(r)
+        else:
+            raise SettingError(f"plot.figure1: recorded[{key!r}] must be a LayerInputRecorder "
+                               f"or a pair (steps, values), got {type(r).__name__}")
+        if len(pairs[key][0]) == 0:
+            raise SettingError(f"plot.figure1: recorded[{key!r}] holds no recording; pass the "
+                               "recorder after training with it as a callback")
+    if len(taken) > 1 or (taken and percentiles is not None and
+                          tuple(percentiles) not in taken):
+        raise SettingError(f"plot.figure1: the recorders took the percentiles "
+                           f"{' and '.join(map(str, sorted(taken)))}"
+                           + (f", and percentiles={tuple(percentiles)} was given" if
+                              percentiles is not None else "") + "; they must be the same")
+    return pairs, (taken.pop() if taken else tuple(percentiles or (15, 50, 85)))
+
+
 def figure1(histories, recorded, title="", unit_label="", quantity="input to the nonlinearity",
-            figsize=(16, 4.6), percentiles=(15, 50, 85)):
+            figsize=(16, 4.6), percentiles=None):
     """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
     input percentiles without BN, (c) the same with BN, on the same y-axis.
 
     histories: {"bn": History, "plain": History}
-    recorded: {"bn": (steps, values), "plain": (steps, values)}, from
-        LayerInputRecorder (values (T, P): one column per percentile)
-    percentiles: those the recorder took (its default, the paper's: 15, 50, 85)
+    recorded: {"plain": recorder, "bn": recorder}, the LayerInputRecorder of
+        each run after training, or their (recorder.steps, recorder.values)
+        (values (T, P): one column per percentile); either key may be missing
+    percentiles: those the recorders took; by default the recorders' own
+        (the paper's 15, 50, 85 when given (steps, values) pairs)
 
     The BN net's panel leaves out step 0: the recorder runs in eval mode, where
     BN uses its population statistics, and before the first training batch
@@ -231,6 +269,7 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     """
     _check_histories("plot.figure1", histories)           # before the figure is made
     _check_test_accuracy("plot.figure1", histories)
+    recorded, percentiles = _recordings(recorded, percentiles)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 3, figsize=figsize)
         ylim = _accuracy_ylim(histories)
@@ -245,7 +284,11 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
-                cut = key == "bn" and len(steps) > 1 and steps[0] == 0   # see the docstring
+                cut = key == "bn" and steps[0] == 0                # see the docstring
+                if cut and len(steps) == 1:
+                    raise SettingError("plot.figure1: the BN net's recording holds step 0 "
+                                       "only, which the panel leaves out; train at least "
+                                       "one step with the recorder")
                 if cut:
                     steps, values = steps[1:], values[1:]
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,

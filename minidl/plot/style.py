@@ -1,19 +1,13 @@
 """The look every minidl plot shares: the same colours for "BN" and "no BN",
 readable fonts, labelled axes, titles that state the setting.
 
-Imported first by every plotting module: it picks matplotlib's Agg backend
-when there is no display, so plots work headless (a server, CI) and in notebooks.
+The backend is matplotlib's choice (or yours): with no display, on a server
+or in CI, matplotlib picks Agg by itself, and files are written all the same.
 """
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-if not os.environ.get("DISPLAY") and "MPLBACKEND" not in os.environ:
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from minidl.errors import check_int  # noqa: E402
+from minidl.errors import check_int
 
 COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
 # and squares and circles: red and blue are about equally dark in grayscale (a handout)

@@ -4,7 +4,8 @@ import matplotlib.pyplot as plt
 
 from minidl.plot.style import STYLE, _axes
 
-FORWARD, BACKWARD, OTHER = "#7f7f7f", "#2ca02c", "#d9d9d9"
+# light grey, dark green, very light grey: apart in grayscale too (a printed handout)
+FORWARD, BACKWARD, OTHER = "#a8a8a8", "#1a6b1a", "#e4e4e4"
 
 
 def _short(name, width=40):
