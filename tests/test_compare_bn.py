@@ -443,8 +443,8 @@ def test_a_record_interval_longer_than_the_run_is_refused_when_given(compare_bn,
     came out empty, with no word. The default (or the preset's) shrinks to the run."""
     with pytest.raises(SystemExit):
         compare_bn.parse_args(["--paper", "--record-every", "1000", "--steps", "300"])
-    assert ("--record-every 1000 with --steps 300 records the activations at step 0 only"
-            in capsys.readouterr().err)
+    assert ("--record-every 1000 with --steps 300 records the activations at the start and "
+            "the end only (steps 0 and 300)" in capsys.readouterr().err)
     assert compare_bn.parse_args(["--steps", "60"]).record_every == 60
     assert compare_bn.parse_args(["--paper", "--steps", "150"]).record_every == 150
     assert compare_bn.parse_args(["--paper", "--steps", "300"]).record_every == 200
@@ -458,6 +458,9 @@ def test_a_sweep_refuses_the_options_it_would_ignore(compare_bn, capsys):
     assert ("--lr-sweep trains each rate of --sweep-lrs and records no activations: --lr, "
             "--unit cannot apply" in capsys.readouterr().err)
     assert compare_bn.parse_args(["--lr-sweep", "--paper", "--steps", "2000"]).lr_sweep
+    with pytest.raises(SystemExit):              # named as given, not as --log-scale
+        compare_bn.parse_args(["--lr-sweep", "--no-log-scale"])
+    assert "records no activations: --no-log-scale cannot apply" in capsys.readouterr().err
 
 
 def test_figure1_images_are_at_most_the_test_subset_they_come_from(compare_bn, capsys):
@@ -585,7 +588,10 @@ def test_the_data_is_loaded_once_per_run_not_once_per_net(compare_bn, mnist, mon
 
 @pytest.mark.parametrize("script,shown", [
     ("compare_bn.py", "layer to record (default: 0)"),                # 0 == False, yet shown
-    ("train.py", "seeds the weights and the batch order (default: 0)")])
+    ("compare_bn.py", "Figure 1 preset: --model mlp, --activation sigmoid, --hidden 100 100 "
+                      "100, --init 0.1, --batch-size 60, --steps 50000, --lr 1,"),
+    ("train.py", "seeds the weights and the batch order (default: 0)"),
+    ("train.py", "peak learning rate; default: 0.1 --schedule")])   # not 0.1 (mlp), 0.1 (cnn)
 def test_help_shows_real_defaults_and_no_none_or_false(script, shown):
     """Options whose default is None or False say in their own words what happens."""
     result = subprocess.run([sys.executable, str(SCRIPT.parent / script), "--help"],

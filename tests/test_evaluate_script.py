@@ -105,7 +105,7 @@ def test_an_interrupted_cnn_run_is_compared_with_its_last_evaluation(mnist, tmp_
     killed.mkdir()
     trainer.fit(epochs=1)
     result = run(EVALUATE, [str(killed), "--data-dir", str(mnist_root())])
-    assert "the run stopped before its end, at step 10 of epoch 2 of 2" in result.stdout
+    assert "the run stopped before its end, at step 10 after epoch 1 of 2;" in result.stdout
 
 
 def test_the_number_of_mistakes_shown_is_bounded(tmp_path):

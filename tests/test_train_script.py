@@ -495,3 +495,17 @@ def test_the_loss_curve_can_be_drawn_on_a_linear_axis(mnist, tmp_path):
                       "--out", str(out), "--no-progress", "--format", "svg", flag])
         assert result.returncode == 0, result.stderr
         assert label in (out / "loss_curve.svg").read_text()
+
+
+@pytest.mark.parametrize("total", [94, 9380, 300, 3, 1])
+def test_the_step_schedule_has_three_rates_one_per_third(total):
+    """--schedule step (lr/10 after each third) had a fourth rate, lr/1000, for the
+    last total % 3 steps: step 94 of a 94-step run, the last 2 of the default run."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import train as script
+    finally:
+        sys.path.pop(0)
+    rates = [script.make_schedule("step", 0.1, total)(step) for step in range(total)]
+    assert sorted(set(rates), reverse=True) == pytest.approx([0.1, 0.01, 0.001][:min(3, total)])
+    assert rates == sorted(rates, reverse=True)

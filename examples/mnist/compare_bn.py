@@ -131,7 +131,9 @@ def parse_args(argv=None):
     p.add_argument("--log-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="log y axis for the loss plot (default: off, on with --paper; with "
                         "--replot, as in the run)")
-    p.add_argument("--paper", action="store_true", help="Ioffe & Szegedy 2015, Figure 1 preset")
+    p.add_argument("--paper", action="store_true",
+                   help="Ioffe & Szegedy 2015, Figure 1 preset: " + ", ".join(
+                       option(k, v) for k, v in PAPER.items()) + " (options given win)")
     p.add_argument("--lr-sweep", action="store_true",
                    help="instead: final test accuracy against lr, --steps steps per run")
     p.add_argument("--sweep-lrs", type=positive_number, nargs="+", default=None,
@@ -151,14 +153,17 @@ def parse_args(argv=None):
     unset = object()
     parsed = vars(p.parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), unset))))
     given = {name for name, value in parsed.items() if value is not unset}
+
+    def typed(name):   # an option as given: --no-log-scale, not --log-scale
+        value = getattr(args, name)
+        return option(name, value) if isinstance(value, bool) else f"--{name.replace('_', '-')}"
     if args.replot:   # options that would change what was trained cannot apply to a redraw
-        cannot = [f"--{name.replace('_', '-')}" for name in parsed
-                  if name in given and name not in REPLOT_TAKES]
+        cannot = [typed(name) for name in parsed if name in given and name not in REPLOT_TAKES]
         if cannot:
             p.error(f"--replot redraws a finished run: {', '.join(cannot)} cannot apply "
                     "(it takes --out, --format, --dpi and --log-scale)")
         return args
-    ignored = [f"--{name.replace('_', '-')}" for name in SWEEP_IGNORES if name in given]
+    ignored = [typed(name) for name in SWEEP_IGNORES if name in given]
     if args.lr_sweep and ignored:      # said, rather than ignored without a word
         p.error(f"--lr-sweep trains each rate of --sweep-lrs and records no activations: "
                 f"{', '.join(ignored)} cannot apply")
@@ -184,8 +189,9 @@ def parse_args(argv=None):
     if args.record_every > args.steps and not args.lr_sweep:
         if "record_every" in given:
             p.error(f"--record-every {args.record_every} with --steps {args.steps} records "
-                    "the activations at step 0 only, and Figure 1 would show nothing of "
-                    f"training; give --record-every at most {args.steps}")
+                    f"the activations at the start and the end only (steps 0 and "
+                    f"{args.steps}), and Figure 1 would show nothing of training in between; "
+                    f"give --record-every at most {args.steps}")
         args.record_every = args.steps     # a short run: the default records at its end
     images = figure1_images(args.record_batch, args.test_subset)    # from the test images
     if images < args.record_batch:

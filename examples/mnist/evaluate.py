@@ -99,8 +99,10 @@ def compared_with_run(meta, config):
     if finished and last is not None and last["step"] == meta["step"]:
         return f"the run's final test accuracy: {seen}"
     at = "" if last is None else f", at step {last['step']}"
-    return (f"the run stopped before its end, at step {meta['step']} of epoch "
-            f"{meta['loader']['epoch'] + 1} of {config.get('epochs', '?')}; "
+    epoch, epochs = meta["loader"]["epoch"], config.get("epochs", "?")
+    where = (f"after epoch {epoch} of {epochs}" if meta["loader"].get("position") == 0 else
+             f"of epoch {epoch + 1} of {epochs}")      # at an epoch's end, or within the next
+    return (f"the run stopped before its end, at step {meta['step']} {where}; "
             f"its last evaluation{at}: {seen}")
 
 
@@ -208,8 +210,8 @@ def main(argv=None):
                                         or "none"))
     for n, (acc, left_out) in by_batch.items():
         n = min(n, len(labels))                     # a test subset smaller than N: one batch
-        print(f"with each batch of {n} test images normalized by its own statistics instead "
-              f"of the population's: test accuracy {100 * acc:.2f}%"
+        print(f"with each batch of {n} test image{'s' * (n > 1)} normalized by its own "
+              f"statistics instead of the population's: test accuracy {100 * acc:.2f}%"
               + (f" ({left_out} image left out: a batch of one has no variance here)"
                  if left_out else ""))
     print(f"wrote {out}/: {names(plots + [written])}")

@@ -37,6 +37,9 @@ DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1, "warmup": 0, "shift": 0},
 
 
 def per_model(key):
+    values = {str(d[key]) for d in DEFAULTS.values()}
+    if len(values) == 1:                  # the same for both models: said once
+        return f"default: {values.pop()}"
     return "default: " + ", ".join(f"{d[key]} ({m})" for m, d in DEFAULTS.items())
 
 
@@ -265,7 +268,7 @@ def make_schedule(name, lr, total, warmup_steps=0):
     if name == "cosine":
         return cosine(lr, total, warmup=warmup_steps)
     if name == "step":
-        return step_decay(lr, step_size=max(1, total // 3), gamma=0.1)
+        return step_decay(lr, step_size=-(-total // 3), gamma=0.1)   # ceil: three rates
     return constant(lr)
 
 
