@@ -49,6 +49,13 @@ def _output_init(init):
     return "xavier" if init in ("he", "xavier") else init
 
 
+def _widths(owner, name, widths):
+    """Layer widths as a list of ints >= 1; one int is one layer (100 is [100])."""
+    if isinstance(widths, str) or np.ndim(widths) == 0:
+        widths = [widths]
+    return [check_int(owner, name, w) for w in widths]
+
+
 def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
         init=None, seed=None, bn_momentum=0.1, dtype="float32"):
     """Fully connected net in_features -> hidden[0] -> ... -> out_features
@@ -60,7 +67,8 @@ def mlp(in_features, hidden, out_features, activation="relu", batchnorm=False,
     """
     act, init, rng = _setup("mlp", activation, init, seed, dtype, batchnorm)
     layers, fan_in = [], in_features
-    for width in [hidden] if np.ndim(hidden) == 0 else hidden:   # 100 is [100]
+    widths = _widths("mlp", "hidden (the widths of the hidden layers)", hidden)
+    for width in widths:
         dense = Dense(fan_in, width, bias=not batchnorm, init=init, rng=rng, dtype=dtype)
         layers += _block(dense, width, batchnorm, act, bn_momentum, dtype)
         fan_in = width
@@ -76,7 +84,7 @@ def cnn(in_channels=1, num_classes=10, batchnorm=False, activation="relu", image
     """
     act, init, rng = _setup("cnn", activation, init, seed, dtype, batchnorm)
     image_size = check_int("cnn", "image_size (the side of a square image, H = W)", image_size)
-    channels = [channels] if np.ndim(channels) == 0 else channels     # 16 is [16]
+    channels = _widths("cnn", "channels (of each conv block)", channels)
     layers, c_in, size = [], in_channels, image_size
     for c_out in channels:
         conv = Conv2D(c_in, c_out, 3, padding=1, bias=not batchnorm, init=init, rng=rng,

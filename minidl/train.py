@@ -10,7 +10,8 @@ for BatchNorm). Callbacks see the trainer after every step and may record
 anything (a layer's input distribution, say) or set trainer.stop = True.
 
 Safety: a NaN or infinite loss stops training with DivergenceError (or is
-recorded, with on_divergence="record"); Ctrl-C stops at the end of the
+recorded, with on_divergence="record"), and so do weights, BN statistics or
+momentum buffers found NaN or infinite at an evaluation or a checkpoint; Ctrl-C stops at the end of the
 current step and, with a checkpoint path, saves everything needed to resume
 bit for bit: weights, BN statistics, momentum buffers, the data loader's
 position and random state, the step and the history.
@@ -193,6 +194,10 @@ class Trainer:
         return not self.stop
 
     def _record(self, kind):
+        bad = self._non_finite()      # BN's running statistics can overflow, the loss still finite
+        if bad is not None:           # (they are used only in eval mode): no record of garbage
+            self._diverged(f"{bad} became NaN or infinite", self.step, self.optimizer.lr, None)
+            return
         loss_sum, correct, n = self._since_record
         record = {"kind": kind, "step": self.step, "epoch": self.train_loader.epoch,
                   "train_loss": loss_sum / n if n else None,

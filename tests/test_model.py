@@ -720,6 +720,14 @@ def test_cnn_sizes_and_seeds_that_are_not_what_the_builders_take():
         Dense(3, 2, rng="a")
     with pytest.raises(SettingError, match=r"Conv2D: rng " + accepts + r"-1"):
         Conv2D(1, 2, 3, rng=-1)
+    # widths are the builder's own arguments: named by it, not by the Dense or Conv2D inside
+    with pytest.raises(SettingError, match=r"^mlp: hidden \(the widths of the hidden layers\) "
+                                           r"must be an int >= 1, got '100'"):
+        mlp(784, "100", 10)
+    with pytest.raises(SettingError, match=r"^cnn: channels \(of each conv block\) must be an "
+                                           r"int >= 1, got 8\.5"):
+        cnn(channels=(8.5, 16))
+    assert len(mlp(4, [], 2).layers) == 1 and len(mlp(4, np.int64(3), 2).layers) == 3
 
 
 @pytest.mark.parametrize("layer, shape", [

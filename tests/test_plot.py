@@ -469,6 +469,16 @@ def test_image_grid_lays_out_images_with_their_titles(tmp_path):
     plt.close("all")
 
 
+@pytest.mark.parametrize("most", [2, 5, 13])
+def test_the_confusion_colour_bar_counts_whole_samples(most):
+    """Its ticks were 2.5, 7.5, ...: fractions of a misclassified image."""
+    counts = np.diag([900] * 4)
+    counts[1, 2], counts[3, 0] = most, 1
+    ticks = plot.confusion(counts).axes[1].get_yticks()
+    assert len(ticks) >= 2 and np.array_equal(ticks, np.round(ticks))
+    plt.close("all")
+
+
 def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_rgb():
     fig = plot.confusion(np.array([[5, 1], [0, 0]]))
     assert [t.get_text() for t in fig.axes[0].texts] == ["83.3%", "1"]
@@ -677,7 +687,6 @@ def test_figure1_takes_the_recorders_and_their_percentiles(histories):
                           r"values\), got ndarray"),
     ({"bn": Recorder([], [])}, r"recorded\['bn'\] holds no recording; pass the recorder after "
                                r"training"),
-    ({"bn": ([0], [[0, 1, 2]])}, r"the BN net's recording holds step 0 only"),
     ({"plain": Recorder([0], [[0, 1, 2]], (15, 50, 85)),
       "bn": Recorder([0, 5], [[0, 1, 2]] * 2, (10, 50, 90))},
      r"the recorders took the percentiles \(10, 50, 90\) and \(15, 50, 85\); they must be "
@@ -724,3 +733,15 @@ def test_importing_minidl_plot_keeps_the_backend_chosen_before(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent, check=True)
     assert out.stdout.strip() == "svg"
+
+
+def test_figure1_says_when_the_bn_net_recorded_nothing_after_step_0(histories):
+    """A BN net that diverged at its first evaluation has only step 0, which its panel
+    leaves out: an empty panel that says so, rather than the dot the docstring says
+    is left out, or no figure at all."""
+    steps = [0, 100, 200]
+    fig = plot.figure1(histories, {"plain": (steps, [[0, 1, 2]] * 3), "bn": ([0], [[0, 1, 2]])})
+    c = fig.axes[2]
+    assert not any(len(line.get_xdata()) for line in c.get_lines())
+    assert c.get_xlabel().endswith("(nothing recorded after step 0)")
+    plt.close("all")

@@ -170,6 +170,28 @@ def test_the_divergence_advice_fits_the_net_and_the_schedule():
                 "BatchNorm" in said) == (schedule is not None)
 
 
+def test_bn_statistics_that_overflow_while_the_loss_stays_finite_end_the_run():
+    """Running statistics are used in eval mode only: at lr 30 a BN net's running_var
+    became inf while its training loss stayed finite, and a Trainer without checkpoints
+    went on recording test losses of 1e22 and chance accuracy, diverged=None."""
+    model, opt, train, test = training_setup()
+
+    def overflow(trainer):
+        if trainer.step == 15:
+            model.layers[1].running_var[0] = np.inf
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
+                      eval_every=10, callbacks=[overflow], on_divergence="record",
+                      progress=False)
+    history = trainer.fit(epochs=2)
+    assert [r["step"] for r in history.records] == [10]
+    assert history.diverged["step"] == 20 and history.diverged["loss"] is None
+    assert history.diverged["cause"] == "1.running_var became NaN or infinite"
+    model, opt, train, test = training_setup()
+    with pytest.raises(DivergenceError, match=r"1.running_var became NaN or infinite at step 20"):
+        fit(model, SoftmaxCrossEntropy(), opt, train, steps=30, eval_loader=test, eval_every=10,
+            callbacks=[overflow], progress=False)
+
+
 @diverging
 def test_divergence_raises_with_step_lr_and_keeps_last_checkpoint(tmp_path):
     model, opt, train, _ = training_setup(batchnorm=False, lr=0.1)

@@ -285,18 +285,17 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
             if key in recorded:
                 steps, values = recorded[key]
                 cut = key == "bn" and steps[0] == 0                # see the docstring
-                if cut and len(steps) == 1:
-                    raise SettingError("plot.figure1: the BN net's recording holds step 0 "
-                                       "only, which the panel leaves out; train at least "
-                                       "one step with the recorder")
                 if cut:
-                    steps, values = steps[1:], values[1:]
+                    steps, values = steps[1:], np.reshape(values, (len(steps), -1))[1:]
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
                                        percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
                 notes = ["step 0 left out: BN had no population statistics yet"] if cut else []
-                notes += _equal_percentiles(values, percentiles)
+                if len(steps):
+                    notes += _equal_percentiles(values, percentiles)
+                else:                       # a run that diverged before its second recording
+                    notes += ["nothing recorded after step 0"]
                 # under the axes, as panel (a)'s note: no curve runs there
                 ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
         if "plain" in recorded and "bn" in recorded:     # both panels on the same steps

@@ -90,7 +90,9 @@ def confusion(counts, title="", ax=None):
         ax.set_yticks(range(n))
         ax.set(xlabel="predicted class", ylabel="true class",
                title=title or "Confusion matrix (grey: accuracy per class)")
-        fig.colorbar(shown, ax=ax, label="misclassified samples")
+        bar = fig.colorbar(shown, ax=ax, label="misclassified samples")
+        bar.locator = matplotlib.ticker.MaxNLocator(integer=True)   # counts: no 2.5 samples
+        bar.update_ticks()
     return fig
 
 
