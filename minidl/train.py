@@ -11,10 +11,11 @@ anything (a layer's input distribution, say) or set trainer.stop = True.
 
 Safety: a NaN or infinite loss stops training with DivergenceError (or is
 recorded, with on_divergence="record"), and so do weights, BN statistics or
-momentum buffers found NaN or infinite at an evaluation or a checkpoint; Ctrl-C stops at the end of the
-current step and, with a checkpoint path, saves everything needed to resume
-bit for bit: weights, BN statistics, momentum buffers, the data loader's
-position and random state, the step and the history.
+momentum buffers found NaN or infinite at an evaluation or a checkpoint;
+Ctrl-C stops at the end of the current step and, with a checkpoint path,
+saves everything needed to resume bit for bit: weights, BN statistics,
+momentum buffers, the data loader's position and random state, the step and
+the history.
 
 What the Trainer refuses or warns about before it trains (a part in the wrong
 place, an optimizer of another model, a fit with nothing to do) is in
