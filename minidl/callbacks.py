@@ -69,6 +69,7 @@ class LayerInputRecorder(Callback):
         self.percentiles = percentiles
         self.index, self.x, self.unit, self.every = int(index), x, int(unit), every   # for JSON
         self.steps, self.values = [], []
+        self._trainer = None          # the run recorded: another one at step 0 is refused
 
     def record(self, trainer):
         h = layer_input(trainer.model, self.x, self.index)
@@ -79,11 +80,16 @@ class LayerInputRecorder(Callback):
         self.values.append(np.percentile(h[:, self.unit], self.percentiles).tolist())
 
     def on_train_begin(self, trainer):
-        if self.steps and trainer.step < self.steps[-1]:   # a cell run again: a new run
-            raise SettingError(f"LayerInputRecorder: this recorder holds a run's recording "
-                               f"up to step {self.steps[-1]} already, and this run starts at "
-                               f"step {trainer.step}; make a new recorder for each run (its "
-                               "steps would go back and its curves over themselves)")
+        if self.steps and trainer.step == 0 and trainer is not self._trainer:
+            raise SettingError(f"LayerInputRecorder: this recorder holds another run's "
+                               f"recording (steps 0 to {self.steps[-1]}), and a new run "
+                               "starts at step 0; make a new recorder for each run (a cell run "
+                               "again reuses the old one: the steps would go back, and the "
+                               "curves over themselves)")
+        while self.steps and self.steps[-1] > trainer.step:   # resumed from a checkpoint:
+            self.steps.pop()                                  # what came after it is redone
+            self.values.pop()
+        self._trainer = trainer
         if not self.steps or self.steps[-1] != trainer.step:
             self.record(trainer)
 

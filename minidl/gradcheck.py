@@ -216,7 +216,8 @@ def _float64_kept(layer):
     gradient to 3e-2 errors, and the output's dtype does not show it."""
     for part in getattr(layer, "layers", [layer]):
         for value in getattr(part, "_cache", None) or ():
-            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                    and not np.array_equal(value, np.round(value))):   # a 0/1 mask is exact
                 _float64(part, value, "an array for its backward", did="kept")
 
 
@@ -412,9 +413,8 @@ def _gradients(layer, x, seed, eps, upstream):
     x_given = x.copy()                       # a layer must not write into what it is given
     layer.forget()          # a forward that saves nothing leaves no older forward's values
     y = layer.forward(x)
-    if not_an_output(y):
-        raise ShapeError(f"gradcheck: {layer!r}.forward returned {not_an_output(y)} instead "
-                         "of its output, a NumPy array")
+    if not isinstance(y, np.ndarray):
+        raise not_an_output(layer, y, "gradcheck: ")
     _unchanged(x, x_given, f"the forward of {layer!r} wrote into its input x (x *= ..., "
                "out=x): the layer before may have kept that array for its own backward (as "
                "Sigmoid keeps its output) and would compute a wrong gradient from it. Write "
@@ -427,11 +427,12 @@ def _gradients(layer, x, seed, eps, upstream):
     if drew or not same:
         why = ("drew random numbers in its forward (a random mask, as in Dropout?)" if drew
                else "gave different outputs for the same input: its forward changes "
-               "something that it reads (a running statistic it updates and uses?)")
+               "something that it reads (a running statistic it updates and uses?), or draws "
+               "random numbers from a generator that gradcheck does not see (one made in "
+               "forward, or at module level)")
         raise SettingError(f"gradcheck: {layer!r} {why}. Finite differences need the same "
-                           "function at every call: check it in eval mode"
-                           + (", or with its random generator reseeded before every forward"
-                              if drew else ""))
+                           "function at every call: check it in eval mode, or with its random "
+                           "generator reseeded (or what it changes reset) before every forward")
     if upstream is not None and np.shape(upstream) != y.shape:   # else it fails deep in backward
         raise ShapeError(f"gradcheck: upstream (dL/dy) has shape {np.shape(upstream)}, but the "
                          f"output has shape {y.shape}; they must match")
@@ -459,8 +460,8 @@ def _gradients(layer, x, seed, eps, upstream):
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out"
                             + _what_backward_did(unused, x, r, kept) +
-                            "".join(f"; {stray_grads(part)}" for part in
-                                    getattr(layer, "layers", [layer]) if stray_grads(part)))
+                            "".join(f"; {said}" for said in map(
+                                stray_grads, getattr(layer, "layers", [layer])) if said))
     if dx is None:
         raise ShapeError(f"gradcheck: {layer!r}.backward returned None instead of dL/dx "
                          "(a missing `return dx`?)")

@@ -6,8 +6,8 @@ import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
-from minidl.layers.checks import (check_states, not_an_output, repeated_layer, skipped_init,
-                                  stray_grads, unregistered_params)
+from minidl.layers.checks import (aliases, check_states, not_an_output, repeated_layer,
+                                  skipped_init, stray_grads, unregistered_params)
 
 
 class Sequential:
@@ -117,7 +117,7 @@ class Sequential:
         dx = layer.backward(dy)
         if layer.backward_count == counted:   # no _saved() in its backward: count here
             layer.backward_count += 1
-        if len(layer.grads) != len(layer.params):   # grads["w"] for params["W"]: never used
+        if layer.grads.keys() != layer.params.keys():   # grads["w"] for params["W"]: unused
             problem = stray_grads(layer) or unregistered_params(layer)
             if problem:
                 raise BackwardError(f"layer {i} of the Sequential: {problem}")
@@ -193,7 +193,7 @@ class Sequential:
                 layer.set_state(own)
 
     def astype(self, dtype):
-        check_states(self, "astype")          # every layer before any is converted
+        check_states(self, "astype", also=aliases)   # every layer before any is converted
         for layer in self.layers:
             layer.astype(dtype)
         return self
@@ -233,8 +233,8 @@ class Sequential:
         if refused:
             i, e = refused
             said = e.said + (e.model_hint if i else "")   # given a shape, not data: no data hint
-            raise ShapeError(f"summary({input_shape}): layer {i} refused its input (2 samples): "
-                             f"{said}{self._shape_hint(input_shape)}")
+            raise ShapeError(f"summary({input_shape}): layer {i} failed on its input (2 "
+                             f"samples): {said}{self._shape_hint(input_shape)}")
         width = max(len(r[0]) for r in rows) + 2
         lines = [f"{'layer':<{width}}{'output shape':<20}{'params':>10}", "-" * (width + 30)]
         lines += [f"{a:<{width}}{b:<20}{c:>10}" for a, b, c in rows]
@@ -291,8 +291,7 @@ def _check_dtype_kept(layer, x, y):
     """A layer's output is an array of its input's dtype; else the next layer would
     be blamed (or, for the last one, the loss or Python)."""
     if not isinstance(y, np.ndarray):
-        raise ShapeError(f"{layer!r}: forward returned {not_an_output(y)}; it must return the "
-                         "output, a NumPy array")
+        raise not_an_output(layer, y)
     if y.dtype != x.dtype:
         default = (f" (NumPy's default: np.ones(n) is float64; write "
                    f"np.ones(n, np.{x.dtype}))" if y.dtype == np.float64 else "")

@@ -237,12 +237,13 @@ class Trainer:
                     "NaN or infinite values: check the data.")
         if self.schedule is None:
             rate = f" (e.g. {lr / 10:g})"
-        elif getattr(self.schedule, "warmup", 0):
+        elif getattr(self.schedule, "warmup", None) != 0:    # one of minidl's says 0
             rate = (f": the whole schedule a tenth as high, its peak too (the rate at this "
                     f"step, {lr:g}, may be far below the peak during a warm-up)")
         else:
             rate = f": the whole schedule a tenth as high (the rate at this step was {lr:g})"
-        has_bn = any(isinstance(layer, BatchNorm) for layer in getattr(self.model, "layers", ()))
+        has_bn = any(isinstance(layer, BatchNorm) or hasattr(layer, "running_var")  # or one's own
+                     for layer in getattr(self.model, "layers", ()))
         return f"Try a smaller learning rate{rate}" + (
             "." if has_bn else ", or BatchNorm, which tolerates larger ones.")
 

@@ -203,18 +203,18 @@ def warn_used_loader(loader):
 
 
 def warn_trained_model(model):
-    """Warn when a new run starts from a model that has been trained already (its
-    layers count their backwards): a notebook cell run again with a new Trainer but
-    the old model goes on training it, from where the last run left it, and a
-    comparison with a fresh net is then not one. (Training on purpose in two
-    phases may ignore it.)"""
-    done = max((getattr(layer, "backward_count", None) or 0
-                for layer in getattr(model, "layers", ())), default=0)
-    if done:
-        warnings.warn(f"Trainer.fit: the model has been trained already ({done} backward "
-                      "passes), so this run starts from its trained weights, not from new "
-                      "ones. Fine for more training on purpose; for a new run, build the "
-                      "model again, and its optimizer", stacklevel=user_stacklevel())
+    """Warn when a new run starts from a model that has been trained already (an
+    optimizer's step marks its layers updated): a notebook cell run again with a
+    new Trainer but the old model goes on training it, from where the last run
+    left it, and a comparison with a fresh net is then not one. (Training on
+    purpose in two phases may ignore it; a backward alone, to try it out, is
+    not training.)"""
+    if any(getattr(layer, "updated", False) for layer in getattr(model, "layers", ())):
+        warnings.warn("Trainer.fit: an optimizer has updated this model's weights before (an "
+                      "earlier run, or a cell run again), so this run starts from those "
+                      "trained weights, not from new ones. Fine for more training on purpose; "
+                      "for a new run, build the model again, and its optimizer",
+                      stacklevel=user_stacklevel())
 
 
 def warn_old_checkpoint(path):

@@ -143,7 +143,8 @@ def test_summary_leaves_out_the_hints_about_data():
             model.summary(shape)
         assert "x.reshape" not in str(e.value) and "x[" not in str(e.value)
         assert str(e.value).endswith(f"summary({shape[1:]})") == (shape == (64, 784))
-    with pytest.raises(ShapeError, match=r"layer 1 refused .*put a Flatten\(\) before this layer$"):
+    with pytest.raises(ShapeError, match=r"layer 1 failed on its input .*put a Flatten\(\) before "
+                                         r"this layer$"):
         Sequential(Conv2D(1, 2, 3, rng=0), Dense(1352, 3, rng=0)).summary((1, 28, 28))
 
 

@@ -168,6 +168,11 @@ def test_the_divergence_advice_fits_the_net_and_the_schedule():
         assert ("BatchNorm" in said) != batchnorm and "warm-up" not in said
         assert ("the whole schedule a tenth as high (the rate at this step was 1e+12), or "
                 "BatchNorm" in said) == (schedule is not None)
+    model, opt, train, _ = training_setup(batchnorm=False)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False,
+                      schedule=lambda step: 1e12 * (step + 1) / 50)   # a warm-up of one's own
+    with pytest.raises(DivergenceError, match=r"may be far below the peak during a warm-up"):
+        trainer.fit(steps=100)
 
 
 def test_bn_statistics_that_overflow_while_the_loss_stays_finite_end_the_run():
@@ -528,10 +533,17 @@ def test_layer_input_recorder_records_the_last_step_and_one_run_only():
     short = LayerInputRecorder(2, x[:50])                    # every=100 > 23 steps
     run(short)
     assert short.steps == [0, 23]
-    with pytest.raises(SettingError, match=r"recording up to step 23 .* starts at step 0; "
-                                           r"make a new recorder for each run"):
+    with pytest.raises(SettingError, match=r"holds another run's recording \(steps 0 to 23\), "
+                                           r"and a new run starts at step 0; make a new "
+                                           r"recorder for each run"):
         run(rec)
     assert rec.steps == [0, 10, 20, 23]                      # nothing appended
+    first = LayerInputRecorder(2, x[:50])      # a run that recorded step 0 only (it failed)
+    model = mlp(8, [6], 3, seed=0)
+    first.on_train_begin(Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+                                 DataLoader(x, y, 20), progress=False))
+    with pytest.raises(SettingError, match=r"recording \(steps 0 to 0\)"):
+        run(first)                                            # another run's step 0
 
 
 def test_layer_input_recorder_goes_on_with_a_run_that_goes_on():
@@ -545,6 +557,51 @@ def test_layer_input_recorder_goes_on_with_a_run_that_goes_on():
     assert rec.steps == [0, 10, 15, 20, 30]
 
 
+def test_layer_input_recorder_of_a_resumed_run_redoes_the_steps_after_the_checkpoint(tmp_path):
+    """A run resumed from its checkpoint at step 25 was refused ("make a new recorder"),
+    and before that appended steps 30, 35 after its steps up to 37."""
+    x, y = blobs()
+
+    def trainer_with(rec, name="ck.npz"):
+        model = mlp(8, [6], 3, batchnorm=True, seed=0)
+        return Trainer(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
+                       DataLoader(x, y, 20, seed=0), callbacks=[rec], progress=False,
+                       checkpoint=tmp_path / name, checkpoint_every=25)
+    rec = LayerInputRecorder(2, x[:50], every=10)
+    trainer = trainer_with(rec)
+    trainer.fit(steps=37)
+    assert rec.steps == [0, 10, 20, 30, 37]
+    resumed = trainer_with(rec).resume(tmp_path / "ck.npz")   # the last checkpoint before 37
+    assert 20 < resumed.step < 37 and resumed.step != 37
+    resumed.fit(steps=45)
+    assert rec.steps == sorted({0, 10, 20, resumed.step, 30, 40, 45})
+    whole = LayerInputRecorder(2, x[:50], every=10)
+    trainer_with(whole, "whole.npz").fit(steps=45)
+    assert whole.steps == [0, 10, 20, 30, 40, 45]
+    np.testing.assert_allclose(rec.values[-1], whole.values[-1])
+
+
+def test_figure1_draws_the_recorders_of_two_runs_as_they_are():
+    from minidl import plot
+    x, y = blobs()
+    histories, recorders = {}, {}
+    for key, batchnorm in (("plain", False), ("bn", True)):
+        model = mlp(8, [6], 3, activation="sigmoid", batchnorm=batchnorm, seed=0)
+        recorders[key] = LayerInputRecorder(-2, x[:50], every=10, percentiles=(10, 50, 90))
+        histories[key] = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.5),
+                             DataLoader(x[:500], y[:500], 20, seed=0), steps=30,
+                             eval_loader=DataLoader(x[500:], y[500:], 50, shuffle=False),
+                             eval_every=10, callbacks=[recorders[key]], progress=False)
+    b, c = plot.figure1(histories, recorders).axes[1:]
+    assert b.get_lines()[0].get_label() == "10th and 90th percentiles"
+    assert list(b.get_lines()[1].get_xdata()) == [0, 10, 20, 30]
+    assert list(c.get_lines()[1].get_xdata()) == [10, 20, 30]      # BN's step 0 left out
+    np.testing.assert_allclose(c.get_lines()[1].get_ydata(),
+                               [v[1] for v in recorders["bn"].values[1:]])
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 def test_a_new_run_on_a_trained_model_is_warned_of():
     """A new Trainer on the old model (a notebook cell run again) went on training
     it from its trained weights, silently: its 'BN against no BN' curve started at
@@ -554,10 +611,18 @@ def test_a_new_run_on_a_trained_model_is_warned_of():
         warnings.simplefilter("error")
         fit(model, SoftmaxCrossEntropy(), opt, train, steps=5, progress=False)
     _, _, fresh, _ = training_setup()
-    with pytest.warns(UserWarning, match=r"the model has been trained already \(5 backward "
-                                         r"passes\), so this run starts from its trained"):
+    with pytest.warns(UserWarning, match=r"an optimizer has updated this model's weights "
+                                         r"before .*, so this run starts from those trained"):
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), fresh, steps=5,
             progress=False)
+    model, opt, train, _ = training_setup()       # a backward alone, to try it out: no warning
+    x, y = train.batch(np.arange(20))
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, SoftmaxCrossEntropy(), opt, train, steps=5, progress=False)
 
 
 def test_a_second_fit_to_the_same_target_says_it_has_nothing_to_do():

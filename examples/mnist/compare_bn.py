@@ -110,8 +110,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int_at_least(1), default=100,
                    help="test every this many steps")
     p.add_argument("--record-every", type=int_at_least(1), default=100,
-                   help="record the activation percentiles every this many steps (--steps "
-                        "if fewer)")
+                   help="record the activation percentiles every this many steps, and at "
+                        "the start and the end (--steps if fewer)")
     p.add_argument("--layer", type=int_at_least(1), default=None, metavar="K",
                    help="the hidden layer (MLP) or convolution block (CNN) whose input to "
                         "the nonlinearity Figure 1 follows, 1 = the first (default: the "
@@ -192,7 +192,7 @@ def parse_args(argv=None):
                     f"the activations at the start and the end only (steps 0 and "
                     f"{args.steps}), and Figure 1 would show nothing of training in between; "
                     f"give --record-every at most {args.steps}")
-        args.record_every = args.steps     # a short run: the default records at its end
+        args.record_every = args.steps     # a short run: the default shrinks to it (summary)
     images = figure1_images(args.record_batch, args.test_subset)    # from the test images
     if images < args.record_batch:
         if "record_batch" in given:

@@ -268,7 +268,9 @@ def make_schedule(name, lr, total, warmup_steps=0):
     if name == "cosine":
         return cosine(lr, total, warmup=warmup_steps)
     if name == "step":
-        return step_decay(lr, step_size=-(-total // 3), gamma=0.1)   # ceil: three rates
+        # ceil: three rates (the last third up to 2 steps shorter), not a fourth for the
+        # last total % 3 steps; a run of 4 steps has two
+        return step_decay(lr, step_size=-(-total // 3), gamma=0.1)
     return constant(lr)
 
 

@@ -15,7 +15,9 @@ its first layer with parameters when asked not to return the input gradient
 one that never was: not counted). Each backward counts once, in ``_saved()``
 or, for a layer whose backward does not call it, in Sequential.backward. An
 optimizer that finds it unchanged since its last step warns that no backward
-has renewed the gradients it is about to use (SGD.step).
+has renewed the gradients it is about to use (SGD.step). An optimizer's first
+step sets ``updated`` on the layers it updates: Trainer.fit warns when a new
+run starts from a model trained already.
 """
 import numpy as np
 
@@ -79,9 +81,7 @@ class Layer:
         if np.dtype(dtype).kind != "f":
             raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
                                f"got {np.dtype(dtype)}")
-        check_states(self, "astype")
-        if aliases(self):
-            raise SettingError(aliases(self))
+        check_states(self, "astype", also=aliases)
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = np.zeros_like(self.params[key])

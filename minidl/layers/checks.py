@@ -7,7 +7,7 @@ and the Trainer call these.
 """
 import numpy as np
 
-from minidl.errors import SettingError
+from minidl.errors import SettingError, ShapeError
 
 
 def float_array(value):
@@ -72,11 +72,12 @@ def state_problem(layer):
     return ""
 
 
-def check_states(model, owner):
+def check_states(model, owner, also=None):
     """SettingError naming the first layer of `model` (a Sequential, or one layer)
-    whose state() a checkpoint or astype cannot handle (state_problem)."""
+    whose state() a checkpoint or astype cannot handle (state_problem), or, with
+    also=aliases, that has another problem `also` finds."""
     for i, layer in enumerate(getattr(model, "layers", [model])):
-        problem = state_problem(layer)
+        problem = state_problem(layer) or (also(layer) if also else "")
         if problem:
             where = f"layer {i}: " if hasattr(model, "layers") else ""
             raise SettingError(f"{owner}: {where}{problem}")
@@ -114,15 +115,14 @@ def aliases(layer):
             "layer uses them")
 
 
-def not_an_output(y):
-    """What a forward returned instead of its output, an array, or ""."""
-    if isinstance(y, np.ndarray):
-        return ""
-    if y is None:
-        return "None (a missing `return y`?)"
-    fix = (" (return the output alone; keep what backward needs with self._save)"
-           if isinstance(y, tuple) else "")
-    return described(y) + fix
+def not_an_output(layer, y, owner=""):
+    """The ShapeError for a forward that returned y, not an array (the callers check
+    isinstance(y, np.ndarray) first: Sequential.forward does it for every layer)."""
+    got = ("None (a missing `return y`?)" if y is None else described(y) +
+           (" (return the output alone; keep what backward needs with self._save)"
+            if isinstance(y, tuple) else ""))
+    return ShapeError(f"{owner}{layer!r}: forward returned {got}; it must return the output, "
+                      "a NumPy array")
 
 
 def ndim_hints(shape, ndims, size):

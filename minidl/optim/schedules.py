@@ -17,7 +17,11 @@ def _rate(owner, name, value, positive=True):
 def constant(lr):
     """lr at every step."""
     lr = _rate("constant", "lr", lr)
-    return lambda step: lr
+
+    def schedule(step):
+        return lr
+    schedule.warmup = 0                   # the trainer's divergence advice: no warm-up
+    return schedule
 
 
 def step_decay(lr, step_size, gamma=0.1):
@@ -31,6 +35,7 @@ def step_decay(lr, step_size, gamma=0.1):
     def schedule(step):
         return lr * gamma ** (step // step_size)
     schedule.step_size, schedule.gamma = step_size, gamma   # the trainer checks the decay
+    schedule.warmup = 0
     return schedule
 
 

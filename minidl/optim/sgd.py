@@ -79,6 +79,9 @@ class SGD:
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
+        if not self._steps:          # marked trained: Trainer.fit warns a new run of it
+            for layer in self._layers:
+                layer.updated = True
         self._seen, self._steps = self._backward_counts(), self._steps + 1
 
     def _backward_counts(self):
