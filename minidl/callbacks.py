@@ -42,7 +42,10 @@ class LayerInputRecorder(Callback):
     batch x, computed in eval mode (no state changes). One recorder per run.
 
     With index pointing at the last hidden Sigmoid, this is the input to that
-    sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c).
+    sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c). In
+    eval mode BN normalizes with its population (running) statistics: at step 0
+    these are their initial 0 and 1, so the BN net's first point is its input
+    un-normalized, and plot.figure1 leaves it out.
     """
 
     def __init__(self, index, x, unit=0, every=100, percentiles=(15, 50, 85)):

@@ -215,7 +215,8 @@ def _float64_kept(layer):
     (a 1/std cast to float32) promoted back in the output still rounds the
     gradient to 3e-2 errors, and the output's dtype does not show it."""
     for part in getattr(layer, "layers", [layer]):
-        for value in getattr(part, "_cache", None) or ():
+        kept = getattr(part, "_cache", None)       # self._save(...)'s tuple, if it was used
+        for value in kept if isinstance(kept, tuple) else ():
             if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
                     and not np.array_equal(value, np.round(value))):   # a 0/1 mask is exact
                 _float64(part, value, "an array for its backward", did="kept")
@@ -401,7 +402,7 @@ def _gradients(layer, x, seed, eps, upstream):
     seed = check_int("gradcheck", "seed", seed, 0)
     layer = _float64_copy(layer)
     for part in [layer] + list(getattr(layer, "layers", [])):
-        part.input_grad = part.needs_input_grad = True    # we check dL/dx too
+        setattr(part, _input_grad_flag(part), True)       # we check dL/dx too
     x = np.array(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):    # every difference would be NaN, every error too
         raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
@@ -500,10 +501,13 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
     Raises BackwardError when the layer writes into x or dy, or its backward
     adds to a gradient or leaves one unset, or sets other parameter gradients
-    when it skips dL/dx (needs_input_grad False, as in training); ShapeError when a float64 input
-    gives a float32 output or dx, or backward returns None or a gradient of
-    another shape; SettingError for a random layer, a non-finite x or a
-    parameter named "x".
+    when it skips dL/dx (needs_input_grad False, as in training); ShapeError
+    when forward returns no array, when a float64 input gives a float32
+    output or dx or the forward keeps a float32 array (not whole numbers) for
+    backward, or backward returns None or a gradient of another shape;
+    SettingError for a random or state-changing forward, a non-finite x, a
+    parameter named "x", a layer that skipped super().__init__() or keeps a
+    parameter under another name (astype would leave it behind).
     """
     analytic, numeric, noise = _gradients(layer, x, seed, eps, upstream)
     unregistered = _unregistered(layer, x)

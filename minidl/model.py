@@ -56,7 +56,7 @@ class Sequential:
             try:
                 layer.forget()     # a forward that saves nothing leaves no older forward's values
                 y = layer.forward(x)
-                _check_dtype_kept(layer, x, y)
+                _check_output(layer, x, y)
             except Exception as e:
                 self.forget()                # half a forward: nothing to go back through
                 if isinstance(e, ShapeError):    # say where in the model it happened
@@ -109,7 +109,8 @@ class Sequential:
         return dy if self.input_grad else None
 
     def _layer_backward(self, i, dy):
-        """Layer i's backward, counted (for the optimizer: SGD.step) and its dL/dx checked."""
+        """Layer i's backward, counted (for the optimizer: SGD.step), its gradients'
+        names and its dL/dx checked."""
         layer = self.layers[i]
         if layer.backward_count is None:   # put into self.layers after __init__:
             layer.backward_count = 0       # counted from now on
@@ -252,7 +253,7 @@ class Sequential:
             for i, layer in enumerate(model.layers):
                 try:
                     y = layer.forward(x)
-                    _check_dtype_kept(layer, x, y)
+                    _check_output(layer, x, y)
                     x = y
                 except ShapeError as e:
                     return rows, (i, e)
@@ -287,7 +288,7 @@ class Sequential:
         return f"Sequential({inner}\n)"
 
 
-def _check_dtype_kept(layer, x, y):
+def _check_output(layer, x, y):
     """A layer's output is an array of its input's dtype; else the next layer would
     be blamed (or, for the last one, the loss or Python)."""
     if not isinstance(y, np.ndarray):

@@ -925,6 +925,15 @@ def test_a_float32_array_kept_for_backward_is_named():
             return dy * mask
     assert gradcheck(Float32Mask(), x)["x"] < 1e-8
 
+    class OwnCache(Layer):            # keeps x itself, not through self._save
+        def forward(self, x):
+            self._cache = x
+            return x * x
+
+        def backward(self, dy):
+            return 2 * self._cache * dy
+    assert gradcheck(OwnCache(), x)["x"] < 1e-8      # was "truth value ... is ambiguous"
+
 
 class MisspeltGrad(Dense):
     def backward(self, dy):

@@ -13,7 +13,7 @@ its first layer with parameters when asked not to return the input gradient
 
 ``backward_count`` counts the backwards of a layer in a Sequential (None for
 one that never was: not counted). Each backward counts once, in ``_saved()``
-or, for a layer whose backward does not call it, in Sequential.backward. An
+or, for a layer whose backward does not call it, in Sequential._layer_backward. An
 optimizer that finds it unchanged since its last step warns that no backward
 has renewed the gradients it is about to use (SGD.step). An optimizer's first
 step sets ``updated`` on the layers it updates: Trainer.fit warns when a new

@@ -6,7 +6,8 @@ Training (Algorithm 1), per feature k over the m values of a mini-batch B:
     x_hat_i   = (x_i - mu_B) / sqrt(sigma2_B + eps) (normalize)
     y_i       = gamma * x_hat_i + beta              (scale and shift)
 gamma and beta are learned; gamma = sqrt(Var[x] + eps), beta = E[x] restores
-the identity, which plain whitening cannot.
+the identity (in training, batch by batch: sqrt(sigma2_B + eps) and mu_B),
+which plain whitening cannot.
 
 Inference (Algorithm 2) uses population statistics instead: E[x] and the
 unbiased Var[x] = m/(m-1) * E_B[sigma2_B] (Bessel's correction), here kept as
@@ -25,7 +26,8 @@ def channel_sum(a):
     """sum over every axis but the feature axis 1: (N, C) or (N, C, H, W) -> (C,)."""
     if a.ndim == 2:
         return a.sum(axis=0)
-    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))   # 3x .sum((0, 2))
+    # einsum: about 3 times as fast here as a.sum(axis=(0, 2, 3))
+    return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))
 
 
 def channel_dot(a, b):
@@ -54,7 +56,8 @@ class BatchNorm(Layer):
 
     params: "gamma" (C,) starting at ones, "beta" (C,) starting at zeros.
     state:  running_mean (zeros), running_var (ones), num_batches.
-    momentum: running = (1 - momentum) * running + momentum * batch_stat;
+    momentum: running = (1 - momentum) * running + momentum * batch_stat, the
+              batch_stat being mu_B, and m/(m-1) sigma2_B for the variance;
               momentum=None gives the exact average over all batches seen since
               num_batches was 0 (Algorithm 2's E_B, when set after training with
               num_batches = 0: docs/batchnorm.md).

@@ -2,8 +2,8 @@
 a student wrote (a parameter set without _add_param, a state() that a checkpoint
 cannot store, an __init__ that skipped super().__init__()), and the usual fix for
 an input with the wrong number of dimensions. Kept apart from base.py, so that the
-contract itself reads in one go; base.py, Sequential, SGD, gradcheck, checkpoints
-and the Trainer call these.
+contract itself reads in one go; base.py, Sequential, SGD, gradcheck, checkpoints,
+the Trainer and the Profiler call these.
 """
 import numpy as np
 

@@ -79,7 +79,13 @@ class SGD:
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
-        if not self._steps:          # marked trained: Trainer.fit warns a new run of it
+        self._note_step()
+
+    def _note_step(self):
+        """Bookkeeping for the checks, not the update: each layer's count of backwards
+        (_check_fresh), and at the first step each layer marked updated (Trainer.fit
+        warns when a new run starts from a model trained already)."""
+        if not self._steps:
             for layer in self._layers:
                 layer.updated = True
         self._seen, self._steps = self._backward_counts(), self._steps + 1
