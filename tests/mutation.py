@@ -183,6 +183,9 @@ def fails(root, test_files, show=False):
     end of pytest's report is printed then)."""
     env = dict(os.environ, PYTHONPATH=str(root))         # the copy's minidl, not the installed one
     env.pop("MINIDL_MUTATION", None)                     # no mutation check inside a mutant's run
+    data = os.environ.get("MINIDL_DATA") or REPO.parent / "shared" / "data"   # conftest's default
+    if Path(data).is_dir():          # absolute: the copy lies elsewhere, no ../shared beside it
+        env["MINIDL_DATA"] = str(Path(data).resolve())
     tests = [f"tests/{t}" for t in test_files]
     result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                              *tests], cwd=root, env=env, capture_output=True, text=True)

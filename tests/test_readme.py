@@ -34,3 +34,13 @@ def test_python_examples_run_and_print_what_is_shown(tmp_path):
     within a factor of 10, as there)."""
     assert any(docs_check.kind(info) == "run" for info, _, _ in docs_check.blocks(README_PATH))
     docs_check.check_blocks(README_PATH, tmp_path)
+
+
+def test_every_folder_of_the_package_is_a_package_the_wheel_takes():
+    """pyproject finds packages by their __init__.py: a folder of modules without one
+    would import from the source tree (CI's editable install) and be missing from a
+    wheel. And the version is written once, in minidl/__init__.py."""
+    folders = {p.parent for p in (REPO / "minidl").rglob("*.py") if "__pycache__" not in p.parts}
+    assert all((folder / "__init__.py").is_file() for folder in folders), folders
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "minidl.__version__"' in pyproject
