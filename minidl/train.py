@@ -41,7 +41,6 @@ from minidl.errors import (CheckpointError, DivergenceError, SettingError, Shape
 from minidl.evaluation import evaluate, loss_value, predict, tally
 from minidl.heap import warm_heap
 from minidl.history import History
-from minidl.layers.batchnorm import BatchNorm
 
 __all__ = ["Trainer", "fit", "Callback", "evaluate", "predict", "LayerInputRecorder",
            "layer_input"]
@@ -242,7 +241,7 @@ class Trainer:
                     f"step, {lr:g}, may be far below the peak during a warm-up)")
         else:
             rate = f": the whole schedule a tenth as high (the rate at this step was {lr:g})"
-        has_bn = any(isinstance(layer, BatchNorm) or hasattr(layer, "running_var")  # or one's own
+        has_bn = any(hasattr(layer, "running_var")        # BatchNorm, or a BN of one's own
                      for layer in getattr(self.model, "layers", ()))
         return f"Try a smaller learning rate{rate}" + (
             "." if has_bn else ", or BatchNorm, which tolerates larger ones.")
