@@ -37,9 +37,10 @@ class Callback:
 
 
 class LayerInputRecorder(Callback):
-    """At the start, every ``every`` steps and at the end of training, the
-    percentiles of one unit of ``model.layers[index]``'s input over a fixed
-    batch x, computed in eval mode (no state changes). One recorder per run.
+    """At the start, every ``every`` steps and at the end of training (not after
+    a divergence: the weights may be NaN), the percentiles of one unit of
+    ``model.layers[index]``'s input over a fixed batch x, computed in eval mode
+    (no state changes). One recorder per run.
 
     With index pointing at the last hidden Sigmoid, this is the input to that
     sigmoid: after BN where BN is used. This is the paper's Figure 1(b, c). In

@@ -22,7 +22,8 @@ FOLDER redraws the plots of a finished run from its JSON files, training nothing
 activations.png: (a) test accuracy; (b, c) the 15th, 50th and 85th percentiles of the
 input to the last hidden nonlinearity (or to that of hidden layer --layer; after BN in the
 BN net) for one unit (--unit),
-over the first --record-batch test images, computed in eval mode every --record-every steps
+over the first --record-batch test images, computed in eval mode at step 0, every
+--record-every steps and at the last step
 (minidl.callbacks.LayerInputRecorder). With --model cnn the unit is a channel of the last conv
 block (or of block --layer) and the percentiles run over the images and all its positions
 (14x14 in the last block), as BN normalizes a feature map over both.
