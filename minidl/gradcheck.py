@@ -215,8 +215,9 @@ def _float64_kept(layer):
     (a 1/std cast to float32) promoted back in the output still rounds the
     gradient to 3e-2 errors, and the output's dtype does not show it."""
     for part in getattr(layer, "layers", [layer]):
-        kept = getattr(part, "_cache", None)       # self._save(...)'s tuple, if it was used
-        for value in kept if isinstance(kept, tuple) else ():
+        kept = getattr(part, "_cache", None)       # self._save(...)'s tuple, or one's own
+        for value in [kept] if isinstance(kept, np.ndarray) else (
+                kept if isinstance(kept, (tuple, list)) else ()):
             if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
                     and not np.array_equal(value, np.round(value))):   # a 0/1 mask is exact
                 _float64(part, value, "an array for its backward", did="kept")

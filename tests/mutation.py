@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from conftest import mnist_root
+
 REPO = Path(__file__).resolve().parent.parent
 BN, CONV, DENSE = "minidl/layers/batchnorm.py", "minidl/layers/conv.py", "minidl/layers/dense.py"
 ACT, POOL, SGD = "minidl/layers/activations.py", "minidl/layers/pool.py", "minidl/optim/sgd.py"
@@ -183,8 +185,8 @@ def fails(root, test_files, show=False):
     end of pytest's report is printed then)."""
     env = dict(os.environ, PYTHONPATH=str(root))         # the copy's minidl, not the installed one
     env.pop("MINIDL_MUTATION", None)                     # no mutation check inside a mutant's run
-    data = os.environ.get("MINIDL_DATA") or REPO.parent / "shared" / "data"   # conftest's default
-    if Path(data).is_dir():          # absolute: the copy lies elsewhere, no ../shared beside it
+    data = mnist_root()              # conftest's: MINIDL_DATA's, or ../shared beside the repo
+    if data is not None:             # absolute: the copy lies elsewhere, no ../shared beside it
         env["MINIDL_DATA"] = str(Path(data).resolve())
     tests = [f"tests/{t}" for t in test_files]
     result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",

@@ -914,6 +914,17 @@ def test_a_float32_array_kept_for_backward_is_named():
                                          r"for its backward\) for a float64 input"):
         gradcheck(Float32Inside(), x)
 
+    class OwnList(Float32Inside):     # kept as a list of its own, not through self._save
+        def forward(self, x):
+            y = super().forward(x)
+            self._cache = list(self._cache)
+            return y
+
+        def _saved(self):
+            return self._cache
+    with pytest.raises(ShapeError, match=r"OwnList\(\) kept float32"):
+        gradcheck(OwnList(), x)
+
     class Float32Mask(ReLU):          # 0 and 1 are exact in float32: a correct layer
         def forward(self, x):
             mask = (x > 0).astype(np.float32)

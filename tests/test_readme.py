@@ -44,3 +44,9 @@ def test_every_folder_of_the_package_is_a_package_the_wheel_takes():
     assert all((folder / "__init__.py").is_file() for folder in folders), folders
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and 'attr = "minidl.__version__"' in pyproject
+    import ast                        # a literal: setuptools reads it without importing minidl
+    tree = ast.parse((REPO / "minidl" / "__init__.py").read_text())
+    version = [node.value for node in tree.body if isinstance(node, ast.Assign)
+               and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["__version__"]]
+    assert len(version) == 1 and isinstance(version[0], ast.Constant)
+    assert isinstance(version[0].value, str)

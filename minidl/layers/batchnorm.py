@@ -26,7 +26,7 @@ def channel_sum(a):
     """sum over every axis but the feature axis 1: (N, C) or (N, C, H, W) -> (C,)."""
     if a.ndim == 2:
         return a.sum(axis=0)
-    # einsum: about 3 times as fast here as a.sum(axis=(0, 2, 3))
+    # einsum: faster here than a.sum(axis=(0, 2, 3)) (docs/batchnorm.md times both)
     return np.einsum("ncp->c", a.reshape(a.shape[0], a.shape[1], -1))
 
 

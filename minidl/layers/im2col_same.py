@@ -2,8 +2,9 @@
 padding, a k x k kernel (k odd) with p = (k - 1) // 2 zeros around the image,
 so that the output is as large as the input. They build the same matrix as
 im2col and col2im in conv.py, in the same memory layout, with the same bits
-(col2im_same sums in the same order), faster: one copy per kernel offset
-instead of one per output row (benchmarks/README.md has the timings).
+(col2im_same sums in the same order), faster: each kernel offset's copy moves
+rows of H*W values instead of Ho rows of Wo values, and there is no padded
+copy of the input (benchmarks/README.md has the timings).
 
 Number the pixels of each image row by row, q = r*W + c. The patch entry at
 kernel offset (i, j) of output pixel q is input pixel (r + i - p, c + j - p),
