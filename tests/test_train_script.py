@@ -509,3 +509,17 @@ def test_the_step_schedule_has_three_rates_one_per_third(total):
     rates = [script.make_schedule("step", 0.1, total)(step) for step in range(total)]
     assert sorted(set(rates), reverse=True) == pytest.approx([0.1, 0.01, 0.001][:min(3, total)])
     assert rates == sorted(rates, reverse=True)
+
+
+def test_the_epoch_line_prints_a_huge_loss_in_exponent_form(capsys):
+    """A run on its way to diverge printed train_loss 626773154902262912.0000."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import train as script
+    finally:
+        sys.path.pop(0)
+    record = {"kind": "epoch", "epoch": 1, "step": 47, "lr": 30.0, "train_loss": 6.2677e17,
+              "train_acc": 0.1, "test_loss": 0.19351, "test_acc": 0.9721, "time": 1.0}
+    script.PrintEpoch().on_eval(None, record)
+    line = capsys.readouterr().out
+    assert "train_loss 6.268e+17  train_acc 0.1000 (epoch mean)  test_loss 0.1935  " in line

@@ -361,16 +361,21 @@ def main(argv=None):
     return 0
 
 
+def loss_text(x):
+    """A loss as the epoch line prints it: 0.1935, or 6.268e+17 (not 18 digits and
+    four decimals) for a run on its way to diverge."""
+    return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.4g}"
+
+
 class PrintEpoch(Callback):
     """Prints one line per epoch."""
 
     def on_eval(self, trainer, r):
         if r["kind"] == "epoch":
             print(f"epoch {r['epoch']:3d}  step {r['step']:6d}  lr {r['lr']:.3g}  "
-                  f"train_loss {r['train_loss']:.4f}  train_acc {r['train_acc']:.4f} (epoch "
-                  f"mean)  "
-                  f"test_loss {r['test_loss']:.4f}  test_acc {r['test_acc']:.4f}  "
-                  f"time {r['time']:.1f}s", flush=True)
+                  f"train_loss {loss_text(r['train_loss'])}  train_acc {r['train_acc']:.4f} "
+                  f"(epoch mean)  test_loss {loss_text(r['test_loss'])}  "
+                  f"test_acc {r['test_acc']:.4f}  time {r['time']:.1f}s", flush=True)
 
 
 if __name__ == "__main__":
