@@ -159,8 +159,9 @@ class Trainer:
                     epoch_end = self.train_loader.epoch > epoch   # that was its last batch
                     if epoch_end or (self.eval_every and self.step % self.eval_every == 0):
                         self._record("epoch" if epoch_end else "eval")   # once per step
-                    if self.checkpoint and (epoch_end or (self.checkpoint_every and
-                                                          self.step % self.checkpoint_every == 0)):
+                    if self.checkpoint and not self.history.diverged and (   # found by _record
+                            epoch_end or (self.checkpoint_every and
+                                          self.step % self.checkpoint_every == 0)):
                         self._checkpoint()
                     if sigint["hit"] and self.step < total:   # after the last step: done
                         self._interrupted()

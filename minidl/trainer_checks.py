@@ -111,8 +111,10 @@ def _check_hooks(c):
     for name, args in HOOKS.items():
         _check_takes(f"{type(c).__name__}.{name}", getattr(c, name), args)
     for name in dir(type(c)):
+        if not name.startswith("on_") or name in HOOKS:
+            continue
         close = difflib.get_close_matches(name, HOOKS, n=1)
-        if name.startswith("on_") and name not in HOOKS and close and callable(getattr(c, name)):
+        if close and callable(getattr(c, name)):
             warnings.warn(f"{type(c).__name__}.{name} is no hook: the Trainer never calls it "
                           f"(its hooks: {', '.join(HOOKS)}; did you mean {close[0]}?). An "
                           "epoch's end is on_eval(trainer, record) with record['kind'] == "

@@ -231,13 +231,14 @@ def _recordings(recorded, percentiles):
     pairs, taken = {}, set()
     for key, r in recorded.items():
         if hasattr(r, "steps") and hasattr(r, "values") and hasattr(r, "percentiles"):
-            pairs[key] = r.steps, r.values                     # a LayerInputRecorder
+            steps, values = r.steps, r.values                  # a LayerInputRecorder
             taken.add(tuple(r.percentiles))
         elif isinstance(r, (tuple, list)) and len(r) == 2:
-            pairs[key] = tuple(r)
+            steps, values = r
         else:
             raise SettingError(f"plot.figure1: recorded[{key!r}] must be a LayerInputRecorder "
                                f"or a pair (steps, values), got {type(r).__name__}")
+        pairs[key] = list(steps), np.asarray(values, dtype=float)   # values[1:]: (0, P) too
         if len(pairs[key][0]) == 0:
             raise SettingError(f"plot.figure1: recorded[{key!r}] holds no recording; pass the "
                                "recorder after training with it as a callback")
@@ -279,14 +280,14 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
             axes[0].set_xlabel(f"training step\n({hidden} early evaluation{'s' * (hidden > 1)} "
                                f"below {ylim[0]:g}% not shown)")
-        low, high = _common_ylim(*(np.asarray(v, dtype=float) for _, v in recorded.values()))
+        low, high = _common_ylim(*(v for _, v in recorded.values()))
         ylim = (low, high + 0.22 * (high - low))    # headroom: panel (b)'s legend over no curve
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
                 cut = key == "bn" and steps[0] == 0                # see the docstring
                 if cut:
-                    steps, values = steps[1:], np.reshape(values, (len(steps), -1))[1:]
+                    steps, values = steps[1:], values[1:]
                 activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
                                        percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",
