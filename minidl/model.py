@@ -6,8 +6,9 @@ import numpy as np
 
 from minidl.errors import BackwardError, SettingError, ShapeError, a_class, at_layer
 from minidl.layers.base import Layer, Param
-from minidl.layers.checks import (aliases, check_states, not_an_output, repeated_layer,
-                                  skipped_init, stray_grads, unregistered_params)
+from minidl.layers.checks import (aliases, check_states, misshapen_grads, not_an_output,
+                                  repeated_layer, skipped_init, stray_grads,
+                                  unregistered_params)
 
 
 class Sequential:
@@ -110,7 +111,7 @@ class Sequential:
 
     def _layer_backward(self, i, dy):
         """Layer i's backward, counted (for the optimizer: SGD.step), its gradients'
-        names and its dL/dx checked."""
+        names and shapes and its dL/dx checked."""
         layer = self.layers[i]
         if layer.backward_count is None:   # put into self.layers after __init__:
             layer.backward_count = 0       # counted from now on
@@ -120,8 +121,10 @@ class Sequential:
             layer.backward_count += 1
         if layer.grads.keys() != layer.params.keys():   # grads["w"] for params["W"]: unused
             problem = stray_grads(layer) or unregistered_params(layer)
-            if problem:
-                raise BackwardError(f"layer {i} of the Sequential: {problem}")
+        else:                                 # a wrong shape would broadcast in SGD.step
+            problem = misshapen_grads(layer)
+        if problem:
+            raise BackwardError(f"layer {i} of the Sequential: {problem}")
         if layer.needs_input_grad:            # False: it skipped dL/dx on purpose
             self._check_dx(i, dx)
         return dx

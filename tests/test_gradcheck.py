@@ -977,6 +977,49 @@ def test_a_gradient_under_a_misspelt_name_is_named():
         model.backward(np.ones((4, 2), np.float32))
 
 
+class SummedGrad(Dense):
+    def backward(self, dy):
+        x, = self._saved()
+        self.grads["W"] = (x.T @ dy).sum(axis=0)         # (out,): summed once too often
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+class Rebound(Dense):
+    def backward(self, dy):
+        x, = self._saved()
+        self.grads["W"] = x.T @ dy                        # new arrays, not written into
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+class NumberGrad(Rebound):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        self.grads["b"] = float(dy.sum())                 # one number for the whole bias
+        return dx
+
+
+def test_a_gradient_of_the_wrong_shape_is_named_in_training():
+    """SGD's update broadcast a grads["W"] of shape (out,) over every row of W, and
+    the model trained on, wrongly, with nothing said (gradcheck named it, training
+    did not)."""
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 0, 1])
+    for layer, said in ((SummedGrad(3, 2, rng=0), r"grads\['W'\] with shape \(2,\), but "
+                                                   r"params\['W'\] has shape \(3, 2\)"),
+                        (NumberGrad(3, 2, rng=0), r"grads\['b'\] with a float, but "
+                                                   r"params\['b'\] has shape \(2,\)")):
+        model, loss = Sequential(Dense(3, 3, rng=1), layer), SoftmaxCrossEntropy()
+        loss.forward(model.forward(x), y)
+        with pytest.raises(BackwardError, match=r"^layer 1 of the Sequential: "
+                                                + type(layer).__name__ + r"\(.*" + said):
+            model.backward(loss.backward())
+    model = Sequential(Dense(3, 3, rng=1), Rebound(3, 2, rng=0))
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())                   # new arrays of the right shapes: fine
+    assert model.layers[1].grads["b"].shape == (2,)
+
+
 class Log(Layer):
     def forward(self, x):
         self._save(x)

@@ -52,6 +52,21 @@ def stray_grads(layer):
             "a misspelt name? Write each gradient into the grads entry of its parameter's name")
 
 
+def misshapen_grads(layer):
+    """The first gradient that is not an array of its parameter's shape, as a
+    sentence, or "": SGD's update would broadcast it over the parameter, silently
+    (a grads["W"] of shape (out,) moves every row of W by the same step)."""
+    grads = layer.grads
+    for key, value in layer.params.items():
+        if getattr(grads[key], "shape", None) != value.shape:
+            grad = grads[key]
+            got = f"shape {grad.shape}" if isinstance(grad, np.ndarray) else described(grad)
+            return (f"{layer!r}: backward left grads[{key!r}] with {got}, but params[{key!r}] "
+                    f"has shape {value.shape}; each gradient has its parameter's shape (a sum "
+                    "over the batch axis only, for a bias or BN's gamma and beta)")
+    return ""
+
+
 def state_problem(layer):
     """What is wrong with a layer's state(), or "": checkpoints and astype need arrays,
     and a set_state of the layer's own to give them back."""
