@@ -4,7 +4,7 @@
    order in one fresh namespace, in a subprocess with the repository root as
    working directory and MPLBACKEND=Agg. A failing block's traceback points at
    the line of the .md file. A ```text block right after it (only blank lines
-   between) is its printed output and must equal what it prints, except that
+   between, or one paragraph that starts "*What we saw") is its printed output and must equal what it prints, except that
    a number in e-notation below 1e-6 (rounding error, whose digits depend on
    the machine's BLAS) need only be within a factor of 10 of the one shown.
 2. Every block fenced ```python from <path> quotes the library: each non-empty
@@ -148,15 +148,30 @@ def test_rounding_level_numbers_may_differ_within_a_factor_of_10():
 
 def shown_outputs(path):
     """{start line of a run block: the ```text block right after it}, for the run
-    blocks followed, after blank lines only, by a text block."""
+    blocks followed by a text block after blank lines only, or after one
+    paragraph that starts "*What we saw" (the exercises' label for an output)."""
     lines, found = path.read_text().splitlines(), blocks(path)
     shown = {}
     for (info, start, code), (next_info, next_start, text) in zip(found, found[1:]):
         end = start + code.count("\n")              # the line of the closing fence
-        if kind(info) == "run" and next_info == "text" and \
-                not any(line.strip() for line in lines[end:next_start - 2]):
+        between = "\n".join(lines[end:next_start - 2]).strip()
+        label = between.startswith("*What we saw") and "\n\n" not in between
+        if kind(info) == "run" and next_info == "text" and (not between or label):
             shown[start] = text
     return shown
+
+
+def test_a_text_block_is_an_output_after_blank_lines_or_the_exercises_label(tmp_path):
+    """The exercises' outputs, after their "*What we saw:*" line, were shown and never
+    compared; any other paragraph between still means the text block is not an output."""
+    doc = tmp_path / "doc.md"
+    code, out = "```python\nprint(1)\n```\n", "```text\n1\n```\n"
+    for between, compared in (("\n", True), ("\n*What we saw:*\n\n", True),
+                              ("\n*What we saw* (a remark\nover two lines):\n\n", True),
+                              ("\nPrinted:\n\n", False),
+                              ("\n*What we saw:*\n\nAnd more.\n\n", False)):
+        doc.write_text(code + between + out)
+        assert bool(shown_outputs(doc)) == compared, between
 
 
 @pytest.mark.parametrize("doc", _with(lambda i: i == "python"), ids=lambda p: p.name)
