@@ -22,10 +22,11 @@ analytic below 1e-10, numeric below max(1e-7, ten times the rounding noise
 of the differences, 2.2e-16 * sum(|f(x) * r|) / eps).
 
 At a kink (ReLU at 0, tied maxima of a max pooling) finite differences
-average two slopes and a correct backward gets a large error. gradcheck
-cannot tell that from a bug, but it warns when an error is large, x has
-repeated values or exact zeros, where kinks are likely, and the layer checked
-is not one known to be smooth.
+average two slopes and a correct backward gets a large error. When an error
+is large, x has repeated values or exact zeros, where kinks are likely, and
+the layer checked is not one known to be smooth, gradcheck checks again on x
+plus noise, where nothing ties, and warns of a kink (small errors there) or
+of a wrong backward (still large).
 
 gradients() returns the two gradients themselves, to find which entries of a
 wrong one are off. gradcheck_layers() checks a model layer by layer, to find
@@ -43,7 +44,8 @@ from minidl.errors import (BackwardError, SettingError, ShapeError, a_class, at_
                            check_number, given, user_stacklevel)
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Sigmoid, Tanh
 from minidl.layers.base import Layer
-from minidl.layers.checks import not_an_output, skipped_init, stray_grads, unregistered_params
+from minidl.layers.checks import (aliases, check_states, not_an_output, skipped_init, stray_grads,
+                                  unregistered_params)
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.model import Sequential
 
@@ -110,6 +112,28 @@ def _unregistered(layer, x):
                 and any(_read_in_eval(layer, xi, i, name) for xi in inputs)]
 
 
+def _param_copies(layer):
+    """Attributes that hold a copy of a parameter's values, or of its transpose
+    ("Lin().W32 (a copy of params['W'])"), made in __init__ and read by the forward
+    or backward instead of params. Each step and astype
+    change params, not the copy, which goes stale: at the check it is still equal,
+    so the gradients agree, and training is wrong with no error. Parameters whose
+    entries are all equal (a bias of zeros) are left out: any constant matches them."""
+    found = []
+    for part in getattr(layer, "layers", [layer]):
+        known = [*part.params.values(), *part.grads.values()]
+        for name, value in vars(part).items():
+            if not isinstance(value, np.ndarray) or any(
+                    np.may_share_memory(value, v) for v in known):   # aliases() says those
+                continue
+            for key, p in part.params.items():
+                if p.size > 1 and np.ptp(p) > 0 and any(
+                        value.shape == q.shape and np.array_equal(value, q) for q in (p, p.T)):
+                    found.append(f"{part!r}.{name} (a copy of params[{key!r}]"
+                                 f"{', transposed' if value.shape != p.shape else ''})")
+    return found
+
+
 def _read_in_eval(layer, x, i, name):
     """Whether the eval-mode output on x changes when array `name` of part i does. (On
     one x it may not: a PReLU's slope is not read where x > 0; hence several x.)"""
@@ -137,7 +161,9 @@ def _generator_states(layer):
 
 
 def _float64_copy(layer):
-    """A deep copy of layer in float64: the caller's layer is never touched."""
+    """A deep copy of layer in float64: the caller's layer is never touched. Views of
+    parameters are refused first, as astype refuses them: deepcopy would cut them loose."""
+    check_states(layer, "astype", also=aliases)
     probe = copy.deepcopy(layer)
     probe.astype(np.float64)
     return probe
@@ -210,17 +236,33 @@ def _float64(layer, value, what, did="returned"):
                          "best). Create arrays with the input's dtype: np.empty(shape, x.dtype)")
 
 
-def _float64_kept(layer):
+def _attributes(layer):
+    """{part index: its attributes}, a shallow copy: what a forward replaces shows up
+    as another object under the same name (_float64_kept)."""
+    return {i: dict(vars(part)) for i, part in enumerate(getattr(layer, "layers", [layer]))}
+
+
+def _arrays_in(value):
+    """The arrays in what a forward kept: value itself, or inside tuples, lists and
+    dicts (self._save(x_hat, inv_std), self._save({"x_hat": ...}))."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, (tuple, list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _arrays_in(item)
+
+
+def _float64_kept(layer, before):
     """What the forward kept for backward must be float64 too: a float32 constant
     (a 1/std cast to float32) promoted back in the output still rounds the
-    gradient to 3e-2 errors, and the output's dtype does not show it."""
-    for part in getattr(layer, "layers", [layer]):
-        kept = getattr(part, "_cache", None)       # self._save(...)'s tuple, or one's own
-        for value in [kept] if isinstance(kept, np.ndarray) else (
-                kept if isinstance(kept, (tuple, list)) else ()):
-            if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
-                    and not np.array_equal(value, np.round(value))):   # a 0/1 mask is exact
-                _float64(part, value, "an array for its backward", did="kept")
+    gradient to 3e-2 errors, and the output's dtype does not show it. Looks in
+    self._save's tuple and in every attribute the forward set (self.inv_std = ...);
+    before: _attributes(layer) just before that forward."""
+    for i, part in enumerate(getattr(layer, "layers", [layer])):
+        new = [v for name, v in vars(part).items() if before[i].get(name) is not v]
+        for value in _arrays_in(new + [getattr(part, "_cache", None)]):
+            if value.dtype.kind == "f" and not np.array_equal(value, np.round(value)):
+                _float64(part, value, "an array for its backward", did="kept")   # not a 0/1 mask
 
 
 def _input_grad_flag(layer):
@@ -321,6 +363,16 @@ def _has_ties(x):
     return np.unique(x).size < x.size or not x.all()
 
 
+def _arrays_of(layer):
+    """{name: array} of the parameters (named as parameters() names them) and of the
+    state (BN's running statistics: "running_var of layer 1, BatchNorm(3, ...)")."""
+    arrays = {f"parameter {name!r}": p.value for name, p in _named_tensors(layer).items()}
+    for i, part in enumerate(getattr(layer, "layers", [layer])):
+        where = f"layer {i}, {part!r}" if isinstance(layer, Sequential) else repr(part)
+        arrays.update({f"{key} of {where}": np.asarray(v) for key, v in part.state().items()})
+    return arrays
+
+
 def _named_tensors(layer):
     return {p.name: p for p in layer.parameters()}
 
@@ -408,12 +460,18 @@ def _gradients(layer, x, seed, eps, upstream):
     if not np.all(np.isfinite(x)):    # every difference would be NaN, every error too
         raise SettingError(f"gradcheck: x holds {x.size - np.isfinite(x).sum()} NaN or infinite "
                          "values; finite differences need a finite input")
+    for name, value in _arrays_of(layer).items():
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise SettingError(f"gradcheck: {name} holds {value.size - np.isfinite(value).sum()} "
+                               "NaN or infinite values (from a run that diverged?); finite "
+                               "differences need finite parameters and statistics")
     rng = np.random.default_rng((seed, 1))   # not default_rng(seed): x may come from that
     if "x" in getattr(layer, "params", {}):  # its entry would replace dL/dx's below
         raise SettingError(f"gradcheck: {layer!r} has a parameter named 'x', the name "
                            "gradcheck gives the input; rename the parameter")
     x_given = x.copy()                       # a layer must not write into what it is given
     layer.forget()          # a forward that saves nothing leaves no older forward's values
+    attributes = _attributes(layer)
     y = layer.forward(x)
     if not isinstance(y, np.ndarray):
         raise not_an_output(layer, y, "gradcheck: ")
@@ -422,7 +480,7 @@ def _gradients(layer, x, seed, eps, upstream):
                "Sigmoid keeps its output) and would compute a wrong gradient from it. Write "
                "the result into a new array (docs/layers.md, trap 4)")
     _float64(layer, y, "output")
-    _float64_kept(layer)
+    _float64_kept(layer, attributes)
     before = _generator_states(layer)     # two masks of a low rate on a small x can be equal
     same = np.array_equal(layer.forward(x), y, equal_nan=True)
     drew = _generator_states(layer) != before
@@ -495,7 +553,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     Warns when a gradient is a constant times the numeric one, entry by entry
     (a sign, a 1/N or a 2 left out), when a gradient is zero on both sides (the
     check proves nothing),
-    when an error exceeds KINK_FROM on an x with ties (a kink, perhaps), when
+    when an error exceeds KINK_FROM on an x with ties (checked again on x plus
+    noise: a kink, or a wrong backward), when
     the layer keeps float arrays outside params (weights it never checks), when
     every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
     of 1 hides a backward that forgets it), and when a BatchNorm in training
@@ -506,8 +565,8 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     when forward returns no array, when a float64 input gives a float32
     output or dx or the forward keeps a float32 array (not whole numbers) for
     backward, or backward returns None or a gradient of another shape;
-    SettingError for a random or state-changing forward, a non-finite x, a
-    parameter named "x", a layer that skipped super().__init__() or keeps a
+    SettingError for a random or state-changing forward, a non-finite x or
+    parameter or statistic, a parameter named "x", a layer that skipped super().__init__() or keeps a
     parameter under another name (astype would leave it behind).
     """
     analytic, numeric, noise = _gradients(layer, x, seed, eps, upstream)
@@ -522,6 +581,14 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                       "mean), return them from state(), the arrays themselves and not copies; "
                       "a constant that is neither can have a name that starts with _ "
                       "(self._kernel)", stacklevel=user_stacklevel())
+    copies = _param_copies(layer)
+    if copies:
+        warnings.warn(f"gradcheck: {', '.join(copies)}: an array that holds a parameter's "
+                      "values. If forward or backward reads it instead of self.params, it "
+                      "goes stale at the first optimizer step (and after astype), which "
+                      "change the params array only: gradcheck, run before any step, agrees, "
+                      "and training goes wrong with no error. Read self.params[name] where "
+                      "it is used", stacklevel=user_stacklevel())
     ones = _all_ones(layer)
     if ones:
         warnings.warn(f"gradcheck: {', '.join(ones)}: every entry is 1 (as a new BatchNorm's "
@@ -551,11 +618,19 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
                           f"this check cannot tell a right backward from a wrong one {why}",
                           stacklevel=user_stacklevel())
+        elif name != "x" and not np.any(numeric[name]):
+            warnings.warn(f"gradcheck: the numeric gradient of {name!r} is zero in every entry, "
+                          "the analytic one is not: the output does not depend on this "
+                          "parameter at all. Does the forward read a copy of it, or another "
+                          "array, instead of self.params?", stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
-    kinks = _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64))
-    factors = {} if kinks else {      # at a kink the numeric side is off, not a factor
-        name: _constant_factor(analytic[name], numeric[name])
-        for name, error in errors.items() if error > KINK_FROM}
+    worst = max(errors.values())
+    if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
+        kink, off_ties = _off_ties(layer, x, seed, eps, upstream, worst)
+        analytic, numeric = off_ties or ({}, {})    # at a kink the numeric side is off
+        warnings.warn(kink, stacklevel=user_stacklevel())
+    factors = {name: _constant_factor(analytic[name], numeric[name])
+               for name, error in errors.items() if error > KINK_FROM and name in analytic}
     factors = {name: c for name, c in factors.items() if c is not None}
     why = ("a constant factor left out or put in twice (a sign, a mean instead of a sum (1/N), "
            "the 2 of a square, the 1/(k*k) of an average) rather than a wrong formula")
@@ -570,16 +645,36 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         for name, c in factors.items():
             warnings.warn(f"gradcheck: the gradient of {name!r} is {c:.4g} times the numeric one "
                           f"in every entry: most likely {why}", stacklevel=user_stacklevel())
-    worst = max(errors.values())
-    if worst > KINK_FROM and kinks:
-        warnings.warn(f"gradcheck: an error of {worst:.0e}, and x has repeated values or "
-                      "exact zeros: there a layer with kinks (ReLU, max pooling) gets large "
-                      "errors even with a correct backward, as finite differences straddle the "
-                      "kink. Check again on x plus small noise, "
-                      "x + np.random.default_rng(0).normal(0, 0.1, x.shape), or check a model "
-                      "with gradcheck_layers(model, x), which adds noise per layer",
-                      stacklevel=user_stacklevel())
     return errors
+
+
+def _off_ties(layer, x, seed, eps, upstream, worst):
+    """At an x with ties a kink and a wrong backward look alike, so check again on x
+    plus noise of std 0.1, which moves every entry off a tie by far more than eps.
+    Returns what to say, and the gradients there if they are wrong too (for the
+    factor hint), else None."""
+    ties = (f"gradcheck: an error of {worst:.0e} at this x, which has repeated values or "
+            "exact zeros, where a layer with kinks (ReLU at 0, tied maxima of a max pooling) "
+            "gets large errors even with a correct backward, as finite differences straddle "
+            "the kink")
+    noisy = np.asarray(x, np.float64) + np.random.default_rng((seed, 3)).normal(0, 0.1, np.shape(x))
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            analytic, numeric, _ = _gradients(layer, noisy, seed, eps, upstream)
+    except Exception:       # e.g. a layer defined for x > 0 only: say what is known
+        return ties + ". Check again on x plus small noise", None
+    errors = {name: rel_error(analytic[name], numeric[name]) for name in analytic}
+    wrong = [name for name, error in errors.items() if error > KINK_FROM]
+    if wrong:
+        return (f"{ties}; but on x plus noise (std 0.1), where nothing ties, the error of "
+                f"{', '.join(wrong)} is still {max(errors.values()):.0e}: not a kink, a wrong "
+                "backward" + (" (gradcheck_layers(model, x) names the layer)"
+                              if isinstance(layer, Sequential) else ""), (analytic, numeric))
+    return (f"{ties}; on x plus noise (std 0.1), where nothing ties, every error is below "
+            f"{KINK_FROM:g} (at most {max(errors.values()):.0e}): a kink at the ties, not a "
+            "wrong backward. Check at an input without ties (gradcheck_layers(model, x) adds "
+            "such noise to each layer's input)"), None
 
 
 def gradcheck_layers(model, x, seed=0, eps=1e-6):

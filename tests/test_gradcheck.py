@@ -15,7 +15,9 @@ from minidl.gradcheck import gradcheck, gradcheck_layers, gradients, rel_error
 from minidl.layers import BatchNorm, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Tanh
 from minidl.models import cnn
 
-KINK = r"x has repeated values or exact zeros: .* kinks .* gradcheck_layers\(model, x\)"
+KINK = (r"x, which has repeated values or exact zeros, where a layer with kinks .*; on x plus "
+        r"noise \(std 0\.1\), where nothing ties, every error is below 0\.0001 \(at most "
+        r"\de-1\d\): a kink at the ties, not a wrong backward\. .*gradcheck_layers\(model, x\)")
 
 
 def small_cnn():
@@ -41,6 +43,40 @@ def test_a_large_error_on_an_input_with_ties_warns_of_kinks(layer, x):
     with pytest.warns(UserWarning, match=KINK):
         errors = gradcheck(layer, x)
     assert max(errors.values()) > 1e-2
+
+
+class Linear(Layer):
+    """y = x @ W, a student's own layer (so gradcheck cannot know it is smooth), with
+    a 1/N in dL/dW that does not belong there."""
+
+    def __init__(self):
+        super().__init__()
+        self._add_param("W", np.random.default_rng(0).standard_normal((5, 3)))
+
+    def forward(self, x):
+        self._save(x)
+        return x @ self.params["W"]
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"][...] = x.T @ dy / len(x)
+        return dy @ self.params["W"].T
+
+
+def test_a_bug_on_an_input_with_ties_is_not_called_a_kink():
+    """An exact zero in x (an MNIST background, np.arange) made gradcheck blame a
+    kink, say that a correct backward gets such errors, and drop the 1/N hint, for a
+    layer with no kink at all. It now checks again off the ties."""
+    x = np.random.default_rng(1).standard_normal((4, 5))
+    x[0, 0] = 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        errors = gradcheck(Linear(), x)
+    said = " | ".join(str(w.message) for w in caught)
+    assert errors["W"] > 0.5 and errors["x"] < 1e-7
+    assert re.search(r"exact zeros.*; but on x plus noise \(std 0\.1\), where nothing ties, the "
+                     r"error of W is still \de-01: not a kink, a wrong backward$", said.split(" | ")[0])
+    assert "the gradient of 'W' is 0.25 times the numeric one" in said
 
 
 def test_the_suggested_noise_clears_the_kink_warning():
@@ -844,6 +880,91 @@ def test_a_parameter_kept_under_another_name_is_named_before_astype_loses_it():
     with pytest.raises(SettingError, match=r"^astype: layer 2: " + says):
         model.astype(np.float64)
     assert {p.value.dtype for p in model.parameters()} == {np.dtype(np.float32)}   # none changed
+
+
+class ViewDense(Dense):
+    def __init__(self):
+        super().__init__(3, 2, bias=False, rng=0)
+        self.WT = self.params["W"].T                        # a view: follows steps, not astype
+
+
+class CopyDense(Dense):
+    def __init__(self):
+        super().__init__(3, 2, bias=False, rng=0)
+        self._W = self.params["W"].copy()                   # a copy: stale at the first step
+
+    def backward(self, dy):
+        x, = self._saved()
+        self.grads["W"][...] = x.T @ dy
+        return dy @ self._W.T
+
+
+def test_a_view_or_a_copy_of_a_parameter_is_named():
+    """Both passed gradcheck with errors of 1e-10 and then trained wrongly, silently:
+    the view kept the float32 weights after model.astype(np.float64), the copy its
+    initial values after every step (gradcheck_layers then gave 0.9 with no hint)."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    view = r"ViewDense: self.WT is a view of self.params\[\"W\"\]; astype"
+    with pytest.raises(SettingError, match=r"^astype: " + view):
+        gradcheck(ViewDense(), x)
+    with pytest.raises(SettingError, match=r"^astype: layer 1: " + view):
+        Sequential(Tanh(), ViewDense()).astype(np.float64)
+    with pytest.warns(UserWarning, match=r"CopyDense\(.*\)\._W \(a copy of params\['W'\]\): .*"
+                                         r"goes stale at the first optimizer step"):
+        assert max(gradcheck(CopyDense(), x).values()) < 1e-8
+    with warnings.catch_warnings():                          # a bias of zeros and a zeros
+        warnings.simplefilter("error")                       # constant are not copies
+        layer = Dense(3, 2, rng=0)
+        layer.offset = np.zeros(2)
+        gradcheck(layer, x)
+
+
+def test_non_finite_parameters_or_statistics_are_refused():
+    """A model from a diverged run gave a NumPy warning from deep inside and NaN errors."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    layer = Dense(3, 2, rng=0)
+    layer.params["W"][0, 0] = np.nan
+    with pytest.raises(SettingError, match=r"^gradcheck: parameter 'W' holds 1 NaN or infinite"):
+        gradcheck(layer, x)
+    model = Sequential(Dense(3, 3, rng=0), BatchNorm(3)).eval()
+    model.layers[1].running_var[1] = np.inf
+    with pytest.raises(SettingError, match=r"^gradcheck: running_var of layer 1, BatchNorm\(3, "):
+        gradcheck(model, x)
+
+
+class LayerNormKept(Layer):
+    """A layer norm whose forward keeps a float32 1/std, in a dict or as attributes."""
+
+    def __init__(self, where):
+        super().__init__()
+        self.where = where
+
+    def forward(self, x):
+        x_hat = x - x.mean(1, keepdims=True)
+        inv_std = (1 / np.sqrt(x.var(1, keepdims=True) + 1e-5)).astype(np.float32)
+        if self.where == "dict":
+            self._save({"x_hat": x_hat, "inv_std": inv_std})
+        else:
+            self.x_hat, self.inv_std = x_hat, inv_std
+            self._save()
+        return x_hat * inv_std
+
+    def backward(self, dy):
+        kept = self._saved()
+        x_hat, inv_std = ((kept[0]["x_hat"], kept[0]["inv_std"]) if self.where == "dict"
+                          else (self.x_hat, self.inv_std))
+        y = x_hat * inv_std
+        return inv_std * (dy - dy.mean(1, keepdims=True) - y * (dy * y).mean(1, keepdims=True))
+
+
+@pytest.mark.parametrize("where", ["dict", "attributes"])
+def test_a_float32_array_kept_anywhere_by_the_forward_is_named(where):
+    """Kept in a dict or as attributes, it gave x an error of 1e-2, silently: a right
+    backward that looked wrong. Only self._save's flat tuple was looked at."""
+    x = np.random.default_rng(1).standard_normal((4, 5))
+    with pytest.raises(ShapeError, match=r"LayerNormKept\(\) kept float32 \(an array for its "
+                                         r"backward\) for a float64 input"):
+        gradcheck(LayerNormKept(where), x)
 
 
 class DenseMeanW(Dense):

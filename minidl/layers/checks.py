@@ -113,15 +113,15 @@ def skipped_init(layer):
 
 
 def aliases(layer):
-    """What is wrong with a layer that keeps a parameter or gradient array under a
-    name of its own (self.W = self.params["W"]), or "". astype gives the layer new
-    arrays, and that name would go on holding the old one: a float64 copy for
-    gradcheck whose forward uses float32 weights, or a model whose weights never
-    move after model.astype()."""
-    own = {id(a): f'{d}["{k}"]' for d in ("params", "grads")
-           for k, a in getattr(layer, d, {}).items()}
-    found = [f"self.{name} is self.{own[id(v)]}" for name, v in vars(layer).items()
-             if id(v) in own]
+    """What is wrong with a layer that keeps a parameter or gradient array, or a view
+    of one, under a name of its own (self.W = self.params["W"], self.WT =
+    self.params["W"].T), or "". astype gives the layer new arrays, and that name
+    would go on holding the old one: a float64 copy for gradcheck whose forward
+    uses float32 weights, or a model whose weights never move after model.astype()."""
+    own = {f'{d}["{k}"]': a for d in ("params", "grads") for k, a in getattr(layer, d, {}).items()}
+    found = [f"self.{name} {'is' if v is a else 'is a view of'} self.{key}"
+             for name, v in vars(layer).items() if isinstance(v, np.ndarray)
+             for key, a in own.items() if np.may_share_memory(v, a)]
     if not found:
         return ""
     return (f"{type(layer).__name__}: {', '.join(found)}; astype (model.astype, or "
