@@ -566,8 +566,9 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     output or dx or the forward keeps a float32 array (not whole numbers) for
     backward, or backward returns None or a gradient of another shape;
     SettingError for a random or state-changing forward, a non-finite x or
-    parameter or statistic, a parameter named "x", a layer that skipped super().__init__() or keeps a
-    parameter under another name (astype would leave it behind).
+    parameter or statistic, a parameter named "x", a layer that skipped
+    super().__init__() or keeps a parameter (or a view of one) under another
+    name (astype would leave it behind).
     """
     analytic, numeric, noise = _gradients(layer, x, seed, eps, upstream)
     unregistered = _unregistered(layer, x)

@@ -75,7 +75,8 @@ def test_a_bug_on_an_input_with_ties_is_not_called_a_kink():
     said = " | ".join(str(w.message) for w in caught)
     assert errors["W"] > 0.5 and errors["x"] < 1e-7
     assert re.search(r"exact zeros.*; but on x plus noise \(std 0\.1\), where nothing ties, the "
-                     r"error of W is still \de-01: not a kink, a wrong backward$", said.split(" | ")[0])
+                     r"error of W is still \de-01: not a kink, a wrong backward$",
+                     said.split(" | ")[0])
     assert "the gradient of 'W' is 0.25 times the numeric one" in said
 
 
