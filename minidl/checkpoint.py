@@ -88,6 +88,10 @@ def save(model, path, optimizer=None, meta=None):
     """
     _check_args("save", model, path, optimizer)
     path = os.fspath(path)
+    suffix = os.path.splitext(path)[1]
+    if suffix[1:2].isalpha() and suffix != ".npz":   # "history.json", not "run_lr0.5"
+        raise SettingError(f"checkpoint.save: {path!r} names a {suffix} file, but a "
+                           "checkpoint is an .npz archive; end the name with .npz")
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):      # load() could never read it back
@@ -207,7 +211,9 @@ def _read(path):
     if os.path.isdir(path):
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        npz = f"{path}.npz" if not str(path).endswith(".npz") else None
+        raise CheckpointError(f"{path}: no such checkpoint file" + (
+            f" ({npz} exists: give the whole name)" if npz and os.path.isfile(npz) else ""))
     try:
         stored = _read_npz(path)
     except CheckpointError:

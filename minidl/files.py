@@ -71,7 +71,7 @@ def check_writable(path):
     if os.path.isdir(path):             # else the rename fails naming our hidden temp file
         raise IsADirectoryError(errno.EISDIR, "Is a folder; expected the name of a file "
                                 "to write (e.g. one inside that folder)", path)
-    if os.path.exists(path) and not os.access(path, os.W_OK):
+    if os.path.exists(path) and read_only(path):
         if _read_only_file_system(path):             # not the file's mode: chmod cannot help
             raise OSError(errno.EROFS, "Read-only file system: nothing on it can be "
                           "written; choose a folder elsewhere", path)
@@ -82,6 +82,13 @@ def check_writable(path):
         raise NotADirectoryError(errno.ENOTDIR, f"{parent} is a file, not a folder, so "
                                  "nothing can be written inside it", path)
     return path
+
+
+def read_only(path):
+    """Whether the file at path is read-only: its mode has no write bit for its owner
+    (chmod 444), or we may not write it. By the mode bits too, since os.access says
+    "writable" to root (in Docker, on Colab) whatever they are."""
+    return not os.stat(path).st_mode & stat.S_IWUSR or not os.access(path, os.W_OK)
 
 
 def _read_only_file_system(path):

@@ -17,6 +17,7 @@ from minidl.callbacks import Callback
 from minidl.errors import (CheckpointError, CheckpointWarning, SettingError, check_int, given,
                            has_methods, user_stacklevel)
 from minidl.evaluation import check_loader
+from minidl.files import check_writable
 from minidl.layers.base import Param
 from minidl.layers.checks import check_states
 
@@ -73,6 +74,10 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=Non
             raise SettingError(f"Trainer: checkpoint= needs a model with state() and "
                                f"set_state(), such as a Sequential; got {given(model)}")
         check_states(model, "Trainer(checkpoint=...)")
+        if os.fspath(checkpoint).endswith(("/", os.sep)):   # written only after an epoch
+            raise SettingError(f"Trainer: checkpoint= is the name of a file to write, such as "
+                               f"'runs/a/checkpoint.npz'; got {checkpoint!r}, a folder")
+        check_writable(checkpoint)     # not a folder, a read-only file, a path through a file
     if one_shot(eval_loader):
         raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "
                            "be read once, but the Trainer evaluates at every record (its "

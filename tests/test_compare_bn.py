@@ -525,7 +525,7 @@ def test_unit_must_be_one_of_the_recorded_layers_units(compare_bn):
                                   "got 60001"),                         # was: quietly 60,000
     (["--test-subset", "20000"], "argument --test-subset: must be an int from 1 to 10,000"),
     (["--paper", "--record-every", "0"], "argument --record-every: must be an int >= 1, got 0"),
-    (["--dpi", "0"], "argument --dpi: must be an int >= 1, got 0"),
+    (["--dpi", "0"], "argument --dpi: must be an int from 10 to 1,200, got 0"),
     # "" was the current folder: '--data-dir "$DATA"' with DATA unset downloaded into it
     (["--data-dir", ""], "argument --data-dir: must name a folder, got ''"),
     (["--replot", ""], "argument --replot: must name a folder, got ''")])   # trained a run

@@ -177,7 +177,9 @@ def test_load_mnist_checksum_mismatch(tmp_path, fake):
         load_mnist(tmp_path, download=False)
     msg = str(info.value)
     assert "t10k-labels-idx1-ubyte.gz" in msg and expected in msg and actual in msg
-    assert "Delete" in msg
+    assert "Replace it with a good copy (or delete it and load with download=True" in msg
+    with pytest.raises(ChecksumError, match="Delete it and load again to re-download it"):
+        load_mnist(tmp_path)              # all four there: nothing is downloaded
 
 
 def test_a_damaged_raw_file_beside_a_good_gz_says_the_gz_will_be_used(tmp_path, fake):

@@ -578,6 +578,9 @@ def test_inference_gives_each_layer_back_its_own_mode():
     (lambda: SGD([], lr=None), r"SGD: lr must be a number > 0, got None"),
     (lambda: SGD([], lr=0.1, momentum=None), r"SGD: momentum must be a number in \[0, 1\)"),
     (lambda: SGD([], lr=0.1, weight_decay=-0.1), r"SGD: weight_decay must be a number >= 0"),
+    (lambda: SGD(Sequential(ReLU()).parameters(), lr=0.1),       # trained, silently, nothing
+     r"SGD: no parameters to update \(an empty list\): pass model.parameters\(\) of a model "
+     r"with Dense, Conv2D or BatchNorm layers"),
     (lambda: SGD(mlp(4, [3], 2), lr=0.1), r"SGD: pass model.parameters\(\), not the model"),
 ])
 def test_impossible_settings_are_refused_when_the_object_is_built(build, match):

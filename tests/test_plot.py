@@ -240,6 +240,20 @@ def test_dpi_sets_the_pixels_of_a_png(histories, tmp_path):
     assert all(abs(big / small - 2) < 0.02 for big, small in zip(sizes[220], sizes[None]))
 
 
+def test_a_dpi_matplotlib_cannot_draw_is_refused_and_a_format_given_twice_is_written_once(
+        histories, tmp_path):
+    """dpi 1 failed in FreeType ("invalid ppem value") and 100000 ran out of memory,
+    each after the training of a script; "svg svg" wrote the file twice."""
+    for dpi in (1, 100_000, "300"):
+        with pytest.raises(SettingError, match=r"plot.save: dpi must be a number from 10 to "
+                                               r"1200 \(or None"):
+            plot.save(plot.accuracy_curves(histories), tmp_path / "acc.png", dpi=dpi)
+    assert list(tmp_path.iterdir()) == []
+    written = plot.save(plot.accuracy_curves(histories), tmp_path / "acc",
+                        formats=["svg", "svg", ".svg"])
+    assert written == [str(tmp_path / "acc.svg")]
+
+
 def test_save_writes_one_file_per_format_and_closes_the_figure(histories, tmp_path):
     fig = plot.accuracy_curves(histories)
     written = plot.save(fig, tmp_path / "acc.png", formats=("png", "pdf", "svg"))

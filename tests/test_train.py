@@ -223,6 +223,19 @@ def test_divergence_before_any_checkpoint_says_there_is_none(tmp_path):
     assert "last good checkpoint" not in str(info.value) and not path.exists()
 
 
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_when_the_trainer_is_made(tmp_path):
+    """A folder, or a path through a file, failed at the first epoch's end (a whole
+    epoch of training lost) with IsADirectoryError or NotADirectoryError."""
+    model, opt, train, _ = training_setup(batchnorm=False, lr=0.1)
+    (tmp_path / "a_file").write_text("")
+    for path, error, said in ((tmp_path, IsADirectoryError, "Is a folder"),
+                              (f"{tmp_path}/ck/", SettingError, "checkpoint= is the name of a "
+                                                                "file to write"),
+                              (tmp_path / "a_file" / "ck.npz", NotADirectoryError, "is a file")):
+        with pytest.raises(error, match=said):
+            Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False)
+
+
 class NoBatches:
     """A loader whose epochs yield nothing, as a custom one might."""
     epoch = 0

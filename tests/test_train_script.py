@@ -88,12 +88,10 @@ def test_ctrl_c_and_resume_give_the_same_weights(mnist, tmp_path):
     assert re.search(r"has other settings \(--lr [\d.]+ there, --lr 0.05 here\)", other.stderr)
 
 
-def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(mnist, tmp_path):
-    """kill, timeout and a batch system's time limit send SIGTERM: the run stopped where
-    it stood, and everything since the last epoch's checkpoint was lost."""
-    common = ["--model", "mlp", "--epochs", "8", "--train-subset", "3000", "--batch-size", "50",
-              "--data-dir", mnist_dir(), "--no-progress", "--out", str(tmp_path)]
-    proc = subprocess.Popen([sys.executable, SCRIPT, *common], cwd=REPO, text=True,
+def terminated_after_epoch_1(args):
+    """Run train.py with args and send it SIGTERM (as kill does) once it has printed
+    its first epoch's line: (exit code, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, SCRIPT, *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=dict(os.environ, MPLBACKEND="Agg"))
     for line in proc.stdout:
@@ -101,7 +99,16 @@ def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(mnist, tmp_path):
             proc.send_signal(signal.SIGTERM)
             break
     stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    return proc.returncode, stdout, stderr
+
+
+def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(mnist, tmp_path):
+    """kill, timeout and a batch system's time limit send SIGTERM: the run stopped where
+    it stood, and everything since the last epoch's checkpoint was lost."""
+    common = ["--model", "mlp", "--epochs", "8", "--train-subset", "3000", "--batch-size", "50",
+              "--data-dir", mnist_dir(), "--no-progress", "--out", str(tmp_path)]
+    code, stdout, stderr = terminated_after_epoch_1(common)
+    assert code == 128 + signal.SIGTERM, stderr
     assert "terminated (signal 15)" in stderr and "Traceback" not in stderr
     step = int(re.search(r"interrupted at step (\d+) of 480; checkpoint saved", stdout).group(1))
     assert 60 <= step < 480                        # the first epoch has 60 steps
@@ -118,6 +125,7 @@ def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(mnist, tmp_path):
                                           ("--data-dir", ""),    # not the current folder
                                           ("--warmup", "10.5"),  # the MLP's 10 epochs
                                           ("--format", "jpg"), ("--dpi", "0"),
+                                          ("--dpi", "100000"),   # out of memory, after training
                                           ("--batch-size", "1"),   # BN needs 2 per feature
                                           ("--weight-decay", "inf")])
 def test_bad_option_values_are_refused_before_any_work(option, value, tmp_path):
@@ -214,7 +222,8 @@ def test_resume_of_a_finished_run_says_there_is_nothing_to_resume(mnist, tmp_pat
     before = (tmp_path / "checkpoint.npz").read_bytes()
     again = run(common + ["--resume"])
     assert again.returncode == 1 and "Traceback" not in again.stderr
-    assert "holds a finished run (8 steps); there is nothing to resume" in again.stderr
+    assert "holds a finished run; there is nothing to resume" in again.stderr
+    assert "MNIST from" not in again.stdout               # said before the data is loaded
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
 
@@ -275,11 +284,31 @@ def test_the_default_out_folder_names_the_settings_that_differ_from_the_defaults
                  "mlp-bn-hidden-50-50-no-nesterov",
              ("--model", "cnn", "--lr", "0.1", "--warmup", "1"): "cnn-bn",
              ("--lr", "5", "--weight-decay", "5e-5"): "mlp-bn-lr-5-weight-decay-5e-05",
-             ("--model", "cnn", "--hidden", "50"): "cnn-bn",          # the CNN has no --hidden
-             ("--schedule", "step", "--warmup", "1"): "mlp-bn-schedule-step"}   # cosine only
+             ("--model", "cnn", "--schedule", "step"): "cnn-bn-schedule-step"}  # no warm-up
     for options, name in cases.items():
         assert script.parse_args(list(options)).out == os.path.join("runs", name), options
     assert script.parse_args(["--epochs", "1", "--out", "mine"]).out == "mine"
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--model", "cnn", "--hidden", "50"], "--hidden is for --model mlp; the CNN's layers"),
+    (["--schedule", "step", "--warmup", "1"], "--warmup is for --schedule cosine; --schedule "
+                                              "step has none"),
+    (["--schedule", "constant", "--warmup", "inf"], "--warmup must be a number >= 0"),  # crashed
+    (["--resume", "--overwrite"], "--resume continues the run in --out, --overwrite starts "
+                                  "over on top of it"),
+])
+def test_options_that_would_be_dropped_or_contradict_are_refused(options, said, capsys):
+    """They were dropped without a word (resume won over overwrite; an infinite warm-up
+    of a step schedule crashed with an OverflowError after the data had loaded)."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import train as script
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit) as e:
+        script.parse_args(options)
+    assert e.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_a_diverged_run_may_be_rerun_with_other_settings(mnist, tmp_path):
@@ -523,3 +552,61 @@ def test_the_epoch_line_prints_a_huge_loss_in_exponent_form(capsys):
     script.PrintEpoch().on_eval(None, record)
     line = capsys.readouterr().out
     assert "train_loss 6.268e+17  train_acc 0.1000 (epoch mean)  test_loss 0.1935  " in line
+
+
+def test_a_rerun_stopped_early_leaves_the_finished_run_as_it_was(mnist, tmp_path):
+    """The same command again over a finished run is allowed (a rerun); stopped in its
+    second epoch, it had written its epoch-1 checkpoint and history over the finished
+    run's, and removed that run's evaluation files."""
+    common = ["--epochs", "2", "--train-subset", "30000", "--data-dir", mnist_dir(),
+              "--no-progress", "--out", str(tmp_path)]
+    assert run(common).returncode == 0
+    (tmp_path / "evaluation.json").write_text("{}")        # as evaluate.py leaves it
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, stdout, stderr = terminated_after_epoch_1(common)
+    assert code == 128 + signal.SIGTERM, stderr
+    assert "the rerun was interrupted at step" in stdout and "is left as it was" in stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # nothing else
+    again = run(common)                                   # a rerun that finishes replaces it
+    assert again.returncode == 0 and not (tmp_path / "checkpoint-rerun.npz").exists()
+    assert "removed the replaced run's evaluation.json" in again.stdout
+
+
+def test_folders_it_must_not_write_into_are_refused_before_training(tmp_path):
+    """A checkpoint of one's own (train.py did not write it) was replaced without a word;
+    a compare_bn.py folder got a train.py run beside it, which evaluate.py then took for
+    the comparison; a folder named checkpoint.npz failed after the whole training."""
+    from minidl import checkpoint
+    from minidl.models import mlp
+    own = tmp_path / "own"
+    checkpoint.save(mlp(784, [10], 10), own / "checkpoint.npz", meta={"note": "my model"})
+    kept = (own / "checkpoint.npz").read_bytes()
+    comparison = tmp_path / "comparison"
+    comparison.mkdir()
+    (comparison / "summary.json").write_text("{}")
+    folder = tmp_path / "folder"
+    (folder / "checkpoint.npz").mkdir(parents=True)
+    for out, extra, said in ((own, [], "is a checkpoint that train.py did not write"),
+                             (comparison, [], "holds a comparison of compare_bn.py"),
+                             (folder, ["--overwrite"], "Is a folder")):
+        result = run(["--epochs", "1", "--out", str(out), "--no-progress",
+                      "--data-dir", str(tmp_path / "no-data"), *extra])   # refused first
+        assert result.returncode != 0 and said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "MNIST" not in result.stdout
+    assert (own / "checkpoint.npz").read_bytes() == kept
+    assert sorted(p.name for p in comparison.iterdir()) == ["summary.json"]
+
+
+def test_a_ctrl_c_outside_training_exits_as_one_in_training_does(capsys):
+    """Loading the data, it exited with 1, an error's code, where training gives 130."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import common
+    finally:
+        sys.path.pop(0)
+
+    def main():
+        raise KeyboardInterrupt
+    with pytest.raises(SystemExit) as info:
+        common.run_cli(main)
+    assert info.value.code == 130 and capsys.readouterr().err == "interrupted\n"

@@ -3,7 +3,6 @@ import argparse
 import math
 import os
 import signal
-import stat
 import sys
 import threading
 from pathlib import Path
@@ -14,7 +13,7 @@ from minidl import jsonfile
 from minidl.data import DataLoader, load_mnist, mnist_folder, random_shift
 from minidl.data.mnist import files_folder, has_all_files
 from minidl.errors import MinidlError, SettingError
-from minidl.files import atomic_path
+from minidl.files import atomic_path, read_only
 from minidl.models import cnn, mlp
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
@@ -88,7 +87,7 @@ def int_at_least(minimum, most=None):
     return parse
 
 
-pixels_per_inch = int_at_least(1)      # --dpi
+pixels_per_inch = int_at_least(10, 1200)   # --dpi: plot.save's bounds, said before training
 
 
 def folder_name(text):
@@ -211,6 +210,9 @@ def run_cli(main):
             print(code, file=sys.stderr)       # an error on the way out: still said
         print(f"terminated (signal {TERMINATED[0]})", file=sys.stderr)
         code = 128 + TERMINATED[0]         # the shell's code for a process a signal ended
+    elif code == "interrupted":
+        print(code, file=sys.stderr)
+        code = 130                         # a Ctrl-C's, as in training (not 1, an error's)
     sys.exit(code)
 
 
@@ -224,9 +226,7 @@ def remove_stale(out, names, written):
     rerun stopped early leaves the old run as it was."""
     paths = {name: os.path.join(out, name) for name in names if name not in written}
     stale = [name for name, path in paths.items() if os.path.islink(path) or os.path.isfile(path)]
-    # read-only by its mode bits: os.access says "writable" to root, whatever they are
-    kept = [name for name in stale if os.path.islink(paths[name]) or
-            not os.stat(paths[name]).st_mode & stat.S_IWUSR]
+    kept = [name for name in stale if os.path.islink(paths[name]) or read_only(paths[name])]
     removed = [name for name in stale if name not in kept]
     for name in removed:
         os.remove(paths[name])

@@ -26,6 +26,7 @@ from minidl import jsonfile, plot
 from minidl.callbacks import Callback
 from minidl.checkpoint import read_meta
 from minidl.errors import CheckpointError, CheckpointWarning, DivergenceError
+from minidl.files import check_writable
 from minidl.losses import SoftmaxCrossEntropy
 from minidl.optim import SGD, constant, cosine, step_decay
 from minidl.profiler import Profiler
@@ -89,6 +90,7 @@ def parse_args(argv=None):
                         "(profile.png)")
     add_format_argument(p)
     args = p.parse_args(argv)
+    given = {key for key in ("warmup", "hidden") if getattr(args, key) != p.get_default(key)}
     for key, value in DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -100,7 +102,14 @@ def parse_args(argv=None):
                "values per feature to estimate a variance (or --no-batchnorm)"),
               (0 <= args.momentum < 1, "--momentum must be in [0, 1)"),
               (0 <= args.weight_decay < math.inf, "--weight-decay must be a number >= 0"),
-              (args.warmup >= 0, "--warmup must be >= 0"),
+              (0 <= args.warmup < math.inf, "--warmup must be a number >= 0"),
+              ("warmup" not in given or args.schedule == "cosine",   # else it is dropped
+               f"--warmup is for --schedule cosine; --schedule {args.schedule} has none"),
+              ("hidden" not in given or args.model == "mlp",
+               "--hidden is for --model mlp; the CNN's layers are fixed"),
+              (not (args.resume and args.overwrite),
+               "--resume continues the run in --out, --overwrite starts over on top of it: "
+               "give one of them"),
               (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
                f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
@@ -152,9 +161,10 @@ def changed_settings(before, args):
 
 def check_run_in_the_way(saved, args):
     """A CheckpointError unless training anew may replace the run saved in --out:
-    only a finished run with the same settings (a rerun) or a run that diverged
-    (its error advises a rerun with a smaller --lr) may be; an interrupted or
-    killed run is resumed with --resume, anything else needs --overwrite."""
+    only a finished run with the same settings (a rerun: returns True) or a run
+    that diverged (its error advises a rerun with a smaller --lr: returns False)
+    may be; an interrupted or killed run is resumed with --resume, anything else
+    (a checkpoint train.py did not write, too) needs --overwrite."""
     start_over = "add --overwrite, delete that file, or choose another --out, to start over"
     try:
         history = read_meta(saved).get("history", {})
@@ -162,6 +172,9 @@ def check_run_in_the_way(saved, args):
             raise CheckpointError(f"{saved}: its metadata garbles the history")
     except CheckpointError as e:
         raise CheckpointError(f"{e}. To train anew in {args.out}, {start_over}") from None
+    if not isinstance(history.get("config"), dict) or "model" not in history["config"]:
+        raise CheckpointError(f"{saved} is a checkpoint that train.py did not write (its "
+                              f"metadata holds no run's settings): {start_over}")
     if history.get("interrupted"):
         raise CheckpointError(f"{saved} holds an interrupted run: add --resume to "
                               f"continue it, or {start_over}")
@@ -172,6 +185,7 @@ def check_run_in_the_way(saved, args):
                               "saved): add --resume to continue it, or --overwrite to start over")
     if done == epochs:
         refuse_other_settings(saved, config, args)
+    return done == epochs
 
 
 def refuse_other_settings(where, config, args):
@@ -187,8 +201,11 @@ def refuse_other_settings(where, config, args):
 def check_resume(saved, args):
     """A CheckpointError unless the run in `saved` was made with these settings."""
     try:
-        config = read_meta(saved)["history"]["config"]
-        changed = changed_settings(config, args)
+        history = read_meta(saved)["history"]
+        config, changed = history["config"], changed_settings(history["config"], args)
+        records = history.get("records") or [{}]
+        finished = not history.get("interrupted") and records[-1].get("epoch") == \
+            config.get("epochs")
     except CheckpointError as e:                         # damaged: nothing to resume from
         raise CheckpointError(f"--resume: {e}; start over with --overwrite instead of "
                               "--resume, or put the intact file back") from None
@@ -198,6 +215,9 @@ def check_resume(saved, args):
     if changed:
         raise CheckpointError(f"--resume: the run in {saved} has other settings ("
                               f"{'; '.join(changed)}); resume with the same options")
+    if finished:                      # said before the data is loaded, not after
+        raise CheckpointError(f"--resume: {saved} holds a finished run; there is nothing "
+                              "to resume")
 
 
 # What a run in --out consists of: the files train.py writes, and those evaluate.py
@@ -213,7 +233,8 @@ def run_files(formats, profile=True):
             *(f"{stem}.{kind}" for stem in stems for kind in formats)]
 
 
-RUN_FILES = [*run_files(PLOT_FORMATS), "evaluation.json",
+RERUN_CHECKPOINT = "checkpoint-rerun.npz"   # a rerun's, until it has finished (main)
+RUN_FILES = [*run_files(PLOT_FORMATS), RERUN_CHECKPOINT, "evaluation.json",
              *(f"{stem}.{kind}" for stem in ("confusion", "mistakes") for kind in PLOT_FORMATS)]
 
 
@@ -285,13 +306,22 @@ def main(argv=None):
                  os.path.isfile(os.path.join(old, "checkpoint.npz")) else "")
         raise CheckpointError(f"--resume: {saved}: no checkpoint to resume from (is --out "
                               f"the folder of the interrupted run?){moved}")
-    out = args.out
+    out, rerun = args.out, False
     if args.resume:                   # before the data is loaded and the model built, which
         check_resume(saved, args)     # would fail in a layer's or a loader's words
     elif not args.overwrite and os.path.exists(saved):
-        check_run_in_the_way(saved, args)
+        rerun = check_run_in_the_way(saved, args)     # True: over a finished run
     elif not args.overwrite:          # no checkpoint (deleted to save space, say), a history
         check_history_in_the_way(args)
+    comparison = os.path.join(out, "summary.json")      # evaluate.py would take it for one
+    if not args.resume and not args.overwrite and os.path.exists(comparison):
+        raise CheckpointError(f"{out} holds a comparison of compare_bn.py ({comparison}): "
+                              "choose another --out, or add --overwrite to write beside it")
+    # a rerun checkpoints beside the finished run it replaces until it has finished
+    # too: stopped early (Ctrl-C, a divergence, a kill) it leaves that run as it was
+    checkpoint = os.path.join(out, RERUN_CHECKPOINT) if rerun else saved
+    for name in [*run_files(args.format, args.profile), RERUN_CHECKPOINT]:
+        check_writable(os.path.join(out, name))   # a folder, a read-only file: said now
     train, test = loaders(load_data(args), args, args.model, args.batch_size, args.seed,
                           shift=args.shift)
     model = build(args.model, args.batchnorm, args.activation, args.hidden, args.seed)
@@ -302,7 +332,7 @@ def main(argv=None):
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test,
                       schedule=make_schedule(args.schedule, args.lr, total,
                                              round(args.warmup * len(train))),
-                      callbacks=[print_epoch], checkpoint=saved,
+                      callbacks=[print_epoch], checkpoint=checkpoint,
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(saved)
@@ -324,6 +354,9 @@ def main(argv=None):
             with profiler or contextlib.nullcontext():
                 history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
+        if rerun:
+            drop_rerun(out, "diverged")
+            raise
         trainer.history.to_json(os.path.join(out, "history.json"))
         trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
         print(f"wrote {out}/: history.json steps.csv, up to the divergence")
@@ -332,6 +365,11 @@ def main(argv=None):
                          ({"checkpoint.npz"} if trainer.saved_step is not None else set()))
         raise
 
+    if rerun and history.interrupted:
+        drop_rerun(out, f"was interrupted at step {trainer.step} of {total}")
+        return 130
+    if rerun:                          # finished: its checkpoint replaces the old run's
+        os.replace(checkpoint, saved)
     history.to_json(os.path.join(out, "history.json"))
     history.to_csv(os.path.join(out, "history.csv"))
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
@@ -359,6 +397,15 @@ def main(argv=None):
     print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz {names(plots)}")
     print(f"test_accuracy={history.final['test_acc']:.4f}")
     return 0
+
+
+def drop_rerun(out, what):
+    """A rerun over a finished run that stopped early: its checkpoint goes, the
+    finished run stays as it was."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out, RERUN_CHECKPOINT))
+    print(f"the rerun {what}; the finished run in {out}/ is left as it was (the same "
+          "command reruns it again)")
 
 
 def loss_text(x):

@@ -112,7 +112,8 @@ def load_mnist(root=None, download=True):
                 break
         raise
 
-    arrays = {name: _read_verified(_find(folder, name), name) for name in MNIST_FILES}
+    arrays = {name: _read_verified(_find(folder, name), name, download)
+              for name in MNIST_FILES}
     for split in ("train", "t10k"):
         images = arrays[f"{split}-images-idx3-ubyte"]
         labels = arrays[f"{split}-labels-idx1-ubyte"]
@@ -183,9 +184,11 @@ def _cannot_look(folder):
                              "--data-dir)")
 
 
-def _read_verified(path, name):
+def _read_verified(path, name, download=True):
     """read_idx(path), checking the MD5 of the uncompressed bytes."""
-    hint = "Delete it and load again to re-download it, or replace it with a good copy."
+    hint = ("Delete it and load again to re-download it, or replace it with a good copy."
+            if download else "Replace it with a good copy (or delete it and load with "
+            "download=True, the scripts without --no-download, to download it again).")
     if path.name == name and path.with_name(f"{name}.gz").is_file():   # raw is read first
         hint = f"Delete it and load again: {name}.gz beside it will be read instead."
     try:

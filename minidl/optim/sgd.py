@@ -43,6 +43,10 @@ class SGD:
         if nesterov and momentum == 0:
             raise SettingError("SGD: nesterov=True needs momentum > 0")
         self.params = list(params)
+        if not self.params:       # else every step does nothing, and training learns nothing
+            raise SettingError("SGD: no parameters to update (an empty list): pass "
+                               "model.parameters() of a model with Dense, Conv2D or BatchNorm "
+                               "layers")
         wrong = next((p for p in self.params if not isinstance(p, Param)), None)
         if wrong is not None:     # layer.params gives the names, [W] bare arrays
             raise SettingError(f"SGD: expected the Param objects of model.parameters(), got "

@@ -4,6 +4,7 @@ import os
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
+import numpy as np
 
 from minidl.errors import FormatError, SettingError
 from minidl.files import atomic_path, check_writable
@@ -23,14 +24,18 @@ def save(fig, path, formats=None, dpi=None, close=True):
     gives the same bytes (a figure kept in a course's
     repository changes only when the plot does). Each file is written under a
     temporary name and renamed when complete: never a half-written file.
-    dpi: pixels per inch of a PNG (default the figure's, 110); 200 or 300 for
-    slides and print. PDF and SVG are vector graphics and need none.
+    dpi: pixels per inch of a PNG (default the figure's, 110), from 10 to 1200;
+    200 or 300 for slides and print. PDF and SVG are vector graphics and need none.
     close: close the figure afterwards (frees its memory in a script); in a
     notebook, close=False keeps it, so that the cell still shows it.
     """
     if not isinstance(fig, matplotlib.figure.Figure):   # an Axes, or a plot's None
         raise SettingError(f"plot.save: expected a matplotlib Figure (what the plots of this "
                            f"module return; for an Axes, ax.figure), got {type(fig).__name__}")
+    if dpi is not None and not (isinstance(dpi, (int, float, np.number)) and 10 <= dpi <= 1200):
+        raise SettingError(f"plot.save: dpi must be a number from 10 to 1200 (or None: the "
+                           f"figure's, 110), got {dpi!r}; below 10 FreeType cannot draw the "
+                           "text, and 1200 is twice print quality")
     supported = fig.canvas.get_supported_filetypes()
     names = [os.fspath(path)]
     try:
@@ -44,7 +49,8 @@ def save(fig, path, formats=None, dpi=None, close=True):
             if not all(isinstance(f, str) and f.strip(".") for f in formats):
                 raise FormatError(f"plot.save: formats must be names such as 'png' or 'pdf', "
                                   f"got {formats!r}")
-            names = [f"{stem}.{f.removeprefix('.')}" for f in formats]   # ".png" as "png"
+            names = list(dict.fromkeys(f"{stem}.{f.removeprefix('.')}"   # ".png" as "png";
+                                       for f in formats))                   # each once
         kinds = [_suffix(name) for name in names]
         for name, kind in zip(names, kinds):      # all checked before any is written
             check_writable(name)                   # not a folder, not a read-only file
