@@ -545,14 +545,13 @@ def test_the_smallest_good_numbers_are_taken(compare_bn):
     args = compare_bn.parse_args(["--steps", "1", "--batch-size", "2", "--eval-every", "1",
                                   "--record-every", "1", "--record-batch", "1", "--seed", "0",
                                   "--hidden", "1", "--unit", "0", "--lr", "1e-9", "--init", "1e-3",
-                                  "--train-subset", "2", "--test-subset", "1",
-                                  "--sweep-lrs", "0.5", "2"])
+                                  "--train-subset", "2", "--test-subset", "1"])
     assert compare_bn.parse_args(["--train-subset", "60000", "--test-subset", "10000"]
                                  ).train_subset == 60_000
     assert (args.steps, args.batch_size, args.eval_every, args.record_every, args.record_batch,
             args.seed, args.hidden, args.unit, args.lr, args.init, args.train_subset,
-            args.test_subset, args.sweep_lrs) == (1, 2, 1, 1, 1, 0, [1], 0, 1e-9, 1e-3, 2, 1,
-                                                  [0.5, 2.0])
+            args.test_subset) == (1, 2, 1, 1, 1, 0, [1], 0, 1e-9, 1e-3, 2, 1)
+    assert compare_bn.parse_args(["--lr-sweep", "--sweep-lrs", "0.5", "2"]).sweep_lrs == [0.5, 2]
     # the CNN normalizes each channel over the 14x14 positions too: a batch of one works
     assert compare_bn.parse_args(["--model", "cnn", "--batch-size", "1"]).batch_size == 1
     assert compare_bn.parse_args(["--init", "he"]).init == "he"
@@ -754,3 +753,74 @@ def test_files_of_its_names_without_a_run_of_its_own_are_not_written_over(compar
         json.dumps({"config": {"model": "mlp"}}))    # summary.json: its own, rerun it
     compare_bn.check_run_in_the_way(compare_bn.parse_args(["--out", str(tmp_path),
                                                            "--format", "svg"]))
+
+
+def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_bn, monkeypatch,
+                                                                   tmp_path):
+    """--replot A --out B replaced B's loss_curves.png, accuracy.png and activations.png
+    with A's, without a word, when B held another comparison."""
+    other, copy = tmp_path / "other", tmp_path / "copy"
+    shutil.copytree(out, other)
+    shutil.copytree(out, copy)                            # the same run: may be redrawn
+    summary = load(other, "summary.json")
+    summary["settings"]["lr"] = 0.5                       # as a run with --lr 0.5 writes it
+    (other / "summary.json").write_text(json.dumps(summary))
+    before = {f.name: f.read_bytes() for f in other.iterdir()}
+    forbid_training(compare_bn, monkeypatch)
+    with pytest.raises(SystemExit, match=rf"error: {re.escape(str(other / 'summary.json'))} "
+                                         r"holds a comparison with other settings than "
+                                         rf"{re.escape(str(out))}'s \(--lr 0.5 there, --lr 0.1 "
+                                         rf"in {re.escape(str(out))}\): its plots would be "
+                                         r"replaced .*add --overwrite to replace them"):
+        compare_bn.main(["--replot", str(out), "--out", str(other)])
+    assert {f.name: f.read_bytes() for f in other.iterdir()} == before
+    assert compare_bn.main(["--replot", str(out), "--out", str(copy)]) == 0
+    assert compare_bn.main(["--replot", str(out), "--out", str(other), "--overwrite"]) == 0
+    assert (other / "accuracy.png").read_bytes() == (out / "accuracy.png").read_bytes()
+    sweep = {"settings": {**summary["settings"], "lr": None, "lrs": [0.1]},
+             "plain": [{"lr": 0.1, "test_acc": 0.9, "diverged": False}]}
+    sweep["bn"] = sweep["plain"]
+    for folder, lrs in ((tmp_path / "sweep", [0.1]), (tmp_path / "sweep2", [0.5])):
+        folder.mkdir()
+        sweep["settings"]["lrs"] = lrs
+        (folder / "lr_sweep.json").write_text(json.dumps(sweep))
+    with pytest.raises(SystemExit, match=r"holds an lr sweep with other settings than .*"
+                                         r"\(--sweep-lrs 0.5 there, --sweep-lrs 0.1 in "):
+        compare_bn.main(["--replot", str(tmp_path / "sweep"), "--out", str(tmp_path / "sweep2")])
+    assert not (tmp_path / "sweep2" / "lr_sweep.png").exists()
+
+
+def test_a_comparison_that_diverges_at_once_is_drawn_and_redrawn(mnist, tmp_path):
+    """--init 1e37: the forward overflows, and the percentiles recorded at step 0 are NaN.
+    Figure 1 ended in "ValueError: Axis limits cannot be NaN or Inf" (and --replot too),
+    after the summary was written but before the plots."""
+    result = run(["--init", "1e37", "--steps", "4", "--eval-every", "2", "--record-every", "2",
+                  "--train-subset", "200", "--test-subset", "100", "--no-progress",
+                  "--out", str(tmp_path)])
+    assert "diverged" in result.stdout
+    assert_png(tmp_path / "activations.png")
+    run(["--replot", str(tmp_path), "--out", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "activations.png").read_bytes() == \
+        (tmp_path / "activations.png").read_bytes()
+
+
+def test_an_init_whose_weights_overflow_float32_is_refused(compare_bn, capsys):
+    """--init 1e300 drew infinite weights with a RuntimeWarning, and trained on them."""
+    with pytest.raises(SystemExit) as info:
+        compare_bn.parse_args(["--init", "1e300"])
+    assert info.value.code == 2 and ("argument --init: a std of 1e300 draws weights beyond "
+                                     "float32's range (3.4e38, then infinite); it must be at "
+                                     "most 3.4e+37") in capsys.readouterr().err
+    assert compare_bn.parse_args(["--init", "3e37"]).init == 3e37
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--sweep-lrs", "1", "2"], "--sweep-lrs gives the rates of an lr sweep: add --lr-sweep "
+                                "to run one"),                   # it ran a comparison instead
+    (["--lr-sweep", "--sweep-lrs", "0.1", "1", "0.10"], "--sweep-lrs gives 0.1 more than once; "
+                                                        "give each rate once")])
+def test_sweep_rates_without_a_sweep_or_given_twice_are_refused(compare_bn, capsys, options,
+                                                                 message):
+    with pytest.raises(SystemExit) as info:
+        compare_bn.parse_args(options)
+    assert info.value.code == 2 and message in capsys.readouterr().err

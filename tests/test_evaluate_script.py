@@ -1,6 +1,7 @@
 """examples/mnist/evaluate.py on a real (short) train.py run."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,3 +150,80 @@ common.run_cli(main)
                             cwd=REPO, timeout=60)
     assert result.returncode == 128 + signal.SIGTERM and "terminated (signal 15)" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_evaluation_of_another_run_in_out_is_not_written_over(trained, tmp_path):
+    """evaluate.py RUN --out OTHER replaced OTHER's evaluation files with RUN's without a
+    word, when OTHER held another run's evaluation (or another run)."""
+    a, b, slides = tmp_path / "a", tmp_path / "b", tmp_path / "slides"
+    for copy in (a, b):                        # two runs: the same weights, other folders
+        shutil.copytree(trained, copy)
+    data = ["--data-dir", str(mnist_root())]
+    result = run(EVALUATE, [str(a), "--out", str(slides), "--format", "png", "pdf", *data])
+    assert result.returncode == 0, result.stderr
+    assert run(EVALUATE, [str(a), "--out", str(slides), *data]).returncode == 0   # again: yes
+    before = {f.name: f.read_bytes() for f in slides.iterdir()}
+    result = run(EVALUATE, [str(b), "--out", str(slides), *data])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (f"error: {slides} holds evaluation.json, confusion.png, confusion.pdf, "
+            f"mistakes.png, mistakes.pdf of an evaluation of {a}: this evaluation of {b} would "
+            "write over them; choose another --out, or add --overwrite to replace them"
+            in result.stderr)
+    assert {f.name: f.read_bytes() for f in slides.iterdir()} == before
+    result = run(EVALUATE, [str(b), "--out", str(slides), "--overwrite", *data])
+    assert result.returncode == 0, result.stderr
+    assert json.loads((slides / "evaluation.json").read_text())["run"] == str(b)
+    assert "removed the replaced run's confusion.pdf mistakes.pdf" in result.stdout
+    assert sorted(f.name for f in slides.iterdir()) == ["confusion.png", "evaluation.json",
+                                                        "mistakes.png"]
+    for name in ("evaluation.json", "confusion.png", "mistakes.png"):   # another run's folder
+        (b / name).unlink()
+    result = run(EVALUATE, [str(a), "--out", str(b), *data])
+    assert result.returncode == 1 and f"error: {b} holds another run (checkpoint.npz)" \
+        in result.stderr and not (b / "evaluation.json").exists()
+    assert run(EVALUATE, [str(b), *data]).returncode == 0           # its own folder: yes
+
+
+@pytest.fixture
+def evaluate(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "mnist"))    # for its `import common`
+    import evaluate
+    return evaluate
+
+
+CONFIG = {"model": "mlp", "batchnorm": False, "activation": "relu", "hidden": [3], "seed": 0}
+
+
+@pytest.mark.parametrize("meta,said", [        # each was a traceback: the error it was
+    ({"history": 5}, "its metadata lacks train.py's options"),                # AttributeError
+    ({"history": {"config": CONFIG}, "step": 1},
+     "its metadata lacks what train.py records (KeyError: 'records')"),       # KeyError
+    ({"history": {"config": {**CONFIG, "hidden": 3}}, "step": 1},             # TypeError
+     "its metadata holds options train.py does not write (hidden 3, expected a list of "
+     "widths >= 1)"),
+    ({"history": {"config": {**CONFIG, "model": "rnn"}}, "step": 1},         # built a CNN
+     "its metadata holds options train.py does not write (model 'rnn', expected \"mlp\" or "
+     "\"cnn\")")])
+def test_a_checkpoint_not_written_by_train_py_is_named_with_what_is_wrong(evaluate, tmp_path,
+                                                                           meta, said):
+    from minidl import checkpoint
+    from minidl.errors import CheckpointError
+    from minidl.models import mlp
+    checkpoint.save(mlp(784, [3], 10), tmp_path / "checkpoint.npz", meta=meta)
+    with pytest.raises(CheckpointError) as info:
+        evaluate.main([str(tmp_path)])
+    assert str(info.value).startswith(f"{tmp_path / 'checkpoint.npz'}: {said}")
+    assert str(info.value).endswith("; was it written by train.py?")
+
+
+def test_a_summary_json_with_a_model_build_cannot_make_is_refused(evaluate, tmp_path):
+    """"model": "rnn" in a compare_bn.py summary.json built a CNN, which then did not fit
+    the checkpoint (an error about Conv2D)."""
+    from minidl.errors import FormatError
+    (tmp_path / "summary.json").write_text(json.dumps({
+        "settings": {"model": "rnn", "activation": "relu", "hidden": [3], "seed": 0,
+                     "init": None, "test_subset": None},
+        "bn": {"final_test_acc": 0.5, "steps_done": 1}}))
+    with pytest.raises(FormatError, match=r"summary\.json: its settings hold model 'rnn', "
+                                          r"expected \"mlp\" or \"cnn\"; not the summary"):
+        evaluate.main([str(tmp_path), "--net", "bn"])

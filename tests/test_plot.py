@@ -759,3 +759,34 @@ def test_figure1_says_when_the_bn_net_recorded_nothing_after_step_0(histories):
     assert not any(len(line.get_xdata()) for line in c.get_lines())
     assert c.get_xlabel().endswith("(nothing recorded after step 0)")
     plt.close("all")
+
+
+def test_figure1_draws_what_is_finite_of_a_run_that_diverged(histories):
+    """A run that diverges records NaN or infinite percentiles: Figure 1 ended in
+    "ValueError: Axis limits cannot be NaN or Inf". Now it draws the finite values on
+    finite axes and says under a panel what it left out."""
+    nan, inf = float("nan"), float("inf")
+    plain = ([0, 50, 100], [[-1, 0, 1], [-2, 0, 2], [nan, nan, nan]])   # diverged at the end
+    bn = ([0, 50], [[0, 1, 2], [-inf, inf, inf]])
+    fig = plot.figure1(histories, {"plain": plain, "bn": bn})
+    a, b, c = fig.axes
+    assert np.isfinite(b.get_ylim()).all() and b.get_ylim() == c.get_ylim()
+    assert b.get_ylim()[0] < -2 and b.get_ylim()[1] > 2                 # the finite values
+    assert b.get_xlabel().endswith("(NaN or infinite at 1 of 3 recorded steps (diverged): "
+                                   "not drawn)")
+    assert c.get_xlabel().endswith("(NaN or infinite at 1 of 1 recorded steps (diverged): "
+                                   "not drawn)")
+    assert all(np.isnan(line.get_ydata()).all() for line in c.get_lines())   # no line to inf
+    plt.close(fig)
+    diverged = History()                           # before its first evaluation, and
+    diverged.diverged = {"step": 1, "loss": nan, "lr": 0.1, "last_finite_loss": None,
+                         "cause": "the loss became nan"}
+    fig = plot.figure1({"plain": diverged, "bn": diverged},        # NaN from step 0 on
+                       {"plain": ([0], [[nan, nan, nan]]), "bn": ([0], [[nan, nan, nan]])})
+    a, b, c = fig.axes
+    assert a.get_xlabel() == ("training step\n(without BN: diverged before its first "
+                              "evaluation)\n(with BN: diverged before its first evaluation)")
+    assert b.get_xlabel().endswith("(NaN or infinite at 1 of 1 recorded steps (diverged): "
+                                   "not drawn)")
+    assert c.get_xlabel().endswith("(nothing recorded after step 0)")
+    plt.close(fig)

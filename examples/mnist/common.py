@@ -236,6 +236,11 @@ def remove_stale(out, names, written):
         print(f"kept {' '.join(kept)} in {out}/ (a link or read-only), from the replaced run")
 
 
+def same_folder(a, b):
+    """Whether the paths a and b name the same folder (runs/x and ./runs/x/)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def files_of_no_run(out, names, owner):
     """An error message if `out` holds files of these names (those a script writes)
     while no run of it is there to own them (`owner`: the file with a run's settings

@@ -48,7 +48,8 @@ import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
                     add_format_argument, build, check_out_dir, ensure_dir, files_of_no_run,
                     first_samples, folder_name, int_at_least, load_data, loaders, names,
-                    option, positive_number, remove_stale, run_cli, write_json, write_text)
+                    option, positive_number, remove_stale, run_cli, same_folder, write_json,
+                    write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, tested_on, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -69,20 +70,31 @@ SWEEP_LRS = {"sigmoid": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30],
              "relu": [0.01, 0.03, 0.1, 0.3, 1, 3]}
 
 
+# the largest --init std whose weights are finite in float32: a weight 10 stds out (which
+# a normal draw never gives) is still below float32's largest number, 3.4e38
+LARGEST_STD = float(np.finfo(np.float32).max) / 10
+
+
 def init_arg(text):
-    """--init: "he", "xavier" or the std of a plain Gaussian, a number > 0."""
+    """--init: "he", "xavier" or the std of a plain Gaussian, a number > 0 whose weights
+    are finite in float32 (--init 1e300 gave infinite weights, and a warning)."""
     if text in ("he", "xavier"):
         return text
     try:
-        return positive_number(text)
+        std = positive_number(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f'must be "he", "xavier" or a std > 0, got {text!r}') \
             from None
+    if std > LARGEST_STD:
+        raise argparse.ArgumentTypeError(f"a std of {text.strip()} draws weights beyond "
+                                         "float32's range (3.4e38, then infinite); it must be "
+                                         f"at most {LARGEST_STD:.2g}")
+    return std
 
 
 # what --replot uses, and options that change nothing in the plots
-REPLOT_TAKES = {"replot", "out", "format", "dpi", "log_scale", "no_progress", "data_dir",
-                "no_download"}
+REPLOT_TAKES = {"replot", "out", "overwrite", "format", "dpi", "log_scale", "no_progress",
+                "data_dir", "no_download"}
 TEST_IMAGES = 10_000     # MNIST's test set (load_data checks every file's MD5)
 # options a sweep does not use: its rates are --sweep-lrs, it records no activations,
 # and its plot has no loss axis
@@ -142,12 +154,13 @@ def parse_args(argv=None):
                         "0.01 ... 10 for tanh, 0.01 ... 3 for relu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a run with other settings in --out (otherwise refused)")
+                   help="replace a run with other settings in --out (otherwise refused); "
+                        "with --replot, its plots")
     add_format_argument(p)
     p.add_argument("--replot", type=folder_name, metavar="FOLDER", default=None,
                    help="train nothing: redraw the plots of a finished run (a comparison, an lr "
-                        "sweep or both) from its JSON files in FOLDER; takes --out, --format, "
-                        "--dpi, --log-scale")
+                        "sweep or both) from its JSON files in FOLDER; takes --out, --overwrite, "
+                        "--format, --dpi, --log-scale")
     args = p.parse_args(argv)
     # parse again into a namespace holding a marker for every option: argparse only
     # fills in defaults that are missing, so what is not the marker was given
@@ -162,8 +175,15 @@ def parse_args(argv=None):
         cannot = [typed(name) for name in parsed if name in given and name not in REPLOT_TAKES]
         if cannot:
             p.error(f"--replot redraws a finished run: {', '.join(cannot)} cannot apply "
-                    "(it takes --out, --format, --dpi and --log-scale)")
+                    "(it takes --out, --overwrite, --format, --dpi and --log-scale)")
         return args
+    if "sweep_lrs" in given and not args.lr_sweep:     # it ran a comparison at --lr instead
+        p.error("--sweep-lrs gives the rates of an lr sweep: add --lr-sweep to run one (a "
+                "comparison trains at --lr)")
+    twice = sorted({lr for lr in args.sweep_lrs or [] if args.sweep_lrs.count(lr) > 1})
+    if twice:                                          # the same nets trained twice
+        p.error(f"--sweep-lrs gives {', '.join(f'{lr:g}' for lr in twice)} more than once; "
+                "give each rate once")
     ignored = [typed(name) for name in SWEEP_IGNORES if name in given]
     if args.lr_sweep and ignored:      # said, rather than ignored without a word
         p.error(f"--lr-sweep trains each rate of --sweep-lrs and records no activations: "
@@ -258,23 +278,27 @@ def check_run_in_the_way(args):
         if foreign:
             raise SystemExit(f"error: {foreign}")
         return
-    now = sweep_settings(args) if args.lr_sweep else settings(args)
+    changed = settings_changed(path, sweep_settings(args) if args.lr_sweep else settings(args))
+    if changed:
+        what = "an lr sweep" if args.lr_sweep else "a comparison"
+        raise SystemExit(f"error: {path} holds {what} with other settings "
+                         f"({'; '.join(changed)}): choose another --out, or add --overwrite "
+                         "to replace it")
+
+
+def settings_changed(path, now, here="here"):
+    """How the settings in `path` (summary.json or lr_sweep.json) differ from `now`, as
+    options: ["--steps 50000 there, --steps 200 here"]; [] for the same run."""
     try:
         before = dict(jsonfile.read(path)["settings"])
         # runs made before the cap said what was asked, not the images used
         before["record_batch"] = figure1_images(before.get("record_batch"),
                                                 before.get("test_subset"))
     except (OSError, ValueError, KeyError, TypeError):    # not a settings dict we wrote
-        before = None
+        return ["its settings cannot be read"]
     shown = {"lrs": "sweep_lrs"}                    # the option behind a setting's name
-    changed = ["its settings cannot be read"] if before is None else [
-        f"{option(shown.get(k, k), before.get(k))} there, {option(shown.get(k, k), now[k])} "
-        "here" for k in now if k != "log_scale" and before.get(k) != now[k]]   # log: plots only
-    if changed:
-        what = "an lr sweep" if args.lr_sweep else "a comparison"
-        raise SystemExit(f"error: {path} holds {what} with other settings "
-                         f"({'; '.join(changed)}): choose another --out, or add --overwrite "
-                         "to replace it")
+    return [f"{option(shown.get(k, k), before.get(k))} there, {option(shown.get(k, k), now[k])} "
+            f"{here}" for k in now if k != "log_scale" and before.get(k) != now[k]]   # log: plots
 
 
 def holds(out, name, field="settings"):
@@ -435,7 +459,9 @@ def lr_sweep(args, data, out):
 
 def replot(args):
     """Redraw a finished run's plots from its files, training nothing."""
-    run, out = read_run(args.replot), ensure_dir(args.out or args.replot)
+    run = read_run(args.replot)
+    check_replot_in_the_way(args, run)
+    out = ensure_dir(args.out or args.replot)
     plots = write_sweep_plot(out, run["sweep"], args.format, args.dpi) if "sweep" in run else []
     if "compare" in run:
         histories, recorded, s, percentiles = run["compare"]
@@ -443,6 +469,27 @@ def replot(args):
         plots += write_plots(out, histories, recorded, s, log_scale, args.format, args.dpi,
                              percentiles)
     print(f"wrote {out}/: {names(plots)}")
+
+
+def check_replot_in_the_way(args, run):
+    """SystemExit unless --out may take the plots of the run in --replot FOLDER: a folder
+    that holds another comparison (or lr sweep), whose plots they would replace, only
+    with --overwrite. One with the same settings (a copy of the run) may take them."""
+    if args.overwrite or not args.out or same_folder(args.out, args.replot):
+        return
+    for kind, name in (("compare", "summary.json"), ("sweep", "lr_sweep.json")):
+        if kind not in run or not holds(args.out, name):     # no run there for these plots
+            continue
+        s = run[kind][2] if kind == "compare" else run[kind]["settings"]
+        s = {**s, "record_batch": figure1_images(s.get("record_batch"), s.get("test_subset"))}
+        path = os.path.join(args.out, name)
+        changed = settings_changed(path, s, here=f"in {args.replot}")
+        if changed:
+            what = "an lr sweep" if kind == "sweep" else "a comparison"
+            raise SystemExit(f"error: {path} holds {what} with other settings than "
+                             f"{args.replot}'s ({'; '.join(changed)}): its plots would be "
+                             "replaced by those of another run; choose another --out, or add "
+                             "--overwrite to replace them")
 
 
 def main(argv=None):

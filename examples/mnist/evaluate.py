@@ -8,9 +8,10 @@ matrix, and the misclassified test images.
 rebuilds the network a run trained (from the options it recorded), loads the
 weights, standardizes the test images as training did, and writes into the
 run's folder (or --out) confusion.png, mistakes.png and evaluation.json
-(prefixed bn_ or plain_ for a compare_bn.py net). For a finished run its test
-loss and accuracy are the run's final ones; a train.py run that stopped early
-(Ctrl-C) is compared with its last evaluation.
+(prefixed bn_ or plain_ for a compare_bn.py net); an --out that holds another
+run, or the evaluation of another, is refused unless --overwrite. For a finished
+run its test loss and accuracy are the run's final ones; a train.py run that
+stopped early (Ctrl-C) is compared with its last evaluation.
 """
 import argparse
 import copy
@@ -19,16 +20,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common import (Help, add_data_arguments, add_format_argument, build, ensure_dir, folder_name,
-                    int_at_least, load_data, loader_of_test_set, names, run_cli, write_json)
+from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
+                    ensure_dir, folder_name, int_at_least, load_data, loader_of_test_set, names,
+                    remove_stale, run_cli, same_folder, write_json)
 from minidl import checkpoint, jsonfile, plot
 from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
                            SettingError, ShapeError)
 from minidl.evaluation import classes, evaluate, predict
 from minidl.layers import BatchNorm
 from minidl.losses import SoftmaxCrossEntropy
+from minidl.models import ACTIVATIONS
 
 BUILT_FROM = ("model", "batchnorm", "activation", "hidden", "seed")   # train.py's options
+# what build() takes of each recorded option: a checkpoint or summary.json written by
+# something else may hold anything ("model": "rnn" built a CNN, "hidden": 10 a TypeError)
+EXPECTED = {"model": ('"mlp" or "cnn"', lambda v: v in ("mlp", "cnn")),
+            "batchnorm": ("true or false", lambda v: isinstance(v, bool)),
+            "activation": (f"one of {sorted(ACTIVATIONS)}", lambda v: v in ACTIVATIONS),
+            "hidden": ("a list of widths >= 1", lambda v: isinstance(v, list) and len(v) > 0
+                       and all(type(w) is int and w >= 1 for w in v)),
+            "seed": ("an int >= 0", lambda v: type(v) is int and v >= 0)}
 MOST_MISTAKES = 400      # a 20 x 20 grid; 10,000 took minutes and gigabytes to draw
 
 
@@ -39,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--net", choices=["bn", "plain"], default=None,
                    help="for a compare_bn.py folder: the net with BN or the one without")
     p.add_argument("--out", type=folder_name, default=None, help="output folder (default: RUN)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the evaluation of another run in --out, or write beside "
+                        "another run there (otherwise refused)")
     p.add_argument("--mistakes", type=int_at_least(1, MOST_MISTAKES), default=30, metavar="N",
                    help=f"show the first N misclassified test images (at most {MOST_MISTAKES})")
     p.add_argument("--batch-stats", type=int_at_least(1), nargs="+", default=[], metavar="N",
@@ -75,16 +89,34 @@ def trained_run(folder, net):
                             "(compare_bn.py) there; give the --out folder of a run")
 
 
+def wrong_options(options):
+    """The recorded options in `options` that build() cannot take, in words ("hidden 10,
+    expected a list of widths >= 1"); the MLP's widths only for an MLP."""
+    return [f"{key} {options[key]!r}, expected {what}" for key, (what, fits) in EXPECTED.items()
+            if key in options and not fits(options[key])
+            and not (key == "hidden" and options.get("model") == "cnn")]
+
+
 def train_py_run(folder):
     path = os.path.join(folder, "checkpoint.npz")
     meta = checkpoint.read_meta(path)
-    config = meta.get("history", {}).get("config") or {}
-    if not all(key in config for key in BUILT_FROM):
+    history = meta.get("history")
+    config = history.get("config") if isinstance(history, dict) else None
+    if not isinstance(config, dict) or not all(key in config for key in BUILT_FROM):
         raise CheckpointError(f"{path}: its metadata lacks train.py's options "
                               f"({', '.join(BUILT_FROM)}); was it written by train.py?")
+    wrong = wrong_options(config)
+    if wrong:
+        raise CheckpointError(f"{path}: its metadata holds options train.py does not write "
+                              f"({'; '.join(wrong)}); was it written by train.py?")
+    try:                        # before the model is built or the data read
+        step, measured = meta["step"], compared_with_run(meta, config)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{path}: its metadata lacks what train.py records "
+                              f"({type(e).__name__}: {e}); was it written by train.py?") from None
     model = build(*(config[key] for key in BUILT_FROM))
     checkpoint.load(model, path)
-    return Run(model, config, meta["step"], compared_with_run(meta, config), None, "")
+    return Run(model, config, step, measured, None, "")
 
 
 def compared_with_run(meta, config):
@@ -114,6 +146,9 @@ def compare_bn_run(folder, net):
     try:
         summary = jsonfile.read(path)
         settings, own = summary["settings"], summary[net]
+        wrong = wrong_options(settings)
+        if wrong:                                      # "model": "rnn" built a CNN
+            raise FormatError(f"{path}: its settings hold {'; '.join(wrong)}")
         model = build(settings["model"], net == "bn", settings["activation"],
                       settings.get("hidden"), settings["seed"], init=settings["init"])
         final, steps, subset = own["final_test_acc"], own["steps_done"], settings["test_subset"]
@@ -129,6 +164,54 @@ def compare_bn_run(folder, net):
     return Run(model, config, steps, measured, subset, f"{net}_")
 
 
+# --- the output folder ------------------------------------------------------------------
+def evaluation_files(name):
+    """The files an evaluation writes (name: their prefix, "", "bn_" or "plain_"), its
+    plots in every format."""
+    plots = [f"{name}{stem}.{kind}" for stem in ("confusion", "mistakes") for kind in PLOT_FORMATS]
+    return [f"{name}evaluation.json", *plots]
+
+
+def evaluated_there(out, name):
+    """The RUN whose evaluation's {name}evaluation.json is in out, or None."""
+    try:
+        run = jsonfile.read(os.path.join(out, f"{name}evaluation.json"))["run"]
+        return run if isinstance(run, str) else None
+    except (OSError, ValueError, KeyError, TypeError):     # none, or not one we wrote
+        return None
+
+
+def check_out_in_the_way(args, name):
+    """SystemExit unless --out may take this evaluation's files: RUN's own folder (the
+    default) and a folder with an earlier evaluation of the same RUN always may; files
+    of their names from anything else (another run's evaluation, say), which would be
+    written over, and another run's folder, where they would be taken for that run's, only
+    with --overwrite. Returns whether out holds the evaluation of another run that this
+    one replaces: its files that this one does not write are then removed."""
+    out = args.out
+    if out is None or same_folder(out, args.run):
+        return False
+    there = evaluated_there(out, name)
+    if there is not None and same_folder(there, args.run):
+        return False                                    # the same evaluation again
+    if args.overwrite:
+        return there is not None
+    found = [f for f in evaluation_files(name) if os.path.lexists(os.path.join(out, f))]
+    if found:
+        whose = (f"of an evaluation of {there}" if there else
+                 f"with no {name}evaluation.json that names the run they are of")
+        raise SystemExit(f"error: {out} holds {', '.join(found)} {whose}: this evaluation of "
+                         f"{args.run} would write over them; choose another --out, or add "
+                         "--overwrite to replace them")
+    runs = [f for f in ("checkpoint.npz", "summary.json") if os.path.exists(os.path.join(out, f))]
+    if runs:
+        raise SystemExit(f"error: {out} holds another run ({', '.join(runs)}): the files of this "
+                         f"evaluation of {args.run} would be taken for that run's; choose another "
+                         "--out, or add --overwrite to write them there")
+    return False
+
+
+# --- evaluating ------------------------------------------------------------------------
 def batch_statistics(model, data, config, test_subset, size):
     """(accuracy, images left out) with every BN layer normalizing each test batch of
     `size` images by the batch's own mean and variance, as in training: what the
@@ -162,6 +245,7 @@ def main(argv=None):
         raise SettingError(f"--batch-stats: this net of {args.run} has no BN, so no "
                            "statistics to take from the batch"
                            + ("; the comparison's BN net is --net bn" if args.net else ""))
+    replacing = check_out_in_the_way(args, run.name)      # before the data is read
     out = ensure_dir(args.out or args.run)
     data = load_data(args)
     test = loader_of_test_set(data, config["model"], test_subset=run.test_subset)
@@ -215,6 +299,9 @@ def main(argv=None):
               + (f" ({left_out} image left out: a batch of one has no variance here)"
                  if left_out else ""))
     print(f"wrote {out}/: {names(plots + [written])}")
+    if replacing:             # another run's confusion.pdf, say, would pass for this one's
+        remove_stale(out, evaluation_files(run.name), [os.path.basename(p) for p in plots
+                                                       + [written]])
     return 0
 
 

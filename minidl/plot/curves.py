@@ -123,6 +123,10 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
                                                                 runs=len(histories)),
                     label=LABELS.get(key, key))
         ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
+        empty = [LABELS.get(k, k) for k, h in histories.items() if not h.column("test_acc")[0]]
+        if empty:         # diverged before its first evaluation (_check_test_accuracy): said
+            ax.set_xlabel("\n".join(["training step", *(
+                f"({label}: diverged before its first evaluation)" for label in empty)]))
         if ylim:
             ax.set_ylim(*ylim)
         ax.legend(loc="lower right")
@@ -148,6 +152,7 @@ def activation_percentiles(steps, values, key=None, percentiles=(15, 50, 85), ti
         raise SettingError("plot.activation_percentiles: the steps must increase, got "
                            f"{list(steps)[:12]}{' ...' * (len(steps) > 12)}; a recorder "
                            "used for two runs holds both (make one per run)")
+    values = np.where(np.isfinite(values), values, np.nan)   # NaN or inf (diverged): a gap
     with plt.rc_context(STYLE):
         fig, ax = _axes(ax)
         color = run_styles([key])[key][0]
@@ -196,8 +201,13 @@ def _ordinal(p):
 
 
 def _common_ylim(*arrays, margin=0.05):
-    lo = min(float(np.min(a)) for a in arrays)
-    hi = max(float(np.max(a)) for a in arrays)
+    """(low, high) around the finite values of arrays, or None if there are none: a run
+    that diverged records NaN or infinite values, which no axis can be set to."""
+    values = np.concatenate([np.ravel(a) for a in arrays])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    lo, hi = float(values.min()), float(values.max())
     pad = (hi - lo) * margin or 0.5
     return lo - pad, hi + pad
 
@@ -278,10 +288,11 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         hidden = ylim and sum(bool(a * 100 < ylim[0]) for h in histories.values()
                               for a in h.column("test_acc")[1])
         if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
-            axes[0].set_xlabel(f"training step\n({hidden} early evaluation{'s' * (hidden > 1)} "
-                               f"below {ylim[0]:g}% not shown)")
-        low, high = _common_ylim(*(v for _, v in recorded.values()))
-        ylim = (low, high + 0.22 * (high - low))    # headroom: panel (b)'s legend over no curve
+            axes[0].set_xlabel(f"{axes[0].get_xlabel()}\n({hidden} early "
+                               f"evaluation{'s' * (hidden > 1)} below {ylim[0]:g}% not shown)")
+        ylim = _common_ylim(*(v for _, v in recorded.values()))
+        if ylim:                                    # headroom: panel (b)'s legend over no curve
+            ylim = (ylim[0], ylim[1] + 0.22 * (ylim[1] - ylim[0]))
         for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
             if key in recorded:
                 steps, values = recorded[key]
@@ -292,11 +303,16 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                                        percentiles=percentiles,
                                        quantity=quantity, legend=key == "plain",
                                        title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
-                notes = ["step 0 left out: BN had no population statistics yet"] if cut else []
-                if len(steps):
-                    notes += _equal_percentiles(values, percentiles)
-                else:                       # a run that diverged before its second recording
+                notes = (["step 0 left out: BN's statistics still their initial 0 and 1"]
+                         if cut else [])
+                finite = np.isfinite(values).all(axis=1)   # a diverged run records NaN or inf
+                if finite.any():
+                    notes += _equal_percentiles(values[finite], percentiles)
+                if not len(steps):          # a run that diverged before its second recording
                     notes += ["nothing recorded after step 0"]
+                elif not finite.all():      # drawn as gaps (activation_percentiles)
+                    notes += [f"NaN or infinite at {np.sum(~finite)} of {len(steps)} recorded "
+                              "steps (diverged): not drawn"]
                 # under the axes, as panel (a)'s note: no curve runs there
                 ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
         if "plain" in recorded and "bn" in recorded:     # both panels on the same steps

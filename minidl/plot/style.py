@@ -9,8 +9,10 @@ import numpy as np
 
 from minidl.errors import check_int
 
-COLORS = {"bn": "#d62728", "plain": "#1f77b4"}      # BN red, no BN blue, in every plot
-# and squares and circles: red and blue are about equally dark in grayscale (a handout)
+# BN red, no BN blue, in every plot: a dark red and a lighter blue, which stay two
+# greys on a grayscale handout (matplotlib's red and blue are equally dark there), and
+# squares and circles besides
+COLORS = {"bn": "#a50f15", "plain": "#4292c6"}
 MARKERS = {"bn": "s", "plain": "o"}
 LABELS = {"bn": "with BN", "plain": "without BN"}
 OTHERS = [("#2ca02c", "^"), ("#9467bd", "D"), ("#8c564b", "v"), ("#e377c2", "P"),
