@@ -346,3 +346,17 @@ def test_only_a_text_block_right_after_a_run_block_counts_as_its_output(tmp_path
     doc.write_text("```python\nprint(1)\n```\n\n```text\n1\n```\n\n```python\nprint(2)\n```\n"
                    "Some prose.\n\n```text\nnot its output\n```\n")
     assert shown_outputs(doc) == {2: "1\n"}
+
+
+def test_the_percentile_table_of_the_results_is_that_of_the_committed_recording():
+    """docs/figures/RESULTS.md quotes the paper run's percentiles 'from activations.json',
+    which was not committed: the table could only be checked by a rerun."""
+    results = (REPO / "docs" / "figures" / "RESULTS.md").read_text()
+    recorded = json.loads((REPO / "docs" / "figures" / "paper_figure1" /
+                           "activations.json").read_text())
+    rows = re.findall(r"^\| ([\d,]+) \| (\S+ / \S+ / \S+) \| (\S+ / \S+ / \S+) \|$", results, re.M)
+    assert len(rows) == 5
+    for step, *shown in rows:
+        for key, text in zip(("plain", "bn"), shown):
+            i = recorded[key]["steps"].index(int(step.replace(",", "")))
+            assert " / ".join(f"{v:.2f}" for v in recorded[key]["values"][i]) == text, (step, key)
