@@ -610,3 +610,29 @@ def test_a_ctrl_c_outside_training_exits_as_one_in_training_does(capsys):
     with pytest.raises(SystemExit) as info:
         common.run_cli(main)
     assert info.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_ctrl_c_while_a_run_writes_its_files_waits_until_they_are_written(capsys):
+    """A Ctrl-C in the second or so in which a run writes its files left some new and
+    some of the run before (history.json new, the loss curve old)."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import common
+    finally:
+        sys.path.pop(0)
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with common.ctrl_c_held("runs/x"):
+            os.kill(os.getpid(), signal.SIGINT)
+            written.append("history.json")
+            written.append("loss_curve.png")
+    assert written == ["history.json", "loss_curve.png"]
+    assert "writing the files into runs/x/ first (Ctrl-C again stops at once)" in \
+        capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):            # a second Ctrl-C: at once
+        with common.ctrl_c_held("runs/x"):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            written.append("never")
+    assert written[-1] == "loss_curve.png"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # given back

@@ -1,5 +1,6 @@
 """What the MNIST scripts share: finding the data, loaders, building the model, writing files."""
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -262,6 +263,30 @@ def _terminated(signum, frame):
     if callable(handler):                  # a Ctrl-C: the Trainer's (stop after the step),
         handler(signal.SIGINT, frame)      # or Python's KeyboardInterrupt
     else:                                  # SIGINT ignored (a background job): not this
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c_held(out):
+    """Hold a Ctrl-C (and SIGTERM, which run_cli turns into one) until the block has
+    written its files into out, then stop: a run's files are all new, never some new
+    beside some old. A second Ctrl-C stops at once. Not off the main thread."""
+    held = []
+
+    def hold(signum, frame):
+        if held:                               # the second one: now
+            raise KeyboardInterrupt
+        held.append(signum)
+        print(f"writing the files into {out}/ first (Ctrl-C again stops at once)",
+              file=sys.stderr, flush=True)
+    own = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, hold) if own else None
+    try:
+        yield
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, before)
+    if held:
         raise KeyboardInterrupt
 
 

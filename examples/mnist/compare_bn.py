@@ -46,10 +46,10 @@ from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 from common import (CNN_CHANNELS, PLOT_FORMATS, Help, add_data_arguments,  # noqa: E402
-                    add_format_argument, build, check_out_dir, ensure_dir, files_of_no_run,
-                    first_samples, folder_name, int_at_least, load_data, loaders, names,
-                    option, positive_number, remove_stale, run_cli, same_folder, write_json,
-                    write_text)
+                    add_format_argument, build, check_out_dir, ctrl_c_held, ensure_dir,
+                    files_of_no_run, first_samples, folder_name, int_at_least, load_data,
+                    loaders, names, option, positive_number, remove_stale, run_cli,
+                    same_folder, write_json, write_text)
 from bookkeeping import LabelDigest, StepTimer, hidden_activation, weights_digest  # noqa: E402
 from figures import NETS, read_run, tested_on, write_plots, write_sweep_plot  # noqa: E402
 from summary import bn_reaches_plain, fmt, net_summary, summarize, summary_markdown  # noqa: E402
@@ -395,6 +395,14 @@ def compare(args, data, out):
         if runs[key].history.interrupted:
             return interrupted(out)
     summary = summarize(settings(args), runs, data.y_test[:args.test_subset or TEST_IMAGES])
+    with ctrl_c_held(out):              # the comparison's files all new, never some of them
+        write_comparison(args, out, runs, summary)
+    return 0
+
+
+def write_comparison(args, out, runs, summary):
+    """Both nets' histories, models, summary and plots, and what they print; then the
+    files of a comparison this one replaces that it did not write are removed."""
     replacing = holds(out, "summary.json")      # a comparison that this one replaces
     written = write_histories(out, runs)
     models = []                             # the trained nets, to inspect or evaluate later
@@ -426,7 +434,6 @@ def compare(args, data, out):
     if replacing:
         written += [*map(os.path.basename, plots + models), "summary.json", "summary.md"]
         remove_stale(out, COMPARISON_FILES, written)
-    return 0
 
 
 def lr_sweep(args, data, out):
@@ -449,11 +456,12 @@ def lr_sweep(args, data, out):
             print(f"lr {lr:<6g} {plot.LABELS[key]:>10}: {state}", flush=True)
     sweep = {"settings": chosen, **results}
     replacing = holds(out, "lr_sweep.json")     # a sweep that this one replaces
-    write_json(os.path.join(out, "lr_sweep.json"), sweep)
-    plots = write_sweep_plot(out, sweep, args.format, args.dpi)
-    print(f"wrote {out}/: {names(plots)} lr_sweep.json")
-    if replacing:
-        remove_stale(out, SWEEP_FILES, {"lr_sweep.json", *map(os.path.basename, plots)})
+    with ctrl_c_held(out):
+        write_json(os.path.join(out, "lr_sweep.json"), sweep)
+        plots = write_sweep_plot(out, sweep, args.format, args.dpi)
+        print(f"wrote {out}/: {names(plots)} lr_sweep.json")
+        if replacing:
+            remove_stale(out, SWEEP_FILES, {"lr_sweep.json", *map(os.path.basename, plots)})
     return 0
 
 

@@ -19,8 +19,9 @@ import os
 import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
-                    check_out_dir, ensure_dir, files_of_no_run, folder_name, int_at_least,
-                    load_data, loaders, names, option, positive_number, remove_stale, run_cli)
+                    check_out_dir, ctrl_c_held, ensure_dir, files_of_no_run, folder_name,
+                    int_at_least, load_data, loaders, names, option, positive_number,
+                    remove_stale, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -357,19 +358,37 @@ def main(argv=None):
         if rerun:
             drop_rerun(out, "diverged")
             raise
-        trainer.history.to_json(os.path.join(out, "history.json"))
-        trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
-        print(f"wrote {out}/: history.json steps.csv, up to the divergence")
-        if replacing:                  # an old checkpoint.npz is not this run's
-            remove_stale(out, RUN_FILES, {"history.json", "steps.csv"} |
-                         ({"checkpoint.npz"} if trainer.saved_step is not None else set()))
+        with ctrl_c_held(out):
+            trainer.history.to_json(os.path.join(out, "history.json"))
+            trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)
+            print(f"wrote {out}/: history.json steps.csv, up to the divergence")
+            if replacing:              # an old checkpoint.npz is not this run's
+                remove_stale(out, RUN_FILES, {"history.json", "steps.csv"} |
+                             ({"checkpoint.npz"} if trainer.saved_step is not None else set()))
         raise
 
     if rerun and history.interrupted:
         drop_rerun(out, f"was interrupted at step {trainer.step} of {total}")
         return 130
-    if rerun:                          # finished: its checkpoint replaces the old run's
-        os.replace(checkpoint, saved)
+    with ctrl_c_held(out):             # the run's files all new, never some of them
+        if rerun:                      # finished: its checkpoint replaces the old run's
+            os.replace(checkpoint, saved)
+        plots = write_run(out, args, history, profiler)
+        if replacing:
+            remove_stale(out, RUN_FILES, {"history.json", "history.csv", "steps.csv",
+                                          "checkpoint.npz", *map(os.path.basename, plots)})
+    if history.interrupted:
+        print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
+              f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
+        return 130
+    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz {names(plots)}")
+    print(f"test_accuracy={history.final['test_acc']:.4f}")
+    return 0
+
+
+def write_run(out, args, history, profiler):
+    """history.json, history.csv, steps.csv and the loss curve (and with --profile the
+    profile, after printing its table) in each --format; returns the plots' paths."""
     history.to_json(os.path.join(out, "history.json"))
     history.to_csv(os.path.join(out, "history.csv"))
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
@@ -387,16 +406,7 @@ def main(argv=None):
     elif profiler is not None:
         print(f"--profile: {profiler.steps()} timed step(s) after the first {profiler.skip}: "
               "too few for a table")
-    if replacing:
-        remove_stale(out, RUN_FILES, {"history.json", "history.csv", "steps.csv",
-                                      "checkpoint.npz", *map(os.path.basename, plots)})
-    if history.interrupted:
-        print(f"interrupted at step {trainer.step} of {total}; checkpoint saved to "
-              f"{out}/checkpoint.npz. Run the same command with --resume to continue.")
-        return 130
-    print(f"wrote {out}/: history.json history.csv steps.csv checkpoint.npz {names(plots)}")
-    print(f"test_accuracy={history.final['test_acc']:.4f}")
-    return 0
+    return plots
 
 
 def drop_rerun(out, what):
