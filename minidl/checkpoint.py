@@ -88,10 +88,7 @@ def save(model, path, optimizer=None, meta=None):
     """
     _check_args("save", model, path, optimizer)
     path = os.fspath(path)
-    suffix = os.path.splitext(path)[1]
-    if suffix[1:2].isalpha() and suffix != ".npz":   # "history.json", not "run_lr0.5"
-        raise SettingError(f"checkpoint.save: {path!r} names a {suffix} file, but a "
-                           "checkpoint is an .npz archive; end the name with .npz")
+    check_name(path, "checkpoint.save")
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):      # load() could never read it back
@@ -107,6 +104,16 @@ def save(model, path, optimizer=None, meta=None):
     contents["meta"] = np.array(json.dumps(header))
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **contents)
+
+
+def check_name(path, owner):
+    """SettingError for a file name whose suffix is a word other than .npz (any case):
+    "history.json" or "ckpt.pt" would hold an .npz archive. A dot in a name that is no
+    suffix ("run_lr0.5") is fine."""
+    suffix = os.path.splitext(os.fspath(path))[1]
+    if suffix[1:2].isalpha() and suffix.lower() != ".npz":
+        raise SettingError(f"{owner}: {os.fspath(path)!r} ends in {suffix}, but a checkpoint is "
+                           "an .npz archive; end the name with .npz")
 
 
 def _plain(value, where):

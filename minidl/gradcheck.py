@@ -198,7 +198,9 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     check proves nothing),
     when an error exceeds KINK_FROM on an x with ties (checked again on x plus
     noise: a kink, or a wrong backward), when
-    the layer keeps float arrays outside params (weights it never checks), when
+    the layer keeps float arrays outside params (weights it never checks) or a
+    copy of a parameter (stale after a step), when a numeric gradient is zero in
+    every entry (the output does not read that parameter), when
     every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
     of 1 hides a backward that forgets it), and when a BatchNorm in training
     mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
@@ -277,6 +279,8 @@ def _off_ties(layer, x, seed, eps, upstream, worst):
     except Exception:       # e.g. a layer defined for x > 0 only: say what is known
         return ties + ". Check again on x plus small noise", None
     errors = {name: rel_error(analytic[name], numeric[name]) for name in analytic}
+    if not all(np.isfinite(list(errors.values()))):   # log or sqrt of a noisy x below 0
+        return ties + ". Check again on x plus small noise, within the layer's domain", None
     wrong = [name for name, error in errors.items() if error > KINK_FROM]
     if wrong:
         return (f"{ties}; but on x plus noise (std 0.1), where nothing ties, the error of "

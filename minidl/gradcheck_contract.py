@@ -49,7 +49,7 @@ def check_layer(layer):
 def float64_copy(layer):
     """A deep copy of layer in float64: the caller's layer is never touched. Views of
     parameters are refused first, as astype refuses them: deepcopy would cut them loose."""
-    check_states(layer, "astype", also=aliases)
+    check_states(layer, "gradcheck", also=aliases)
     probe = copy.deepcopy(layer)
     probe.astype(np.float64)
     return probe

@@ -78,6 +78,7 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=Non
             raise SettingError(f"Trainer: checkpoint= is the name of a file to write, such as "
                                f"'runs/a/checkpoint.npz'; got {checkpoint!r}, a folder")
         check_writable(checkpoint)     # not a folder, a read-only file, a path through a file
+        ckpt.check_name(checkpoint, "Trainer: checkpoint=")
     if one_shot(eval_loader):
         raise SettingError(f"Trainer: eval_loader is a {type(eval_loader).__name__}, which can "
                            "be read once, but the Trainer evaluates at every record (its "

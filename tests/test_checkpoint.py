@@ -277,8 +277,11 @@ def test_a_name_without_npz_is_helped_and_a_checkpoint_under_another_format_refu
     with pytest.raises(CheckpointError, match=r"ck: no such checkpoint file \(.*ck.npz exists: "
                                               r"give the whole name\)"):
         checkpoint.load(model, tmp_path / "ck")
-    with pytest.raises(SettingError, match=r"names a .json file, but a checkpoint is an .npz"):
-        checkpoint.save(model, tmp_path / "history.json")
+    for name in ("history.json", "ckpt.pt"):
+        with pytest.raises(SettingError, match=r"ends in .\w+, but a checkpoint is an .npz"):
+            checkpoint.save(model, tmp_path / name)
+    checkpoint.save(model, tmp_path / "upper.NPZ")          # any case
+    (tmp_path / "upper.NPZ").unlink()
     checkpoint.save(model, tmp_path / "run_lr0.5")          # a dot in the name: fine
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run_lr0.5"]
 

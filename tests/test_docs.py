@@ -4,9 +4,10 @@
    order in one fresh namespace, in a subprocess with the repository root as
    working directory and MPLBACKEND=Agg. A failing block's traceback points at
    the line of the .md file. A ```text block right after it (only blank lines
-   between, or one paragraph that starts "*What we saw") is its printed output and must equal what it prints, except that
-   a number in e-notation below 1e-6 (rounding error, whose digits depend on
-   the machine's BLAS) need only be within a factor of 10 of the one shown.
+   between, or one paragraph that starts "*What we saw") is its printed output
+   and must equal what it prints, except that a number in e-notation below 1e-6
+   (rounding error, whose digits depend on the machine's BLAS) need only be
+   within a factor of 10 of the one shown.
 2. Every block fenced ```python from <path> quotes the library: each non-empty
    line of it, stripped, must equal a stripped line of <path> (a line "..."
    marks an omission and is not checked), and between omissions the lines

@@ -80,6 +80,29 @@ def test_a_bug_on_an_input_with_ties_is_not_called_a_kink():
     assert "the gradient of 'W' is 0.25 times the numeric one" in said
 
 
+class LogTimesTwo(Layer):
+    """log x with a backward 2 times too large: defined for x > 0 only."""
+
+    def forward(self, x):
+        self._save(x)
+        return np.log(x)
+
+    def backward(self, dy):
+        x, = self._saved()
+        return 2 * dy / x
+
+
+def test_a_bug_whose_check_off_the_ties_leaves_the_domain_is_not_called_a_kink():
+    """The noise took x = 0.05 below 0, every error there was NaN, and NaN > 1e-4 is
+    False: the wrong backward was called "a kink, not a wrong backward"."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gradcheck(LogTimesTwo(), np.full((3, 4), 0.05))
+    said = [str(w.message) for w in caught]
+    assert any("Check again on x plus small noise, within the layer's domain" in m for m in said)
+    assert not any("not a wrong backward" in m for m in said)
+
+
 def test_the_suggested_noise_clears_the_kink_warning():
     x = blob()
     noisy = x + np.random.default_rng(0).normal(0, 0.1, x.shape)
@@ -875,7 +898,7 @@ def test_a_parameter_kept_under_another_name_is_named_before_astype_loses_it():
     x = np.random.default_rng(0).standard_normal((4, 3))
     says = (r"AliasedDense: self.W is self.params\[\"W\"\], self.dW is self.grads\[\"W\"\]; "
             r"astype \(model.astype, or gradcheck's float64 copy\) gives the layer new arrays")
-    with pytest.raises(SettingError, match=r"^astype: " + says):
+    with pytest.raises(SettingError, match=r"^gradcheck: " + says):   # not "astype", not called
         gradcheck(AliasedDense(), x)
     model = Sequential(Dense(3, 3, rng=0), Tanh(), AliasedDense())
     with pytest.raises(SettingError, match=r"^astype: layer 2: " + says):
@@ -906,7 +929,7 @@ def test_a_view_or_a_copy_of_a_parameter_is_named():
     initial values after every step (gradcheck_layers then gave 0.9 with no hint)."""
     x = np.random.default_rng(0).standard_normal((4, 3))
     view = r"ViewDense: self.WT is a view of self.params\[\"W\"\]; astype"
-    with pytest.raises(SettingError, match=r"^astype: " + view):
+    with pytest.raises(SettingError, match=r"^gradcheck: " + view):
         gradcheck(ViewDense(), x)
     with pytest.raises(SettingError, match=r"^astype: layer 1: " + view):
         Sequential(Tanh(), ViewDense()).astype(np.float64)

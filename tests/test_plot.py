@@ -790,3 +790,12 @@ def test_figure1_draws_what_is_finite_of_a_run_that_diverged(histories):
                                    "not drawn)")
     assert c.get_xlabel().endswith("(nothing recorded after step 0)")
     plt.close(fig)
+
+
+def test_bn_and_no_bn_stay_two_greys_on_a_grayscale_handout():
+    """matplotlib's red and blue, which the plots used, have about the same luminance
+    (0.36 and 0.39): a black-and-white copy told the two nets apart by markers only."""
+    def luminance(colour):                       # ITU-R 601, as a grayscale print takes it
+        r, g, b = mcolors.to_rgb(colour)
+        return 0.299 * r + 0.587 * g + 0.114 * b
+    assert abs(luminance(plot.COLORS["bn"]) - luminance(plot.COLORS["plain"])) > 0.2

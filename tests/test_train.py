@@ -228,10 +228,14 @@ def test_a_checkpoint_path_that_cannot_be_written_is_refused_when_the_trainer_is
     epoch of training lost) with IsADirectoryError or NotADirectoryError."""
     model, opt, train, _ = training_setup(batchnorm=False, lr=0.1)
     (tmp_path / "a_file").write_text("")
+    (tmp_path / "read_only.npz").write_bytes(b"")
+    os.chmod(tmp_path / "read_only.npz", 0o444)
     for path, error, said in ((tmp_path, IsADirectoryError, "Is a folder"),
                               (f"{tmp_path}/ck/", SettingError, "checkpoint= is the name of a "
                                                                 "file to write"),
-                              (tmp_path / "a_file" / "ck.npz", NotADirectoryError, "is a file")):
+                              (tmp_path / "a_file" / "ck.npz", NotADirectoryError, "is a file"),
+                              (tmp_path / "ck.pt", SettingError, "ends in .pt, but a checkpoint"),
+                              (tmp_path / "read_only.npz", PermissionError, "read-only")):
         with pytest.raises(error, match=said):
             Trainer(model, SoftmaxCrossEntropy(), opt, train, checkpoint=path, progress=False)
 

@@ -636,3 +636,28 @@ def test_a_ctrl_c_while_a_run_writes_its_files_waits_until_they_are_written(caps
             written.append("never")
     assert written[-1] == "loss_curve.png"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # given back
+
+
+def test_a_rerun_that_diverges_leaves_the_finished_run_and_says_so(mnist, tmp_path):
+    """Its error named the rerun's checkpoint, which had just been removed, and advised a
+    smaller learning rate that the finished run's folder then refused."""
+    common = ["--no-batchnorm", "--epochs", "1", "--train-subset", "500", "--data-dir",
+              mnist_dir(), "--no-progress", "--out", str(tmp_path)]
+    assert run([*common, "--lr", "0.1"]).returncode == 0
+    # the finished run's settings say --lr 1e6, so that the same command again (a rerun)
+    # diverges: its metadata is a JSON string in the archive
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(str(arrays["meta"]))
+    header["meta"]["history"]["config"]["lr"] = 1e6
+    arrays["meta"] = np.array(json.dumps(header))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    rerun = run([*common, "--lr", "1e6"])
+    assert rerun.returncode == 1 and "Traceback" not in rerun.stderr
+    assert "training diverged in a rerun" in rerun.stderr and \
+        f"the finished run in {tmp_path}/ is left as it was" in rerun.stderr
+    assert "checkpoint-rerun.npz" not in rerun.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -9,7 +9,9 @@ steps.csv (loss and learning rate per step), checkpoint.npz, loss_curve.png (--f
 in those formats), and with --profile profile.png.
 Ctrl-C saves a checkpoint and stops; the same command with --resume goes on
 (without --resume it refuses to start over on top of the interrupted run).
-A finished run in --out is replaced by one with the same settings, but by one
+A finished run in --out is replaced by one with the same settings (a rerun,
+which checkpoints to checkpoint-rerun.npz and replaces the finished run only
+when it finishes: stopped before, it leaves that run as it was), but by one
 with other settings only with --overwrite.
 """
 import argparse
@@ -337,7 +339,7 @@ def main(argv=None):
                       progress=not args.no_progress)
     if args.resume:
         trainer.resume(saved)
-        if trainer.step >= total:
+        if trainer.step >= total:      # check_resume says so from the metadata; this, if not
             raise CheckpointError(f"--resume: {saved} holds a finished run ({total} steps); "
                                   "there is nothing to resume")
         print(f"resumed at step {trainer.step} of {total}")
@@ -355,9 +357,14 @@ def main(argv=None):
             with profiler or contextlib.nullcontext():
                 history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
-        if rerun:
+        if rerun:                      # the Trainer's message names the rerun's checkpoint
             drop_rerun(out, "diverged")
-            raise
+            d = trainer.history.diverged
+            raise DivergenceError(
+                f"training diverged in a rerun: {d['cause']} at step {d['step']} with learning "
+                f"rate {d['lr']:g}; the finished run in {out}/ is left as it was. A smaller "
+                "--lr is a run with other settings: give another --out, or --overwrite to "
+                "replace the finished run") from None
         with ctrl_c_held(out):
             trainer.history.to_json(os.path.join(out, "history.json"))
             trainer.history.to_csv(os.path.join(out, "steps.csv"), steps=True)

@@ -24,7 +24,8 @@ STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fo
 def run_styles(keys):
     """{key: (colour, marker)} for the runs of one plot: BN and no BN always their
     own, every other run the next of OTHERS in turn, in the order given (after six
-    they repeat). Never matplotlib's default first colour, which is no BN's blue."""
+    they repeat). Never matplotlib's default blue or red, which look like no BN's and
+    BN's."""
     others = iter(OTHERS * (1 + len(keys) // len(OTHERS)))
     return {key: (COLORS[key], MARKERS[key]) if key in COLORS else next(others)
             for key in keys}
