@@ -52,35 +52,7 @@ from minidl.layers.base import Layer
 from minidl.model import Sequential
 
 PROGRESS_FROM = 20_000     # entries from which gradients() shows a progress bar
-KINK_FROM = 1e-4           # errors from which gradcheck looks for ties in x
-
-
-def _may_have_kinks(layer):
-    """False if every part computes a forward that minidl knows to be smooth; a new
-    layer may have a kink (a leaky ReLU does), and ReLU and MaxPool2D do. A subclass
-    that rewrites only backward keeps its forward; one that rewrites forward (a
-    HardTanh derived from Tanh) may have added a kink."""
-    smooth = {cls.forward for cls in (Dense, Conv2D, BatchNorm, Sigmoid, Tanh, Flatten)}
-    return not all(type(part).forward in smooth for part in getattr(layer, "layers", [layer]))
-
-
-def _constant_factor(analytic, numeric):
-    """c if analytic = c * numeric in every entry (to 1e-6, relative), c not within
-    1e-3 of 1, and at least two entries clearly nonzero, else None (c is the
-    least-squares factor). One entry is always some multiple of another number."""
-    analytic, numeric = np.ravel(analytic), np.ravel(numeric)
-    big = np.abs(numeric) > 1e-6 * np.max(np.abs(numeric), initial=0)
-    if np.count_nonzero(big) < 2:
-        return None
-    c = float(analytic @ numeric) / float(numeric @ numeric)
-    if c == 0 or abs(c - 1) < 1e-3 or rel_error(analytic, c * numeric) > 1e-6:
-        return None
-    return c
-
-
-def _has_ties(x):
-    """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
-    return np.unique(x).size < x.size or not x.all()
+LARGE_ERROR = 1e-4         # an error from which gradcheck looks for a cause: a factor, a kink
 
 
 def rel_error(a, b):
@@ -196,7 +168,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     Warns when a gradient is a constant times the numeric one, entry by entry
     (a sign, a 1/N or a 2 left out), when a gradient is zero on both sides (the
     check proves nothing),
-    when an error exceeds KINK_FROM on an x with ties (checked again on x plus
+    when an error exceeds LARGE_ERROR on an x with ties (checked again on x plus
     noise: a kink, or a wrong backward), when
     the layer keeps float arrays outside params (weights it never checks) or a
     copy of a parameter (stale after a step), when a numeric gradient is zero in
@@ -238,13 +210,17 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
                           "parameter at all. Does the forward read a copy of it, or another "
                           "array, instead of self.params?", stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
+    # the gradients a constant factor is looked for in: at an x with ties, those of the
+    # check off the ties if the error stays there (a bug), none if it goes (a kink, where
+    # the numeric side is half a slope and no factor)
+    judged = analytic, numeric
     worst = max(errors.values())
-    if worst > KINK_FROM and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
-        kink, off_ties = _off_ties(layer, x, seed, eps, upstream, worst)
-        analytic, numeric = off_ties or ({}, {})    # at a kink the numeric side is off
-        warnings.warn(kink, stacklevel=user_stacklevel())
-    factors = {name: _constant_factor(analytic[name], numeric[name])
-               for name, error in errors.items() if error > KINK_FROM and name in analytic}
+    if worst > LARGE_ERROR and _may_have_kinks(layer) and _has_ties(np.asarray(x, np.float64)):
+        said, off_ties = _off_ties(layer, x, seed, eps, upstream, worst)
+        warnings.warn(said, stacklevel=user_stacklevel())
+        judged = off_ties or ({}, {})
+    factors = {name: _constant_factor(judged[0][name], judged[1][name])
+               for name, error in errors.items() if error > LARGE_ERROR and name in judged[0]}
     factors = {name: c for name, c in factors.items() if c is not None}
     why = ("a constant factor left out or put in twice (a sign, a mean instead of a sum (1/N), "
            "the 2 of a square, the 1/(k*k) of an average) rather than a wrong formula")
@@ -260,6 +236,35 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
             warnings.warn(f"gradcheck: the gradient of {name!r} is {c:.4g} times the numeric one "
                           f"in every entry: most likely {why}", stacklevel=user_stacklevel())
     return errors
+
+
+def _may_have_kinks(layer):
+    """False if every part computes a forward that minidl knows to be smooth; a new
+    layer may have a kink (a leaky ReLU does), and ReLU and MaxPool2D do. A subclass
+    that rewrites only backward keeps its forward; one that rewrites forward (a
+    HardTanh derived from Tanh) may have added a kink."""
+    smooth = {cls.forward for cls in (Dense, Conv2D, BatchNorm, Sigmoid, Tanh, Flatten)}
+    return not all(type(part).forward in smooth for part in getattr(layer, "layers", [layer]))
+
+
+def _constant_factor(analytic, numeric):
+    """c if analytic = c * numeric in every entry (to 1e-6, relative over the
+    tensor), c not within 1e-3 of 1, and at least two entries clearly nonzero,
+    else None (c is the least-squares factor). With one nonzero entry any
+    gradient is a multiple of the numeric one: no hint then."""
+    analytic, numeric = np.ravel(analytic), np.ravel(numeric)
+    big = np.abs(numeric) > 1e-6 * np.max(np.abs(numeric), initial=0)
+    if np.count_nonzero(big) < 2:
+        return None
+    c = float(analytic @ numeric) / float(numeric @ numeric)
+    if c == 0 or abs(c - 1) < 1e-3 or rel_error(analytic, c * numeric) > 1e-6:
+        return None
+    return c
+
+
+def _has_ties(x):
+    """Repeated values or exact zeros: where ReLU and max pooling have kinks."""
+    return np.unique(x).size < x.size or not x.all()
 
 
 def _off_ties(layer, x, seed, eps, upstream, worst):
@@ -281,14 +286,14 @@ def _off_ties(layer, x, seed, eps, upstream, worst):
     errors = {name: rel_error(analytic[name], numeric[name]) for name in analytic}
     if not all(np.isfinite(list(errors.values()))):   # log or sqrt of a noisy x below 0
         return ties + ". Check again on x plus small noise, within the layer's domain", None
-    wrong = [name for name, error in errors.items() if error > KINK_FROM]
+    wrong = [name for name, error in errors.items() if error > LARGE_ERROR]
     if wrong:
         return (f"{ties}; but on x plus noise (std 0.1), where nothing ties, the error of "
                 f"{', '.join(wrong)} is still {max(errors.values()):.0e}: not a kink, a wrong "
                 "backward" + (" (gradcheck_layers(model, x) names the layer)"
                               if isinstance(layer, Sequential) else ""), (analytic, numeric))
     return (f"{ties}; on x plus noise (std 0.1), where nothing ties, every error is below "
-            f"{KINK_FROM:g} (at most {max(errors.values()):.0e}): a kink at the ties, not a "
+            f"{LARGE_ERROR:g} (at most {max(errors.values()):.0e}): a kink at the ties, not a "
             "wrong backward. Check at an input without ties (gradcheck_layers(model, x) adds "
             "such noise to each layer's input)"), None
 

@@ -2,11 +2,16 @@
 contract (README, "The layer contract"; docs/layers.md), so that a slip is
 named for what it is and never shows up as a wrong gradient, nor hides one.
 
-Each check raises an error that names the slip: a forward that writes into
-its input, returns no array or keeps a float32 array for its backward, a
-random forward, a backward that writes into dy, adds to a gradient or leaves
-one unset, a gradient of another shape. gradcheck.py calls them around its
-comparison of the gradients; what it only warns of is in gradcheck_hints.py.
+Each check raises an error that names the slip: something that is not a layer,
+or a parameter without its grads array (check_layer); a parameter, or a view
+of one, kept under another name (float64_copy); a non-finite x, parameter or
+statistic, a parameter named "x" (check_values); a forward that writes into
+its input, returns no array, keeps a float32 array for its backward or is
+random (checked_forward); a backward that writes into dy or x, adds to a
+gradient or leaves one unset, returns a gradient of another shape, or sets
+other parameter gradients when it skips dL/dx, as a first layer does in
+training (checked_backward). gradcheck.py calls them before it compares the
+gradients; what it warns of besides the numbers is in gradcheck_hints.py.
 """
 import copy
 import pickle
@@ -22,8 +27,10 @@ from minidl.model import Sequential
 
 
 def check_layer(layer):
-    """Refuse, by name, what is not a layer or a model (the class Dense, a loss):
-    otherwise the first call on it fails with a message about astype."""
+    """Refuse, by name, what is not a layer or a model (the class Dense, a loss),
+    and a layer with a parameter but no grads array beside it (set by hand, not
+    with _add_param): otherwise the first call on it fails with a message about
+    astype, or astype quietly makes the missing array."""
     for part in getattr(layer, "layers", [layer]):
         if isinstance(part, Layer) and not skipped_init(part):
             wrong = unregistered_params(part)   # else astype of the float64 copy would
@@ -133,7 +140,7 @@ def checked_backward(layer, x, r):
     x and dy left as they were, and the same parameter gradients without dL/dx."""
     x_given, r_given = x.copy(), r.copy()
     params = named_tensors(layer)
-    unused = copy.deepcopy(layer)      # for more backwards below, as this one finds the layer
+    before_backward = copy.deepcopy(layer)   # as this backward finds it: for more backwards
     for p in params.values():   # NaN shows a backward that adds to a gradient or skips it
         p.grad[...] = np.nan
     dx = layer.backward(r)
@@ -143,13 +150,13 @@ def checked_backward(layer, x, r):
     _unchanged(x, x_given, f"the backward of {layer!r} wrote into x, the input its forward "
                "kept: in a model that array is the output of the layer before, which may "
                "have kept it for its own backward. Work on a copy")
-    kept = [name for name, p in params.items() if np.isnan(p.grad).any()]
-    if kept:
-        raise BackwardError(f"gradcheck: after backward, the gradient of {', '.join(kept)} "
+    unset = [name for name, p in params.items() if np.isnan(p.grad).any()]
+    if unset:
+        raise BackwardError(f"gradcheck: after backward, the gradient of {', '.join(unset)} "
                             "still holds NaN, which gradcheck put there before: backward must "
                             "set every gradient (self.grads[name][...] = g), not add to it "
                             "(+= would make it grow step by step in training) nor leave it out"
-                            + _what_backward_did(unused, x, r, kept) +
+                            + _what_backward_did(before_backward, x, r, unset) +
                             "".join(f"; {said}" for said in map(
                                 stray_grads, getattr(layer, "layers", [layer])) if said))
     if dx is None:
@@ -163,7 +170,7 @@ def checked_backward(layer, x, r):
         if np.shape(grad) != values[name].shape:
             raise ShapeError(f"gradcheck: the gradient of {name!r} has shape {np.shape(grad)}, "
                              f"but {name!r} has shape {values[name].shape}; they must match")
-    _same_without_input_grad(unused, x, r, analytic)
+    _same_without_input_grad(before_backward, x, r, analytic)
     return analytic
 
 
@@ -224,11 +231,11 @@ def _float64_kept(layer, before):
                 _float64(part, value, "an array for its backward", did="kept")   # not a 0/1 mask
 
 
-def _backward_from(unused, x, r, fill, input_grad=True):
-    """A copy of `unused` (the layer as the first backward found it), its forward on
+def _backward_from(before_backward, x, r, fill, input_grad=True):
+    """A copy of `before_backward` (the layer as the first backward found it), its forward on
     x, every gradient set to `fill`, and its backward of r, with the input gradient
     on or off; returns the copy's parameters {name: Param} after it."""
-    layer = copy.deepcopy(unused)
+    layer = copy.deepcopy(before_backward)
     setattr(layer, input_grad_flag(layer), input_grad)
     layer.forget()
     layer.forward(x)
@@ -239,19 +246,19 @@ def _backward_from(unused, x, r, fill, input_grad=True):
     return params
 
 
-def _same_without_input_grad(unused, x, r, analytic):
+def _same_without_input_grad(before_backward, x, r, analytic):
     """BackwardError unless a backward that skips dL/dx (needs_input_grad False, as the
     first layer with parameters gets in training) sets the same parameter gradients
     as the one that computes it, and writes into neither x nor dy: a bug on that
     path alone would pass every other check and leave a first layer untrained. Runs
     on a fresh copy, so that nothing the first backward left behind helps it."""
     from minidl.gradcheck import rel_error     # here: gradcheck.py imports this module
-    flag = input_grad_flag(unused)
-    if not named_tensors(unused):
+    flag = input_grad_flag(before_backward)
+    if not named_tensors(before_backward):
         return
     x_in, r_in = x.copy(), r.copy()
     try:
-        params = _backward_from(unused, x_in, r_in, np.nan, input_grad=False)
+        params = _backward_from(before_backward, x_in, r_in, np.nan, input_grad=False)
     except Exception as e:
         raise BackwardError(f"gradcheck: with {flag} = False, as the first layer with "
                             f"parameters gets in training, backward raised {e!r}") from e
@@ -266,7 +273,8 @@ def _same_without_input_grad(unused, x, r, analytic):
     for name, p in params.items():
         if np.isnan(p.grad).any():
             what = (f"did not set the gradient of {name!r} (it still holds the NaN gradcheck "
-                    "put there)" + _what_backward_did(unused, x, r, [name], input_grad=False))
+                    "put there)" + _what_backward_did(before_backward, x, r, [name],
+                                                      input_grad=False))
         elif not np.allclose(p.grad, analytic[name], rtol=1e-8, atol=1e-12 * scale):
             what = (f"set the gradient of {name!r} to other values than with dL/dx (relative "
                     f"difference {rel_error(p.grad, analytic[name]):.0e})")
@@ -280,13 +288,13 @@ def _same_without_input_grad(unused, x, r, analytic):
             "(docs/layers.md)")
 
 
-def _what_backward_did(unused, x, r, names, input_grad=True):
+def _what_backward_did(before_backward, x, r, names, input_grad=True):
     """What a backward that left gradcheck's NaN in the gradients `names` did to each,
     found by two more backwards on copies, with every gradient set to 0 and to 1
     first: the two results differ by 1 where it adds to the gradient, and stay 0 and
     1 where it leaves it alone. Nothing for the others (or if those backwards fail)."""
     try:
-        zero, one = (_backward_from(unused, x, r, fill, input_grad) for fill in (0.0, 1.0))
+        zero, one = (_backward_from(before_backward, x, r, fill, input_grad) for fill in (0.0, 1.0))
     except Exception:        # the error gradcheck raises says enough without this
         return ""
     said = ""

@@ -1,4 +1,6 @@
-"""What gradcheck warns of: what the comparison of the gradients cannot show.
+"""What gradcheck warns of besides the numbers: what a comparison of the gradients
+cannot show. (Its warnings about the numbers themselves, a constant factor, a
+gradient zero on both sides, a kink, are in gradcheck.py.)
 
 A check at one point compares numbers. It cannot see a weight the layer keeps
 outside params (nothing trains it), a copy of a parameter (equal at the check,
@@ -17,7 +19,7 @@ from minidl.model import Sequential
 
 
 def hints(layer, x):
-    """What gradcheck warns of, one message each: things the check cannot see."""
+    """What gradcheck warns of besides the numbers, one message each."""
     outside = _unregistered(layer, x)
     if outside:
         yield (f"gradcheck: {', '.join(outside)}: float arrays that are not in "
@@ -90,7 +92,7 @@ def _param_copies(layer):
         known = [*part.params.values(), *part.grads.values()]
         for name, value in vars(part).items():
             if not isinstance(value, np.ndarray) or any(
-                    np.may_share_memory(value, v) for v in known):   # aliases() says those
+                    np.may_share_memory(value, v) for v in known):   # views: refused already
                 continue
             for key, p in part.params.items():
                 if p.size > 1 and np.ptp(p) > 0 and any(

@@ -11,8 +11,8 @@ Ctrl-C saves a checkpoint and stops; the same command with --resume goes on
 (without --resume it refuses to start over on top of the interrupted run).
 A finished run in --out is replaced by one with the same settings (a rerun,
 which checkpoints to checkpoint-rerun.npz and replaces the finished run only
-when it finishes: stopped before, it leaves that run as it was), but by one
-with other settings only with --overwrite.
+when it finishes: stopped before, it leaves that run as it was, and is not
+resumed), but by one with other settings only with --overwrite.
 """
 import argparse
 import contextlib
@@ -314,7 +314,7 @@ def main(argv=None):
         check_resume(saved, args)     # would fail in a layer's or a loader's words
     elif not args.overwrite and os.path.exists(saved):
         rerun = check_run_in_the_way(saved, args)     # True: over a finished run
-    elif not args.overwrite:          # no checkpoint (deleted to save space, say), a history
+    elif not args.overwrite:          # no checkpoint.npz (deleted, say): history.json decides
         check_history_in_the_way(args)
     comparison = os.path.join(out, "summary.json")      # evaluate.py would take it for one
     if not args.resume and not args.overwrite and os.path.exists(comparison):
@@ -345,7 +345,7 @@ def main(argv=None):
         print(f"resumed at step {trainer.step} of {total}")
     else:
         print(model.summary(train.shape))
-    trainer.history.config = {k: v for k, v in vars(args).items()}
+    trainer.history.config = dict(vars(args))
     out = ensure_dir(out)              # only now: a run refused above leaves no empty folder
     # the checks above let this run replace the one there (or, with --resume, continue
     # it): once it has written, the files it did not write are that run's, stale
@@ -358,7 +358,7 @@ def main(argv=None):
                 history = trainer.fit(steps=total)
     except DivergenceError:          # keep what led up to it, to look at
         if rerun:                      # the Trainer's message names the rerun's checkpoint
-            drop_rerun(out, "diverged")
+            drop_rerun(out, "diverged", advice="")
             d = trainer.history.diverged
             raise DivergenceError(
                 f"training diverged in a rerun: {d['cause']} at step {d['step']} with learning "
@@ -416,13 +416,12 @@ def write_run(out, args, history, profiler):
     return plots
 
 
-def drop_rerun(out, what):
-    """A rerun over a finished run that stopped early: its checkpoint goes, the
-    finished run stays as it was."""
+def drop_rerun(out, what, advice=" (the same command reruns it again)"):
+    """A rerun over a finished run that stopped early: its checkpoint goes (a rerun is
+    not resumed), the finished run stays as it was."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(out, RERUN_CHECKPOINT))
-    print(f"the rerun {what}; the finished run in {out}/ is left as it was (the same "
-          "command reruns it again)")
+    print(f"the rerun {what}; the finished run in {out}/ is left as it was{advice}")
 
 
 def loss_text(x):
