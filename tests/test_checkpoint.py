@@ -491,13 +491,15 @@ def test_atomic_path_refuses_a_file_open_could_not_write(tmp_path, monkeypatch):
     assert target.read_text() == "keep me" and os.listdir(tmp_path) == ["results.json"]
 
 
-def test_atomic_path_refuses_a_read_only_file(tmp_path):
+def test_atomic_path_refuses_a_read_only_file(tmp_path, monkeypatch):
     """Also as root (in Docker, on Colab), to whom os.access says every file is
-    writable: a chmod 444 result was replaced there (by its mode bits now)."""
+    writable: a chmod 444 result was replaced there (by its mode bits now). os.access
+    is faked to answer as it does to root, so that a run as another user tests it too."""
     from minidl.files import atomic_path
     target = tmp_path / "results.json"
     target.write_text("keep me")
     os.chmod(target, 0o444)
+    monkeypatch.setattr(os, "access", lambda path, mode: True)
     with pytest.raises(PermissionError):
         with atomic_path(target) as tmp, open(tmp, "w") as f:
             f.write("overwritten")
