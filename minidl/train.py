@@ -52,9 +52,10 @@ class _StepFunction(Callback):
 
 
 @contextlib.contextmanager
-def _catch_sigint():
-    """While active, the first Ctrl-C only sets flag["hit"]; the loop stops at
-    the end of the step. A second Ctrl-C interrupts at once as usual."""
+def catch_sigint(on_hit=None):
+    """While active, the first Ctrl-C only sets flag["hit"] (and calls on_hit()):
+    the Trainer's loop stops at the end of the step, a script ends what it is
+    writing. A second Ctrl-C interrupts at once as usual. Not off the main thread."""
     flag = {"hit": False}
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -63,6 +64,8 @@ def _catch_sigint():
     def handler(signum, frame):
         flag["hit"] = True
         signal.signal(signal.SIGINT, previous)
+        if on_hit is not None:
+            on_hit()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -145,7 +148,7 @@ class Trainer:
 
     def _loop(self, total):
         started = time.perf_counter() - self.elapsed
-        with _catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
+        with catch_sigint() as sigint, tqdm(total=total, initial=self.step, unit="step",
                                              disable=not self.progress, leave=False) as bar:
             while self.step < total and not self.stop:
                 epoch, before = self.train_loader.epoch, self.step

@@ -16,6 +16,8 @@ from minidl.data.mnist import files_folder, has_all_files
 from minidl.errors import MinidlError, SettingError
 from minidl.files import atomic_path, read_only
 from minidl.models import cnn, mlp
+from minidl.plot.saving import DPI_RANGE
+from minidl.train import catch_sigint
 
 MEAN, STD = 0.1307, 0.3081    # of the MNIST training pixels in [0, 1]
 CNN_CHANNELS = (16, 32)       # the feature maps of build()'s two convolutions
@@ -88,7 +90,7 @@ def int_at_least(minimum, most=None):
     return parse
 
 
-pixels_per_inch = int_at_least(10, 1200)   # --dpi: plot.save's bounds, said before training
+pixels_per_inch = int_at_least(*DPI_RANGE)   # --dpi: plot.save's bounds, said before training
 
 
 def folder_name(text):
@@ -270,23 +272,14 @@ def _terminated(signum, frame):
 def ctrl_c_held(out):
     """Hold a Ctrl-C (and SIGTERM, which run_cli turns into one) until the block has
     written its files into out, then stop: a run's files are all new, never some new
-    beside some old. A second Ctrl-C stops at once. Not off the main thread."""
-    held = []
-
-    def hold(signum, frame):
-        if held:                               # the second one: now
-            raise KeyboardInterrupt
-        held.append(signum)
+    beside some old. A second Ctrl-C stops at once (catch_sigint, which holds one
+    for the Trainer until its step ends)."""
+    def say():
         print(f"writing the files into {out}/ first (Ctrl-C again stops at once)",
               file=sys.stderr, flush=True)
-    own = threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGINT, hold) if own else None
-    try:
+    with catch_sigint(on_hit=say) as sigint:
         yield
-    finally:
-        if own:
-            signal.signal(signal.SIGINT, before)
-    if held:
+    if sigint["hit"]:
         raise KeyboardInterrupt
 
 

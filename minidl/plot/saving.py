@@ -9,6 +9,8 @@ import numpy as np
 from minidl.errors import FormatError, SettingError
 from minidl.files import atomic_path, check_writable
 
+DPI_RANGE = (10, 1200)    # pixels per inch save() takes: FreeType fails below, memory above
+
 
 def save(fig, path, formats=None, dpi=None, close=True):
     """Save a figure, close it and return the paths written.
@@ -32,10 +34,11 @@ def save(fig, path, formats=None, dpi=None, close=True):
     if not isinstance(fig, matplotlib.figure.Figure):   # an Axes, or a plot's None
         raise SettingError(f"plot.save: expected a matplotlib Figure (what the plots of this "
                            f"module return; for an Axes, ax.figure), got {type(fig).__name__}")
-    if dpi is not None and not (isinstance(dpi, (int, float, np.number)) and 10 <= dpi <= 1200):
-        raise SettingError(f"plot.save: dpi must be a number from 10 to 1200 (or None: the "
-                           f"figure's, 110), got {dpi!r}; below 10 FreeType cannot draw the "
-                           "text, and 1200 is twice print quality")
+    low, high = DPI_RANGE
+    if dpi is not None and not (isinstance(dpi, (int, float, np.number)) and low <= dpi <= high):
+        raise SettingError(f"plot.save: dpi must be a number from {low} to {high} (or None: the "
+                           f"figure's, 110), got {dpi!r}; below {low} FreeType cannot draw the "
+                           f"text, and {high} is twice print quality")
     supported = fig.canvas.get_supported_filetypes()
     names = [os.fspath(path)]
     try:
