@@ -7,20 +7,29 @@ are the same bits, but with no layer objects, no checks and no bookkeeping.
 It is not the fastest NumPy code for this step (other code could make fewer
 passes over the arrays); it is minidl's step without the framework.
 
-Its steps and minidl's alternate step by step in one turn of --steps steps
-each; PyTorch's (when installed) come in a turn of their own. Every turn
+Its steps and minidl's, for each BN setting asked for, take turns in blocks of
+--block steps within one turn of --steps steps each (the same NumPy library, so
+no pause is needed between them); PyTorch's (when installed) come in a turn of
+their own, its BN and plain steps taking turns in the same way. Every turn
 starts after a pause (bench_epoch.PAUSE), each round with the other turn.
+Blocks rather than single steps, because in an epoch each step follows a
+step of the same model, whose arrays are then still in the cache; a block of
+100 steps lasts a fraction of a second, so the runners still see the same
+machine (--block 1 alternates step by step, as the script did until
+2026-11-28: benchmarks/README.md, "bare_numpy.py").
 Every step includes converting its batch from uint8, as in bench_epoch.py.
 Prints one JSON line per BN setting: each runner's median microseconds per
-step, and three ratios, each the median over the rounds of that round's
-ratio, with its smallest and largest:
+step, and ratios, each the median over the rounds of that round's ratio,
+with its smallest and largest:
 
     minidl_vs_bare    what the framework costs on top of the arithmetic
     bare_vs_torch     the arithmetic without a framework, against PyTorch
     minidl_vs_torch   as bench_epoch.py's ratio_vs_torch, in shorter turns
+    <name>_bn_cost    on the BN line of --bn both: BN step / plain step, for
+                      minidl, bare and torch (issue 5's "BN's cost")
 
     python benchmarks/bare_numpy.py
-    python benchmarks/bare_numpy.py --bn on --rounds 30 --steps 200
+    python benchmarks/bare_numpy.py --bn on --rounds 30 --steps 200 --block 50
 """
 import argparse
 import json
@@ -152,35 +161,58 @@ def runners(bn, batch, images, labels, use_torch, seed=0):
     return {name: (step, endless(np.random.default_rng(seed))) for name, step in steps.items()}
 
 
-def run(bn, args, images, labels):
-    """Rounds of turns: bare and minidl in one turn, step by step in alternation (the
-    same NumPy library, so no pause is needed between them, and every pair of steps
-    sees the same machine), PyTorch in a turn of its own after a pause."""
-    chosen = runners(bn, args.batch, images, labels, args.torch and have_torch())
-    groups = [["bare", "minidl"]] + ([["torch"]] if "torch" in chosen else [])
-    us = {name: [] for name in chosen}
+def blocks(steps, block):
+    """The sizes of a turn's blocks: steps in blocks of block, the last one shorter."""
+    return [block] * (steps // block) + ([steps % block] if steps % block else [])
+
+
+def run(bns, args, images, labels):
+    """Rounds of turns: the NumPy runners (bare and minidl, for each BN setting in
+    bns) in one turn, step by step in alternation (the same NumPy library, so no
+    pause is needed between them, and every step sees the same machine as the
+    others), PyTorch's in a turn of their own after a pause, its BN and plain
+    steps alternating in the same way. Returns one row per BN setting."""
+    chosen = {(name, bn): runner for bn in bns for name, runner in
+              runners(bn, args.batch, images, labels, args.torch and have_torch()).items()}
+    numpy_turn = [key for key in chosen if key[0] != "torch"]
+    torch_turn = [key for key in chosen if key[0] == "torch"]
+    groups = [numpy_turn] + ([torch_turn] if torch_turn else [])
+    us = {key: [] for key in chosen}
     for r in range(-1, args.rounds):                       # round -1: warm-up, not kept
         for group in in_turn(groups, r):
             time.sleep(PAUSE)
             spent = dict.fromkeys(group, 0.0)
-            for k in range(args.steps):
-                for name in in_turn(group, k):             # who goes first alternates
-                    step, data = chosen[name]
+            for k, size in enumerate(blocks(args.steps, args.block)):
+                for key in in_turn(group, k):              # who goes first rotates
+                    step, data = chosen[key]
                     t0 = time.perf_counter()
-                    step(*next(data))                      # converting the batch included
-                    spent[name] += time.perf_counter() - t0
-            for name in group:
+                    for _ in range(size):
+                        step(*next(data))                  # converting the batch included
+                    spent[key] += time.perf_counter() - t0
+            for key in group:
                 if r >= 0:
-                    us[name].append(spent[name] / args.steps * 1e6)
-    row = {"model": "mlp", "bn": bn, "batch": args.batch, "rounds": args.rounds,
-           "steps_per_turn": args.steps,
-           "us_per_step": {name: round(statistics.median(t), 1) for name, t in us.items()}}
-    for num, den in [("minidl", "bare"), ("bare", "torch"), ("minidl", "torch")]:
-        if den in us:
+                    us[key].append(spent[key] / args.steps * 1e6)
+
+    def ratio(row, label, num, den):
+        """The median over the rounds of the round's ratio num/den, and its range."""
+        if num in us and den in us:
             per_round = [a / b for a, b in zip(us[num], us[den])]
-            row[f"{num}_vs_{den}"] = round(statistics.median(per_round), 3)
-            row[f"{num}_vs_{den}_rounds"] = [round(min(per_round), 3), round(max(per_round), 3)]
-    return row
+            row[label] = round(statistics.median(per_round), 3)
+            row[label + "_rounds"] = [round(min(per_round), 3), round(max(per_round), 3)]
+
+    rows = []
+    for bn in bns:
+        row = {"model": "mlp", "bn": bn, "batch": args.batch, "rounds": args.rounds,
+               "steps_per_turn": args.steps,
+               "us_per_step": {name: round(statistics.median(t), 1)
+                               for (name, b), t in us.items() if b == bn}}
+        for num, den in [("minidl", "bare"), ("bare", "torch"), ("minidl", "torch")]:
+            ratio(row, f"{num}_vs_{den}", (num, bn), (den, bn))
+        if bn:                                             # BN's cost: BN step / plain step
+            for name in ("minidl", "bare", "torch"):
+                ratio(row, f"{name}_bn_cost", (name, True), (name, False))
+        rows.append(row)
+    return rows
 
 
 def main(argv=None):
@@ -189,11 +221,14 @@ def main(argv=None):
     p.add_argument("--batch", type=positive, default=60)
     p.add_argument("--rounds", type=positive, default=15, help="timed rounds (default 15)")
     p.add_argument("--steps", type=positive, default=300, help="steps per turn (default 300)")
+    p.add_argument("--block", type=positive, default=100,
+                   help="steps a runner takes before the next one's (default 100)")
     p.add_argument("--no-torch", dest="torch", action="store_false", help="skip PyTorch")
     args = p.parse_args(argv)
     images, labels = make_data(6_000)
-    for bn in {"on": [True], "off": [False], "both": [False, True]}[args.bn]:
-        print(json.dumps(run(bn, args, images, labels)), flush=True)
+    for row in run({"on": [True], "off": [False], "both": [False, True]}[args.bn], args,
+                   images, labels):
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

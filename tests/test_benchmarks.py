@@ -221,6 +221,7 @@ COUNT_OPTIONS = [("layers_vs_torch", o) for o in ("--number", "--rounds", "--bat
     [("bench_epoch", o) for o in ("--batch", "--epochs", "--samples")] + \
     [("profile_layers", o) for o in ("--batch", "--steps")] + \
     [("ab_steps", o) for o in ("--batch", "--steps")] + \
+    [("bare_numpy", o) for o in ("--batch", "--rounds", "--steps", "--block")] + \
     [("first_epoch", o) for o in ("--batch", "--samples", "--after", "--eval")]
 
 
@@ -392,8 +393,8 @@ def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch)
                         lambda *args: {n: fake(n) for n in ("bare", "minidl", "torch")})
     monkeypatch.setattr(bare_numpy, "PAUSE", 0.0)
     monkeypatch.setattr(bare_numpy.time, "perf_counter", lambda: clock[0])
-    args = argparse.Namespace(batch=60, rounds=3, steps=2, torch=True)
-    row = bare_numpy.run(True, args, None, None)
+    args = argparse.Namespace(batch=60, rounds=3, steps=2, block=1, torch=True)
+    [row] = bare_numpy.run([True], args, None, None)
     numpy_turn, torch_turn = ["bare", "minidl", "minidl", "bare"], ["torch", "torch"]
     # rounds -1 (the warm-up), 0, 1, 2, each starting with the other turn
     assert calls == (torch_turn + numpy_turn + numpy_turn + torch_turn) * 2
@@ -401,6 +402,42 @@ def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch)
     assert (row["minidl_vs_bare"], row["minidl_vs_bare_rounds"]) == (2.0, [1.0, 3.0])
     assert (row["bare_vs_torch"], row["bare_vs_torch_rounds"]) == (0.5, [0.25, 0.5])
     assert (row["minidl_vs_torch"], row["minidl_vs_torch_rounds"]) == (0.5, [0.5, 1.5])
+    assert not any(key.endswith("bn_cost") for key in row)    # no plain runner to compare
+
+
+def test_bare_numpy_times_blocks_and_bn_cost_from_the_same_rounds(monkeypatch):
+    """With BN on and off, all four NumPy runners share one turn, block by block, and
+    BN's cost is each framework's BN step over its plain step, round by round."""
+    import bare_numpy
+    clock, calls = [0.0], []
+    per_step = {("bare", False): [1, 1], ("minidl", False): [2, 2], ("torch", False): [4, 4],
+                ("bare", True): [2, 1], ("minidl", True): [3, 4], ("torch", True): [5, 6]}
+
+    def fake(name, bn):
+        def step(xb, yb):
+            r = len(calls) // 18 - 1                    # 6 runners x 3 steps per round
+            calls.append((name, bn))
+            clock[0] += 100 if r < 0 else per_step[name, bn][r]
+        return step, itertools.repeat((None, None))
+    monkeypatch.setattr(bare_numpy, "runners", lambda bn, *args: {
+        n: fake(n, bn) for n in ("bare", "minidl", "torch")})
+    monkeypatch.setattr(bare_numpy, "PAUSE", 0.0)
+    monkeypatch.setattr(bare_numpy.time, "perf_counter", lambda: clock[0])
+    args = argparse.Namespace(batch=60, rounds=2, steps=3, block=2, torch=True)
+    plain, bn = bare_numpy.run([False, True], args, None, None)
+    assert bare_numpy.blocks(3, 2) == [2, 1] and bare_numpy.blocks(4, 2) == [2, 2]
+    numpy_keys = [(n, b) for b in (False, True) for n in ("bare", "minidl")]
+    torch_keys = [("torch", False), ("torch", True)]
+    numpy_turn = [k for k in numpy_keys for _ in range(2)] + numpy_keys[1:] + numpy_keys[:1]
+    torch_turn = [k for k in torch_keys for _ in range(2)] + torch_keys[::-1]
+    assert calls[:18] == torch_turn + numpy_turn       # the warm-up round: torch first
+    assert calls[18:36] == numpy_turn + torch_turn
+    assert (plain["bn"], bn["bn"]) == (False, True)
+    assert bn["us_per_step"] == {"bare": 1.5e6, "minidl": 3.5e6, "torch": 5.5e6}
+    assert (bn["minidl_bn_cost"], bn["minidl_bn_cost_rounds"]) == (1.75, [1.5, 2.0])
+    assert (bn["bare_bn_cost"], bn["bare_bn_cost_rounds"]) == (1.5, [1.0, 2.0])
+    assert (bn["torch_bn_cost"], bn["torch_bn_cost_rounds"]) == (1.375, [1.25, 1.5])
+    assert not any(key.endswith("bn_cost") for key in plain)
 
 
 def test_bare_numpy_prints_one_json_line_per_bn_setting(monkeypatch, capsys):
