@@ -630,18 +630,53 @@ def test_relu_keeps_giving_max_0_x_as_shapes_and_dtypes_change():
 
 
 def test_sgd_refuses_momentum_buffers_of_another_dtype_than_the_weights():
-    """After model.astype(float64), float32 buffers would round every update."""
+    """After model.astype(float64), float32 buffers would round every update. A
+    refused step moves no parameter."""
     model = mlp(4, [3], 2, seed=0)
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
     model.astype(np.float64)
-    model.forward(np.zeros((2, 4)))
+    model.forward(np.ones((2, 4)))                 # nonzero gradients: an update shows
     model.backward(np.ones((2, 2)))
     before = [p.value.copy() for p in model.parameters()]
     with pytest.raises(SettingError, match=r"0\.W is float64 but its momentum buffer float32"):
         opt.step()
     assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
     opt = SGD(model.parameters(), lr=0.1, momentum=0.9)           # made after astype: fine
+    opt.velocity["2.b"] = opt.velocity["2.b"].astype(np.float32)  # the last buffer only
+    with pytest.raises(SettingError, match=r"2\.b is float64 but its momentum buffer"):
+        opt.step()
+    # no parameter moved, not even those before 2.b in the list
+    assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
+    opt.velocity["2.b"] = opt.velocity["2.b"].astype(np.float64)
     opt.step()
+    assert not np.array_equal(before[-1], model.parameters()[-1].value)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_step_refuses_a_misshapen_gradient_before_moving_any_parameter(momentum):
+    """A training loop of one's own, layer by layer, with no Sequential to check the
+    gradients: a student's grads["W"] of shape (out,) would be broadcast over every
+    row of W, silently. SGD.step names it, and moves no parameter, not even those
+    before it in the list."""
+    model = Sequential(Dense(4, 3, rng=0), ReLU(), Dense(3, 2, rng=1))
+    opt = SGD(model.parameters(), lr=0.1, momentum=momentum)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    model.forward(x)
+    dy = np.ones((5, 2), np.float32)
+    for layer in reversed(model.layers):                       # no Sequential.backward
+        dy = layer.backward(dy)
+    second = model.layers[2]
+    second.grads["W"] = second.grads["W"].sum(axis=0)          # (2,) for a (3, 2) weight
+    before = [p.value.copy() for p in model.parameters()]
+    with pytest.raises(BackwardError, match=r"SGD\.step: Dense\(3, 2, bias=True\): backward "
+                                            r"left grads\['W'\] with shape \(2,\), but "
+                                            r"params\['W'\] has shape \(3, 2\)"):
+        opt.step()
+    assert all(np.array_equal(a, p.value) for a, p in zip(before, model.parameters()))
+    assert all(not v.any() for v in opt.velocity.values())
+    second.grads["W"] = np.ones((3, 2), np.float32)           # mended: the step goes through
+    opt.step()
+    assert not np.array_equal(second.params["W"], before[2])
 
 
 @pytest.mark.parametrize("bad, says", [

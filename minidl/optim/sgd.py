@@ -13,9 +13,10 @@ import warnings
 
 import numpy as np
 
-from minidl.errors import SettingError, StaleGradientWarning, check_number, user_stacklevel
+from minidl.errors import (BackwardError, SettingError, StaleGradientWarning, check_number,
+                           user_stacklevel)
 from minidl.layers.base import Param
-from minidl.layers.checks import unregistered_params
+from minidl.layers.checks import misshapen_grads, unregistered_params
 
 
 def decays(param):
@@ -69,6 +70,7 @@ class SGD:
 
     def step(self):
         self._check_fresh()
+        self._check_arrays()
         lr, mu = self.lr, self.momentum
         for p in self.params:
             w, g = p.value, p.grad
@@ -76,14 +78,26 @@ class SGD:
                 g = g + self.weight_decay * w
             if mu:
                 v = self.velocity[p.name]
-                if v.dtype != w.dtype:               # v += g would round g silently
-                    raise SettingError(f"SGD: {p.name} is {w.dtype} but its momentum buffer "
-                                       f"{v.dtype}; create the optimizer after model.astype()")
                 v *= mu
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
         self._note_step()
+
+    def _check_arrays(self):
+        """Before any parameter moves (a refused step leaves the whole model as it
+        was): each gradient has its parameter's shape, which a layer driven outside
+        a Sequential may not have (Sequential.backward names it first), else the
+        update would broadcast it over the parameter; each momentum buffer has its
+        parameter's dtype, else v += g would round g."""
+        for p in self.params:
+            w = p.value
+            if getattr(p.grad, "shape", None) != w.shape:
+                raise BackwardError(f"SGD.step: {misshapen_grads(p.layer)}")
+            v = self.velocity.get(p.name)
+            if v is not None and v.dtype != w.dtype:
+                raise SettingError(f"SGD: {p.name} is {w.dtype} but its momentum buffer "
+                                   f"{v.dtype}; create the optimizer after model.astype()")
 
     def _note_step(self):
         """Bookkeeping for the checks, not the update: each layer's count of backwards
