@@ -204,11 +204,18 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
             warnings.warn(f"gradcheck: the gradient of {name!r} is zero on both sides; "
                           f"this check cannot tell a right backward from a wrong one {why}",
                           stacklevel=user_stacklevel())
-        elif name != "x" and not np.any(numeric[name]):
-            warnings.warn(f"gradcheck: the numeric gradient of {name!r} is zero in every entry, "
-                          "the analytic one is not: the output does not depend on this "
-                          "parameter at all. Does the forward read a copy of it, or another "
-                          "array, instead of self.params?", stacklevel=user_stacklevel())
+        elif name != "x" and np.max(np.abs(numeric[name])) < floor <= np.max(
+                np.abs(analytic[name])) / 10:       # zero but for rounding, the analytic not
+            later = ("In a model, a later layer may cancel it (a bias just before a "
+                     "BatchNorm, whose mean subtraction removes it): its gradient is then "
+                     "zero, and a nonzero analytic one comes from a wrong backward of a later "
+                     "layer; gradcheck_layers(model, x) checks each layer on its own. "
+                     "Otherwise: " if isinstance(layer, Sequential) else "")
+            warnings.warn(f"gradcheck: the numeric gradient of {name!r} is zero in every entry "
+                          "(but for rounding), the analytic one is not: the output does not "
+                          f"depend on this parameter at all. {later}Does the forward read a "
+                          "copy of it, or another array, instead of self.params?",
+                          stacklevel=user_stacklevel())
         errors[name] = rel_error(analytic[name], numeric[name])
     # the gradients a constant factor is looked for in: at an x with ties, those of the
     # check off the ties if the error stays there (a bug), none if it goes (a kink, where
@@ -235,6 +242,10 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         for name, c in factors.items():
             warnings.warn(f"gradcheck: the gradient of {name!r} is {c:.4g} times the numeric one "
                           f"in every entry: most likely {why}", stacklevel=user_stacklevel())
+    for name in _transposed(*judged, errors):
+        warnings.warn(f"gradcheck: the gradient of {name!r} is the numeric one transposed: a "
+                      "product in the wrong order (dy.T @ x where x.T @ dy is meant)?",
+                      stacklevel=user_stacklevel())
     return errors
 
 
@@ -260,6 +271,14 @@ def _constant_factor(analytic, numeric):
     if c == 0 or abs(c - 1) < 1e-3 or rel_error(analytic, c * numeric) > 1e-6:
         return None
     return c
+
+
+def _transposed(analytic, numeric, errors):
+    """The names of the square 2-D gradients with a large error that are the numeric
+    ones transposed (a non-square one of the wrong shape is refused before)."""
+    return [name for name, error in errors.items() if error > LARGE_ERROR and name in analytic
+            and np.ndim(analytic[name]) == 2 and len(set(np.shape(analytic[name]))) == 1
+            and rel_error(analytic[name].T, numeric[name]) < LARGE_ERROR]
 
 
 def _has_ties(x):

@@ -46,7 +46,7 @@ def hints(layer, x):
                "out such a factor, or applies it twice, gives the same numbers: the "
                "check cannot see it. Give it other values before the check, e.g. "
                "p[...] = np.random.default_rng(0).uniform(0.5, 2, p.shape) for p = "
-               "layer.params['gamma'] (any layer's)")
+               "layer.params['gamma'] (in a model, for each BatchNorm layer)")
     for bn in _two_per_feature(layer, x):
         yield (f"gradcheck: {bn} gets 2 values per feature in training mode: then "
                "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "

@@ -608,6 +608,89 @@ def test_a_weight_this_x_does_not_reach_is_named_all_the_same():
         gradcheck(UnregisteredSlope(3), x)
 
 
+class CopiedScale(Layer):
+    """y = x * s, but the forward reads a copy of s made at construction."""
+
+    def __init__(self, n):
+        super().__init__()
+        self._add_param("s", np.full(n, 2.0))
+        self._frozen = np.full(n, 2.0)
+
+    def forward(self, x):
+        self._save(x)
+        return x * self._frozen
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["s"][...] = (dy * x).sum(axis=0)
+        return dy * self._frozen
+
+
+class MeanlessBatchNorm(BatchNorm):
+    """A student's BN backward that leaves out the terms of the mean and variance
+    (the eval-mode formula, used in training)."""
+
+    def backward(self, dy):
+        x_hat, inv_std = self._saved()[:2]
+        self.grads["beta"][...] = dy.sum(axis=0)
+        self.grads["gamma"][...] = (dy * x_hat).sum(axis=0)
+        return dy * self.params["gamma"] * inv_std
+
+
+def test_a_parameter_the_output_does_not_depend_on_is_named():
+    """A numeric gradient of zeros against a nonzero analytic one: the forward does
+    not read the parameter (a copy of it instead)."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.warns(UserWarning, match=r"numeric gradient of 's' is zero in every entry "
+                                         r"\(but for rounding\), the analytic one is not"
+                                         r".* at all\. Does the forward read a copy"):
+        gradcheck(CopiedScale(3), x)
+
+
+def test_in_a_model_a_zero_numeric_gradient_may_be_a_later_layers_fault():
+    """A bias before a wrong BatchNorm: the bias's true gradient is zero (BN's mean
+    subtraction cancels it), and the nonzero analytic one is the BN's error. The
+    warning used to point at the Dense layer, which was right, and only there."""
+    x = np.random.default_rng(0).standard_normal((6, 5))
+    model = Sequential(Dense(5, 4, rng=0), MeanlessBatchNorm(4), ReLU(),
+                       Dense(4, 3, rng=1)).astype(np.float64)
+    with pytest.warns(UserWarning) as said:
+        errors = gradcheck(model, x)
+    said = [str(w.message) for w in said]
+    assert any("numeric gradient of '0.b' is zero in every entry" in m and "a later layer may "
+               "cancel it" in m and "gradcheck_layers(model, x)" in m for m in said), said
+    assert errors["0.b"] > 0.5
+    assert not any("a later layer" in m for m in said if "'0.b'" not in m)
+
+
+class TransposedDense(Dense):
+    """dW = dy.T @ x: for a square W of the right shape, but transposed."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"][...] = dy.T @ x
+        self.grads["b"][...] = dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+def test_a_weight_gradient_that_is_the_numeric_one_transposed_is_named():
+    """A student's transposed dW of a square layer: the error alone (about 1) does
+    not say what is wrong, and the shape check cannot see it."""
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    with pytest.warns(UserWarning) as said:
+        errors = gradcheck(TransposedDense(4, 4, rng=0).astype(np.float64), x)
+    said = [str(w.message) for w in said]
+    assert errors["W"] > 0.1 and errors["b"] < 1e-7
+    assert said == ["gradcheck: the gradient of 'W' is the numeric one transposed: a product "
+                    "in the wrong order (dy.T @ x where x.T @ dy is meant)?"]
+    model = Sequential(Dense(3, 4, rng=1), TransposedDense(4, 4, rng=0)).astype(np.float64)
+    with pytest.warns(UserWarning, match=r"gradient of '1\.W' is the numeric one transposed"):
+        gradcheck(model, x[:, :3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no such warning for a right one
+        gradcheck(Dense(4, 4, rng=0).astype(np.float64), x)
+
+
 class MeanOfTraining(Layer):
     """Its eval forward needs a training forward first: gradcheck's copy in eval mode
     of a fresh layer cannot run."""

@@ -189,6 +189,13 @@ def test_a_diverged_run_keeps_its_history_to_look_at(mnist, tmp_path):
     history = json.loads((tmp_path / "history.json").read_text())
     assert history["diverged"]["step"] == len(history["step_loss"]) + 1
     assert (tmp_path / "steps.csv").read_text().startswith("step,loss,lr\n1,")
+    # evaluate.py said "give the --out folder of a run", which this folder is
+    evaluated = subprocess.run([sys.executable, str(SCRIPT).replace("train.py", "evaluate.py"),
+                                str(tmp_path)], capture_output=True, text=True, cwd=REPO,
+                               env=dict(os.environ, MPLBACKEND="Agg"), timeout=600)
+    assert evaluated.returncode == 1 and "Traceback" not in evaluated.stderr
+    assert (f"{tmp_path}: its train.py run diverged at step {history['diverged']['step']} (the "
+            "loss became" in evaluated.stderr and "no weights to evaluate" in evaluated.stderr)
 
 
 def test_an_unreadable_checkpoint_in_the_way_says_what_to_do(tmp_path):
@@ -290,6 +297,26 @@ def test_the_default_out_folder_names_the_settings_that_differ_from_the_defaults
     assert script.parse_args(["--epochs", "1", "--out", "mine"]).out == "mine"
 
 
+def test_the_cnns_default_warm_up_is_at_most_a_fifth_of_the_run():
+    """`--model cnn --epochs 1` warmed up over its whole run: its rate rose to 0.1 at
+    its last step and never fell, without a word."""
+    sys.path.insert(0, str(REPO / "examples" / "mnist"))
+    try:
+        import train as script
+    finally:
+        sys.path.pop(0)
+    warmups = {epochs: script.parse_args(["--model", "cnn", "--epochs", epochs]).warmup
+               for epochs in ("1", "3", "5", "10")}
+    assert warmups == {"1": 0.2, "3": 0.6, "5": 1, "10": 1}
+    assert script.parse_args(["--model", "cnn"]).warmup == 1
+    assert script.parse_args(["--epochs", "1"]).warmup == 0                # the MLP has none
+    given = script.parse_args(["--model", "cnn", "--epochs", "1", "--warmup", "0.5"])
+    assert given.warmup == 0.5 and given.out.endswith("cnn-bn-epochs-1-warmup-0.5")
+    assert script.parse_args(["--model", "cnn", "--epochs", "1"]).out.endswith("cnn-bn-epochs-1")
+    schedule = script.make_schedule("cosine", 0.1, 100, round(0.2 * 100))
+    assert schedule(99) < 0.001 < 0.1 == schedule(19)          # anneals after its warm-up
+
+
 @pytest.mark.parametrize("options, said", [
     (["--model", "cnn", "--hidden", "50"], "--hidden is for --model mlp; the CNN's layers"),
     (["--schedule", "step", "--warmup", "1"], "--warmup is for --schedule cosine; --schedule "
@@ -297,6 +324,9 @@ def test_the_default_out_folder_names_the_settings_that_differ_from_the_defaults
     (["--schedule", "constant", "--warmup", "inf"], "--warmup must be a number >= 0"),  # crashed
     (["--resume", "--overwrite"], "--resume continues the run in --out, --overwrite starts "
                                   "over on top of it"),
+    (["--model", "cnn", "--epochs", "2", "--warmup", "2"],     # rose to the end, accepted
+     "--warmup (2 epochs) must be shorter than --epochs (2): the rate would rise to its last "
+     "step and never anneal"),
 ])
 def test_options_that_would_be_dropped_or_contradict_are_refused(options, said, capsys):
     """They were dropped without a word (resume won over overwrite; an infinite warm-up

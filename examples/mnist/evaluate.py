@@ -85,8 +85,27 @@ def trained_run(folder, net):
         return train_py_run(folder)
     if os.path.exists(os.path.join(folder, "summary.json")):
         return compare_bn_run(folder, net)
+    diverged = diverged_before_a_checkpoint(folder)
+    if diverged:
+        raise DivergenceError(f"{folder}: its train.py run diverged at step {diverged['step']} "
+                              f"({diverged['cause']}), before its first checkpoint: there are "
+                              "no weights to evaluate. Train again with a smaller --lr")
     raise DataNotFoundError(f"{folder}: neither checkpoint.npz (train.py) nor summary.json "
                             "(compare_bn.py) there; give the --out folder of a run")
+
+
+def diverged_before_a_checkpoint(folder):
+    """The divergence record in the history.json of a train.py run in folder, or
+    None: a run that diverged in its first epoch leaves no checkpoint."""
+    path = os.path.join(folder, "history.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        diverged = jsonfile.read(path).get("diverged")
+    except (FormatError, AttributeError):    # not a history of train.py's: the general error
+        return None
+    return diverged if isinstance(diverged, dict) and {"step", "cause"} <= diverged.keys() \
+        else None
 
 
 def wrong_options(options):

@@ -40,6 +40,13 @@ DEFAULTS = {"mlp": {"epochs": 10, "lr": 0.1, "warmup": 0, "shift": 0},
             "cnn": {"epochs": 5, "lr": 0.1, "warmup": 1, "shift": 1}}
 
 
+def model_defaults(model, epochs):
+    """DEFAULTS[model] for a run of `epochs`: its warm-up is kept to a fifth of the
+    run (the CNN's one epoch of five), else the CNN's --epochs 1 would warm up to
+    its last step and never anneal."""
+    return dict(DEFAULTS[model], warmup=min(DEFAULTS[model]["warmup"], epochs / 5))
+
+
 def per_model(key):
     values = {str(d[key]) for d in DEFAULTS.values()}
     if len(values) == 1:                  # the same for both models: said once
@@ -64,7 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--schedule", choices=["cosine", "step", "constant"], default="cosine",
                    help="cosine: lr -> 0 over the run; step: lr/10 after each third")
     p.add_argument("--warmup", type=float, default=None, metavar="EPOCHS",
-                   help="linear learning-rate warm-up (cosine schedule); " + per_model("warmup"))
+                   help="linear learning-rate warm-up (cosine schedule); " + per_model("warmup")
+                        + ", at most a fifth of --epochs")
     p.add_argument("--shift", type=int_at_least(0, 27), default=None, metavar="PIXELS",
                    help="augment: shift training images by up to this many pixels (at most "
                         "27: the images are 28 pixels wide); " + per_model("shift"))
@@ -94,7 +102,9 @@ def parse_args(argv=None):
     add_format_argument(p)
     args = p.parse_args(argv)
     given = {key for key in ("warmup", "hidden") if getattr(args, key) != p.get_default(key)}
-    for key, value in DEFAULTS[args.model].items():
+    if args.epochs is None:
+        args.epochs = DEFAULTS[args.model]["epochs"]
+    for key, value in model_defaults(args.model, args.epochs).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.out = args.out or default_out(p, args)
@@ -113,8 +123,9 @@ def parse_args(argv=None):
               (not (args.resume and args.overwrite),
                "--resume continues the run in --out, --overwrite starts over on top of it: "
                "give one of them"),
-              (args.schedule != "cosine" or args.warmup <= args.epochs,   # then in steps too
-               f"--warmup ({args.warmup:g} epochs) is longer than --epochs ({args.epochs})"),
+              (args.schedule != "cosine" or args.warmup < args.epochs,
+               f"--warmup ({args.warmup:g} epochs) must be shorter than --epochs "
+               f"({args.epochs}): the rate would rise to its last step and never anneal"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
     for ok, message in checks:
         if not ok:
@@ -149,7 +160,8 @@ def default_out(parser, args):
     for key in RESUME_KEYS[2:]:
         value = vars(args)[key]
         if applies(key, vars(args)) and \
-                value != DEFAULTS[args.model].get(key, parser.get_default(key)):
+                value != model_defaults(args.model, args.epochs).get(
+                    key, parser.get_default(key)):
             parts.append(option(key, value).removeprefix("--").replace(" ", "-"))
     return "-".join(parts)
 
