@@ -340,6 +340,10 @@ def test_the_recorded_layer_is_the_last_sigmoid_or_the_one_asked_for(compare_bn,
     assert figures.unit_label({"model": "cnn", "unit": 2, "layer": 1}) == \
         "channel 2 of conv block 1"
     assert figures.unit_label({"model": "cnn", "unit": 0}) == "channel 0 of the last conv block"
+    # the figures' titles name widths other than the paper's (--hidden 50 50 was titled "MLP")
+    assert figures.widths(compare_bn.settings(args)) == "hidden 100-50"
+    assert figures.widths(compare_bn.settings(compare_bn.parse_args([]))) == ""
+    assert figures.widths({"model": "cnn", "hidden": [100, 50]}) == ""
     for wrong, said in ((["--layer", "4"], "--layer must be in 1..3 for --model mlp --hidden "
                                            "100 100 100"),
                         (["--layer", "2", "--hidden", "100", "50", "--unit", "50"],

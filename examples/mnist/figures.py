@@ -20,6 +20,16 @@ def unit_label(s):
     return f"unit {unit} of {'the last hidden layer' if layer is None else f'hidden layer {layer}'}"
 
 
+def widths(s):
+    """"hidden 50-50" for an MLP whose hidden widths are not the paper's three
+    layers of 100, else "": a slide of another network must not pass for the
+    paper's."""
+    hidden = s.get("hidden")
+    if s["model"] == "mlp" and hidden and list(hidden) != [100, 100, 100]:
+        return f"hidden {'-'.join(map(str, hidden))}"
+    return ""
+
+
 def tested_on(s):
     """The test images of a run tested on a subset ("first 2,000 test images", from
     --test-subset), else "": a number copied onto a slide should not pass for
@@ -35,7 +45,7 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), 
     the values' columns being the `percentiles`; s: the run's settings (summary.json's
     "settings")."""
     title = plot.setting(s["model"], s["activation"], s["batch_size"], s["lr"],
-                         extra=tested_on(s))
+                         extra=", ".join(filter(None, (widths(s), tested_on(s)))))
     window = max(1, min(100, s["steps"] // 20))
     written = plot.save(plot.loss_curves(histories, title=title, log_scale=log_scale,
                                          smooth_window=window),
@@ -54,7 +64,7 @@ def write_sweep_plot(out, sweep, formats=("png",), dpi=None):
     """lr_sweep plot of lr_sweep.json's content: {"settings", "plain", "bn"}."""
     s = sweep["settings"]
     title = plot.setting(s["model"], s["activation"], s["batch_size"],
-                         extra=", ".join(filter(None, (f"{s['steps']} steps per run",
+                         extra=", ".join(filter(None, (widths(s), f"{s['steps']} steps per run",
                                                        tested_on(s)))))
     results = {key: sweep[key] for key, _ in NETS}
     return plot.save(plot.lr_sweep(results, title=title), os.path.join(out, "lr_sweep"),
