@@ -15,8 +15,8 @@ starts after a pause (bench_epoch.PAUSE), each round with the other turn.
 Blocks rather than single steps, because in an epoch each step follows a
 step of the same model, whose arrays are then still in the cache; a block of
 100 steps lasts a fraction of a second, so the runners still see the same
-machine (--block 1 alternates step by step, as the script did until
-2026-11-28: benchmarks/README.md, "bare_numpy.py").
+machine (--block 1 alternates step by step; with --bn on or off as well,
+the script does what it did until 2026-11-28: benchmarks/README.md).
 Every step includes converting its batch from uint8, as in bench_epoch.py.
 Prints one JSON line per BN setting: each runner's median microseconds per
 step, and ratios, each the median over the rounds of that round's ratio,
@@ -168,10 +168,12 @@ def blocks(steps, block):
 
 def run(bns, args, images, labels):
     """Rounds of turns: the NumPy runners (bare and minidl, for each BN setting in
-    bns) in one turn, step by step in alternation (the same NumPy library, so no
-    pause is needed between them, and every step sees the same machine as the
+    bns) in one turn, taking turns block by block (the same NumPy library, so no
+    pause is needed between them, and every block sees the same machine as the
     others), PyTorch's in a turn of their own after a pause, its BN and plain
-    steps alternating in the same way. Returns one row per BN setting."""
+    steps taking turns in the same way. Block k of round r starts with runner
+    k + r (mod their number), so that each runner in turn is the first after the
+    pause. Returns one row per BN setting."""
     chosen = {(name, bn): runner for bn in bns for name, runner in
               runners(bn, args.batch, images, labels, args.torch and have_torch()).items()}
     numpy_turn = [key for key in chosen if key[0] != "torch"]
@@ -183,7 +185,7 @@ def run(bns, args, images, labels):
             time.sleep(PAUSE)
             spent = dict.fromkeys(group, 0.0)
             for k, size in enumerate(blocks(args.steps, args.block)):
-                for key in in_turn(group, k):              # who goes first rotates
+                for key in in_turn(group, k + r):          # who goes first rotates
                     step, data = chosen[key]
                     t0 = time.perf_counter()
                     for _ in range(size):

@@ -166,13 +166,14 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
     found: same objects, parameters, dtype, BN running statistics and mode.
     gradients() gives the two gradients themselves.
     Warns when a gradient is a constant times the numeric one, entry by entry
-    (a sign, a 1/N or a 2 left out), when a gradient is zero on both sides (the
-    check proves nothing),
+    (a sign, a 1/N or a 2 left out), or a square weight's is the numeric one
+    transposed, when a gradient is zero on both sides (the check proves nothing),
     when an error exceeds LARGE_ERROR on an x with ties (checked again on x plus
     noise: a kink, or a wrong backward), when
     the layer keeps float arrays outside params (weights it never checks) or a
     copy of a parameter (stale after a step), when a numeric gradient is zero in
-    every entry (the output does not read that parameter), when
+    every entry but the analytic one is not (the output does not read that
+    parameter, or in a model a later layer cancels it), when
     every entry of a parameter (or, in eval mode, a statistic) is 1 (a factor
     of 1 hides a backward that forgets it), and when a BatchNorm in training
     mode gets 2 values per feature (x_hat is +-1: a correct layer may fail).
@@ -242,7 +243,7 @@ def gradcheck(layer, x, seed=0, eps=1e-6, upstream=None):
         for name, c in factors.items():
             warnings.warn(f"gradcheck: the gradient of {name!r} is {c:.4g} times the numeric one "
                           f"in every entry: most likely {why}", stacklevel=user_stacklevel())
-    for name in _transposed(*judged, errors):
+    for name in _transposed(*judged, errors, said=factors):
         warnings.warn(f"gradcheck: the gradient of {name!r} is the numeric one transposed: a "
                       "product in the wrong order (dy.T @ x where x.T @ dy is meant)?",
                       stacklevel=user_stacklevel())
@@ -273,11 +274,13 @@ def _constant_factor(analytic, numeric):
     return c
 
 
-def _transposed(analytic, numeric, errors):
-    """The names of the square 2-D gradients with a large error that are the numeric
-    ones transposed (a non-square one of the wrong shape is refused before)."""
-    return [name for name, error in errors.items() if error > LARGE_ERROR and name in analytic
-            and np.ndim(analytic[name]) == 2 and len(set(np.shape(analytic[name]))) == 1
+def _transposed(analytic, numeric, errors, said):
+    """The names of the square 2-D parameter gradients with a large error that are
+    the numeric ones transposed (a non-square one has the wrong shape, refused
+    before), but for those a factor was said of."""
+    return [name for name, error in errors.items() if error > LARGE_ERROR and name != "x"
+            and name in analytic and name not in said and np.ndim(analytic[name]) == 2
+            and len(set(np.shape(analytic[name]))) == 1
             and rel_error(analytic[name].T, numeric[name]) < LARGE_ERROR]
 
 

@@ -46,7 +46,8 @@ def hints(layer, x):
                "out such a factor, or applies it twice, gives the same numbers: the "
                "check cannot see it. Give it other values before the check, e.g. "
                "p[...] = np.random.default_rng(0).uniform(0.5, 2, p.shape) for p = "
-               "layer.params['gamma'] (in a model, for each BatchNorm layer)")
+               f"{_reached(layer, ones[0])}" + (" (and the same for the others named)"
+                                                 if len(ones) > 1 else ""))
     for bn in _two_per_feature(layer, x):
         yield (f"gradcheck: {bn} gets 2 values per feature in training mode: then "
                "x_hat is +1 or -1 (up to eps) whatever x is, so the true dL/dx is almost "
@@ -141,6 +142,14 @@ def _all_ones(layer):
             if v.dtype.kind == "f" and v.size and np.all(v == 1):
                 found.append(prefix + name)
     return found
+
+
+def _reached(layer, name):
+    """How code reaches the array _all_ones names: layer.params['gamma'], or
+    model.layers[1].state()['running_var'] for "1.running_var" in a model."""
+    i, _, key = name.rpartition(".")
+    owner, part = (f"model.layers[{i}]", layer.layers[int(i)]) if i else ("layer", layer)
+    return f"{owner}.params[{key!r}]" if key in part.params else f"{owner}.state()[{key!r}]"
 
 
 def _two_per_feature(layer, x):

@@ -395,9 +395,11 @@ def test_bare_numpy_takes_turns_and_forms_each_ratio_round_by_round(monkeypatch)
     monkeypatch.setattr(bare_numpy.time, "perf_counter", lambda: clock[0])
     args = argparse.Namespace(batch=60, rounds=3, steps=2, block=1, torch=True)
     [row] = bare_numpy.run([True], args, None, None)
-    numpy_turn, torch_turn = ["bare", "minidl", "minidl", "bare"], ["torch", "torch"]
-    # rounds -1 (the warm-up), 0, 1, 2, each starting with the other turn
-    assert calls == (torch_turn + numpy_turn + numpy_turn + torch_turn) * 2
+    # rounds -1 (the warm-up), 0, 1, 2, each starting with the other turn; block k of
+    # round r starts with runner k + r, so that each is in turn the first after the pause
+    odd, even, torch_turn = ["minidl", "bare", "bare", "minidl"], \
+        ["bare", "minidl", "minidl", "bare"], ["torch", "torch"]
+    assert calls == (torch_turn + odd + even + torch_turn) * 2
     assert row["us_per_step"] == {"bare": 1e6, "minidl": 2e6, "torch": 4e6}
     assert (row["minidl_vs_bare"], row["minidl_vs_bare_rounds"]) == (2.0, [1.0, 3.0])
     assert (row["bare_vs_torch"], row["bare_vs_torch_rounds"]) == (0.5, [0.25, 0.5])
@@ -426,12 +428,15 @@ def test_bare_numpy_times_blocks_and_bn_cost_from_the_same_rounds(monkeypatch):
     args = argparse.Namespace(batch=60, rounds=2, steps=3, block=2, torch=True)
     plain, bn = bare_numpy.run([False, True], args, None, None)
     assert bare_numpy.blocks(3, 2) == [2, 1] and bare_numpy.blocks(4, 2) == [2, 2]
-    numpy_keys = [(n, b) for b in (False, True) for n in ("bare", "minidl")]
-    torch_keys = [("torch", False), ("torch", True)]
-    numpy_turn = [k for k in numpy_keys for _ in range(2)] + numpy_keys[1:] + numpy_keys[:1]
-    torch_turn = [k for k in torch_keys for _ in range(2)] + torch_keys[::-1]
-    assert calls[:18] == torch_turn + numpy_turn       # the warm-up round: torch first
-    assert calls[18:36] == numpy_turn + torch_turn
+    bare_p, minidl_p, bare_bn, minidl_bn = numpy_keys = \
+        [(n, b) for b in (False, True) for n in ("bare", "minidl")]
+    torch_p, torch_bn = ("torch", False), ("torch", True)
+    # the warm-up round (r = -1): torch's turn first; its block 0 starts with runner -1
+    assert calls[:18] == [torch_bn, torch_bn, torch_p, torch_p, torch_p, torch_bn] + \
+        [minidl_bn] * 2 + [bare_p] * 2 + [minidl_p] * 2 + [bare_bn] * 2 + numpy_keys
+    # round 0: the NumPy turn first, block 0 starting with runner 0, block 1 with runner 1
+    assert calls[18:36] == [k for k in numpy_keys for _ in range(2)] + numpy_keys[1:] + \
+        numpy_keys[:1] + [torch_p, torch_p, torch_bn, torch_bn, torch_bn, torch_p]
     assert (plain["bn"], bn["bn"]) == (False, True)
     assert bn["us_per_step"] == {"bare": 1.5e6, "minidl": 3.5e6, "torch": 5.5e6}
     assert (bn["minidl_bn_cost"], bn["minidl_bn_cost_rounds"]) == (1.75, [1.5, 2.0])

@@ -689,6 +689,20 @@ def test_a_weight_gradient_that_is_the_numeric_one_transposed_is_named():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                  # no such warning for a right one
         gradcheck(Dense(4, 4, rng=0).astype(np.float64), x)
+    with warnings.catch_warnings(record=True) as said:  # a transposed dx: not the W advice
+        warnings.simplefilter("always")
+        errors = gradcheck(TransposedDx(4, 4, rng=0).astype(np.float64), x[:4])
+    assert errors["x"] > 0.1 and not any("transposed" in str(w.message) for w in said)
+
+
+class TransposedDx(Dense):
+    """dx = (dy @ W.T).T: for a square batch, the numeric dx transposed."""
+
+    def backward(self, dy):
+        (x,) = self._saved()
+        self.grads["W"][...] = x.T @ dy
+        self.grads["b"][...] = dy.sum(axis=0)
+        return (dy @ self.params["W"].T).T
 
 
 class MeanOfTraining(Layer):
@@ -779,10 +793,12 @@ def test_a_factor_of_one_is_named_as_hiding_bugs():
         assert gradcheck(bn, x)["x"] > 1e-2                           # and it is caught
     fresh = BatchNorm(4)
     fresh.params["gamma"][:] = 2.0
-    with pytest.warns(UserWarning, match=r"gradcheck: running_var: every entry is 1"):
+    with pytest.warns(UserWarning, match=r"gradcheck: running_var: every entry is 1.* for p = "
+                                         r"layer\.state\(\)\['running_var'\]$"):
         gradcheck(fresh.eval(), x)                                    # eval reads running_var
     model = Sequential(Dense(4, 3, bias=False, rng=0), BatchNorm(3))
-    with pytest.warns(UserWarning, match=r"gradcheck: 1\.gamma: every entry"):
+    with pytest.warns(UserWarning, match=r"gradcheck: 1\.gamma: every entry.* for p = "
+                                         r"model\.layers\[1\]\.params\['gamma'\]$"):
         gradcheck(model, x)                                           # named as parameters()
     model = Sequential(Dense(4, 3, bias=False, rng=0), BatchNorm(3), BatchNorm(3))
     with warnings.catch_warnings(record=True) as caught:

@@ -315,6 +315,9 @@ def test_the_cnns_default_warm_up_is_at_most_a_fifth_of_the_run():
     assert script.parse_args(["--model", "cnn", "--epochs", "1"]).out.endswith("cnn-bn-epochs-1")
     schedule = script.make_schedule("cosine", 0.1, 100, round(0.2 * 100))
     assert schedule(99) < 0.001 < 0.1 == schedule(19)          # anneals after its warm-up
+    # a run made with the old default (warm-up 1 of 1 epoch) can still be resumed
+    old = script.parse_args(["--model", "cnn", "--epochs", "1", "--warmup", "1", "--resume"])
+    assert old.warmup == 1 and old.out.endswith("cnn-bn-epochs-1-warmup-1")
 
 
 @pytest.mark.parametrize("options, said", [
@@ -325,8 +328,8 @@ def test_the_cnns_default_warm_up_is_at_most_a_fifth_of_the_run():
     (["--resume", "--overwrite"], "--resume continues the run in --out, --overwrite starts "
                                   "over on top of it"),
     (["--model", "cnn", "--epochs", "2", "--warmup", "2"],     # rose to the end, accepted
-     "--warmup (2 epochs) must be shorter than --epochs (2): the rate would rise to its last "
-     "step and never anneal"),
+     "--warmup 2 must be shorter than --epochs 2 (both count epochs): the rate would rise to "
+     "its last step and never anneal"),
 ])
 def test_options_that_would_be_dropped_or_contradict_are_refused(options, said, capsys):
     """They were dropped without a word (resume won over overwrite; an infinite warm-up
@@ -427,7 +430,8 @@ def test_a_killed_run_is_neither_replaced_nor_started_over(tmp_path):
                   "--data-dir", str(tmp_path / "no-data-here"), "--no-progress"])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert ("--resume: the run in " in result.stderr and "has other settings (--hidden 100 "
-            "100 100 there, --hidden 50 here)" in result.stderr)
+            "100 100 there, --hidden 50 here); resume with the same options and --out "
+            f"{tmp_path}\n" in result.stderr)     # the default --out names the settings
 
 
 def test_a_new_run_removes_the_files_of_the_run_it_replaces(mnist, tmp_path):

@@ -123,9 +123,10 @@ def parse_args(argv=None):
               (not (args.resume and args.overwrite),
                "--resume continues the run in --out, --overwrite starts over on top of it: "
                "give one of them"),
-              (args.schedule != "cosine" or args.warmup < args.epochs,
-               f"--warmup ({args.warmup:g} epochs) must be shorter than --epochs "
-               f"({args.epochs}): the rate would rise to its last step and never anneal"),
+              (args.schedule != "cosine" or args.warmup < args.epochs or   # a run made before
+               (args.resume and args.warmup == args.epochs),              # this was refused
+               f"--warmup {args.warmup:g} must be shorter than --epochs {args.epochs} (both "
+               "count epochs): the rate would rise to its last step and never anneal"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
     for ok, message in checks:
         if not ok:
@@ -227,9 +228,10 @@ def check_resume(saved, args):
     except (KeyError, TypeError, AttributeError):       # not train.py's metadata
         raise CheckpointError(f"--resume: {saved}: its metadata lacks the run's settings; "
                               "was it written by train.py?") from None
-    if changed:
+    if changed:    # --out too: the default folder's name changes with the settings
         raise CheckpointError(f"--resume: the run in {saved} has other settings ("
-                              f"{'; '.join(changed)}); resume with the same options")
+                              f"{'; '.join(changed)}); resume with the same options and "
+                              f"--out {os.path.dirname(saved) or '.'}")
     if finished:                      # said before the data is loaded, not after
         raise CheckpointError(f"--resume: {saved} holds a finished run; there is nothing "
                               "to resume")

@@ -86,17 +86,18 @@ class SGD:
 
     def _check_arrays(self):
         """Before any parameter moves (a refused step leaves the whole model as it
-        was): each gradient has its parameter's shape, which a layer driven outside
-        a Sequential may not have (Sequential.backward names it first), else the
-        update would broadcast it over the parameter; each momentum buffer has its
-        parameter's dtype, else v += g would round g."""
+        was): each gradient has its parameter's shape, else the update would
+        broadcast it over the parameter (Sequential.backward checks this too, and
+        names the layer; a backward run layer by layer, by hand, comes here
+        unchecked); each momentum buffer has its parameter's dtype, else v += g
+        would round g."""
         for p in self.params:
             w = p.value
             if getattr(p.grad, "shape", None) != w.shape:
                 raise BackwardError(f"SGD.step: {misshapen_grads(p.layer)}")
             v = self.velocity.get(p.name)
             if v is not None and v.dtype != w.dtype:
-                raise SettingError(f"SGD: {p.name} is {w.dtype} but its momentum buffer "
+                raise SettingError(f"SGD.step: {p.name} is {w.dtype} but its momentum buffer "
                                    f"{v.dtype}; create the optimizer after model.astype()")
 
     def _note_step(self):
