@@ -277,7 +277,7 @@ def _constant_factor(analytic, numeric):
 def _transposed(analytic, numeric, errors, said):
     """The names of the square 2-D parameter gradients with a large error that are
     the numeric ones transposed (a non-square one has the wrong shape, refused
-    before), but for those a factor was said of."""
+    before), except those the factor hint has named already."""
     return [name for name, error in errors.items() if error > LARGE_ERROR and name != "x"
             and name in analytic and name not in said and np.ndim(analytic[name]) == 2
             and len(set(np.shape(analytic[name]))) == 1

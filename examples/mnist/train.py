@@ -123,8 +123,8 @@ def parse_args(argv=None):
               (not (args.resume and args.overwrite),
                "--resume continues the run in --out, --overwrite starts over on top of it: "
                "give one of them"),
-              (args.schedule != "cosine" or args.warmup < args.epochs or   # a run made before
-               (args.resume and args.warmup == args.epochs),              # this was refused
+              (args.schedule != "cosine" or args.warmup < args.epochs
+               or (args.resume and args.warmup == args.epochs),   # a run from before this rule
                f"--warmup {args.warmup:g} must be shorter than --epochs {args.epochs} (both "
                "count epochs): the rate would rise to its last step and never anneal"),
               (min(args.hidden) >= 1, "--hidden widths must be at least 1")]
