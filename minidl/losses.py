@@ -60,14 +60,24 @@ class SoftmaxCrossEntropy:
                              "minidl takes class indices, one per row: y.argmax(axis=1)")
         if labels.dtype.kind not in "iu":                        # signed or unsigned int
             raise LabelError("SoftmaxCrossEntropy: labels must be integer class indices "
-                             f"(dtype int), got dtype {labels.dtype}")
+                             f"(dtype int), got dtype {labels.dtype}" + (
+                                 "; class numbers stored as floats: y.astype(np.int64)"
+                                 if labels.dtype.kind == "f" else ""))
         if labels.shape != (n,):
             raise LabelError(f"SoftmaxCrossEntropy: expected one label per row, shape ({n},), "
-                             f"got shape {labels.shape}")
+                             f"got shape {labels.shape}" + (
+                                 "; a column of labels: y.ravel()" if labels.shape == (n, 1)
+                                 else ""))
+        if c == 1:                     # each row's softmax is 1: the loss is 0, whatever
+            raise ShapeError("SoftmaxCrossEntropy: the logits have 1 column; softmax "
+                             "cross-entropy needs one output per class, 2 or more (2 for "
+                             "a yes/no task)")
         lo, hi = labels.min(), labels.max()
         if lo < 0 or hi >= c:
             raise LabelError(f"SoftmaxCrossEntropy: labels must lie in 0..{c - 1} for {c} "
-                             f"classes, got values from {lo} to {hi}")
+                             f"classes, got values from {lo} to {hi}" + (
+                                 f"; numbered from 1? y - 1 gives 0..{c - 1}"
+                                 if lo == 1 and hi == c else ""))
 
     def __repr__(self):
         return "SoftmaxCrossEntropy()"

@@ -197,6 +197,8 @@ class Sequential:
                 layer.set_state(own)
 
     def astype(self, dtype):
+        """Every layer converted to dtype, in place; returns the model itself (not a
+        copy, unlike NumPy's astype: copy.deepcopy(model).astype(...) keeps both)."""
         check_states(self, "astype", also=aliases)   # every layer before any is converted
         for layer in self.layers:
             layer.astype(dtype)

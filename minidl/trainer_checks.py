@@ -186,12 +186,15 @@ def check_target(step, total, epochs, steps, schedule):
     if end is not None and end < total and schedule(total - 1) == 0:
         # 0 at its end, or one step later when the warm-up takes all of total_steps
         zero_at = end if schedule(end) == 0 else end + 1
+        phase = (f". For a new phase from step {step} (schedules get the step counted from "
+                 f"the start of training, over all fits): trainer.schedule = lambda s: "
+                 f"cosine(lr, {total - step})(s - {step})" if step else "")
         raise SettingError(f"fit: the schedule reaches learning rate 0 at step {zero_at}, but "
                            f"training runs to step {total}: the steps after {zero_at} would not "
                            f"change the weights. Its total_steps counts steps, not epochs "
                            f"(epochs * len(train_loader)): give the Trainer a schedule that "
                            f"lasts the run, here cosine(lr, {total}) with the same warmup "
-                           f"and min_lr (trainer.schedule may be replaced between fits)")
+                           f"and min_lr (trainer.schedule may be replaced between fits){phase}")
 
 
 def warn_used_loader(loader):

@@ -89,6 +89,33 @@ def test_mean_std_and_shape():
     assert next(iter(per_pixel))[0].shape == (5, 16)
 
 
+def test_colour_images_are_standardized_per_channel():
+    """(C,) and (1, C, 1, 1) statistics, as x.mean(axis=(0, 2, 3)) gives them, were
+    refused ("does not broadcast"): only (C, 1, 1) passed, which no NumPy call gives."""
+    x = np.random.default_rng(0).integers(0, 256, (8, 3, 5, 7)).astype(np.uint8)
+    y, scaled = np.arange(8), x / 255
+    expected = (scaled - scaled.mean(axis=(0, 2, 3), keepdims=True)) / \
+        scaled.std(axis=(0, 2, 3), keepdims=True)
+    for keepdims in (False, True):
+        loader = DataLoader(x, y, 8, shuffle=False, dtype=np.float64,
+                            mean=scaled.mean(axis=(0, 2, 3), keepdims=keepdims),
+                            std=scaled.std(axis=(0, 2, 3), keepdims=keepdims))
+        np.testing.assert_allclose(next(iter(loader))[0], expected, rtol=1e-12)
+        assert loader.mean.shape == loader.std.shape == (3, 1, 1)
+    per_pixel = DataLoader(x, y, 8, shuffle=False, mean=scaled.mean(axis=0, keepdims=True))
+    assert per_pixel.mean.shape == (3, 5, 7)
+    with pytest.raises(ShapeError, match=r"DataLoader: mean of shape \(4,\) does not broadcast "
+                                         r"to one sample of shape \(3, 5, 7\); .* one per "
+                                         r"channel: \(3,\)"):
+        DataLoader(x, y, 8, mean=np.zeros(4))
+    square = np.zeros((4, 3, 5, 3), np.float32)          # channels or columns?
+    with pytest.raises(ShapeError, match=r"could mean one value per channel or one per column; "
+                                         r"give it as \(3, 1, 1\) .* or \(1, 1, 3\)"):
+        DataLoader(square, np.arange(4), 2, mean=np.zeros(3))
+    channels_last = np.zeros((4, 5, 7, 3), np.float32)   # broadcast over the last axis, as before
+    assert DataLoader(channels_last, np.arange(4), 2, mean=np.zeros(3)).mean.shape == (3,)
+
+
 def test_batch_converts_given_samples_and_leaves_the_epoch_alone():
     from minidl.data import random_shift
     x, y = images(10)

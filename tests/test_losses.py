@@ -75,3 +75,26 @@ def test_bad_logits_and_misuse():
         SoftmaxCrossEntropy().forward(np.zeros(3), np.array([0]))
     with pytest.raises(BackwardError):
         SoftmaxCrossEntropy().backward()
+
+
+@pytest.mark.parametrize("labels, said", [
+    (np.array([0.0, 1.0, 2.0, 3.0]), r"got dtype float64; class numbers stored as floats: "
+                                     r"y\.astype\(np\.int64\)"),
+    (np.arange(4).reshape(4, 1), r"got shape \(4, 1\); a column of labels: y\.ravel\(\)"),
+    (np.array([1, 2, 3, 5]), r"lie in 0\.\.4 for 5 classes, got values from 1 to 5; numbered "
+                             r"from 1\? y - 1 gives 0\.\.4"),
+])
+def test_a_label_mistake_is_named_with_its_fix(labels, said):
+    """A lab's own labels: floats, a column, or numbered from 1 were named without
+    saying what to do."""
+    with pytest.raises(LabelError, match=said):
+        SoftmaxCrossEntropy().forward(np.zeros((4, 5), np.float32), labels)
+
+
+def test_one_output_column_is_refused():
+    """With one logit per row the softmax is 1 and the loss 0 for any weights: a
+    two-class task built with one output learned nothing, and the error (if the
+    labels held a 1) spoke of 'labels in 0..0 for 1 classes'."""
+    with pytest.raises(ShapeError, match=r"the logits have 1 column; softmax cross-entropy "
+                                         r"needs one output per class, 2 or more"):
+        SoftmaxCrossEntropy().forward(np.zeros((4, 1), np.float32), np.zeros(4, np.int64))

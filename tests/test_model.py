@@ -1067,3 +1067,15 @@ def test_one_layer_object_in_two_places_is_refused_when_the_model_is_built():
         Sequential(dense, ReLU(), dense)
     model = Sequential(dense, act)           # in two models, each once: allowed
     assert Sequential(*model.layers, Dense(4, 2, rng=2))[0] is dense
+
+
+def test_astype_converts_in_place_and_returns_the_model_itself():
+    """As the README and the docstrings say (NumPy's astype gives a copy; a demo that
+    compares a float32 model with model.astype(np.float64) needs a deepcopy first)."""
+    import copy
+    model = mlp(4, [3], 2, batchnorm=True, seed=0)
+    kept = copy.deepcopy(model)
+    assert model.astype(np.float64) is model and model.layers[0].astype(np.float64) is \
+        model.layers[0]
+    assert {p.value.dtype for p in model.parameters()} == {np.dtype(np.float64)}
+    assert {p.value.dtype for p in kept.parameters()} == {np.dtype(np.float32)}

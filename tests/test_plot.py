@@ -91,6 +91,8 @@ def test_loss_and_accuracy_curves_use_the_shared_colours(histories, tmp_path):
         assert_png(tmp_path / f"{fn.__name__}.png")
     log = plot.loss_curves(histories, log_scale=True).axes[0]
     assert log.get_yscale() == "log" and log.get_ylabel() == "cross-entropy loss (log scale)"
+    own = plot.loss_curves(histories, loss_name="mean squared error").axes[0]   # a loss of
+    assert own.get_ylabel() == "mean squared error"            # one's own was "cross-entropy"
     plt.close("all")
 
 

@@ -321,6 +321,24 @@ def test_settings_that_cannot_work_are_refused_before_any_step(options, fit_args
         np.testing.assert_array_equal(p.value, value)
 
 
+def test_a_schedule_for_a_second_phase_is_advised_to_start_where_the_phase_does():
+    """A schedule is called with the step counted from the start of training, over
+    all fits: the advice "cosine(lr, 50)" for a phase of steps 25 to 50 started it
+    half-way down. The error now says how to start a phase's schedule at its step."""
+    model, opt, train, _ = training_setup()
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, progress=False,
+                      schedule=cosine(0.1, 25))
+    trainer.fit(epochs=1)                                         # 25 steps
+    trainer.schedule = cosine(0.01, 25)                           # meant for steps 25 to 50
+    with pytest.raises(SettingError, match=r"For a new phase from step 25 \(.*\): "
+                                           r"trainer\.schedule = lambda s: cosine\(lr, 25\)"
+                                           r"\(s - 25\)$"):
+        trainer.fit(epochs=2)
+    trainer.schedule = lambda s: cosine(0.01, 25)(s - 25)         # the advice, taken
+    history = trainer.fit(epochs=2)
+    assert history.step_lr[25] == 0.01 and history.step_lr[-1] < 1e-4
+
+
 def test_a_trainer_needs_a_data_loader_and_says_so():
     model, opt, train, _ = training_setup()
     batches = list(train)

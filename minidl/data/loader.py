@@ -49,7 +49,9 @@ class DataLoader:
     shuffle: new random order every epoch, from np.random.default_rng(seed)
     drop_last: skip the last batch if it has fewer than batch_size samples
     mean, std: if given, xb = (xb - mean) / std after scaling; scalars or
-        arrays broadcastable to one sample, x.shape[1:]
+        arrays broadcastable to one sample, x.shape[1:]; for images (N, C, H,
+        W) also one value per channel, x.mean(axis=(0, 2, 3)) with or without
+        keepdims=True (for uint8 images, of x / 255)
     shape: if given, each xb is reshaped to (B, *shape), e.g. (784,) or
         (1, 28, 28)
     augment: if given, a function (xb, rng) -> xb applied to each batch after
@@ -121,18 +123,34 @@ class DataLoader:
         self._epoch_start = None  # rng state when the current epoch began
 
     def _per_sample(self, name, value):
-        """value in the loader's dtype, checked to broadcast to one sample (x.shape[1:])."""
+        """value in the loader's dtype, shaped to broadcast to one sample (x.shape[1:]).
+        For images (N, C, H, W), one value per channel may be given as x.mean(axis=(0,
+        2, 3)) gives it, (C,), or with keepdims=True, (1, C, 1, 1): both become (C, 1, 1);
+        a leading axis of 1 (keepdims over the samples) is dropped."""
         if value is None:
             return None
         value = np.asarray(value, dtype=self.dtype)
         sample = self.x.shape[1:]
+        channels = (sample[0], 1, 1) if len(sample) == 3 else None
+        if value.ndim == len(sample) + 1 and value.shape[:1] == (1,):    # keepdims=True
+            value = value[0]
+        if len(sample) == 3 and value.shape == (sample[0],):          # one per channel
+            if sample[-1] == sample[0]:     # would broadcast over the last axis instead
+                raise ShapeError(f"DataLoader: a {name} of shape {value.shape} for samples of "
+                                 f"shape {sample} could mean one value per channel or one per "
+                                 f"column; give it as {channels} (per channel) or "
+                                 f"(1, 1, {sample[-1]}) (per column)")
+            value = value.reshape(channels)
         try:
             ok = np.broadcast_shapes(value.shape, sample) == sample
         except ValueError:
             ok = False
         if not ok:
-            raise ShapeError(f"{name} of shape {value.shape} does not broadcast "
-                             f"to one sample of shape {sample}")
+            per_channel = (f", or for images one per channel: ({sample[0]},), as "
+                           f"x.mean(axis=(0, 2, 3)) gives it" if len(sample) == 3 else "")
+            raise ShapeError(f"DataLoader: {name} of shape {value.shape} does not broadcast "
+                             f"to one sample of shape {sample}; give one number, one value "
+                             f"per entry of a sample{per_channel}")
         return value
 
     def _check_standardization(self):

@@ -77,7 +77,9 @@ class Layer:
         (docs/layers.md, "State that is not learned")."""
 
     def astype(self, dtype):
-        """Convert parameters and float state to ``dtype`` (gradcheck uses float64)."""
+        """Convert parameters and float state to ``dtype`` (gradcheck uses float64),
+        in place, and return the layer itself (as PyTorch's module.double() does,
+        not as NumPy's astype): copy.deepcopy(layer).astype(...) keeps both."""
         if np.dtype(dtype).kind != "f":
             raise SettingError(f"{self!r}: astype needs a float dtype (float32, float64), "
                                f"got {np.dtype(dtype)}")

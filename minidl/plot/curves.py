@@ -32,7 +32,8 @@ def _check_test_accuracy(owner, histories):
                                "scores: outputs (N, classes), labels (N,))")
 
 
-def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None):
+def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None,
+                loss_name="cross-entropy loss"):
     """Training loss against step: raw faint, smoothed bold, test loss as markers.
 
     histories: a dict of label -> History, {"bn": History, "plain": History}
@@ -40,6 +41,7 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
     e.g. {"plain": history}. smooth_window: the width of the centred moving
     average drawn bold (plot.smooth; at most a quarter of the run, and not
     drawn within half a window of either end), an int, 1 for no smoothing.
+    loss_name: the y axis's label, for a loss of one's own ("mean squared error").
     """
     _check_histories("plot.loss_curves", histories)
     smooth_window = check_int("plot.loss_curves", "smooth_window", smooth_window)
@@ -68,13 +70,13 @@ def loss_curves(histories, title="", log_scale=False, smooth_window=100, ax=None
         if entry is None:                        # once, if drawn into ax again
             entry, = ax.plot([], [], color="gray", alpha=0.4, lw=0.6, gid="faint")
         was_cut = "cut off" in entry.get_label()
-        ax.set(xlabel="training step", ylabel="cross-entropy loss", title=title or "Loss")
+        ax.set(xlabel="training step", ylabel=loss_name, title=title or "Loss")
         if log_scale:
             if was_cut:                          # an earlier call's linear cut: undone
                 ax.autoscale(axis="y")
             ax.set_yscale("log")
         if ax.get_yscale() == "log":             # this call's, or an earlier one's
-            ax.set_ylabel("cross-entropy loss (log scale)")
+            ax.set_ylabel(f"{loss_name} (log scale)")
         cut = ax.get_yscale() == "linear" and _cut_above(ax, was_cut)
         entry.set_label("faint: each step's loss" + (" (cut off above)" if cut else ""))
         if own:
