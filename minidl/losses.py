@@ -61,8 +61,8 @@ class SoftmaxCrossEntropy:
         if labels.dtype.kind not in "iu":                        # signed or unsigned int
             raise LabelError("SoftmaxCrossEntropy: labels must be integer class indices "
                              f"(dtype int), got dtype {labels.dtype}" + (
-                                 "; class numbers stored as floats: y.astype(np.int64)"
-                                 if labels.dtype.kind == "f" else ""))
+                                 "; as class numbers: y.astype(np.int64)"
+                                 if labels.dtype.kind in "fb" else ""))    # floats, bools
         if labels.shape != (n,):
             raise LabelError(f"SoftmaxCrossEntropy: expected one label per row, shape ({n},), "
                              f"got shape {labels.shape}" + (

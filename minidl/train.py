@@ -96,6 +96,7 @@ class Trainer:
         checks.check_settings(on_divergence, eval_every, checkpoint, checkpoint_every)
         checks.check_train_loader(train_loader)
         checks.check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint)
+        checks.check_labels(model, loss_fn, train_loader, eval_loader)
         callbacks = checks.callback_list(callbacks)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader

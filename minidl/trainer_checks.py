@@ -12,14 +12,19 @@ import math
 import os
 import warnings
 
+import numpy as np
+
 from minidl import checkpoint as ckpt
 from minidl.callbacks import Callback
-from minidl.errors import (CheckpointError, CheckpointWarning, SettingError, check_int, given,
-                           has_methods, user_stacklevel)
+from minidl.data.loader import DataLoader
+from minidl.errors import (CheckpointError, CheckpointWarning, LabelError, SettingError,
+                           ShapeError, check_int, given, has_methods, user_stacklevel)
 from minidl.evaluation import check_loader
 from minidl.files import check_writable
+from minidl.layers import Dense
 from minidl.layers.base import Param
 from minidl.layers.checks import check_states
+from minidl.losses import SoftmaxCrossEntropy
 
 
 # --- when the Trainer is made ---------------------------------------------------
@@ -88,6 +93,26 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=Non
     if schedule is not None and not callable(schedule):
         raise SettingError(f"Trainer: schedule must be a function of the step number, such as "
                            f"cosine(0.1, total_steps), got {schedule!r}")
+
+
+def check_labels(model, loss_fn, train_loader, eval_loader):
+    """Every label of the loaders, checked as SoftmaxCrossEntropy checks a batch's,
+    when the model ends in a Dense layer (which gives the number of classes): a
+    wrong label otherwise stops training only when its batch comes (step 33 of a
+    lab's run, or the first evaluation)."""
+    last = (getattr(model, "layers", None) or [None])[-1]
+    if not (isinstance(loss_fn, SoftmaxCrossEntropy) and isinstance(last, Dense)):
+        return
+    for name, loader in (("train_loader", train_loader), ("eval_loader", eval_loader)):
+        labels = getattr(loader, "y", None) if isinstance(loader, DataLoader) else None
+        if labels is None:              # a list of batches: checked batch by batch
+            continue
+        logits = np.broadcast_to(np.zeros(1, np.float32), (len(labels), last.out_features))
+        try:
+            SoftmaxCrossEntropy._check(logits, labels)    # a view: no memory for the logits
+        except (LabelError, ShapeError) as e:
+            raise type(e)(f"Trainer: the {name}'s labels (y), for the model's "
+                          f"{last.out_features} outputs: {e}") from None
 
 
 def callback_list(callbacks):

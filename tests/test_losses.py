@@ -78,8 +78,10 @@ def test_bad_logits_and_misuse():
 
 
 @pytest.mark.parametrize("labels, said", [
-    (np.array([0.0, 1.0, 2.0, 3.0]), r"got dtype float64; class numbers stored as floats: "
+    (np.array([0.0, 1.0, 2.0, 3.0]), r"got dtype float64; as class numbers: "
                                      r"y\.astype\(np\.int64\)"),
+    (np.array([True, False, True, True]), r"got dtype bool; as class numbers: "
+                                          r"y\.astype\(np\.int64\)"),
     (np.arange(4).reshape(4, 1), r"got shape \(4, 1\); a column of labels: y\.ravel\(\)"),
     (np.array([1, 2, 3, 5]), r"lie in 0\.\.4 for 5 classes, got values from 1 to 5; numbered "
                              r"from 1\? y - 1 gives 0\.\.4"),

@@ -12,7 +12,7 @@ from minidl import checkpoint
 from minidl.callbacks import Callback, LayerInputRecorder, layer_input
 from minidl.data import DataLoader
 from minidl.errors import (BackwardError, CheckpointError, CheckpointWarning, DivergenceError,
-                           SettingError, ShapeError)
+                           LabelError, SettingError, ShapeError)
 from minidl.evaluation import evaluate, predict
 from minidl.history import History
 from minidl.losses import SoftmaxCrossEntropy
@@ -337,6 +337,23 @@ def test_a_schedule_for_a_second_phase_is_advised_to_start_where_the_phase_does(
     trainer.schedule = lambda s: cosine(0.01, 25)(s - 25)         # the advice, taken
     history = trainer.fit(epochs=2)
     assert history.step_lr[25] == 0.01 and history.step_lr[-1] < 1e-4
+
+
+@pytest.mark.parametrize("which, bad, said", [
+    ("train", lambda y: np.where(np.arange(len(y)) == 433, 3, y), r"train_loader's labels "
+     r"\(y\), for the model's 3 outputs: .*lie in 0\.\.2 for 3 classes, got values from 0 to 3"),
+    ("eval", lambda y: y + 1, r"eval_loader's labels \(y\), .* numbered from 1\? y - 1"),
+    ("train", lambda y: y.astype(np.float32), r"train_loader's .* y\.astype\(np\.int64\)"),
+])
+def test_every_label_is_checked_when_the_trainer_is_made(which, bad, said):
+    """A lab's one wrong label stopped training when its batch came (step 33), and
+    eval labels numbered from 1 at the first evaluation, after an epoch."""
+    model, opt, train, test = training_setup()
+    loader = train if which == "train" else test
+    loader = DataLoader(loader.x, bad(loader.y), loader.batch_size, shuffle=which == "train")
+    train, test = (loader, test) if which == "train" else (train, loader)
+    with pytest.raises(LabelError, match="Trainer: the " + said):
+        Trainer(model, SoftmaxCrossEntropy(), opt, train, eval_loader=test)
 
 
 def test_a_trainer_needs_a_data_loader_and_says_so():
@@ -782,7 +799,7 @@ def test_layer_input_names_an_index_or_unit_that_does_not_exist():
                                            r"6 units"):
         LayerInputRecorder(1, x[:5], unit=50).record(Trainer(
             model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1),
-            DataLoader(x, x[:, 0] > 0, 20)))
+            DataLoader(x, (x[:, 0] > 0).astype(np.int64), 20)))
 
 
 @pytest.mark.parametrize("setting,match", [
