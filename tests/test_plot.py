@@ -478,7 +478,8 @@ def test_image_grid_lays_out_images_with_their_titles(tmp_path):
     titled = [ax.get_title() for ax in fig.axes if ax.images]
     assert titled == [f"{i} as {i + 1}" for i in range(7)] and len(fig.axes) == 9
     assert_png(Path(plot.save(fig, tmp_path / "g")[0]))
-    with pytest.raises(ShapeError, match=r"expected \(N, H, W\) images and N titles"):
+    with pytest.raises(ShapeError, match=r"expected grey images \(N, H, W\) or colour ones "
+                                         r"\(N, 3, H, W\) or \(N, H, W, 3\), and N titles"):
         plot.image_grid(images, ["one title"])
     twelve = np.zeros((12, 28, 28))          # evaluate.py --mistakes 12: rows of 10 and 2
     assert plot.image_grid(twelve, ["x"] * 12).axes[0].get_gridspec().get_geometry() == (2, 6)
@@ -495,12 +496,29 @@ def test_the_confusion_colour_bar_counts_whole_samples(most):
     plt.close("all")
 
 
-def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_rgb():
+def test_confusion_leaves_a_class_without_samples_blank_and_grid_names_two_channels():
     fig = plot.confusion(np.array([[5, 1], [0, 0]]))
     assert [t.get_text() for t in fig.axes[0].texts] == ["83.3%", "1"]
     plt.close(fig)
-    with pytest.raises(ShapeError, match=r"got images of shape \(2, 3, 4, 4\)"):
-        plot.image_grid(np.zeros((2, 3, 4, 4)), ["a", "b"])
+    with pytest.raises(ShapeError, match=r"got images of shape \(2, 2, 4, 4\)"):
+        plot.image_grid(np.zeros((2, 2, 4, 4)), ["a", "b"])
+
+
+def test_image_grid_shows_colour_images_in_their_colours():
+    """A lab on CIFAR-like data could not show its samples: (N, 3, H, W) and
+    (N, H, W, 3) were refused. Standardized floats are scaled to [0, 1] per image."""
+    rng = np.random.default_rng(0)
+    standardized = rng.standard_normal((4, 3, 5, 7))             # channels first, floats
+    fig = plot.image_grid(standardized, list("abcd"))
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert [a.shape for a in shown] == [(5, 7, 3)] * 4
+    assert all(float(a.min()) == 0.0 and float(a.max()) == 1.0 for a in shown)
+    np.testing.assert_allclose(shown[0][..., 1], (standardized[0, 1] - standardized[0].min())
+                               / np.ptp(standardized[0]))
+    pixels = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)  # channels last, as they are
+    shown = plot.image_grid(pixels, ["a", "b"]).axes[0].images[0].get_array()
+    np.testing.assert_array_equal(shown, pixels[0])
+    plt.close("all")
 
 
 def test_save_may_leave_the_figure_open_for_a_notebook(histories, tmp_path):

@@ -98,14 +98,24 @@ def confusion(counts, title="", ax=None):
 
 def image_grid(images, titles, columns=10, title=""):
     """Images (N, H, W) or (N, 1, H, W) in rows of at most `columns`, each with its
-    title, e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white. The
-    rows are filled evenly (12 images: two rows of 6, not 10 and 2)."""
+    title, e.g. "7 as 2" for a misclassified digit. Grey scale, dark ink on white;
+    colour images, (N, 3, H, W) or (N, H, W, 3), in their colours, each scaled to
+    [0, 1] unless uint8 (standardized images have negative values). The rows are
+    filled evenly (12 images: two rows of 6, not 10 and 2)."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[1] == 1:                   # one channel: (N, H, W)
         images = images[:, 0]
-    if images.ndim != 3 or len(images) != len(titles) or len(images) == 0:
-        raise ShapeError(f"plot.image_grid: expected (N, H, W) images and N titles, N >= 1, "
-                         f"got images of shape {images.shape} and {len(titles)} titles")
+    if images.ndim == 4 and images.shape[1] == 3:                   # colour, channels first
+        images = images.transpose(0, 2, 3, 1)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if (images.ndim != 3 and not colour) or len(images) != len(titles) or len(images) == 0:
+        raise ShapeError(f"plot.image_grid: expected grey images (N, H, W) or colour ones "
+                         f"(N, 3, H, W) or (N, H, W, 3), and N titles, N >= 1, got images "
+                         f"of shape {images.shape} and {len(titles)} titles")
+    if colour and images.dtype != np.uint8:       # imshow takes RGB floats in [0, 1] as they are
+        low = images.min(axis=(1, 2, 3), keepdims=True)
+        span = images.max(axis=(1, 2, 3), keepdims=True) - low
+        images = (images - low) / np.where(span > 0, span, 1)
     columns = min(check_int("plot.image_grid", "columns", columns), len(images))
     rows = -(-len(images) // columns)                                 # ceiling division
     columns = -(-len(images) // rows)                                 # as even as it goes
@@ -115,7 +125,7 @@ def image_grid(images, titles, columns=10, title=""):
         for k, ax in enumerate(axes.flat):
             ax.axis("off")
             if k < len(images):
-                ax.imshow(images[k], cmap="gray_r")
+                ax.imshow(images[k], cmap=None if colour else "gray_r")
                 ax.set_title(titles[k], fontsize=10)
         if title:
             fig.suptitle(title)
