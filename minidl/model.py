@@ -274,7 +274,10 @@ class Sequential:
         tries = [(input_shape[1:], f"If {input_shape[0]} is the batch size, leave it out "
                                    "(input_shape is one sample's shape)")]
         if len(input_shape) == 2:          # (H, W): an image without its channel axis?
-            tries.append(((1, *input_shape), "Images are (C, H, W), C = 1 for grayscale ones"))
+            channels = next((layer.in_channels for layer in self.layers
+                             if hasattr(layer, "in_channels")), 1)   # the first convolution's
+            tries.append(((channels, *input_shape), f"Images are (C, H, W), here C = {channels}"
+                          + (" (grayscale)" if channels == 1 else "")))
         if len(input_shape) == 3:          # (H, W, C): channels last?
             h, w, c = input_shape
             tries.append(((c, h, w), "Images are (C, H, W), channels first (channels-last "

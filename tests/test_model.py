@@ -110,8 +110,10 @@ def test_a_wrong_number_of_dimensions_names_the_usual_fix(model, shape, hint):
 
 
 @pytest.mark.parametrize("model, shape, says", [
-    (cnn(seed=0), (28, 28), r"Images are \(C, H, W\), C = 1 for grayscale ones: "
+    (cnn(seed=0), (28, 28), r"Images are \(C, H, W\), here C = 1 \(grayscale\): "
                             r"summary\(\(1, 28, 28\)\)$"),
+    (Sequential(Conv2D(3, 4, 3, padding=1, rng=0), ReLU(), Flatten(), Dense(4 * 29 * 29, 5)),
+     (29, 29), r"here C = 3: summary\(\(3, 29, 29\)\)$"),     # had no hint: tried C = 1
     (mlp(784, [5], 3), (28, 28), r"This model takes flat samples: summary\(\(784,\)\)$"),
     (mlp(784, [5], 3), (1, 28, 28), r"This model takes flat samples: summary\(\(784,\)\)$")])
 def test_summary_of_an_image_shape_names_the_shape_the_model_takes(model, shape, says):
