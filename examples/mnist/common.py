@@ -244,6 +244,16 @@ def same_folder(a, b):
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def history_there(folder):
+    """The history.json in folder (train.py writes one per run) as a dict, or None:
+    none there, or not a JSON object."""
+    try:
+        history = jsonfile.read(os.path.join(folder, "history.json"))
+    except (OSError, ValueError):           # none, or not JSON (FormatError: a ValueError)
+        return None
+    return history if isinstance(history, dict) else None
+
+
 def files_of_no_run(out, names, owner):
     """An error message if `out` holds files of these names (those a script writes)
     while no run of it is there to own them (`owner`: the file with a run's settings

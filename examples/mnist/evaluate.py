@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
-                    ensure_dir, folder_name, int_at_least, load_data, loader_of_test_set, names,
-                    remove_stale, run_cli, same_folder, write_json)
+                    ensure_dir, folder_name, history_there, int_at_least, load_data,
+                    loader_of_test_set, names, remove_stale, run_cli, same_folder, write_json)
 from minidl import checkpoint, jsonfile, plot
 from minidl.errors import (CheckpointError, DataNotFoundError, DivergenceError, FormatError,
                            SettingError, ShapeError)
@@ -97,13 +97,7 @@ def trained_run(folder, net):
 def diverged_before_a_checkpoint(folder):
     """The divergence record in the history.json of a train.py run in folder, or
     None: a run that diverged in its first epoch leaves no checkpoint."""
-    path = os.path.join(folder, "history.json")
-    if not os.path.isfile(path):
-        return None
-    try:
-        diverged = jsonfile.read(path).get("diverged")
-    except (FormatError, AttributeError):    # not a history of train.py's: the general error
-        return None
+    diverged = (history_there(folder) or {}).get("diverged")
     return diverged if isinstance(diverged, dict) and {"step", "cause"} <= diverged.keys() \
         else None
 

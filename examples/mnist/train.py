@@ -22,8 +22,8 @@ import warnings
 
 from common import (PLOT_FORMATS, Help, add_data_arguments, add_format_argument, build,
                     check_out_dir, ctrl_c_held, ensure_dir, files_of_no_run, folder_name,
-                    int_at_least, load_data, loaders, names, option, positive_number,
-                    remove_stale, run_cli)
+                    history_there, int_at_least, load_data, loaders, names, option,
+                    positive_number, remove_stale, run_cli)
 
 from minidl import jsonfile, plot
 from minidl.callbacks import Callback
@@ -294,12 +294,10 @@ def diverged(out, config):
     """Whether the history.json in out records a divergence (train.py writes it then)
     of the run whose settings are `config`: a history.json left by an earlier run
     says nothing about a later one that was killed."""
-    try:
-        history = jsonfile.read(os.path.join(out, "history.json"))
-        same = all(history["config"].get(k) == config.get(k) for k in RESUME_KEYS)
-        return same and bool(history.get("diverged"))
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        return False
+    history = history_there(out) or {}
+    there = history.get("config")
+    return (isinstance(there, dict) and all(there.get(k) == config.get(k) for k in RESUME_KEYS)
+            and bool(history.get("diverged")))
 
 
 def make_schedule(name, lr, total, warmup_steps=0):
