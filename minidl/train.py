@@ -176,7 +176,9 @@ class Trainer:
                                      f"(len(train_loader) = {len(self.train_loader)})")
 
     def _train_step(self, xb, yb):
-        """forward, loss, backward, update. Returns False when training must stop."""
+        """forward, loss, backward, update. Returns False when the loss diverged (no
+        update then). A callback's stop is handled by the loop, after the step's record
+        and checkpoint."""
         lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
         lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
             "Trainer", f"the schedule's learning rate at step {self.step}", lr,
@@ -196,7 +198,7 @@ class Trainer:
         tally(self._since_record, loss, logits, yb, finite=True)   # the loss was checked
         for c in self.callbacks:
             c.on_step_end(self)
-        return not self.stop
+        return True
 
     def _record(self, kind):
         bad = self._non_finite()      # BN's running statistics can overflow, the loss still finite

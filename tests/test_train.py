@@ -3,6 +3,7 @@ import csv
 import json
 import os
 import signal
+import time
 import warnings
 
 import numpy as np
@@ -133,6 +134,25 @@ def test_plain_function_callback_and_stop():
     h = fit(model, SoftmaxCrossEntropy(), opt, train, epochs=5, callbacks=[stop_at_7],
             progress=False)
     assert len(h.step_loss) == 7 and h.final["kind"] == "final"
+
+
+def test_a_callback_that_stops_at_an_epoch_end_still_gets_its_record_and_checkpoint(tmp_path):
+    """Stopping at the last step of an epoch skipped that step's epoch record, its
+    checkpoint and the time spent: the run ended with the checkpoint of the epoch
+    before and an elapsed time of a few milliseconds after 20 steps and a 0.2 s wait."""
+    model, opt, train, _ = training_setup()                # 25 steps per epoch
+    path = str(tmp_path / "run.npz")
+
+    def slow_stop_at_50(trainer):
+        if trainer.step == 50:
+            time.sleep(0.2)
+            trainer.stop = True
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, train, callbacks=[slow_stop_at_50],
+                      checkpoint=path, progress=False)
+    h = trainer.fit(epochs=5)
+    assert [(r["kind"], r["step"]) for r in h.records] == [("epoch", 25), ("epoch", 50)]
+    assert trainer.saved_step == 50 and checkpoint.read_meta(path)["step"] == 50
+    assert trainer.elapsed >= 0.2 and h.final["time"] >= 0.2
 
 
 # the exploding weights make NumPy warn (overflow, inf * 0) before the trainer
