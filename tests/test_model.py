@@ -347,6 +347,28 @@ def test_sgd_step_matches_the_formula():
 
 
 @pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
+def test_momentum_switched_on_by_hand_starts_from_zero_velocity():
+    """A lab's experiment: opt.momentum = 0.9 on an optimizer made without momentum
+    crashed with a bare KeyError: '0.W'. The buffers start at zero, as at construction,
+    and checkpoints then hold them."""
+    model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
+    p = model.parameters()[0]
+    opt = SGD(model.parameters(), lr=0.1)
+    g1, g2 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    p.grad[...] = g1
+    opt.step()
+    w1 = p.value.copy()
+    opt.momentum = 0.9
+    p.grad[...] = g2
+    opt.step()                                             # v = 0.9 * 0 + g2
+    np.testing.assert_allclose(p.value, w1 - 0.1 * g2)
+    w2 = p.value.copy()
+    opt.step()                                             # v = 0.9 * g2 + g2
+    np.testing.assert_allclose(p.value, w2 - 0.1 * 1.9 * g2)
+    assert set(opt.state()) == {"velocity.0.W", "velocity.0.b"}
+
+
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_nesterov_step_matches_the_formula():
     """Without PyTorch at hand (as in CI), the Nesterov update by hand, two steps:
     v = mu v + g, w -= lr (g + mu v), with g including the weight decay."""

@@ -25,10 +25,11 @@ def decays(param):
 
 
 class SGD:
-    """SGD(model.parameters(), lr, momentum=0.9): step() applies the update of the
-    module docstring to every parameter, in place, from the gradients that the
-    last backward left in the layers' grads. lr may be changed between steps (a
-    schedule does); velocity holds one momentum buffer per parameter name."""
+    """SGD(model.parameters(), lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    step() applies the update of the module docstring to every parameter, in
+    place, from the gradients that the last backward left in the layers' grads.
+    lr and momentum may be changed between steps (a schedule changes lr);
+    velocity holds one momentum buffer per parameter name."""
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
                  decay_filter=decays):
@@ -77,7 +78,9 @@ class SGD:
             if self.weight_decay and self.decay_filter(p):
                 g = g + self.weight_decay * w
             if mu:
-                v = self.velocity[p.name]
+                v = self.velocity.get(p.name)
+                if v is None:      # momentum set by hand on an optimizer made without it
+                    v = self.velocity[p.name] = np.zeros_like(w)
                 v *= mu
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
