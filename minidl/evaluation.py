@@ -3,8 +3,9 @@
     loss, accuracy = evaluate(model, SoftmaxCrossEntropy(), test_loader)
     predicted, labels = predict(model, test_loader)
 
-Both run the model in eval mode (BatchNorm uses its population statistics,
-Algorithm 2 of the paper) and restore the mode it was in. The Trainer calls
+Both run the model in eval mode (BatchNorm uses its running estimates of the
+population statistics, which stand for Algorithm 2's averages: docs/batchnorm.md,
+section 6) and restore the mode it was in. The Trainer calls
 evaluate() at every record; evaluate.py in examples/mnist uses both.
 """
 import numpy as np

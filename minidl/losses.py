@@ -1,4 +1,5 @@
-"""Softmax cross-entropy, fused: the softmax and the loss in one layer.
+"""Softmax cross-entropy, fused: the softmax and the loss in one step (the loss
+is no Layer: its backward takes no dy, it starts the chain).
 
 For logits z (N, C) and integer labels t (N,):
     p = softmax(z),   L = -1/N sum_n log p[n, t_n]

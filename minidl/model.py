@@ -23,9 +23,9 @@ class Sequential:
     backward returns None. gradcheck turns it back on while it checks.
 
     Each layer's backward_count goes up by one with every backward (Layer._saved
-    counts it, or Sequential.backward): an optimizer warns when it steps on
-    gradients that no backward has renewed (SGD.step), as one of a model built
-    again in a notebook would.
+    counts it, or Sequential._layer_backward for a layer without _saved): an
+    optimizer warns when it steps on gradients that no backward has renewed
+    (SGD.step), as one of a model built again in a notebook would.
     """
 
     def __init__(self, *layers):

@@ -48,7 +48,7 @@ MUTANTS = [
     ("bn-channels-mixed-up", BN, "return np.repeat(v, x.shape[2] * x.shape[3])",
      "return np.tile(v, x.shape[2] * x.shape[3])", ["test_batchnorm.py"]),
     ("bn-eval-uses-batch-statistics", BN,
-     "            mu, var = self.running_mean, self.running_var      # E[x], Var[x]\n"
+     "            mu, var = self.running_mean, self.running_var      # estimates of E[x], Var[x]\n"
      "            np.subtract(x, per_feature(mu, x), out=xc)\n",
      "            mu = channel_sum(x) / m\n"
      "            np.subtract(x, per_feature(mu, x), out=xc)\n"

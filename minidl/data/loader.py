@@ -6,8 +6,8 @@
         for xb, yb in loader:                    # xb (64, 784) float32, yb (64,)
             ...
 
-Only the current batch is converted to float32; the uint8 data set is never
-copied as a whole.
+Only the current batch is converted to float32 (or the loader's dtype); the
+uint8 data set is never copied as a whole.
 
 Resuming. The loader remembers where it is: `epoch` (epochs completed), the
 position inside the current epoch, and its random generator's state.
@@ -44,7 +44,7 @@ def _reorders(sample, shape):
 class DataLoader:
     """Iterate over (x, y) in mini-batches of `batch_size`.
 
-    x: (N, ...) uint8 images (scaled by 1/255) or numbers (cast to float32)
+    x: (N, ...) uint8 images (scaled by 1/255) or numbers (cast to dtype)
     y: (N, ...) targets, yielded unchanged (e.g. int64 labels)
     shuffle: new random order every epoch, from np.random.default_rng(seed)
     drop_last: skip the last batch if it has fewer than batch_size samples
@@ -60,7 +60,7 @@ class DataLoader:
     dtype: of xb, float32 (the models' default) or float64 (a model built with
         dtype="float64" or converted with model.astype(np.float64))
 
-    Yields xb float32 (B, *x.shape[1:]) or (B, *shape), and yb (B, ...).
+    Yields xb of dtype (B, *x.shape[1:]) or (B, *shape), and yb (B, ...).
     """
 
     def __init__(self, x, y, batch_size, shuffle=True, seed=None, drop_last=False,

@@ -97,7 +97,7 @@ class BatchNorm(Layer):
             var = channel_dot(xc, xc) / m                      # sigma2_B (biased)
             self._update_running(mu, var, m)
         else:
-            mu, var = self.running_mean, self.running_var      # E[x], Var[x]
+            mu, var = self.running_mean, self.running_var      # estimates of E[x], Var[x]
             np.subtract(x, per_feature(mu, x), out=xc)
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)   # 1/sqrt(sigma2 + eps)
         x_hat = np.multiply(xc, per_feature(inv_std, x), out=xc)  # normalize

@@ -119,6 +119,10 @@ class Conv2D(Layer):
         return np.ascontiguousarray(y.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3))  # NCHW
 
     def backward(self, dy):
+        """Three ways out. A first layer (needs_input_grad False) wants only dW and
+        db: _first_layer_grads. Otherwise dW and dL/dcols are one product each, and
+        dcols goes back onto the images by col2im_same (stride 1, "same" padding),
+        or by col2im and a crop (any other setting)."""
         cols, x_shape = self._saved()
         self._check_dy(dy, (x_shape[0], self.out_channels, *self.output_hw(*x_shape[2:])))
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
