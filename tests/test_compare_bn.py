@@ -779,6 +779,22 @@ def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_
         compare_bn.main(["--replot", str(out), "--out", str(other)])
     assert {f.name: f.read_bytes() for f in other.iterdir()} == before
     assert compare_bn.main(["--replot", str(out), "--out", str(copy)]) == 0
+    rerun, summary = tmp_path / "rerun", load(out, "summary.json")
+    shutil.copytree(out, rerun)          # the same settings, run again: other wall times
+    summary["plain"].update(wall_time_s=1.0, ms_per_step=2.0)
+    (rerun / "summary.json").write_text(json.dumps(summary))
+    assert compare_bn.main(["--replot", str(out), "--out", str(rerun)]) == 0
+    acc = summary["plain"]["final_test_acc"]   # and other kernels: other results (a review
+    summary["plain"]["final_test_acc"] = 0.5   # found plots of 97.58% beside a 97.63% summary)
+    (rerun / "summary.json").write_text(json.dumps(summary))
+    before = {f.name: f.read_bytes() for f in rerun.iterdir()}
+    with pytest.raises(SystemExit, match=rf"holds a comparison with the same settings but "
+                                         rf"other results than {re.escape(str(out))}'s "
+                                         rf"\(plain final_test_acc 0.5 there, {acc} in "
+                                         rf"{re.escape(str(out))}\): its plots would be "
+                                         r"replaced .* and no longer match its summary"):
+        compare_bn.main(["--replot", str(out), "--out", str(rerun)])
+    assert {f.name: f.read_bytes() for f in rerun.iterdir()} == before
     assert compare_bn.main(["--replot", str(out), "--out", str(other), "--overwrite"]) == 0
     assert (other / "accuracy.png").read_bytes() == (out / "accuracy.png").read_bytes()
     sweep = {"settings": {**summary["settings"], "lr": None, "lrs": [0.1]},
@@ -792,6 +808,12 @@ def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_
                                          r"\(--sweep-lrs 0.5 there, --sweep-lrs 0.1 in "):
         compare_bn.main(["--replot", str(tmp_path / "sweep"), "--out", str(tmp_path / "sweep2")])
     assert not (tmp_path / "sweep2" / "lr_sweep.png").exists()
+    sweep["settings"]["lrs"] = [0.1]
+    sweep["bn"] = [{"lr": 0.1, "test_acc": 0.8, "diverged": False}]
+    (tmp_path / "sweep2" / "lr_sweep.json").write_text(json.dumps(sweep))
+    with pytest.raises(SystemExit, match=r"holds an lr sweep with the same settings but other "
+                                         r"results .*\(bn\[0\] test_acc 0.8 there, 0.9 in "):
+        compare_bn.main(["--replot", str(tmp_path / "sweep"), "--out", str(tmp_path / "sweep2")])
 
 
 def test_a_comparison_that_diverges_at_once_is_drawn_and_redrawn(mnist, tmp_path):

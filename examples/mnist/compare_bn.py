@@ -482,7 +482,8 @@ def replot(args):
 def check_replot_in_the_way(args, run):
     """SystemExit unless --out may take the plots of the run in --replot FOLDER: a folder
     that holds another comparison (or lr sweep), whose plots they would replace, only
-    with --overwrite. One with the same settings (a copy of the run) may take them."""
+    with --overwrite. One with the same settings and results (a copy of the run; wall
+    times aside) may take them."""
     if args.overwrite or not args.out or same_folder(args.out, args.replot):
         return
     for kind, name in (("compare", "summary.json"), ("sweep", "lr_sweep.json")):
@@ -491,13 +492,42 @@ def check_replot_in_the_way(args, run):
         s = run[kind][2] if kind == "compare" else run[kind]["settings"]
         s = {**s, "record_batch": figure1_images(s.get("record_batch"), s.get("test_subset"))}
         path = os.path.join(args.out, name)
+        what = "an lr sweep" if kind == "sweep" else "a comparison"
         changed = settings_changed(path, s, here=f"in {args.replot}")
         if changed:
-            what = "an lr sweep" if kind == "sweep" else "a comparison"
-            raise SystemExit(f"error: {path} holds {what} with other settings than "
-                             f"{args.replot}'s ({'; '.join(changed)}): its plots would be "
-                             "replaced by those of another run; choose another --out, or add "
-                             "--overwrite to replace them")
+            what += " with other settings"
+        else:               # a copy of the run, or a run of its own with the same settings?
+            changed = results_changed(path, os.path.join(args.replot, name), args.replot)
+            what += " with the same settings but other results"
+        if changed:
+            raise SystemExit(f"error: {path} holds {what} than {args.replot}'s "
+                             f"({'; '.join(changed)}): its plots would be replaced by those "
+                             "of another run, and no longer match its summary; choose another "
+                             "--out, or add --overwrite to replace them")
+
+
+TIMES = ("wall_time_s", "ms_per_step")     # differ from run to run, whatever the results
+
+
+def results_changed(path, source, replot):
+    """How the results in path differ from those in source (the file of the same name
+    in the --replot folder), wall times aside: ["plain final_test_acc 0.9763 there,
+    0.9758 in runs/paper"], at most three; [] for a copy of the run."""
+    def flat(v, key=""):       # {"plain final_test_acc": 0.9763, "bn[0] test_acc": ...}
+        if isinstance(v, dict):
+            return {k: x for name, item in v.items() if name not in (*TIMES, "settings", "note")
+                    for k, x in flat(item, f"{key} {name}".strip()).items()}
+        if isinstance(v, list):
+            return {k: x for i, item in enumerate(v) for k, x in flat(item, f"{key}[{i}]").items()}
+        return {key: v}
+    try:
+        there, here = flat(jsonfile.read(path)), flat(jsonfile.read(source))
+    except (OSError, ValueError):
+        return ["its results cannot be read"]
+    def same(a, b):            # a diverged run's NaN loss is its own copy's too
+        return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+    return [f"{k} {there.get(k)} there, {here.get(k)} in {replot}"
+            for k in sorted(set(there) | set(here)) if not same(there.get(k), here.get(k))][:3]
 
 
 def main(argv=None):
