@@ -77,7 +77,7 @@ def test_smooth_neither_lags_nor_keeps_old_values():
 def test_setting_states_model_activation_batch_and_lr():
     assert plot.setting("mlp", "sigmoid", 60, 0.5) == "MLP, sigmoid, batch 60, SGD lr 0.5"
     assert plot.setting("cnn", "relu", 32, extra="2000 steps") == \
-        "CNN, relu, batch 32, SGD, 2000 steps"
+        "CNN, ReLU, batch 32, SGD, 2000 steps"         # as text spells it, not "relu"
 
 
 def test_loss_and_accuracy_curves_use_the_shared_colours(histories, tmp_path):
@@ -116,6 +116,54 @@ def test_figure1_has_three_panels_and_shares_the_y_limits(histories, tmp_path):
     assert a.get_title().startswith("(a)") and b.get_title().startswith("(b)")
     plot.save(fig, tmp_path / "figure1.png")
     assert_png(tmp_path / "figure1.png")
+
+
+def test_figure1_of_one_net_draws_two_panels(histories):
+    """recorded with one key only ("either key may be missing") left an empty panel
+    between two full ones, axes 0 to 1."""
+    for key, tag in (("bn", "with BN"), ("plain", "without BN")):
+        fig = plot.figure1(histories, {key: recorded()[key]}, unit_label="unit 0")
+        a, b = fig.axes
+        assert b.get_title() == f"(b) {tag}: unit 0" and b.get_legend() is not None
+        assert line_colors(b) == {plot.COLORS[key]}
+        assert tuple(fig.get_size_inches()) == pytest.approx((16 * 2 / 3, 4.6))
+        plt.close(fig)
+    fig = plot.figure1(histories, {"bn": recorded()["bn"]}, figsize=(8, 3))
+    assert tuple(fig.get_size_inches()) == (8, 3)
+    plt.close(fig)
+
+
+def test_figure1_gives_each_net_its_own_scale_when_one_blows_up(histories):
+    """A net without BN whose unit's input reached -6,000 (--activation relu, lr 1)
+    squashed the BN panel, on the same y axis, into a flat line at 0."""
+    steps, still = recorded()["bn"]
+    blown = [[-6000.0 * s / 400 - 10, -3000.0 * s / 400, 10.0] for s in steps]
+    fig = plot.figure1(histories, {"plain": (steps, blown), "bn": (steps, still)})
+    a, b, c = fig.axes
+    assert b.get_ylim()[0] < -6000 and -3 < c.get_ylim()[0] < -1 and c.get_ylim()[1] < 3
+    fold = (6020 / 2) // 1       # the plain net's span over the BN net's (-1 to 1)
+    for ax in (b, c):
+        assert ax.get_xlabel().endswith(f"(a y scale of its own: the ranges differ "
+                                        f"{fold:.0f}-fold)")
+    plt.close(fig)
+    moderate = [[v * 5 for v in row] for row in still]       # 5-fold: still one scale
+    b, c = plot.figure1(histories, {"plain": (steps, moderate), "bn": (steps, still)}).axes[1:]
+    assert b.get_ylim() == c.get_ylim() and "own" not in b.get_xlabel() + c.get_xlabel()
+    plt.close("all")
+
+
+def test_the_accuracy_legend_keeps_off_a_curve_in_the_lower_right():
+    """A net without BN stuck near 10% ran under the legend, fixed at the lower right."""
+    hist = {"plain": fake_history(0.9), "bn": fake_history(0.97, seed=1)}
+    for r in hist["plain"].records:
+        r["test_acc"] = 0.1
+    fig = plot.accuracy_curves(hist)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent().transformed(ax.transData.inverted())
+    s, v = hist["plain"].column("test_acc")
+    assert not any(box.x0 <= x <= box.x1 and box.y0 <= y * 100 <= box.y1 for x, y in zip(s, v))
+    plt.close(fig)
 
 
 def test_figure1_says_how_many_early_evaluations_its_accuracy_axis_leaves_out():

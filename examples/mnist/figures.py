@@ -54,7 +54,7 @@ def write_plots(out, histories, recorded, s, log_scale=False, formats=("png",), 
                          os.path.join(out, "accuracy"), formats, dpi)
     fig = plot.figure1(histories, recorded, title=title,
                        unit_label=unit_label(s),
-                       quantity=f"input to the {s['activation']}"
+                       quantity=f"input to the {plot.style.activation_name(s['activation'])}"
                        + (", all positions" if s["model"] == "cnn" else ""),
                        percentiles=percentiles)
     return written + plot.save(fig, os.path.join(out, "activations"), formats, dpi)

@@ -131,7 +131,7 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
                 f"({label}: diverged before its first evaluation)" for label in empty)]))
         if ylim:
             ax.set_ylim(*ylim)
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     return fig
 
 
@@ -214,6 +214,22 @@ def _common_ylim(*arrays, margin=0.05):
     return lo - pad, hi + pad
 
 
+def _percentile_ylims(recorded, keys):
+    """({key: (low, high) or None}, apart) for the percentile panels: one y range
+    for both, with headroom for the first panel's legend above the curves; or, when
+    the two nets' ranges differ more than tenfold, each its own, and apart = how
+    many times (0 when they share one)."""
+    def headroom(ylim):
+        return ylim and (ylim[0], ylim[1] + 0.22 * (ylim[1] - ylim[0]))
+    own = {k: _common_ylim(recorded[k][1]) for k in keys}
+    spans = [hi - lo for lo, hi in filter(None, own.values())]
+    apart = max(spans) / min(spans) if len(spans) == 2 and min(spans) > 0 else 0
+    if apart > 10:
+        return {k: headroom(own[k]) for k in keys}, apart
+    common = headroom(_common_ylim(*(recorded[k][1] for k in keys)))
+    return {k: common for k in keys}, 0
+
+
 def _accuracy_ylim(histories):
     """(bottom, top) of panel (a): a bottom that hides the first few evaluations'
     near-chance points (as the paper's Figure 1(a) starts at 70%), but never a
@@ -264,27 +280,33 @@ def _recordings(recorded, percentiles):
 
 
 def figure1(histories, recorded, title="", unit_label="", quantity="input to the nonlinearity",
-            figsize=(16, 4.6), percentiles=None):
+            figsize=None, percentiles=None):
     """The paper's Figure 1 layout: (a) test accuracy of both nets, (b) one unit's
     input percentiles without BN, (c) the same with BN, on the same y-axis.
 
-    histories: {"bn": History, "plain": History}
+    histories: {"bn": History, "plain": History}, or one of them
     recorded: {"plain": recorder, "bn": recorder}, the LayerInputRecorder of
         each run after training, or their (recorder.steps, recorder.values)
-        (values (T, P): one column per percentile); either key may be missing
+        (values (T, P): one column per percentile); either key may be missing,
+        and its panel is then left out
+    figsize: by default 16 x 4.6 inches for three panels, 10.7 x 4.6 for two
     percentiles: those the recorders took; by default the recorders' own
         (the paper's 15, 50, 85 when given (steps, values) pairs)
 
     The BN net's panel leaves out step 0: the recorder runs in eval mode, where
     BN uses its population statistics, and before the first training batch
     those are only their initial values (mean 0, variance 1), so the point would
-    show the input un-normalized. The panel says so.
+    show the input un-normalized. The panel says so. When the two nets' ranges
+    differ more than tenfold (a net without BN that blows up), each panel gets
+    its own y scale, and says so: on a common one the other would be a flat line.
     """
     _check_histories("plot.figure1", histories)           # before the figure is made
     _check_test_accuracy("plot.figure1", histories)
     recorded, percentiles = _recordings(recorded, percentiles)
+    keys = [k for k in ("plain", "bn") if k in recorded]   # one panel each, after (a)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, 3, figsize=figsize)
+        fig, axes = plt.subplots(1, 1 + len(keys),
+                                 figsize=figsize or (16 * (1 + len(keys)) / 3, 4.6))
         ylim = _accuracy_ylim(histories)
         accuracy_curves(histories, title="(a) test accuracy", ax=axes[0], ylim=ylim)
         hidden = ylim and sum(bool(a * 100 < ylim[0]) for h in histories.values()
@@ -292,32 +314,31 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
             axes[0].set_xlabel(f"{axes[0].get_xlabel()}\n({hidden} early "
                                f"evaluation{'s' * (hidden > 1)} below {ylim[0]:g}% not shown)")
-        ylim = _common_ylim(*(v for _, v in recorded.values()))
-        if ylim:                                    # headroom: panel (b)'s legend over no curve
-            ylim = (ylim[0], ylim[1] + 0.22 * (ylim[1] - ylim[0]))
-        for ax, key, tag in ((axes[1], "plain", "(b)"), (axes[2], "bn", "(c)")):
-            if key in recorded:
-                steps, values = recorded[key]
-                cut = key == "bn" and steps[0] == 0                # see the docstring
-                if cut:
-                    steps, values = steps[1:], values[1:]
-                activation_percentiles(steps, values, key=key, ax=ax, ylim=ylim,
-                                       percentiles=percentiles,
-                                       quantity=quantity, legend=key == "plain",
-                                       title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
-                notes = (["step 0 left out: BN's statistics still their initial 0 and 1"]
-                         if cut else [])
-                finite = np.isfinite(values).all(axis=1)   # a diverged run records NaN or inf
-                if finite.any():
-                    notes += _equal_percentiles(values[finite], percentiles)
-                if not len(steps):          # a run that diverged before its second recording
-                    notes += ["nothing recorded after step 0"]
-                elif not finite.all():      # drawn as gaps (activation_percentiles)
-                    notes += [f"NaN or infinite at {np.sum(~finite)} of {len(steps)} recorded "
-                              "steps (diverged): not drawn"]
-                # under the axes, as panel (a)'s note: no curve runs there
-                ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
-        if "plain" in recorded and "bn" in recorded:     # both panels on the same steps
+        ylims, apart = _percentile_ylims(recorded, keys)
+        for ax, key, tag in zip(axes[1:], keys, ("(b)", "(c)")):
+            steps, values = recorded[key]
+            cut = key == "bn" and steps[0] == 0                # see the docstring
+            if cut:
+                steps, values = steps[1:], values[1:]
+            activation_percentiles(steps, values, key=key, ax=ax, ylim=ylims[key],
+                                   percentiles=percentiles,
+                                   quantity=quantity, legend=key == keys[0],
+                                   title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
+            notes = (["step 0 left out: BN's statistics still their initial 0 and 1"]
+                     if cut else [])
+            finite = np.isfinite(values).all(axis=1)   # a diverged run records NaN or inf
+            if finite.any():
+                notes += _equal_percentiles(values[finite], percentiles)
+            if not len(steps):          # a run that diverged before its second recording
+                notes += ["nothing recorded after step 0"]
+            elif not finite.all():      # drawn as gaps (activation_percentiles)
+                notes += [f"NaN or infinite at {np.sum(~finite)} of {len(steps)} recorded "
+                          "steps (diverged): not drawn"]
+            if apart:
+                notes += [f"a y scale of its own: the ranges differ {apart:.0f}-fold"]
+            # under the axes, as panel (a)'s note: no curve runs there
+            ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
+        if len(keys) == 2:                                 # both panels on the same steps
             axes[2].set_xlim(axes[1].get_xlim())
         if title:
             fig.suptitle(title)

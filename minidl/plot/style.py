@@ -39,10 +39,15 @@ def markevery_for(n, markers=12, run=0, runs=1):
     return (run * every // runs, every)
 
 
+def activation_name(activation):
+    """An activation's name as text spells it: "relu" -> "ReLU"; "sigmoid" stays."""
+    return {"relu": "ReLU"}.get(activation, activation)
+
+
 def setting(model, activation, batch_size, lr=None, extra=""):
     """A title stating the setting, e.g. "MLP, sigmoid, batch 60, SGD lr 0.5"."""
     sgd = "SGD" if lr is None else f"SGD lr {lr:g}"
-    text = f"{model.upper()}, {activation}, batch {batch_size}, {sgd}"
+    text = f"{model.upper()}, {activation_name(activation)}, batch {batch_size}, {sgd}"
     return f"{text}, {extra}" if extra else text
 
 
