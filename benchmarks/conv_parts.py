@@ -11,15 +11,23 @@ products and the two transposes to and from NCHW. Alone means warm caches: in
 a training step every piece takes longer (profile_layers.py shows the
 layers). Prints one JSON line per piece, in milliseconds, and checks that the
 two paths give the same columns and the same gradient.
+
+Then, for scale: the sum of the three products, the whole Conv2D layer's
+forward and backward (dL/dx included, as for a layer after the first), and,
+when PyTorch is importable, the same convolution's forward and backward in
+PyTorch (2 threads, each after a pause of bench_epoch.PAUSE), checked to
+give the layer's output and gradients. Any im2col convolution needs the
+three products; PyTorch's CPU convolution does not build the columns.
 """
 import argparse
 import json
+import time
 import timeit
 
 import numpy as np
-from bench_epoch import positive
+from bench_epoch import PAUSE, have_torch, positive
 
-from minidl.layers.conv import col2im, im2col
+from minidl.layers.conv import Conv2D, col2im, im2col
 from minidl.layers.im2col_same import col2im_same, im2col_same
 
 
@@ -68,6 +76,50 @@ def pieces(n, c, f, size, k=3):
     }
 
 
+def whole_layers(n, c, f, size, use_torch, k=3):
+    """{name: function}: one training call, forward and backward, of the whole
+    stride-1 'same' convolution, minidl's layer and (use_torch) PyTorch's."""
+    rng = np.random.default_rng(1)
+    layer = Conv2D(c, f, k, padding=(k - 1) // 2, bias=False, rng=rng)
+    x = rng.standard_normal((n, c, size, size), dtype=np.float32)
+    dy = rng.standard_normal((n, f, size, size), dtype=np.float32)
+
+    def minidl_call():
+        layer.forward(x)
+        return layer.backward(dy)
+
+    calls = {"minidl: Conv2D forward + backward": minidl_call}
+    if use_torch:
+        import torch
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        wt = torch.from_numpy(layer.params["W"].copy()).requires_grad_(True)
+
+        def torch_call():
+            xt.grad = wt.grad = None
+            torch.nn.functional.conv2d(xt, wt, padding=(k - 1) // 2).backward(
+                torch.from_numpy(dy))
+            return xt.grad
+
+        y, dx = layer.forward(x), layer.backward(dy)
+        yt = torch.nn.functional.conv2d(xt, wt, padding=(k - 1) // 2)
+        yt.backward(torch.from_numpy(dy))
+        for name, ours, theirs in [("output", y, yt), ("dL/dx", dx, xt.grad),
+                                   ("dL/dW", layer.grads["W"], wt.grad)]:
+            theirs = theirs.detach().numpy()
+            if not np.allclose(ours, theirs, rtol=1e-3, atol=1e-3 * np.abs(theirs).max()):
+                raise SystemExit(f"conv_parts: minidl's and PyTorch's {name} disagree")
+        calls["PyTorch: conv2d forward + backward"] = torch_call
+    return calls
+
+
+def min_ms(fn, number, pause=0.0):
+    """min(timeit.repeat(...)) per call in ms, after an optional pause (another
+    framework's threads may still be spinning) and one untimed call."""
+    time.sleep(pause)
+    fn()
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=positive, default=64)
@@ -75,9 +127,18 @@ def main(argv=None):
     ap.add_argument("--filters", type=positive, default=32, help="output channels")
     ap.add_argument("--size", type=positive, default=14, help="image height = width")
     ap.add_argument("--number", type=positive, default=50, help="calls per repeat")
+    ap.add_argument("--no-torch", dest="torch", action="store_false",
+                    help="leave out PyTorch's convolution")
     args = ap.parse_args(argv)
-    for name, fn in pieces(args.batch, args.channels, args.filters, args.size).items():
-        ms = min(timeit.repeat(fn, number=args.number, repeat=7)) / args.number * 1e3
+    shape = (args.batch, args.channels, args.filters, args.size)
+    products = 0.0
+    for name, fn in pieces(*shape).items():
+        ms = min_ms(fn, args.number)
+        products += ms if name.startswith("product") else 0.0
+        print(json.dumps({"piece": name, "ms": round(ms, 3)}), flush=True)
+    print(json.dumps({"piece": "sum of the three products", "ms": round(products, 3)}))
+    for name, fn in whole_layers(*shape, use_torch=args.torch and have_torch()).items():
+        ms = min_ms(fn, args.number, pause=PAUSE)
         print(json.dumps({"piece": name, "ms": round(ms, 3)}), flush=True)
 
 

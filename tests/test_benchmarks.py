@@ -212,8 +212,31 @@ def test_conv_parts_times_each_piece_of_both_paths(capsys):
     conv_parts.main(["--batch", "2", "--channels", "3", "--filters", "4", "--size", "5",
                      "--number", "1"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["piece"] for r in rows] == list(conv_parts.pieces(2, 3, 4, 5))
-    assert all(r["ms"] >= 0 for r in rows) and len(rows) == 9
+    assert [r["piece"] for r in rows[:9]] == list(conv_parts.pieces(2, 3, 4, 5))
+    assert all(r["ms"] >= 0 for r in rows)
+    ms = {r["piece"]: r["ms"] for r in rows}
+    products = sum(v for k, v in ms.items() if k.startswith("product"))
+    assert abs(ms["sum of the three products"] - products) <= 0.002   # each rounded to 0.001
+    assert "minidl: Conv2D forward + backward" in ms
+    assert len(rows) == 11 + bench_epoch.have_torch()
+
+
+def test_conv_parts_checks_pytorch_against_the_layer(monkeypatch):
+    """PyTorch's convolution is timed only once it gives the layer's output and
+    gradients: a convolution that differs is refused."""
+    torch = pytest.importorskip("torch")
+    conv_parts = importlib.import_module("conv_parts")
+    calls = conv_parts.whole_layers(2, 3, 4, 5, use_torch=True)
+    assert set(calls) == {"minidl: Conv2D forward + backward", "PyTorch: conv2d forward + backward"}
+    dx_minidl = calls["minidl: Conv2D forward + backward"]()
+    dx_torch = calls["PyTorch: conv2d forward + backward"]().numpy()
+    np.testing.assert_allclose(dx_minidl, dx_torch, rtol=1e-4, atol=1e-5)
+    real = torch.nn.functional.conv2d
+    for wrong in (lambda x, w, padding: real(x, w, padding=padding) * 1.01,     # output
+                  lambda x, w, padding: real(x, w.flip(-1), padding=padding)):  # flipped kernel
+        monkeypatch.setattr(torch.nn.functional, "conv2d", wrong)
+        with pytest.raises(SystemExit, match="minidl's and PyTorch's output disagree"):
+            conv_parts.whole_layers(2, 3, 4, 5, use_torch=True)
 
 
 COUNT_OPTIONS = [("layers_vs_torch", o) for o in ("--number", "--rounds", "--batch")] + \
