@@ -152,6 +152,29 @@ def test_figure1_gives_each_net_its_own_scale_when_one_blows_up(histories):
     plt.close("all")
 
 
+def test_accuracy_curves_can_draw_the_training_accuracy_beside_the_test_accuracy():
+    """For the overfitting story of a lecture: train=True adds each run's training
+    accuracy (the records' train_acc), dashed in the run's colour."""
+    hist = {"plain": fake_history(0.9), "bn": fake_history(0.97, seed=1)}
+    for h in hist.values():
+        for r in h.records:
+            r["train_acc"] = min(1.0, r["test_acc"] + 0.05)
+    ax = plot.accuracy_curves(hist, train=True).axes[0]
+    dashed = {line.get_label(): line for line in ax.get_lines() if line.get_linestyle() == "--"}
+    assert set(dashed) == {"without BN, training batches", "with BN, training batches"}
+    for key, label in (("plain", "without BN"), ("bn", "with BN")):
+        line = dashed[f"{label}, training batches"]
+        s, v = hist[key].column("train_acc")
+        np.testing.assert_allclose(line.get_xdata(), s)
+        np.testing.assert_allclose(line.get_ydata(), np.asarray(v) * 100)
+        assert mcolors.to_hex(line.get_color()) == plot.COLORS[key]
+    assert ax.get_ylabel() == "accuracy (%)"
+    plain = plot.accuracy_curves(hist).axes[0]               # the default: test accuracy only
+    assert not [ln for ln in plain.get_lines() if ln.get_linestyle() == "--"]
+    assert plain.get_ylabel() == "test accuracy (%)"
+    plt.close("all")
+
+
 def test_the_accuracy_legend_keeps_off_a_curve_in_the_lower_right():
     """A net without BN stuck near 10% ran under the legend, fixed at the lower right."""
     hist = {"plain": fake_history(0.9), "bn": fake_history(0.97, seed=1)}

@@ -106,11 +106,14 @@ def _cut_above(ax, was_cut):
     return True
 
 
-def accuracy_curves(histories, title="", ax=None, ylim=None):
+def accuracy_curves(histories, title="", ax=None, ylim=None, train=False):
     """Test accuracy against training step.
 
     histories: a dict of label -> History, as for loss_curves; each must have
     test accuracies (trained with eval_loader=), else SettingError.
+    train: also the training accuracy of each record (the mean over the
+    batches since the record before, in training mode), dashed in the run's
+    colour: the gap between the two is what overfitting looks like.
     """
     _check_histories("plot.accuracy_curves", histories)
     _check_test_accuracy("plot.accuracy_curves", histories)
@@ -124,7 +127,13 @@ def accuracy_curves(histories, title="", ax=None, ylim=None):
                     mec="white", mew=1, markevery=markevery_for(len(s), run=i,
                                                                 runs=len(histories)),
                     label=LABELS.get(key, key))
-        ax.set(xlabel="training step", ylabel="test accuracy (%)", title=title or "Test accuracy")
+            if train:
+                s, v = h.column("train_acc")
+                ax.plot(s, np.asarray(v) * 100, "--", color=color, lw=1.2,
+                        label=f"{LABELS.get(key, key)}, training batches")
+        ylabel, default = (("accuracy (%)", "Training and test accuracy") if train else
+                           ("test accuracy (%)", "Test accuracy"))
+        ax.set(xlabel="training step", ylabel=ylabel, title=title or default)
         empty = [LABELS.get(k, k) for k, h in histories.items() if not h.column("test_acc")[0]]
         if empty:         # diverged before its first evaluation (_check_test_accuracy): said
             ax.set_xlabel("\n".join(["training step", *(
