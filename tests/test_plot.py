@@ -557,6 +557,20 @@ def test_image_grid_lays_out_images_with_their_titles(tmp_path):
     plt.close("all")
 
 
+def test_confusion_names_the_classes_when_given_names():
+    """Data of one's own has classes with names: the axes show them, and a list of the
+    wrong length (or one string) is refused."""
+    counts = np.array([[5, 1, 0], [2, 7, 0], [0, 0, 9]])
+    ax = plot.confusion(counts, class_names=["cat", "dog", "bird"]).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "bird"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "bird"]
+    for bad in (["cat", "dog"], "cdb"):
+        with pytest.raises(ShapeError, match=r"class_names must be a list of 3 names, one per "
+                                             r"class of counts"):
+            plot.confusion(counts, class_names=bad)
+    plt.close("all")
+
+
 @pytest.mark.parametrize("most", [2, 5, 13])
 def test_the_confusion_colour_bar_counts_whole_samples(most):
     """Its ticks were 2.5, 7.5, ...: fractions of a misclassified image."""

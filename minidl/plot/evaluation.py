@@ -60,18 +60,23 @@ def lr_sweep(results, title="", ax=None):
     return fig
 
 
-def confusion(counts, title="", ax=None):
+def confusion(counts, title="", ax=None, class_names=None):
     """A confusion matrix: counts[i, j] samples of class i predicted as class j.
 
     The errors (off the diagonal) are coloured by their count, so that the
     frequent confusions stand out; the diagonal, which dwarfs them, is grey
     and shows each class's accuracy. Every cell that is not 0 shows its count.
+    class_names: one name per class for the axes ("cat", "dog", ...); by
+    default the class numbers.
     """
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ShapeError(f"plot.confusion: counts must be a square (classes, classes) array, "
                          f"got shape {counts.shape}")
     n = len(counts)
+    if class_names is not None and (isinstance(class_names, str) or len(class_names) != n):
+        raise ShapeError(f"plot.confusion: class_names must be a list of {n} names, one per "
+                         f"class of counts, got {class_names!r:.80}")
     errors = np.where(np.eye(n, dtype=bool), np.nan, counts)     # NaN: drawn as the background
     with plt.rc_context({**STYLE, "axes.grid": False}):
         fig, ax = _axes(ax, figsize=(7, 6))
@@ -88,6 +93,9 @@ def confusion(counts, title="", ax=None):
                             color="white" if counts[i, j] > 0.6 * top else "black")
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
+        if class_names is not None:          # names are longer than digits: slanted
+            ax.set_xticklabels(class_names, rotation=45, ha="right")
+            ax.set_yticklabels(class_names)
         ax.set(xlabel="predicted class", ylabel="true class",
                title=title or "Confusion matrix (grey: accuracy per class)")
         bar = fig.colorbar(shown, ax=ax, label="misclassified samples")
