@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from minidl import Sequential
+from minidl import Sequential, checkpoint
 from minidl.errors import (BackwardError, LabelError, MinidlError, SettingError, ShapeError,
                            StaleGradientWarning)
 from minidl.losses import SoftmaxCrossEntropy
@@ -366,6 +366,32 @@ def test_momentum_switched_on_by_hand_starts_from_zero_velocity():
     opt.step()                                             # v = 0.9 * g2 + g2
     np.testing.assert_allclose(p.value, w2 - 0.1 * 1.9 * g2)
     assert set(opt.state()) == {"velocity.0.W", "velocity.0.b"}
+
+
+def test_momentum_set_by_hand_is_checked_and_its_run_resumes_from_a_checkpoint(tmp_path):
+    """Buffers made only at the first step left a checkpoint that an optimizer built the
+    same way could not load ("unexpected entries"), and opt.momentum = 1.5 went
+    unchecked."""
+    def build():
+        model = Sequential(Dense(3, 2, rng=0))
+        opt = SGD(model.parameters(), lr=0.1)
+        opt.momentum = 0.9
+        return model, opt
+    model, opt = build()
+    assert set(opt.state()) == {"velocity.0.W", "velocity.0.b"}       # at once, zeros
+    assert not any(v.any() for v in opt.state().values())
+    model.forward(np.ones((4, 3), np.float32))
+    model.backward(np.ones((4, 2), np.float32))
+    opt.step()
+    checkpoint.save(model, tmp_path / "run.npz", opt)
+    model2, opt2 = build()
+    checkpoint.load(model2, tmp_path / "run.npz", opt2)
+    for k, v in opt.state().items():
+        np.testing.assert_array_equal(opt2.state()[k], v)
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(SettingError, match=r"SGD: momentum must be a number in \[0, 1\)"):
+            opt.momentum = bad
+    assert opt.momentum == 0.9
 
 
 @pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand

@@ -19,6 +19,11 @@ from minidl.layers.base import Param
 from minidl.layers.checks import misshapen_grads, unregistered_params
 
 
+def _checked_momentum(value):
+    return check_number("SGD", "momentum", value, lambda v: 0 <= v < 1,
+                        "a number in [0, 1) (0: no momentum)")
+
+
 def decays(param):
     """Weight decay applies to weights, not to biases or BN's gamma and beta."""
     return param.key not in ("b", "gamma", "beta")
@@ -38,8 +43,7 @@ class SGD:
         if callable(params):
             raise SettingError("SGD: pass model.parameters(), called, not the method itself")
         lr = check_number("SGD", "lr", lr, lambda v: v > 0, "a number > 0")
-        momentum = check_number("SGD", "momentum", momentum, lambda v: 0 <= v < 1,
-                                "a number in [0, 1) (0: no momentum)")
+        momentum = _checked_momentum(momentum)
         weight_decay = check_number("SGD", "weight_decay", weight_decay, lambda v: v >= 0,
                                     "a number >= 0")
         if nesterov and momentum == 0:
@@ -62,9 +66,10 @@ class SGD:
             raise SettingError("SGD: parameter names must be unique (momentum buffers and "
                                "checkpoints are keyed by them); pass model.parameters() of one "
                                "Sequential rather than the lists of several layers")
-        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.lr, self.nesterov = lr, nesterov
         self.weight_decay, self.decay_filter = weight_decay, decay_filter
-        self.velocity = {p.name: np.zeros_like(p.value) for p in self.params} if momentum else {}
+        self.velocity = {}                  # filled by the momentum setter, below
+        self.momentum = momentum
         self._layers = list({id(p.layer): p.layer for p in self.params}.values())
         self._seen = [None if n is None else 0 for n in self._backward_counts()]   # _check_fresh
         self._steps = 0
@@ -78,14 +83,26 @@ class SGD:
             if self.weight_decay and self.decay_filter(p):
                 g = g + self.weight_decay * w
             if mu:
-                v = self.velocity.get(p.name)
-                if v is None:      # momentum set by hand on an optimizer made without it
-                    v = self.velocity[p.name] = np.zeros_like(w)
+                v = self.velocity[p.name]
                 v *= mu
                 v += g                                   # v = mu v + g
                 g = g + mu * v if self.nesterov else v
             w -= lr * g                                  # in place: the layer sees it
         self._note_step()
+
+    @property
+    def momentum(self):
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, value):
+        """Checked, and its buffers made (zeros) as soon as it is above 0: also when
+        set by hand on an optimizer made without momentum, so that a checkpoint
+        holds them from then on, and an optimizer built the same way can load it."""
+        self._momentum = _checked_momentum(value)
+        if self._momentum:
+            for p in self.params:
+                self.velocity.setdefault(p.name, np.zeros_like(p.value))
 
     def _check_arrays(self):
         """Before any parameter moves (a refused step leaves the whole model as it
