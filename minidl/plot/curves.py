@@ -223,20 +223,20 @@ def _common_ylim(*arrays, margin=0.05):
     return lo - pad, hi + pad
 
 
-def _percentile_ylims(recorded, keys):
-    """({key: (low, high) or None}, apart) for the percentile panels: one y range
-    for both, with headroom for the first panel's legend above the curves; or, when
-    the two nets' ranges differ more than tenfold, each its own, and apart = how
-    many times (0 when they share one)."""
+def _percentile_ylims(shown):
+    """({key: (low, high) or None}, apart) for the percentile panels, from the
+    values each shows: one y range for both, with headroom for the first panel's
+    legend above the curves; or, when that range is more than ten times as tall as
+    one net's own (a net that blows up, or two far apart), each its own, apart True."""
     def headroom(ylim):
         return ylim and (ylim[0], ylim[1] + 0.22 * (ylim[1] - ylim[0]))
-    own = {k: _common_ylim(recorded[k][1]) for k in keys}
+    own = {k: _common_ylim(values) for k, (_, values) in shown.items()}
+    common = _common_ylim(*(values for _, values in shown.values()))
     spans = [hi - lo for lo, hi in filter(None, own.values())]
-    apart = max(spans) / min(spans) if len(spans) == 2 and min(spans) > 0 else 0
-    if apart > 10:
-        return {k: headroom(own[k]) for k in keys}, apart
-    common = headroom(_common_ylim(*(recorded[k][1] for k in keys)))
-    return {k: common for k in keys}, 0
+    apart = len(spans) == 2 and common[1] - common[0] > 10 * min(spans)
+    if apart:
+        return {k: headroom(own[k]) for k in shown}, True
+    return {k: headroom(common) for k in shown}, False
 
 
 def _accuracy_ylim(histories):
@@ -305,9 +305,10 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
     The BN net's panel leaves out step 0: the recorder runs in eval mode, where
     BN uses its population statistics, and before the first training batch
     those are only their initial values (mean 0, variance 1), so the point would
-    show the input un-normalized. The panel says so. When the two nets' ranges
-    differ more than tenfold (a net without BN that blows up), each panel gets
-    its own y scale, and says so: on a common one the other would be a flat line.
+    show the input un-normalized. The panel says so. When a common y range would
+    be more than ten times as tall as one net's own (a net without BN that blows
+    up), each panel gets its own scale, and says so: on a common one that net
+    would be a flat line.
     """
     _check_histories("plot.figure1", histories)           # before the figure is made
     _check_test_accuracy("plot.figure1", histories)
@@ -323,18 +324,18 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
         if hidden:     # say so, rather than cut them off; under the axes, where no curve runs
             axes[0].set_xlabel(f"{axes[0].get_xlabel()}\n({hidden} early "
                                f"evaluation{'s' * (hidden > 1)} below {ylim[0]:g}% not shown)")
-        ylims, apart = _percentile_ylims(recorded, keys)
+        cut = "bn" in recorded and recorded["bn"][0][0] == 0   # see the docstring
+        shown = {k: (recorded[k][0][1:], recorded[k][1][1:]) if k == "bn" and cut else
+                 recorded[k] for k in keys}
+        ylims, apart = _percentile_ylims(shown)
         for ax, key, tag in zip(axes[1:], keys, ("(b)", "(c)")):
-            steps, values = recorded[key]
-            cut = key == "bn" and steps[0] == 0                # see the docstring
-            if cut:
-                steps, values = steps[1:], values[1:]
+            steps, values = shown[key]
             activation_percentiles(steps, values, key=key, ax=ax, ylim=ylims[key],
                                    percentiles=percentiles,
                                    quantity=quantity, legend=key == keys[0],
                                    title=f"{tag} {LABELS[key]}: {unit_label or 'one unit'}")
             notes = (["step 0 left out: BN's statistics still their initial 0 and 1"]
-                     if cut else [])
+                     if key == "bn" and cut else [])
             finite = np.isfinite(values).all(axis=1)   # a diverged run records NaN or inf
             if finite.any():
                 notes += _equal_percentiles(values[finite], percentiles)
@@ -344,7 +345,7 @@ def figure1(histories, recorded, title="", unit_label="", quantity="input to the
                 notes += [f"NaN or infinite at {np.sum(~finite)} of {len(steps)} recorded "
                           "steps (diverged): not drawn"]
             if apart:
-                notes += [f"a y scale of its own: the ranges differ {apart:.0f}-fold"]
+                notes += ["a y scale of its own: the two nets' ranges lie too far apart for one"]
             # under the axes, as panel (a)'s note: no curve runs there
             ax.set_xlabel("\n".join(["training step", *(f"({n})" for n in notes)]))
         if len(keys) == 2:                                 # both panels on the same steps
