@@ -78,7 +78,8 @@ def pieces(n, c, f, size, k=3):
 
 def whole_layers(n, c, f, size, use_torch, k=3):
     """{name: function}: one training call, forward and backward, of the whole
-    stride-1 'same' convolution, minidl's layer and (use_torch) PyTorch's."""
+    stride-1 'same' convolution without a bias (as before BN in the BN CNN),
+    minidl's layer and (use_torch) PyTorch's."""
     rng = np.random.default_rng(1)
     layer = Conv2D(c, f, k, padding=(k - 1) // 2, bias=False, rng=rng)
     x = rng.standard_normal((n, c, size, size), dtype=np.float32)
@@ -91,6 +92,7 @@ def whole_layers(n, c, f, size, use_torch, k=3):
     calls = {"minidl: Conv2D forward + backward": minidl_call}
     if use_torch:
         import torch
+        torch.set_num_threads(2)
         xt = torch.from_numpy(x.copy()).requires_grad_(True)
         wt = torch.from_numpy(layer.params["W"].copy()).requires_grad_(True)
 

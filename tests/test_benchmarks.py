@@ -232,10 +232,15 @@ def test_conv_parts_checks_pytorch_against_the_layer(monkeypatch):
     dx_torch = calls["PyTorch: conv2d forward + backward"]().numpy()
     np.testing.assert_allclose(dx_minidl, dx_torch, rtol=1e-4, atol=1e-5)
     real = torch.nn.functional.conv2d
-    for wrong in (lambda x, w, padding: real(x, w, padding=padding) * 1.01,     # output
-                  lambda x, w, padding: real(x, w.flip(-1), padding=padding)):  # flipped kernel
+
+    def steeper(x, w, padding):            # the right output, gradients 1% too large
+        y = real(x, w, padding=padding)
+        return y + 0.01 * (y - y.detach())
+    for wrong, what in ((lambda x, w, padding: real(x, w, padding=padding) * 1.01, "output"),
+                        (lambda x, w, padding: real(x, w.flip(-1), padding=padding), "output"),
+                        (steeper, "dL/dx")):
         monkeypatch.setattr(torch.nn.functional, "conv2d", wrong)
-        with pytest.raises(SystemExit, match="minidl's and PyTorch's output disagree"):
+        with pytest.raises(SystemExit, match=f"minidl's and PyTorch's {what} disagree"):
             conv_parts.whole_layers(2, 3, 4, 5, use_torch=True)
 
 
