@@ -411,7 +411,8 @@ def write_run(out, args, history, profiler):
     history.to_json(os.path.join(out, "history.json"))
     history.to_csv(os.path.join(out, "history.csv"))
     history.to_csv(os.path.join(out, "steps.csv"), steps=True)
-    title = f"{args.model.upper()} {args.activation}, {'with' if args.batchnorm else 'without'} BN"
+    title = (f"{args.model.upper()} {plot.style.activation_name(args.activation)}, "
+             f"{'with' if args.batchnorm else 'without'} BN")
     curve = plot.loss_curves({"bn" if args.batchnorm else "plain": history}, title=title,
                              log_scale=args.log_scale)
     plots = plot.save(curve, os.path.join(out, "loss_curve"), args.format, args.dpi)
