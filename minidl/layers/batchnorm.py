@@ -6,8 +6,9 @@ Training (Algorithm 1), per feature k over the m values of a mini-batch B:
     x_hat_i   = (x_i - mu_B) / sqrt(sigma2_B + eps) (normalize)
     y_i       = gamma * x_hat_i + beta              (scale and shift)
 gamma and beta are learned; gamma = sqrt(Var[x] + eps), beta = E[x] restores
-the identity (in training, batch by batch: sqrt(sigma2_B + eps) and mu_B),
-which plain whitening cannot.
+the identity at inference (in training only for a batch whose statistics are
+those values: gamma and beta are learned, not set per batch), which plain
+whitening cannot.
 
 Inference (Algorithm 2) uses population statistics instead: E[x] and the
 unbiased Var[x] = m/(m-1) * E_B[sigma2_B] (Bessel's correction), here kept as
