@@ -7,7 +7,7 @@ temporary folder, makes the edit there, runs the test files named for it, and
 reports CAUGHT (a test failed) or SURVIVED (they all passed: a hole in the
 tests). The repository itself is never touched.
 
-    python tests/mutation.py                 # every mutant, about 2 minutes
+    python tests/mutation.py                 # every mutant, about 3 minutes
     python tests/mutation.py bessel relu     # the mutants whose name contains these
     python tests/mutation.py --list
 
@@ -166,6 +166,33 @@ MUTANTS = [
     ("lazy-import-hides-the-error", "minidl/__init__.py",
      "            if e.name != f\"minidl.{name}\":  # a module of minidl that fails to import\n"
      "                raise\n", "            pass\n", ["test_model.py"]),
+    # found by a second audit of the tests (2026-11-28, noon): each survived every test file
+    # that mentions its code
+    ("sgd-momentum-setter-resets-velocity", SGD,
+     "self.velocity.setdefault(p.name, np.zeros_like(p.value))",
+     "self.velocity.__setitem__(p.name, np.zeros_like(p.value))", ["test_model.py"]),
+    ("sgd-ignores-the-decay-filter", SGD, "if self.weight_decay and self.decay_filter(p):",
+     "if self.weight_decay and decays(p):", ["test_model.py"]),
+    ("checkpoint-every-one-step-late", "minidl/train.py",
+     "self.step % self.checkpoint_every == 0", "(self.step - 1) % self.checkpoint_every == 0",
+     ["test_train.py"]),
+    ("shift-never-by-plus-s", "minidl/data/augment.py", "rng.integers(0, 2 * s + 1, size=(2, n))",
+     "rng.integers(0, 2 * s, size=(2, n))", ["test_loader.py"]),
+    ("shift-transposes-the-image", "minidl/data/augment.py",
+     "crops[np.arange(n), :, dy, dx].reshape(xb.shape)",
+     "crops[np.arange(n), :, dy, dx].swapaxes(-1, -2).reshape(xb.shape)", ["test_loader.py"]),
+    ("augment-after-standardizing", "minidl/data/loader.py",
+     "        if self.augment is not None and rng is not None:\n            xb = self.augment(xb, "
+     "rng)\n        if self.mean is not None:\n            xb -= self.mean\n",
+     "        if self.mean is not None:\n            xb -= self.mean\n        if self.augment "
+     "is not None and rng is not None:\n            xb = self.augment(xb, rng)\n",
+     ["test_loader.py"]),
+    ("replot-nan-differs-from-its-copy", "examples/mnist/compare_bn.py",
+     "return a == b or (isinstance(a, float)", "return a == b or False and (isinstance(a, float)",
+     ["test_compare_bn.py"]),
+    ("loss-curve-one-step-early", "minidl/plot/curves.py",
+     "steps = np.arange(1, len(h.step_loss) + 1)", "steps = np.arange(len(h.step_loss))",
+     ["test_plot.py"]),
 ]
 
 

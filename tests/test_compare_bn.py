@@ -12,6 +12,7 @@ import pytest
 
 from conftest import REPO, assert_png, mnist_root
 
+from minidl import jsonfile
 from minidl.errors import DataNotFoundError, FormatError, SettingError
 
 SCRIPT = REPO / "examples" / "mnist" / "compare_bn.py"
@@ -814,6 +815,27 @@ def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_
     with pytest.raises(SystemExit, match=r"holds an lr sweep with the same settings but other "
                                          r"results .*\(bn\[0\] test_acc 0.8 there, 0.9 in "):
         compare_bn.main(["--replot", str(tmp_path / "sweep"), "--out", str(tmp_path / "sweep2")])
+
+
+def test_results_changed_takes_a_copy_of_a_diverged_run_for_the_same_results(compare_bn,
+                                                                            tmp_path):
+    """A diverged net's NaN loss is equal to its copy's (NaN != NaN as floats): the
+    copy takes the plots; another NaN or number in its place does not."""
+    summary = {"settings": {"model": "mlp"}, "note": "n",
+               "plain": {"final_train_loss": float("nan"), "wall_time_s": 1.0,
+                         "diverged": {"step": 3, "loss": float("inf")}},
+               "bn": [{"lr": 0.1, "test_acc": 0.9, "wall_time_s": 2.0}]}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    jsonfile.write(a, summary)
+    jsonfile.write(b, {**summary, "note": "other", "bn": [{**summary["bn"][0],
+                                                           "wall_time_s": 9.0}]})
+    assert compare_bn.results_changed(str(b), str(a), "A") == []
+    jsonfile.write(b, {**summary, "plain": {**summary["plain"], "final_train_loss": 0.5}})
+    assert compare_bn.results_changed(str(b), str(a), "A") == [
+        "plain final_train_loss 0.5 there, nan in A"]
+    (tmp_path / "c.json").write_text("not json")
+    assert compare_bn.results_changed(str(tmp_path / "c.json"), str(a), "A") == [
+        "its results cannot be read"]
 
 
 def test_a_comparison_that_diverges_at_once_is_drawn_and_redrawn(mnist, tmp_path):

@@ -160,6 +160,44 @@ def test_in_order_reads_every_sample_once_and_leaves_the_loader_alone():
     assert loader.state_dict() == state
 
 
+def test_random_shift_moves_each_image_by_one_of_all_the_offsets():
+    """Each output is the image moved by some (dy, dx) in [-s, s]^2, the border filled
+    with 0: checked on images with no symmetry (a transposed or flipped crop would
+    pass a test with one bright pixel in the middle), and every offset occurs."""
+    s, n = 2, 500
+    img = np.arange(1, 82, dtype=np.float64).reshape(9, 9)          # all values differ
+    out = random_shift(s)(np.broadcast_to(img, (n, 9, 9)).copy(), np.random.default_rng(0))
+    padded = np.pad(img, s)
+    crops = {(dy, dx): padded[s + dy:s + dy + 9, s + dx:s + dx + 9]   # moved by (-dy, -dx)
+             for dy in range(-s, s + 1) for dx in range(-s, s + 1)}
+    seen = set()
+    for o in out:
+        match = [k for k, c in crops.items() if np.array_equal(o, c)]
+        assert len(match) == 1
+        seen.add(match[0])
+    assert seen == set(crops)                              # all 25 offsets, +s included
+    colour = np.stack([img, img + 100, img + 200])         # (C, H, W): one offset per image
+    out = random_shift(s)(np.broadcast_to(colour, (50, 3, 9, 9)).copy(),
+                          np.random.default_rng(1))
+    for o in out:
+        (dy, dx), = [k for k, c in crops.items() if np.array_equal(o[0], c)]
+        for channel, plane in zip(o[1:], colour[1:]):
+            np.testing.assert_array_equal(channel, np.pad(plane, s)[s + dy:s + dy + 9,
+                                                                     s + dx:s + dx + 9])
+
+
+def test_augmentation_runs_before_standardization():
+    """The shift fills the border with 0, MNIST's background, before the loader
+    standardizes: the border then holds (0 - mean) / std like every background pixel,
+    not 0, which standardized would be a grey of its own."""
+    x = np.zeros((8, 1, 6, 6), np.uint8)
+    x[:, :, 1:5, 1:5] = 255
+    loader = DataLoader(x, np.zeros(8, np.int64), 8, seed=0, mean=0.5, std=0.25,
+                        augment=random_shift(2))
+    xb, _ = next(iter(loader))
+    assert set(np.unique(xb)) == {(0 - 0.5) / 0.25, (1 - 0.5) / 0.25}
+
+
 def test_random_shift_refuses_what_it_cannot_shift():
     from minidl.data import random_shift
     with pytest.raises(SettingError, match=r"random_shift: max_shift must be an int >= 1, got 2.5"):

@@ -395,6 +395,42 @@ def test_momentum_set_by_hand_is_checked_and_its_run_resumes_from_a_checkpoint(t
 
 
 @pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
+def test_momentum_changed_between_steps_keeps_the_velocity():
+    """0.9 then 0.5: the next step is v = 0.5 v + g with the velocity built so far (a
+    setter that reset the buffers would go unnoticed by a switch from 0 alone)."""
+    model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
+    p = model.parameters()[0]
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    g1, g2 = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    p.grad[...] = g1
+    opt.step()                                             # v = g1
+    w1 = p.value.copy()
+    opt.momentum = 0.5
+    p.grad[...] = g2
+    opt.step()
+    np.testing.assert_allclose(p.value, w1 - 0.1 * (0.5 * g1 + g2))
+
+
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
+def test_weight_decay_follows_the_decay_filter_given():
+    """decay_filter chooses which parameters decay: none, or every one (biases too),
+    instead of the default's weights only."""
+    for decay_filter, decayed in ((lambda p: False, set()), (lambda p: True, {"W", "b"}),
+                                  (None, {"W"})):
+        model = Sequential(Dense(3, 2, rng=0, dtype=np.float64))
+        params = model.parameters()
+        for q in params:
+            q.value[...] = 1.0
+            q.grad[...] = 0.0                              # only the decay can move them
+        kwargs = {} if decay_filter is None else {"decay_filter": decay_filter}
+        SGD(params, lr=0.1, weight_decay=0.5, **kwargs).step()
+        moved = {q.key for q in params if not np.allclose(q.value, 1.0)}
+        assert moved == decayed
+        for q in params:
+            assert np.allclose(q.value, 1 - 0.05 if q.key in decayed else 1.0)
+
+
+@pytest.mark.filterwarnings("ignore::minidl.errors.StaleGradientWarning")  # set by hand
 def test_nesterov_step_matches_the_formula():
     """Without PyTorch at hand (as in CI), the Nesterov update by hand, two steps:
     v = mu v + g, w -= lr (g + mu v), with g including the weight decay."""

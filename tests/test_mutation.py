@@ -44,7 +44,7 @@ def test_the_docs_count_the_mutants_there_are():
 
 
 @pytest.mark.skipif(os.environ.get("MINIDL_MUTATION") != "1",
-                    reason="runs every mutant, about 2 minutes: set MINIDL_MUTATION=1 (CI "
+                    reason="runs every mutant, about 3 minutes: set MINIDL_MUTATION=1 (CI "
                            "does), or run python tests/mutation.py")
 def test_every_mutant_is_caught(capsys):
     """A change can leave a mutant alive without failing any test (one did, when both of

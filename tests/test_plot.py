@@ -157,6 +157,19 @@ def test_figure1_gives_each_net_its_own_scale_when_one_blows_up(histories):
     plt.close("all")
 
 
+def test_the_loss_of_step_k_is_drawn_at_step_k():
+    """step_loss[0] is the loss of step 1 (the trainer counts steps done), so that the
+    raw and bold lines line up with the test losses recorded at their steps."""
+    h = fake_history(0.9, steps=400)
+    ax = plot.loss_curves({"plain": h}).axes[0]
+    for line in ax.get_lines():
+        if line.get_gid() == "raw":
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 401))
+            np.testing.assert_array_equal(line.get_ydata(), h.step_loss)
+    assert [line.get_gid() for line in ax.get_lines()].count("raw") == 1
+    plt.close("all")
+
+
 def test_accuracy_curves_can_draw_the_training_accuracy_beside_the_test_accuracy():
     """For the overfitting story of a lecture: train=True adds each run's training
     accuracy (the records' train_acc), dashed in the run's colour."""
@@ -618,7 +631,8 @@ def test_save_may_leave_the_figure_open_for_a_notebook(histories, tmp_path):
     assert plt.fignum_exists(fig.number)
     plot.save(fig, tmp_path / "b.png")
     assert not plt.fignum_exists(fig.number)
-    assert_png(tmp_path / "a.png") and assert_png(tmp_path / "b.png")
+    assert_png(tmp_path / "a.png")
+    assert_png(tmp_path / "b.png")
 
 
 def test_figure1s_accuracy_axis_ends_just_above_the_best_accuracy():

@@ -155,6 +155,19 @@ def test_a_callback_that_stops_at_an_epoch_end_still_gets_its_record_and_checkpo
     assert trainer.elapsed >= 0.2 and h.final["time"] >= 0.2
 
 
+def test_checkpoints_are_written_every_checkpoint_every_steps_and_at_epoch_ends(tmp_path):
+    """checkpoint_every=25 with epochs of 30 steps: checkpoints at steps 25, 30, 50, 60."""
+    model, opt, _, _ = training_setup()
+    x, y = blobs()
+    written = []
+    trainer = Trainer(model, SoftmaxCrossEntropy(), opt, DataLoader(x, y, 20, seed=0),
+                      checkpoint=str(tmp_path / "ck.npz"), checkpoint_every=25,
+                      callbacks=[lambda t: written.append(t.saved_step)], progress=False)
+    trainer.fit(steps=60)                                  # 30 steps per epoch
+    assert sorted({s for s in written if s is not None} | {trainer.saved_step}) == \
+        [25, 30, 50, 60]
+
+
 # the exploding weights make NumPy warn (overflow, inf * 0) before the trainer
 # sees the non-finite loss; in these tests that is expected, not a fault (the
 # warnings stay: for a student's broken layer they point at the line)
