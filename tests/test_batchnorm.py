@@ -228,3 +228,12 @@ def test_matches_pytorch_running_statistics():
             np.testing.assert_allclose(y, yt, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-6)
         np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-6)
+
+
+def test_a_bn_of_images_with_the_wrong_channel_count_says_channels():
+    """An image batch's axis 1 holds channels; the message said "features"."""
+    with pytest.raises(ShapeError, match=r"expected 3 channels on axis 1, got shape "
+                                         r"\(2, 4, 5, 5\)"):
+        BatchNorm(3).forward(np.zeros((2, 4, 5, 5), np.float32))
+    with pytest.raises(ShapeError, match=r"expected 3 features on axis 1, got shape \(2, 4\)"):
+        BatchNorm(3).forward(np.zeros((2, 4), np.float32))

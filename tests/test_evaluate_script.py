@@ -91,7 +91,7 @@ def test_an_interrupted_cnn_run_is_compared_with_its_last_evaluation(mnist, tmp_
     result = run(EVALUATE, [str(tmp_path), "--data-dir", str(mnist_root())])
     assert result.returncode == 0, result.stderr
     last = history.records[-1]["test_acc"]
-    assert ("CNN relu, with BN, step 15: " in result.stdout and
+    assert ("CNN ReLU, with BN, step 15: " in result.stdout and
             f"the run stopped before its end, at step 15 of epoch 2 of 2; its last "
             f"evaluation, at step 10: {100 * last:.2f}%" in result.stdout)
     assert_png(tmp_path / "mistakes.png")

@@ -277,7 +277,7 @@ def main(argv=None):
     wrong = np.flatnonzero(predicted != labels)
     shown = wrong[:args.mistakes]
 
-    what = (f"{config['model'].upper()} {config['activation']}, "
+    what = (f"{config['model'].upper()} {plot.style.activation_name(config['activation'])}, "
             f"{'with' if config['batchnorm'] else 'without'} BN, step {run.step}")
     figures = {"confusion": plot.confusion(counts, title=f"Confusion matrix: {what}")}
     if len(shown):                                 # a small test subset may have no mistake

@@ -69,16 +69,16 @@ class DataLoader:
         self.dtype = check_dtype("DataLoader", dtype)
         batch_size = check_int("DataLoader", "batch_size", batch_size)
         if x.ndim < 1 or y.ndim < 1 or len(x) != len(y):
-            raise ShapeError(f"x and y need the same number of samples (first axis), "
+            raise ShapeError(f"DataLoader: x and y need the same number of samples (first axis), "
                              f"got x {x.shape} and y {y.shape}")
         if len(x) == 0:
-            raise ShapeError("x and y are empty")
+            raise ShapeError("DataLoader: x and y are empty")
         if drop_last and len(x) < batch_size:
-            raise SettingError(f"drop_last=True with {len(x)} samples and batch_size {batch_size} "
-                               "leaves no batch at all; use a batch size of at most "
-                               f"{len(x)} or drop_last=False")
+            raise SettingError(f"DataLoader: drop_last=True with {len(x)} samples and batch_size "
+                               f"{batch_size} leaves no batch at all; use a batch size of at "
+                               f"most {len(x)} or drop_last=False")
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise ShapeError(f"x must hold integers or floats, got dtype {x.dtype}")
+            raise ShapeError(f"DataLoader: x must hold integers or floats, got dtype {x.dtype}")
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)   # JSON in checkpoints
@@ -97,11 +97,11 @@ class DataLoader:
                                f"({math.prod(x.shape[1:])},) flat, or {(1, *x.shape[1:])} "
                                "with a channel axis in front")
         if self.shape is not None and math.prod(self.shape) != math.prod(x.shape[1:]):
-            raise ShapeError(f"cannot reshape samples of shape {x.shape[1:]} "
+            raise ShapeError(f"DataLoader: cannot reshape samples of shape {x.shape[1:]} "
                              f"to {self.shape}")
         if self.shape is not None and _reorders(x.shape[1:], self.shape):
             last = len(x.shape) - 1
-            raise ShapeError(f"shape={self.shape} puts the axes of samples of shape "
+            raise ShapeError(f"DataLoader: shape={self.shape} puts the axes of samples of shape "
                              f"{x.shape[1:]} in another order, which a reshape cannot do: it "
                              "would scramble every image. For channels-last images, "
                              f"transpose them first, x.transpose(0, {last}, "
@@ -289,11 +289,12 @@ class DataLoader:
         mine = self._shape_of_epochs()
         saved = d.get("batches", mine)                        # older states lack it
         if saved != mine:
-            raise SettingError(f"the state is from a loader with {saved}, this one has {mine}")
+            raise SettingError(f"DataLoader.load_state_dict: the state is from a loader with "
+                               f"{saved}, this one has {mine}")
         if position % b or not 0 <= position < last:      # from it no batch would come
-            raise SettingError(f"position {position} is not where a batch of this loader "
-                               f"starts (a multiple of {b} below {last}); the state is from "
-                               "another loader")
+            raise SettingError(f"DataLoader.load_state_dict: position {position} is not where a "
+                               f"batch of this loader starts (a multiple of {b} below {last}); "
+                               "the state is from another loader")
         rng = np.random.default_rng()
         rng.bit_generator.state = copy.deepcopy(d["rng_state"])   # raises if it is not one
         augment_seed = int(d.get("augment_seed", self._augment_seed))

@@ -79,7 +79,8 @@ class BatchNorm(Layer):
         self.num_batches = 0
 
     def forward(self, x):
-        self._check(x, (2, 4), self.num_features)
+        self._check(x, (2, 4), self.num_features,
+                    what="channels" if np.ndim(x) == 4 else "features")
         # axes and shape are not used below, only saved: subclasses that rewrite
         # backward use them (docs/exercises.md, docs/gradcheck.md)
         axes = (0,) if x.ndim == 2 else (0, 2, 3)              # the summed axes
