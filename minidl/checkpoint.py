@@ -36,6 +36,12 @@ def _check_args(owner, model, path, optimizer):
     if optimizer is not None and not has_methods(optimizer, "state"):
         raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
                            f"got {_kind(optimizer, 'state')}")
+    owned = {id(p.value) for p in model.parameters()}
+    if optimizer is not None and any(id(getattr(p, "value", None)) not in owned
+                                     for p in getattr(optimizer, "params", [])):
+        raise SettingError(f"checkpoint.{owner}: the optimizer updates parameters that are not "
+                           "this model's (made for another model, or before the model was "
+                           "built again); give the optimizer of this model")
 
 
 def _kind(obj, *methods):

@@ -25,11 +25,13 @@ def check_loader(owner, loader):
     if isinstance(loader, (tuple, list)) and len(loader) == 2 and all(
             isinstance(a, np.ndarray) for a in loader):
         raise SettingError(f"{owner} got a pair of arrays (x, y); wrap them in a loader of "
-                           "batches: DataLoader(x, y, batch_size, shuffle=False)")
+                           "batches, converted as in training: DataLoader(x, y, batch_size, "
+                           "shuffle=False) with the training loader's mean=, std= and shape=")
     if isinstance(loader, np.ndarray):   # iterating it would unpack rows as (xb, yb)
         raise SettingError(
             f"{owner} got an array of shape {loader.shape}; it takes a loader of (x, y) "
-            "batches: DataLoader(x, y, batch_size, shuffle=False). To classify images "
+            "batches, converted as in training: DataLoader(x, y, batch_size, shuffle=False) "
+            "with the training loader's mean=, std= and shape=. To classify images "
             "without labels, convert them as the training loader did (xb, _ = "
             "loader.batch(indices) for its own images) and take `with model.inference(): "
             "model.forward(xb).argmax(axis=1)`")

@@ -97,6 +97,7 @@ class Trainer:
         checks.check_train_loader(train_loader)
         checks.check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint)
         checks.check_labels(model, loss_fn, train_loader, eval_loader)
+        checks.warn_other_conversion(train_loader, eval_loader)
         callbacks = checks.callback_list(callbacks)
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.train_loader, self.eval_loader = train_loader, eval_loader
@@ -180,9 +181,9 @@ class Trainer:
         update then). A callback's stop is handled by the loop, after the step's record
         and checkpoint."""
         lr = self.schedule(self.step) if self.schedule else self.optimizer.lr
+        source = "the schedule's learning rate" if self.schedule else "optimizer.lr"
         lr = self.optimizer.lr = check_number(   # float, not np.float32: history is JSON
-            "Trainer", f"the schedule's learning rate at step {self.step}", lr,
-            lambda v: v >= 0, "a number >= 0")
+            "Trainer", f"{source} at step {self.step}", lr, lambda v: v >= 0, "a number >= 0")
         self._last_lr = lr                   # fit() notices a change by hand against a schedule
         logits = self.model.forward(xb)
         loss = loss_value(self.loss_fn.forward(logits, yb), self.loss_fn)

@@ -710,3 +710,18 @@ def test_a_trainer_that_checkpoints_refuses_state_it_cannot_save_at_once(tmp_pat
                                            r"and set_state\(\)"):
         Trainer(duck, SoftmaxCrossEntropy(), SGD(duck.parameters(), lr=0.1),
                 DataLoader(x, y, 20), checkpoint=str(tmp_path / "c.npz"))
+
+
+def test_the_optimizer_of_another_model_is_refused(tmp_path):
+    """load(model_c, path, optimizer_of_model_b) wrote the momentum buffers into the other
+    model's optimizer without a word; save would have stored that model's buffers."""
+    a, b = mlp(4, [3], 2, seed=0), mlp(4, [3], 2, seed=1)
+    opt_a, opt_b = (SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (a, b))
+    checkpoint.save(a, tmp_path / "a.npz", opt_a)
+    for call in (lambda: checkpoint.save(a, tmp_path / "b.npz", opt_b),
+                 lambda: checkpoint.load(a, tmp_path / "a.npz", opt_b)):
+        with pytest.raises(SettingError, match=r"the optimizer updates parameters that are not "
+                                               r"this model's"):
+            call()
+    assert not (tmp_path / "b.npz").exists()
+    checkpoint.load(a, tmp_path / "a.npz", opt_a)             # its own: fine
