@@ -166,7 +166,8 @@ def load(model, path, optimizer=None, check_meta=None):
             raise CheckpointError(f"{path}: missing {name!r} (shape {current.shape}); {why}")
         if stored[name].shape != current.shape:
             raise CheckpointError(f"{path}: {name!r} has shape {stored[name].shape}, "
-                                  f"the model expects {current.shape}")
+                                  f"the model expects {current.shape}; build the model as "
+                                  "the saved one was built (its layer sizes)")
         kept, wanted = stored[name].dtype, current.dtype
         counts = kept.kind in "iu" and wanted.kind in "iu"   # BN's num_batches: any int
         if kept != wanted and not counts:                     # no silent up- or downcast
@@ -225,8 +226,11 @@ def _read(path):
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     if not os.path.isfile(path):
         npz = f"{path}.npz" if not str(path).endswith(".npz") else None
+        bare = str(path)[:-len(".npz")] if not npz else None     # save() adds no suffix
         raise CheckpointError(f"{path}: no such checkpoint file" + (
-            f" ({npz} exists: give the whole name)" if npz and os.path.isfile(npz) else ""))
+            f" ({npz} exists: give the whole name)" if npz and os.path.isfile(npz) else
+            f" ({bare} exists: save() keeps the name it is given, without adding .npz)"
+            if bare and os.path.isfile(bare) else ""))
     try:
         stored = _read_npz(path)
     except CheckpointError:

@@ -725,3 +725,24 @@ def test_the_optimizer_of_another_model_is_refused(tmp_path):
             call()
     assert not (tmp_path / "b.npz").exists()
     checkpoint.load(a, tmp_path / "a.npz", opt_a)             # its own: fine
+
+
+def test_a_checkpoint_saved_without_a_suffix_is_pointed_to_when_loaded_with_one(tmp_path):
+    """save(model, "bn2") writes bn2, as given; load(model, "bn2.npz") said only "no such
+    checkpoint file"."""
+    model = mlp(4, [3], 2, seed=0)
+    checkpoint.save(model, tmp_path / "bn2")
+    with pytest.raises(CheckpointError, match=r"bn2.npz: no such checkpoint file \(.*bn2 exists: "
+                                              r"save\(\) keeps the name it is given"):
+        checkpoint.load(model, tmp_path / "bn2.npz")
+    checkpoint.load(model, tmp_path / "bn2")
+
+
+def test_a_checkpoint_of_other_widths_says_to_build_the_model_as_it_was():
+    model, wider = mlp(4, [3], 2, seed=0), mlp(4, [5], 2, seed=0)
+    path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    checkpoint.save(model, path)
+    with pytest.raises(CheckpointError, match=r"'param/0.W' has shape \(4, 3\), the model "
+                                              r"expects \(4, 5\); build the model as the "
+                                              r"saved one was built \(its layer sizes\)"):
+        checkpoint.load(wider, path)
