@@ -18,7 +18,7 @@ import numpy as np
 
 from minidl.errors import CheckpointError, DivergenceError, SettingError, a_class, has_methods
 from minidl.files import atomic_path
-from minidl.layers.checks import check_states
+from minidl.layers.checks import check_states, foreign_params
 
 FORMAT = "minidl-checkpoint-1"
 
@@ -36,9 +36,7 @@ def _check_args(owner, model, path, optimizer):
     if optimizer is not None and not has_methods(optimizer, "state"):
         raise SettingError(f"checkpoint.{owner}: optimizer must be an optimizer such as SGD, "
                            f"got {_kind(optimizer, 'state')}")
-    owned = {id(p.value) for p in model.parameters()}
-    if optimizer is not None and any(id(getattr(p, "value", None)) not in owned
-                                     for p in getattr(optimizer, "params", [])):
+    if optimizer is not None and foreign_params(model, optimizer):
         raise SettingError(f"checkpoint.{owner}: the optimizer updates parameters that are not "
                            "this model's (made for another model, or before the model was "
                            "built again); give the optimizer of this model")

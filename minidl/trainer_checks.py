@@ -22,8 +22,7 @@ from minidl.errors import (CheckpointError, CheckpointWarning, LabelError, Setti
 from minidl.evaluation import check_loader
 from minidl.files import check_writable
 from minidl.layers import Dense
-from minidl.layers.base import Param
-from minidl.layers.checks import check_states
+from minidl.layers.checks import check_states, foreign_params
 from minidl.losses import SoftmaxCrossEntropy
 
 
@@ -67,9 +66,7 @@ def check_parts(model, loss_fn, optimizer, eval_loader, schedule, checkpoint=Non
         if not has_methods(obj, *methods):
             raise SettingError(f"Trainer: {name} must be an object with {', '.join(methods)}, "
                                f"such as {example}; got {given(obj, *methods)}")
-    owned = {(id(p.layer), p.key) for p in model.parameters()}
-    params = [p for p in getattr(optimizer, "params", []) if isinstance(p, Param)]
-    if not all((id(p.layer), p.key) in owned for p in params):
+    if foreign_params(model, optimizer):
         raise SettingError("Trainer: the optimizer updates parameters that are not this "
                            "model's (was the model built again after the optimizer?); make it "
                            "from this model: SGD(model.parameters(), ...)")
@@ -124,15 +121,15 @@ def warn_other_conversion(train_loader, eval_loader):
         return
     sample = train_loader.x.shape[1:]
 
-    def values(v):                     # None, a scalar or per channel: one array to compare
-        return None if v is None else np.broadcast_to(v, sample)
+    def same(a, b):                    # None, one number or per channel: compared per entry
+        if a is None or b is None:
+            return a is b
+        return np.allclose(np.broadcast_to(a, sample), np.broadcast_to(b, sample))
     differ = [name for name in ("mean", "std")
-              if (values(getattr(train_loader, name)) is None) !=
-              (values(getattr(eval_loader, name)) is None) or (
-                  getattr(train_loader, name) is not None and not np.allclose(
-                      values(getattr(train_loader, name)), values(getattr(eval_loader, name))))]
+              if not same(getattr(train_loader, name), getattr(eval_loader, name))]
     if train_loader.shape != eval_loader.shape:
         differ.append("shape")
+
     def shown(v):
         if v is None or isinstance(v, tuple):          # no standardization, or a shape
             return repr(v)

@@ -770,15 +770,17 @@ def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_
     summary = load(other, "summary.json")
     summary["settings"]["lr"] = 0.5                       # as a run with --lr 0.5 writes it
     (other / "summary.json").write_text(json.dumps(summary))
-    before = {f.name: f.read_bytes() for f in other.iterdir()}
     forbid_training(compare_bn, monkeypatch)
-    with pytest.raises(SystemExit, match=rf"error: {re.escape(str(other / 'summary.json'))} "
-                                         r"holds a comparison with other settings than "
-                                         rf"{re.escape(str(out))}'s \(--lr 0.5 there, --lr 0.1 "
-                                         rf"in {re.escape(str(out))}\): its plots would be "
-                                         r"replaced .*add --overwrite to replace them"):
-        compare_bn.main(["--replot", str(out), "--out", str(other)])
-    assert {f.name: f.read_bytes() for f in other.iterdir()} == before
+
+    def refused(folder, says):       # the replot stops, and leaves every file as it was
+        before = {f.name: f.read_bytes() for f in folder.iterdir()}
+        with pytest.raises(SystemExit, match=says):
+            compare_bn.main(["--replot", str(out), "--out", str(folder)])
+        assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
+    refused(other, rf"error: {re.escape(str(other / 'summary.json'))} holds a comparison with "
+                   rf"other settings than {re.escape(str(out))}'s \(--lr 0.5 there, --lr 0.1 "
+                   rf"in {re.escape(str(out))}\): its plots would be replaced .*add --overwrite "
+                   r"to replace them")
     assert compare_bn.main(["--replot", str(out), "--out", str(copy)]) == 0
     rerun, summary = tmp_path / "rerun", load(out, "summary.json")
     shutil.copytree(out, rerun)          # the same settings, run again: other wall times
@@ -788,14 +790,10 @@ def test_replot_does_not_draw_over_the_plots_of_another_comparison(out, compare_
     acc = summary["plain"]["final_test_acc"]   # and other kernels: other results (a review
     summary["plain"]["final_test_acc"] = 0.5   # found plots of 97.58% beside a 97.63% summary)
     (rerun / "summary.json").write_text(json.dumps(summary))
-    before = {f.name: f.read_bytes() for f in rerun.iterdir()}
-    with pytest.raises(SystemExit, match=rf"holds a comparison with the same settings but "
-                                         rf"other results than {re.escape(str(out))}'s "
-                                         rf"\(plain final_test_acc 0.5 there, {acc} in "
-                                         rf"{re.escape(str(out))}\): its plots would be "
-                                         r"replaced .* and no longer match its summary"):
-        compare_bn.main(["--replot", str(out), "--out", str(rerun)])
-    assert {f.name: f.read_bytes() for f in rerun.iterdir()} == before
+    refused(rerun, rf"holds a comparison with the same settings but other results than "
+                   rf"{re.escape(str(out))}'s \(plain final_test_acc 0.5 there, {acc} in "
+                   rf"{re.escape(str(out))}\): its plots would be replaced .* and no longer "
+                   r"match its summary")
     assert compare_bn.main(["--replot", str(out), "--out", str(other), "--overwrite"]) == 0
     assert (other / "accuracy.png").read_bytes() == (out / "accuracy.png").read_bytes()
     sweep = {"settings": {**summary["settings"], "lr": None, "lrs": [0.1]},

@@ -15,6 +15,15 @@ def float_array(value):
     return isinstance(value, np.ndarray) and value.dtype.kind == "f"
 
 
+def foreign_params(model, optimizer):
+    """Whether the optimizer updates parameters that are not the model's (it was made
+    for another model, or before the model was built again). Only Param objects
+    (those with a .layer) are judged."""
+    owned = {(id(p.layer), p.key) for p in model.parameters()}
+    return any((id(p.layer), p.key) not in owned
+               for p in getattr(optimizer, "params", []) if hasattr(p, "layer"))
+
+
 def described(value):
     """What a parameter was, for an error: 'an array of dtype int64', 'a NumPy scalar
     of type float32', 'a float'."""
