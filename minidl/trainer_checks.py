@@ -114,20 +114,25 @@ def check_labels(model, loss_fn, train_loader, eval_loader):
 
 def warn_other_conversion(train_loader, eval_loader):
     """Warn when the eval DataLoader converts its samples otherwise than the training
-    one (mean, std or shape): the model is then tested on inputs unlike those it
-    learned from, and the test accuracy is wrong without a word (a lab's 57.6% for
-    a net that scores 91.8% on standardized test images)."""
+    one (mean or std entry by entry, or the shape its batches' samples have): the model
+    is then tested on inputs unlike those it learned from, and the test accuracy is
+    wrong without a word (a lab's 57.6% for a net that scores 91.8% on standardized test
+    images)."""
     if not (isinstance(train_loader, DataLoader) and isinstance(eval_loader, DataLoader)):
         return
-    sample = train_loader.x.shape[1:]
 
-    def same(a, b):                    # None, one number or per channel: compared per entry
+    def per_entry(loader, name):       # None, one number or per channel: one per sample entry,
+        v = getattr(loader, name)      # in the order a reshape (shape=) keeps
+        return None if v is None else np.broadcast_to(v, loader.x.shape[1:]).ravel()
+
+    def same(name):                    # the samples of the two may have other shapes
+        a, b = per_entry(train_loader, name), per_entry(eval_loader, name)
         if a is None or b is None:
             return a is b
-        return np.allclose(np.broadcast_to(a, sample), np.broadcast_to(b, sample))
-    differ = [name for name in ("mean", "std")
-              if not same(getattr(train_loader, name), getattr(eval_loader, name))]
-    if train_loader.shape != eval_loader.shape:
+        return a.shape == b.shape and np.allclose(a, b)
+    differ = [name for name in ("mean", "std") if not same(name)]
+    if (train_loader.shape or train_loader.x.shape[1:]) != \
+            (eval_loader.shape or eval_loader.x.shape[1:]):     # the batches' sample shapes
         differ.append("shape")
 
     def shown(v):

@@ -192,6 +192,14 @@ def test_an_eval_loader_that_converts_otherwise_than_the_train_loader_is_warned_
         warnings.simplefilter("error")               # the same conversion: no warning
         make(DataLoader(x, y, 50, shuffle=False, mean=x.mean(0).astype(np.float64), std=0.5))
         make([(x[:50].astype(np.float32), y[:50])])  # batches of one's own: not compared
+        # samples of another shape, reshaped alike, with the same means entry by entry:
+        # the comparison raised a ValueError from np.broadcast_to
+        make(DataLoader(x.reshape(-1, 2, 4), y, 50, shuffle=False,
+                        mean=x.mean(0).reshape(2, 4), std=0.5, shape=(8,)))
+    with pytest.warns(UserWarning, match=r"\(mean=8 values for training, 8 values for "
+                                         r"evaluation\)"):   # the same shape, other values
+        make(DataLoader(x.reshape(-1, 2, 4), y, 50, shuffle=False,
+                        mean=x.mean(0).reshape(2, 4) + 1, std=0.5, shape=(8,)))
 
 
 def test_a_bad_learning_rate_set_by_hand_is_named_as_the_optimizers():
